@@ -1,0 +1,41 @@
+# The two set-up commands of the README. Both create or refresh .venv, install the pinned
+# dependencies and the system packages they need, and are safe to run again.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.hwrag-installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := iverilog
+PYTEST_ARGS ?=
+
+.PHONY: install sysdeps demo test test-slow clean
+
+sysdeps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "apt-get install$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+
+# torch==2.13.0 goes first: it is the CPU wheel on local disk; anything depending on torch
+# installed before it would pull a multi-GB CUDA build.
+$(STAMP): requirements.txt pyproject.toml
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: sysdeps $(STAMP)
+
+demo: install
+	$(VENV)/bin/hwrag demo
+
+test: install
+	$(PY) -m pytest -m "not slow" -n 2 $(PYTEST_ARGS)
+
+test-slow: install
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build sim_build .pytest_cache

@@ -1,0 +1,1 @@
+"""Benchmark harness: one adapter per backend, recall recomputed here, tables, JSON and PNG plots."""

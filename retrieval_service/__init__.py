@@ -1,0 +1,1 @@
+"""Disaggregated gRPC retrieval service: coordinator, memory nodes, scan backends, client, cluster."""
