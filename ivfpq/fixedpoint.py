@@ -1,0 +1,96 @@
+"""The fixed-point LUT format the scan hardware computes in (DESIGN.md, contract 1).
+
+Defined here once; the golden scan, the RTL, and the FPGA/PIM models all compute with it.
+
+For one query, the float look-up tables of its P probed lists are ``T[p, m, c]`` (distance
+contribution of sub-code ``c`` in sub-space ``m``) and a float per-list bias ``b[p]`` (0 for L2;
+``-<q, centroid_p>`` for inner product with residuals), so that ``dist = b[p] + sum_m T[p, m, code_m]``.
+
+Quantisation, per query (all P lists share one scale so distances compare across lists and shards):
+
+1. Column minimum moved into the bias: ``T'[p,m,c] = T[p,m,c] - min_c T[p,m,c]`` (every entry >= 0)
+   and ``B[p] = b[p] + sum_m min_c T[p,m,c]``.
+2. Per-query offset: ``offset = min_p B[p]``; ``B'[p] = B[p] - offset`` (every bias >= 0). A constant
+   per query does not change the ranking.
+3. Per-query scale: ``scale = max(T') / (2**lut_bits - 1)`` (1.0 when every entry is 0), so no LUT
+   entry saturates.
+4. LUT entries: ``lut[p,m,c] = rint(T'[p,m,c] / scale)``, unsigned ``lut_bits`` wide (round half to even).
+5. List bias: ``bias[p] = min(rint(B'[p] / scale), 2**dist_bits - 1)``, unsigned ``dist_bits`` wide.
+
+The hardware distance of a code in list p is
+``dist = min(bias[p] + sum_m lut[p, m, code_m], 2**dist_bits - 1)`` — an unsigned ``dist_bits``
+integer, saturating (the adder tree is wide enough never to wrap: ``dist_bits >= lut_bits +
+ceil(log2 M)`` is checked). The float distance it stands for is ``dist * scale + offset``.
+
+Tie order: candidates are ranked by the pair ``(dist, id)``: equal distances go to the smaller id.
+The order is total, so the top-K does not depend on scan order, unit count, or sharding — which is
+what lets a cluster of N memory nodes return exactly what one node returns.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .errors import HwragError
+
+
+@dataclass(frozen=True)
+class LutFormat:
+    lut_bits: int = 8  # width of one LUT entry
+    dist_bits: int = 16  # width of the accumulated, saturated distance
+    id_bits: int = 64  # width of the vector id carried beside the distance
+
+    @property
+    def lut_max(self) -> int:
+        return (1 << self.lut_bits) - 1
+
+    @property
+    def dist_max(self) -> int:
+        return (1 << self.dist_bits) - 1
+
+    def check(self, M: int) -> None:
+        if not 2 <= self.lut_bits <= 16:
+            raise HwragError(f"lut_bits={self.lut_bits} not supported; accepted: 2..16")
+        if not 1 <= self.id_bits <= 64:
+            raise HwragError(f"id_bits={self.id_bits} not supported; accepted: 1..64")
+        need = self.lut_bits + math.ceil(math.log2(max(M, 1)))
+        if not need <= self.dist_bits <= 32:
+            raise HwragError(f"dist_bits={self.dist_bits} must be in {need}..32 for M={M} and "
+                             f"lut_bits={self.lut_bits} (the adder tree must not wrap)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+DEFAULT_FORMAT = LutFormat()
+
+
+@dataclass
+class QuantizedLuts:
+    lut: np.ndarray  # (..., P, M, 256) int32, each in [0, 2**lut_bits)
+    bias: np.ndarray  # (..., P) int64, each in [0, 2**dist_bits)
+    scale: np.ndarray  # (...,) float64 per-query scale
+    offset: np.ndarray  # (...,) float64 per-query offset
+
+    def decode(self, dist: np.ndarray) -> np.ndarray:
+        """Float distances that integer distances ``dist`` (..., k) stand for."""
+        return (dist * self.scale[..., None] + self.offset[..., None]).astype(np.float32)
+
+
+def quantize_luts(T: np.ndarray, b: np.ndarray, fmt: LutFormat = DEFAULT_FORMAT) -> QuantizedLuts:
+    """Quantise float LUTs ``T`` (..., P, M, 256) and biases ``b`` (..., P) per query (leading axes)."""
+    fmt.check(T.shape[-2])
+    T = T.astype(np.float64)
+    mins = T.min(axis=-1)  # (..., P, M)
+    Tp = T - mins[..., None]
+    B = b.astype(np.float64) + mins.sum(axis=-1)  # (..., P)
+    offset = B.min(axis=-1)  # (...,)
+    Bp = B - offset[..., None]
+    tmax = Tp.max(axis=(-3, -2, -1))
+    scale = np.where(tmax > 0, tmax / fmt.lut_max, 1.0)
+    lut = np.rint(Tp / scale[..., None, None, None])
+    lut = np.clip(lut, 0, fmt.lut_max).astype(np.int32)
+    bias = np.minimum(np.rint(Bp / scale[..., None]), fmt.dist_max).astype(np.int64)
+    return QuantizedLuts(lut, bias, np.asarray(scale, np.float64), np.asarray(offset, np.float64))
