@@ -1,0 +1,1 @@
+"""Generated stubs of ``proto/hwrag/v1/*.proto``: regenerate with ``python -m retrieval_service.gen_proto``."""
