@@ -1,0 +1,39 @@
+"""Systolic priority queue: a chain of compare-exchange cells, one insert per cycle.
+
+Cell ``i`` holds a stored key ``s[i]`` and receives a travelling key ``t[i]`` (``t[0]`` is the
+insert port). Every cycle it keeps ``min(s[i], t[i])`` and passes ``max(s[i], t[i])`` to cell
+``i + 1`` through a register; what leaves the last cell is evicted. Cells talk only to their
+neighbours (no broadcast), so the clock period does not grow with the length L. Cell ``i``
+ends up holding the (i+1)-th smallest key of everything inserted; a key inserted at cycle c has
+settled by cycle ``c + L`` (``pqueue_settle_cycles``).
+
+Keys are unsigned; the all-ones key marks an empty slot (and "no insert"), so it needs no valid
+bit: it is never kept in front of a real key. ``pop`` (only after the queue has settled)
+shifts every stored key one cell towards the head; ``clear`` empties the queue.
+"""
+from __future__ import annotations
+
+import pyrtl
+
+
+def pqueue_settle_cycles(length: int) -> int:
+    return length
+
+
+def systolic_pqueue(ins_key: pyrtl.WireVector, pop: pyrtl.WireVector, clear: pyrtl.WireVector,
+                    length: int) -> tuple[pyrtl.WireVector, list[pyrtl.WireVector]]:
+    """Returns ``(head_key, stored_keys)``; ``ins_key`` all ones means no insert this cycle."""
+    assert length >= 1 and len(pop) == 1 and len(clear) == 1
+    kb = len(ins_key)
+    empty = pyrtl.Const((1 << kb) - 1, kb)
+    s = [pyrtl.Register(kb, reset_value=(1 << kb) - 1) for _ in range(length)]
+    t = [ins_key] + [pyrtl.Register(kb, reset_value=(1 << kb) - 1) for _ in range(length - 1)]
+    for i in range(length):
+        less = t[i] < s[i]
+        keep = pyrtl.select(less, t[i], s[i])
+        passed = pyrtl.select(less, s[i], t[i])
+        after_pop = s[i + 1] if i + 1 < length else empty
+        s[i].next <<= pyrtl.select(clear, empty, pyrtl.select(pop, after_pop, keep))
+        if i + 1 < length:
+            t[i + 1].next <<= pyrtl.select(clear, empty, passed)
+    return s[0], s
