@@ -1,0 +1,144 @@
+"""What every hwrag gRPC server shares: thin handlers over plain functions with one error mapping,
+token auth, TLS, message limits, health checking, reflection and graceful shutdown."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import grpc
+from google.protobuf.message import DecodeError
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from ivfpq.errors import HwragError
+
+from .security import Security, TokenAuthInterceptor, check_bind, server_credentials
+from .wire import ServiceError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_REQUEST_BYTES = 64 << 20
+
+
+@dataclass
+class Method:
+    name: str
+    request_cls: type
+    response_cls: type
+    fn: Callable  # async (request, context) -> response; or async generator (request iterator, context)
+    streaming: bool = False
+    admin: bool = False
+
+
+@dataclass
+class Service:
+    full_name: str  # "hwrag.v1.Retrieval"
+    methods: list[Method]
+
+
+def _status_for(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
+    if isinstance(exc, HwragError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, ServiceError):
+        return exc.code, exc.message
+    return None
+
+
+def _parse(cls, raw: bytes, max_bytes: int):
+    if len(raw) > max_bytes:
+        raise HwragError(f"request is {len(raw)} bytes; accepted: at most {max_bytes} bytes "
+                         "(split the batch)")
+    try:
+        return cls.FromString(raw)
+    except DecodeError as e:
+        raise HwragError(f"malformed {cls.DESCRIPTOR.full_name} message: {e}") from None
+
+
+async def _fail(context, exc: BaseException, method: str):
+    st = _status_for(exc)
+    if st is None:
+        log.exception("internal error in %s", method)
+        st = (grpc.StatusCode.INTERNAL, f"internal error in {method} (details in the server log)")
+    await context.abort(*st)
+
+
+def _unary(m: Method, max_bytes: int):
+    async def handler(raw, context):
+        try:
+            return await m.fn(_parse(m.request_cls, raw, max_bytes), context)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as e:  # noqa: BLE001 -- mapped to a status, never a traceback to the client
+            await _fail(context, e, m.name)
+
+    return grpc.unary_unary_rpc_method_handler(handler, response_serializer=m.response_cls.SerializeToString)
+
+
+def _stream(m: Method, max_bytes: int):
+    async def handler(request_iterator, context):
+        async def parsed():
+            async for raw in request_iterator:
+                yield _parse(m.request_cls, raw, max_bytes)
+        try:
+            async for resp in m.fn(parsed(), context):
+                yield resp
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as e:  # noqa: BLE001
+            await _fail(context, e, m.name)
+
+    return grpc.stream_stream_rpc_method_handler(handler, response_serializer=m.response_cls.SerializeToString)
+
+
+@dataclass
+class ServerHandle:
+    """A started server: ``await handle.stop(grace)`` drains calls in flight, then stops."""
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    services: list[str] = field(default_factory=list)
+    on_stop: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        for cb in self.on_stop:
+            r = cb()
+            if asyncio.iscoroutine(r):
+                await r
+
+    async def wait(self) -> None:
+        await self.server.wait_for_termination()
+
+
+async def start_server(addr: str, services: list[Service], security: Security | None = None,
+                       max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> ServerHandle:
+    """Bind ``addr`` (port 0 picks a free port), register services + health + reflection, start."""
+    sec = security or Security()
+    sec.check()
+    check_bind(addr, sec)
+    admin = {f"/{s.full_name}/{m.name}" for s in services for m in s.methods if m.admin}
+    streaming = {f"/{s.full_name}/{m.name}" for s in services for m in s.methods if m.streaming}
+    interceptors = []
+    if sec.token or sec.admin_token or admin:
+        interceptors.append(TokenAuthInterceptor(sec.token, sec.admin_token, admin, streaming))
+    # the transport limit is above ours, so oversized requests get our clear INVALID_ARGUMENT
+    opts = [("grpc.max_receive_message_length", 2 * max_request_bytes + (1 << 20)),
+            ("grpc.max_send_message_length", -1), ("grpc.so_reuseport", 0)]
+    server = grpc.aio.server(interceptors=interceptors, options=opts)
+    for s in services:
+        handlers = {m.name: (_stream if m.streaming else _unary)(m, max_request_bytes) for m in s.methods}
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(s.full_name, handlers),))
+    hs = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(hs, server)
+    names = [s.full_name for s in services]
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    port = server.add_secure_port(addr, server_credentials(sec)) if sec.tls else server.add_insecure_port(addr)
+    if port == 0:
+        raise HwragError(f"cannot listen on {addr} (address in use or not available)")
+    await server.start()
+    for n in ["", *names]:
+        await hs.set(n, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving %s on %s (port %d, %s)", ", ".join(names), addr, port, "TLS" if sec.tls else "plaintext")
+    return ServerHandle(server, port, hs, names)
