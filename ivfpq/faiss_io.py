@@ -36,6 +36,9 @@ def train_index(xb: np.ndarray, nlist: int, M: int, *, metric: str = "l2", by_re
     index.cp.seed = seed
     index.cp.niter = niter
     index.pq.cp.seed = seed
+    # small demo sets train on fewer than faiss's 39 points per centroid; that is deliberate
+    index.cp.min_points_per_centroid = 1
+    index.pq.cp.min_points_per_centroid = 1
     rng = np.random.default_rng(seed)
     ntrain = min(n, train_size or max(256 * 39, nlist * 39))
     train = xb if ntrain >= n else xb[np.sort(rng.choice(n, ntrain, replace=False))]

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numba as nb
 import numpy as np
 
 from .errors import HwragError
@@ -79,18 +80,57 @@ class QuantizedLuts:
         return (dist * self.scale[..., None] + self.offset[..., None]).astype(np.float32)
 
 
+@nb.njit(cache=True)
+def quantize_one_query(T, b, lut_max, dist_max, lut, bias):
+    """Quantise one query's float LUTs T (P, M, 256) and biases b (P,) into lut (P, M, 256) int32
+    and bias (P,) int64; returns (scale, offset). Float64 arithmetic in a fixed order, so every
+    caller gets the same integers."""
+    P, M, K = T.shape
+    B = np.empty(P, np.float64)
+    mins = np.empty((P, M), np.float64)
+    tmax = 0.0
+    for p in range(P):
+        acc = np.float64(b[p])
+        for m in range(M):
+            mn = np.float64(T[p, m, 0])
+            for k in range(1, K):
+                v = np.float64(T[p, m, k])
+                if v < mn:
+                    mn = v
+            mins[p, m] = mn
+            acc += mn
+            for k in range(K):
+                v = np.float64(T[p, m, k]) - mn
+                if v > tmax:
+                    tmax = v
+        B[p] = acc
+    offset = B.min()
+    scale = tmax / lut_max if tmax > 0 else 1.0
+    for p in range(P):
+        for m in range(M):
+            for k in range(K):
+                v = np.rint((np.float64(T[p, m, k]) - mins[p, m]) / scale)
+                lut[p, m, k] = min(max(v, 0.0), lut_max)
+        bias[p] = min(np.rint((B[p] - offset) / scale), dist_max)
+    return scale, offset
+
+
+@nb.njit(cache=True, parallel=True)
+def _quantize_batch(T, b, lut_max, dist_max, lut, bias, scale, offset):
+    for i in nb.prange(T.shape[0]):
+        scale[i], offset[i] = quantize_one_query(T[i], b[i], lut_max, dist_max, lut[i], bias[i])
+
+
 def quantize_luts(T: np.ndarray, b: np.ndarray, fmt: LutFormat = DEFAULT_FORMAT) -> QuantizedLuts:
     """Quantise float LUTs ``T`` (..., P, M, 256) and biases ``b`` (..., P) per query (leading axes)."""
     fmt.check(T.shape[-2])
-    T = T.astype(np.float64)
-    mins = T.min(axis=-1)  # (..., P, M)
-    Tp = T - mins[..., None]
-    B = b.astype(np.float64) + mins.sum(axis=-1)  # (..., P)
-    offset = B.min(axis=-1)  # (...,)
-    Bp = B - offset[..., None]
-    tmax = Tp.max(axis=(-3, -2, -1))
-    scale = np.where(tmax > 0, tmax / fmt.lut_max, 1.0)
-    lut = np.rint(Tp / scale[..., None, None, None])
-    lut = np.clip(lut, 0, fmt.lut_max).astype(np.int32)
-    bias = np.minimum(np.rint(Bp / scale[..., None]), fmt.dist_max).astype(np.int64)
-    return QuantizedLuts(lut, bias, np.asarray(scale, np.float64), np.asarray(offset, np.float64))
+    lead = T.shape[:-3]
+    T3 = np.ascontiguousarray(T, np.float32).reshape(-1, *T.shape[-3:])
+    b2 = np.ascontiguousarray(b, np.float32).reshape(-1, T.shape[-3])
+    n = T3.shape[0]
+    lut = np.empty(T3.shape, np.int32)
+    bias = np.empty(b2.shape, np.int64)
+    scale = np.empty(n, np.float64)
+    offset = np.empty(n, np.float64)
+    _quantize_batch(T3, b2, fmt.lut_max, fmt.dist_max, lut, bias, scale, offset)
+    return QuantizedLuts(lut.reshape(T.shape), bias.reshape(b.shape), scale.reshape(lead), offset.reshape(lead))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import faiss
+import numba as nb
 import numpy as np
 
 from .errors import HwragError
@@ -38,6 +39,49 @@ def select_lists(index: IVFPQIndex, queries: np.ndarray, nprobe: int) -> np.ndar
     return probe.astype(np.int64)
 
 
+@nb.njit(cache=True, fastmath=False)
+def lut_one_query(q, centroids, codebooks, probe_row, metric_ip, by_residual, T, bias):
+    """Float LUTs of one query for its probed lists: T (P, M, 256) float32, bias (P,) float32.
+
+    The single LUT implementation of hwrag: every scan path (golden, node backends, hardware
+    models) calls it, so float LUTs — and therefore fixed-point LUTs — agree bit for bit.
+    """
+    M, ksub, dsub = codebooks.shape
+    P = probe_row.shape[0]
+    r = np.empty(M * dsub, np.float32)
+    for p in range(P):
+        c = centroids[probe_row[p]]
+        if metric_ip:
+            acc = np.float32(0.0)
+            if by_residual:
+                for j in range(M * dsub):
+                    acc += q[j] * c[j]
+            bias[p] = -acc
+            for m in range(M):
+                for k in range(ksub):
+                    t = np.float32(0.0)
+                    for s in range(dsub):
+                        t += q[m * dsub + s] * codebooks[m, k, s]
+                    T[p, m, k] = -t
+        else:
+            for j in range(M * dsub):
+                r[j] = q[j] - c[j] if by_residual else q[j]
+            bias[p] = 0.0
+            for m in range(M):
+                for k in range(ksub):
+                    t = np.float32(0.0)
+                    for s in range(dsub):
+                        e = r[m * dsub + s] - codebooks[m, k, s]
+                        t += e * e
+                    T[p, m, k] = t
+
+
+@nb.njit(cache=True, parallel=True)
+def _luts_batch(queries, centroids, codebooks, probe, metric_ip, by_residual, T, bias):
+    for i in nb.prange(queries.shape[0]):
+        lut_one_query(queries[i], centroids, codebooks, probe[i], metric_ip, by_residual, T[i], bias[i])
+
+
 def compute_luts(index: IVFPQIndex, queries: np.ndarray, probe: np.ndarray):
     """Float LUTs (nq, P, M, 256) float32 and per-list biases (nq, P) float32.
 
@@ -45,24 +89,9 @@ def compute_luts(index: IVFPQIndex, queries: np.ndarray, probe: np.ndarray):
     IP: ``T[m,c] = -<q_m, C[m,c]>``, bias ``-<q, centroid>`` with residuals (faiss's convention).
     """
     q = np.ascontiguousarray(queries, dtype=np.float32)
+    probe = np.ascontiguousarray(probe, dtype=np.int64)
     nq, P = probe.shape
-    M, dsub, C = index.M, index.dsub, index.codebooks
-    if index.metric == "l2":
-        if index.by_residual:
-            r = q[:, None, :] - index.centroids[probe]  # (nq, P, d)
-        else:
-            r = np.broadcast_to(q[:, None, :], (nq, P, index.d))
-        r = r.reshape(nq, P, M, dsub)
-        T = ((r * r).sum(-1)[..., None] - 2.0 * np.einsum("qpms,mcs->qpmc", r, C, optimize=True)
-             + (C * C).sum(-1)[None, None])
-        T = np.maximum(T, 0.0)
-        bias = np.zeros((nq, P), np.float32)
-    else:
-        qs = q.reshape(nq, M, dsub)
-        T1 = -np.einsum("qms,mcs->qmc", qs, C, optimize=True)  # (nq, M, 256)
-        T = np.broadcast_to(T1[:, None], (nq, P, M, 256))
-        if index.by_residual:
-            bias = -np.einsum("qd,qpd->qp", q, index.centroids[probe])
-        else:
-            bias = np.zeros((nq, P), np.float32)
-    return np.ascontiguousarray(T, dtype=np.float32), np.ascontiguousarray(bias, dtype=np.float32)
+    T = np.empty((nq, P, index.M, 256), np.float32)
+    bias = np.empty((nq, P), np.float32)
+    _luts_batch(q, index.centroids, index.codebooks, probe, index.metric == "ip", bool(index.by_residual), T, bias)
+    return T, bias

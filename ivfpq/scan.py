@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from .fixedpoint import DEFAULT_FORMAT, LutFormat, QuantizedLuts, quantize_luts
+from .errors import HwragError
+from .fixedpoint import DEFAULT_FORMAT, LutFormat, QuantizedLuts, quantize_luts, quantize_one_query
 from .index import IVFPQIndex
-from .lut import check_queries, check_search_args, compute_luts, select_lists
+from .lut import check_queries, check_search_args, compute_luts, lut_one_query, select_lists
 
 
 @nb.njit(cache=True, inline="always")
@@ -76,24 +77,38 @@ def scan_segments_float(codes, ids, starts, ends, luts, biases, top_d, top_i):
 
 
 @nb.njit(cache=True, parallel=True)
-def _search_fixed(codes, ids, offsets, probe, luts, biases, dist_max, out_d, out_i):
+def _search_fixed(codes, ids, offsets, centroids, codebooks, queries, probe, metric_ip, by_residual,
+                  lut_max, dist_max, out_d, out_i, out_scale, out_offset):
+    """Per query: float LUTs -> fixed-point LUTs -> scan of the probed lists -> top-K."""
     nq, P = probe.shape
+    M = codebooks.shape[0]
     for q in nb.prange(nq):
+        T = np.empty((P, M, 256), np.float32)
+        b = np.empty(P, np.float32)
+        lut = np.empty((P, M, 256), np.int32)
+        bias = np.empty(P, np.int64)
+        lut_one_query(queries[q], centroids, codebooks, probe[q], metric_ip, by_residual, T, b)
+        out_scale[q], out_offset[q] = quantize_one_query(T, b, lut_max, dist_max, lut, bias)
         starts = offsets[probe[q]]
         ends = offsets[probe[q] + 1]
-        n = scan_segments_fixed(codes, ids, starts, ends, luts[q], biases[q], dist_max, out_d[q], out_i[q])
+        n = scan_segments_fixed(codes, ids, starts, ends, lut, bias, dist_max, out_d[q], out_i[q])
         for j in range(n, out_d.shape[1]):
             out_d[q, j] = -1
             out_i[q, j] = -1
 
 
 @nb.njit(cache=True, parallel=True)
-def _search_float(codes, ids, offsets, probe, luts, biases, out_d, out_i):
+def _search_float(codes, ids, offsets, centroids, codebooks, queries, probe, metric_ip, by_residual,
+                  out_d, out_i):
     nq, P = probe.shape
+    M = codebooks.shape[0]
     for q in nb.prange(nq):
+        T = np.empty((P, M, 256), np.float32)
+        b = np.empty(P, np.float32)
+        lut_one_query(queries[q], centroids, codebooks, probe[q], metric_ip, by_residual, T, b)
         starts = offsets[probe[q]]
         ends = offsets[probe[q] + 1]
-        n = scan_segments_float(codes, ids, starts, ends, luts[q], biases[q], out_d[q], out_i[q])
+        n = scan_segments_float(codes, ids, starts, ends, T, b, out_d[q], out_i[q])
         for j in range(n, out_d.shape[1]):
             out_d[q, j] = np.inf
             out_i[q, j] = -1
@@ -108,38 +123,41 @@ class SearchResult:
 
 
 def scan_lists(index: IVFPQIndex, queries: np.ndarray, probe: np.ndarray, k: int,
-               fmt: LutFormat | None = DEFAULT_FORMAT, batch: int = 64) -> SearchResult:
+               fmt: LutFormat | None = DEFAULT_FORMAT) -> SearchResult:
     """Scan the given probed lists of each query (the memory-node side: LUT build, scan, top-K).
 
     ``fmt=None`` scans with float LUTs; otherwise with the fixed-point format ``fmt``.
     """
     q = check_queries(index, queries)
     probe = np.ascontiguousarray(probe, dtype=np.int64)
+    if probe.ndim != 2 or probe.shape[0] != q.shape[0]:
+        raise HwragError(f"probe must have shape ({q.shape[0]}, nprobe), got {probe.shape}")
+    if probe.size and (probe.min() < 0 or probe.max() >= index.nlist):
+        raise HwragError(f"probed list ids must be in 0..{index.nlist - 1}")
+    check_search_args(index, k, max(1, probe.shape[1]))
     nq = q.shape[0]
     out_i = np.empty((nq, k), np.int64)
-    out_f = np.empty((nq, k), np.float32)
-    out_int = np.empty((nq, k), np.int64) if fmt is not None else None
-    for a in range(0, nq, batch):
-        b = min(nq, a + batch)
-        T, bias = compute_luts(index, q[a:b], probe[a:b])
-        if fmt is None:
-            _search_float(index.codes, index.ids, index.offsets, probe[a:b], T, bias, out_f[a:b], out_i[a:b])
-        else:
-            ql = quantize_luts(T, bias, fmt)
-            _search_fixed(index.codes, index.ids, index.offsets, probe[a:b], ql.lut, ql.bias,
-                          fmt.dist_max, out_int[a:b], out_i[a:b])
-            dec = ql.decode(out_int[a:b])
-            out_f[a:b] = np.where(out_i[a:b] >= 0, dec, np.inf)
-    return SearchResult(out_i, out_f, out_int, probe)
+    args = (index.codes, index.ids, index.offsets, index.centroids, index.codebooks, q, probe,
+            index.metric == "ip", bool(index.by_residual))
+    if fmt is None:
+        out_f = np.empty((nq, k), np.float32)
+        _search_float(*args, out_f, out_i)
+        return SearchResult(out_i, out_f, None, probe)
+    fmt.check(index.M)
+    out_int = np.empty((nq, k), np.int64)
+    scale, offset = np.empty(nq), np.empty(nq)
+    _search_fixed(*args, fmt.lut_max, fmt.dist_max, out_int, out_i, scale, offset)
+    dec = (out_int * scale[:, None] + offset[:, None]).astype(np.float32)
+    return SearchResult(out_i, np.where(out_i >= 0, dec, np.inf).astype(np.float32), out_int, probe)
 
 
 def search(index: IVFPQIndex, queries, k: int, nprobe: int,
-           fmt: LutFormat | None = DEFAULT_FORMAT, batch: int = 64) -> SearchResult:
+           fmt: LutFormat | None = DEFAULT_FORMAT) -> SearchResult:
     """Full IVF-PQ search: list selection, LUT construction, golden scan and top-K."""
     check_search_args(index, k, nprobe)
     q = check_queries(index, queries)
     probe = select_lists(index, q, nprobe)
-    return scan_lists(index, q, probe, k, fmt, batch)
+    return scan_lists(index, q, probe, k, fmt)
 
 
 def quantized_luts_for(index: IVFPQIndex, queries, probe, fmt: LutFormat = DEFAULT_FORMAT) -> QuantizedLuts:

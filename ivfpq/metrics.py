@@ -1,0 +1,56 @@
+"""Recall metrics, tolerant of distance ties.
+
+``recall_at_k`` counts a returned id as a hit when its *true* distance is within the k-th exact
+distance (plus a relative epsilon), as ann-benchmarks does: when several vectors tie at the k-th
+distance, any of them is a correct answer. Duplicate returned ids are an error, not a hit twice.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import HwragError
+
+
+def true_distances(base: np.ndarray, queries: np.ndarray, ids: np.ndarray, metric: str = "l2") -> np.ndarray:
+    """Exact distances (smaller is better) of returned ``ids`` (nq, k); inf where id is -1."""
+    ids = np.asarray(ids)
+    safe = np.where(ids >= 0, ids, 0)
+    v = np.asarray(base)[safe.ravel()].reshape(*ids.shape, -1).astype(np.float32)
+    q = np.asarray(queries, np.float32)[:, None, :]
+    d = ((v - q) ** 2).sum(-1) if metric == "l2" else -(v * q).sum(-1)
+    return np.where(ids >= 0, d, np.inf).astype(np.float32)
+
+
+def check_no_duplicates(ids: np.ndarray) -> None:
+    s = np.sort(np.asarray(ids), axis=1)
+    dup = (np.diff(s, axis=1) == 0) & (s[:, 1:] >= 0)
+    if dup.any():
+        row = int(np.argmax(dup.any(axis=1)))
+        raise HwragError(f"query {row} returned a duplicate id; results must be distinct ids")
+
+
+def recall_at_k(ids: np.ndarray, gt_ids: np.ndarray, k: int, *, gt_distances=None, base=None,
+                queries=None, metric: str = "l2", eps: float = 1e-3) -> float:
+    """Mean recall@k of ``ids`` (nq, >=k) against exact neighbours ``gt_ids`` (nq, >=k).
+
+    With ``gt_distances``, ``base`` and ``queries``, ties at the k-th distance are tolerated.
+    Otherwise it is the plain id-set intersection.
+    """
+    ids = np.asarray(ids)[:, :k]
+    gt_ids = np.asarray(gt_ids)
+    if gt_ids.shape[1] < k or ids.shape[1] < k:
+        raise HwragError(f"recall@{k} needs at least {k} results and {k} ground-truth neighbours")
+    check_no_duplicates(ids)
+    if gt_distances is None or base is None or queries is None:
+        hits = [len(np.intersect1d(a[a >= 0], b[:k])) for a, b in zip(ids, gt_ids)]
+        return float(np.mean(hits)) / k
+    td = true_distances(base, queries, ids, metric)
+    thr = np.asarray(gt_distances)[:, k - 1:k]
+    thr = thr + eps * np.maximum(np.abs(thr), 1e-6)
+    return float(np.mean((td <= thr).sum(axis=1))) / k
+
+
+def one_recall_at(ids: np.ndarray, gt_ids: np.ndarray, r: int) -> float:
+    """R1@r: fraction of queries whose true nearest neighbour is among the first r results."""
+    ids = np.asarray(ids)[:, :r]
+    return float(np.mean([g in row for g, row in zip(np.asarray(gt_ids)[:, 0], ids)]))
