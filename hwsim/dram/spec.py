@@ -1,0 +1,298 @@
+"""Memory standards as data: organisation, timing and per-command energy of one preset.
+
+A preset is a :class:`DramSpec`: plain numbers plus, for every number, the source it came from
+(a Ramulator 2.1 file, a DRAMsim3 config, a JEDEC table, or ``derived: <formula>``). The standard
+modules (``hwsim.dram.standards.*``) hold the presets; :func:`get_preset` looks them up by name
+(case-insensitive) and :func:`load_preset_file` reads user presets from TOML or JSON.
+
+Timing values are in memory-clock cycles (tCK) except ``tCK_ps``. Derived timings (``RC`` from
+``RAS + RP``, the read-to-write turnaround, the per-bank refresh interval, ...) are filled in one
+place, :func:`hwsim.dram.timing.derive_timings`, when a spec is built.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ivfpq.errors import HwragError
+
+log = logging.getLogger(__name__)
+
+#: organisation keys (all integers)
+ORG_KEYS = (
+    "channels",          # independent channels per device/stack
+    "pseudo_channels",   # pseudo-channels (HBM) or sub-channels per channel; 1 elsewhere
+    "ranks",             # ranks per (pseudo-)channel
+    "bankgroups",        # bank groups per rank
+    "banks",             # banks per bank group
+    "rows",              # rows per bank
+    "columns",           # column addresses per row (device columns)
+    "bus_width",         # data bus width of one (pseudo-)channel in bits
+    "burst_length",      # BL in data beats (one column command moves bus_width/8*BL bytes)
+)
+#: timing keys, in cycles (tCK_ps in picoseconds, rate_mtps in MT/s); optional ones may be absent
+TIMING_KEYS = (
+    "tCK_ps", "rate_mtps", "BL",  # BL here: burst length in clock cycles (nBL)
+    "CL", "CWL", "RCDRD", "RCDWR", "RP", "RAS", "RC", "WR", "RTP",
+    "CCD_S", "CCD_L", "CCD_S_WR", "CCD_L_WR", "RRD_S", "RRD_L", "FAW",
+    "WTR_S", "WTR_L", "RTW", "CS", "PPD",
+    "RFC", "REFI", "RFCpb", "REFIpb", "RREFD",
+)
+#: timing keys that may be left out of a preset (derive_timings fills or disables them)
+OPTIONAL_TIMING_KEYS = ("RC", "RTW", "CCD_S_WR", "CCD_L_WR", "CS", "PPD", "RFCpb", "REFIpb", "RREFD")
+#: per-command energies in pJ and background power in mW (per rank of one (pseudo-)channel)
+ENERGY_KEYS = ("ACT", "RD", "WR", "REF", "REFpb", "background_mW")
+TOP_KEYS = ("name", "standard", "base", "org", "timing", "energy", "default_mapping", "dual_command_bus",
+            "per_bank_refresh", "description")
+STANDARDS = ("HBM2", "HBM3", "DDR4", "DDR5")
+
+
+@dataclass(frozen=True)
+class DramSpec:
+    """One memory preset: organisation, timing (cycles), energies, and the source of every value."""
+
+    name: str
+    standard: str
+    org: Mapping[str, int]
+    timing: Mapping[str, int]
+    energy: Mapping[str, float]
+    sources: Mapping[str, str] = field(default_factory=dict)
+    default_mapping: str = "RoBaRaCoCh"
+    dual_command_bus: bool = False     # HBM: separate row and column command buses
+    per_bank_refresh: bool = False     # the standard has REFpb (RFCpb / REFIpb apply)
+    description: str = ""
+
+    # -- organisation helpers -------------------------------------------------------------------
+    @property
+    def units(self) -> int:
+        """Independent command/data units the controller schedules: channels x pseudo-channels."""
+        return self.org["channels"] * self.org["pseudo_channels"]
+
+    @property
+    def banks_per_rank(self) -> int:
+        return self.org["bankgroups"] * self.org["banks"]
+
+    @property
+    def banks_per_unit(self) -> int:
+        return self.org["ranks"] * self.banks_per_rank
+
+    @property
+    def tx_bytes(self) -> int:
+        """Bytes moved by one RD/WR command (one burst)."""
+        return self.org["bus_width"] // 8 * self.org["burst_length"]
+
+    @property
+    def bursts_per_row(self) -> int:
+        return self.org["columns"] // self.org["burst_length"]
+
+    @property
+    def tck_ns(self) -> float:
+        return self.timing["tCK_ps"] / 1000.0
+
+    @property
+    def capacity_bytes(self) -> int:
+        return self.units * self.banks_per_unit * self.org["rows"] * self.bursts_per_row * self.tx_bytes
+
+    @property
+    def peak_bandwidth_gbs(self) -> float:
+        """Modeled peak: every unit moves one burst every BL cycles (GB/s, 1e9 bytes)."""
+        return self.units * self.tx_bytes / (self.timing["BL"] * self.tck_ns)
+
+    def source(self, key: str) -> str:
+        return self.sources.get(key, "")
+
+    def with_org(self, **changes: int) -> "DramSpec":
+        """A copy with organisation values replaced (e.g. ``channels=4`` for a 4-channel FPGA card)."""
+        bad = sorted(set(changes) - set(ORG_KEYS))
+        if bad:
+            raise HwragError(f"unknown organisation key(s) {bad}; accepted: {', '.join(ORG_KEYS)}")
+        org = dict(self.org)
+        org.update({k: int(v) for k, v in changes.items()})
+        src = dict(self.sources)
+        src.update({f"org.{k}": "user override" for k in changes})
+        return _finish(dataclasses.replace(self, org=org, sources=src))
+
+    def with_timing(self, **changes: int) -> "DramSpec":
+        """A copy with timing values replaced; derived values are recomputed unless given."""
+        bad = sorted(set(changes) - set(TIMING_KEYS))
+        if bad:
+            raise HwragError(f"unknown timing key(s) {bad}; accepted: {', '.join(TIMING_KEYS)}")
+        raw = {k: v for k, v in self.timing.items() if not self.sources.get(k, "").startswith("derived")}
+        raw.update({k: int(v) for k, v in changes.items()})
+        src = {k: v for k, v in self.sources.items() if not v.startswith("derived")}
+        src.update({k: "user override" for k in changes})
+        return _finish(dataclasses.replace(self, timing=raw, sources=src))
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "standard": self.standard, "org": dict(self.org),
+                "timing": dict(self.timing), "energy": dict(self.energy),
+                "units": self.units, "tx_bytes": self.tx_bytes,
+                "peak_bandwidth_GBps_modeled": self.peak_bandwidth_gbs}
+
+
+def _finish(spec: DramSpec) -> DramSpec:
+    """Validate a spec and fill derived timings (one place: timing.derive_timings)."""
+    from .timing import derive_timings  # local: timing imports this module
+
+    missing = [k for k in ORG_KEYS if k not in spec.org]
+    if missing:
+        raise HwragError(f"preset {spec.name!r}: missing organisation key(s) {missing}")
+    for k in ORG_KEYS:
+        v = spec.org[k]
+        if int(v) != v or v < 1:
+            raise HwragError(f"preset {spec.name!r}: org.{k} must be a positive integer, got {v!r}")
+    for k in ("channels", "pseudo_channels", "ranks", "bankgroups", "banks", "rows", "columns", "burst_length"):
+        if spec.org[k] & (spec.org[k] - 1):
+            raise HwragError(f"preset {spec.name!r}: org.{k}={spec.org[k]} must be a power of two")
+    if spec.org["columns"] % spec.org["burst_length"]:
+        raise HwragError(f"preset {spec.name!r}: columns must be a multiple of burst_length")
+    need = [k for k in TIMING_KEYS if k not in OPTIONAL_TIMING_KEYS and k not in spec.timing]
+    if need:
+        raise HwragError(f"preset {spec.name!r}: missing timing key(s) {need}")
+    timing, sources = derive_timings(spec)
+    for k, v in timing.items():
+        if int(v) != v or v < 0:
+            raise HwragError(f"preset {spec.name!r}: timing {k} must be a non-negative integer, got {v!r}")
+    for k in ENERGY_KEYS:
+        if k not in spec.energy:
+            raise HwragError(f"preset {spec.name!r}: missing energy key {k!r}")
+    return dataclasses.replace(spec, timing={k: int(v) for k, v in timing.items()}, sources=sources)
+
+
+def make_spec(name: str, standard: str, org: Mapping[str, tuple], timing: Mapping[str, tuple],
+              energy: Mapping[str, tuple], **kw: Any) -> DramSpec:
+    """Build a spec from ``{key: (value, source)}`` tables (the form the standard modules use)."""
+    sources = {}
+    for k, (_, s) in org.items():
+        sources[f"org.{k}"] = s
+    for k, (_, s) in timing.items():
+        sources[k] = s
+    for k, (_, s) in energy.items():
+        sources[f"energy.{k}"] = s
+    spec = DramSpec(name=name, standard=standard, org={k: v for k, (v, _) in org.items()},
+                    timing={k: v for k, (v, _) in timing.items()},
+                    energy={k: float(v) for k, (v, _) in energy.items()}, sources=sources, **kw)
+    return _finish(spec)
+
+
+# -- registry ----------------------------------------------------------------------------------
+_REGISTRY: dict[str, DramSpec] = {}
+_ALIASES = {"HBM2": "HBM2_2Gbps", "HBM3": "HBM3_6400", "DDR4": "DDR4_3200AA", "DDR5": "DDR5_4800AN"}
+
+
+def _load_builtin() -> None:
+    if _REGISTRY:
+        return
+    from .standards import ddr4, ddr5, hbm2, hbm3
+
+    for mod in (hbm2, hbm3, ddr4, ddr5):
+        for spec in mod.presets():
+            _REGISTRY[spec.name.upper()] = spec
+
+
+def register_preset(spec: DramSpec) -> None:
+    """Add a (user) preset so it can be looked up by name."""
+    _load_builtin()
+    _REGISTRY[spec.name.upper()] = spec
+
+
+def preset_names() -> list[str]:
+    _load_builtin()
+    return sorted(s.name for s in _REGISTRY.values()) + sorted(_ALIASES)
+
+
+def get_preset(name: "str | DramSpec") -> DramSpec:
+    """Look up a preset by name (case-insensitive; ``HBM2``/``HBM3``/``DDR4``/``DDR5`` are aliases)."""
+    if isinstance(name, DramSpec):
+        return name
+    _load_builtin()
+    key = str(name).strip().upper()
+    key = _ALIASES.get(key, key).upper()
+    if key not in _REGISTRY:
+        raise HwragError(f"unknown DRAM preset {name!r}; known: {', '.join(preset_names())}")
+    return _REGISTRY[key]
+
+
+def spec_from_dict(d: Mapping[str, Any], origin: str = "<dict>") -> DramSpec:
+    """A spec from a plain mapping (the user preset file format).
+
+    Keys: ``name``, ``standard`` (one of HBM2/HBM3/DDR4/DDR5), optional ``base`` (a preset name whose
+    values are the defaults), tables ``org``, ``timing``, ``energy``, optional ``default_mapping``,
+    ``dual_command_bus``, ``per_bank_refresh``, ``description``. Unknown keys fail at once.
+    """
+    bad = sorted(set(d) - set(TOP_KEYS))
+    if bad:
+        raise HwragError(f"{origin}: unknown key(s) {bad}; accepted: {', '.join(TOP_KEYS)}")
+    for table, accepted in (("org", ORG_KEYS), ("timing", TIMING_KEYS), ("energy", ENERGY_KEYS)):
+        sub = d.get(table, {})
+        if not isinstance(sub, Mapping):
+            raise HwragError(f"{origin}: [{table}] must be a table of key = value")
+        bad = sorted(set(sub) - set(accepted))
+        if bad:
+            raise HwragError(f"{origin}: unknown {table} key(s) {bad}; accepted: {', '.join(accepted)}")
+    if "name" not in d:
+        raise HwragError(f"{origin}: a preset needs a 'name'")
+    src = f"user preset {origin}"
+    if "base" in d:
+        base = get_preset(d["base"])
+        org = {k: (v, base.source(f"org.{k}")) for k, v in base.org.items()}
+        timing = {k: (v, base.source(k)) for k, v in base.timing.items()
+                  if not base.source(k).startswith("derived")}
+        energy = {k: (v, base.source(f"energy.{k}")) for k, v in base.energy.items()}
+        kw = dict(default_mapping=base.default_mapping, dual_command_bus=base.dual_command_bus,
+                  per_bank_refresh=base.per_bank_refresh, description=base.description)
+        standard = d.get("standard", base.standard)
+    else:
+        org, timing, energy, kw = {}, {}, {}, {}
+        standard = d.get("standard")
+    if str(standard).upper() not in STANDARDS:
+        raise HwragError(f"{origin}: standard {standard!r} unknown; accepted: {', '.join(STANDARDS)}")
+    org.update({k: (v, src) for k, v in d.get("org", {}).items()})
+    timing.update({k: (v, src) for k, v in d.get("timing", {}).items()})
+    energy.update({k: (v, src) for k, v in d.get("energy", {}).items()})
+    for k in ("default_mapping", "dual_command_bus", "per_bank_refresh", "description"):
+        if k in d:
+            kw[k] = d[k]
+    return make_spec(str(d["name"]), str(standard).upper(), org, timing, energy, **kw)
+
+
+def load_preset_file(path: "str | Path", register: bool = True) -> list[DramSpec]:
+    """Read user presets from a TOML or JSON file: one preset (top-level keys) or ``[[preset]]`` list."""
+    p = Path(path)
+    if not p.is_file():
+        raise HwragError(f"preset file {str(p)!r} not found")
+    text = p.read_text()
+    try:
+        if p.suffix.lower() == ".json":
+            data = json.loads(text)
+        elif p.suffix.lower() == ".toml":
+            import tomllib
+            data = tomllib.loads(text)
+        else:
+            raise HwragError(f"preset file {str(p)!r}: unknown format; accepted: .toml, .json")
+    except (ValueError, json.JSONDecodeError) as e:
+        raise HwragError(f"preset file {str(p)!r}: cannot parse: {e}") from None
+    items = data.get("preset", [data]) if isinstance(data, dict) else data
+    if isinstance(items, dict):
+        items = [items]
+    if not isinstance(items, list):
+        raise HwragError(f"preset file {str(p)!r}: expected a table or a list of tables")
+    specs = [spec_from_dict(it, origin=str(p)) for it in items]
+    if register:
+        for s in specs:
+            register_preset(s)
+    log.info("loaded %d DRAM preset(s) from %s", len(specs), p)
+    return specs
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def ns_to_cycles(ns: float, tck_ps: int) -> int:
+    return math.ceil(ns * 1000 / tck_ps)
