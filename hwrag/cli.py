@@ -12,6 +12,7 @@ from ivfpq.errors import HwragError
 # (module, function adding subparsers): each package owns its subcommands.
 _REGISTRARS = [
     ("hwrag.data_commands", "add_parsers"),
+    ("hwrag.demo", "add_parsers"),
 ]
 _OPTIONAL_REGISTRARS = []  # filled as packages land
 
