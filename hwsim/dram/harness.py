@@ -1,0 +1,53 @@
+"""A one-channel timing harness over the same numba functions the controller uses.
+
+For protocol checks in the style of Ramulator 2.1 ``tests/device_timings``: issue commands at chosen
+cycles and ask when another command becomes legal. Timing only: bank state (open rows) is the
+controller's business and is not checked here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ivfpq.errors import HwragError
+
+from . import core
+from .spec import get_preset
+from .timing import CMD_NAMES, PREA, REF, build_tables
+
+_RANK_LEVEL = (PREA, REF)
+
+
+class TimingHarness:
+    def __init__(self, preset):
+        self.spec = get_preset(preset)
+        self.table = build_tables(self.spec)
+        o = self.spec.org
+        self.R, self.BG, self.B = o["ranks"], o["bankgroups"], o["banks"]
+        nnodes = 1 + self.R + self.R * self.BG + self.R * self.BG * self.B
+        self.nxt = np.zeros((1, nnodes, core.NCMD), dtype=np.int64)
+        self.faw = np.full((1, self.R, 4), -(1 << 40), dtype=np.int64)
+        self.fawp = np.zeros((1, self.R), dtype=np.int64)
+        self.log: list[tuple[int, str, int, int, int]] = []
+
+    def _nodes(self, cmd, rank, bg, bank):
+        if not (0 <= rank < self.R and 0 <= bg < self.BG and 0 <= bank < self.B):
+            raise HwragError(f"target rank={rank} bg={bg} bank={bank} outside {self.R}x{self.BG}x{self.B}")
+        if cmd in _RANK_LEVEL:
+            return -1, -1
+        g = rank * self.BG + bg
+        return 1 + self.R + g, 1 + self.R + self.R * self.BG + g * self.B + bank
+
+    def earliest(self, cmd: int, rank: int = 0, bg: int = 0, bank: int = 0) -> int:
+        gn, bn = self._nodes(cmd, rank, bg, bank)
+        return int(core.earliest(self.nxt, 0, rank, gn, bn, cmd, self.faw, self.fawp,
+                                 self.spec.timing["FAW"]))
+
+    def legal(self, cmd: int, t: int, rank: int = 0, bg: int = 0, bank: int = 0) -> bool:
+        return self.earliest(cmd, rank, bg, bank) <= t
+
+    def issue(self, cmd: int, t: int, rank: int = 0, bg: int = 0, bank: int = 0) -> None:
+        e = self.earliest(cmd, rank, bg, bank)
+        assert e <= t, f"{CMD_NAMES[cmd]} at {t} illegal before {e}"
+        gn, bn = self._nodes(cmd, rank, bg, bank)
+        core.issue(self.nxt, self.table, 0, rank, gn, bn, self.R, cmd, t, self.faw, self.fawp)
+        self.log.append((t, CMD_NAMES[cmd], rank, bg, bank))
