@@ -1,0 +1,167 @@
+"""Trace parsers, mapping strings, user preset files, CLI."""
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from hwsim.dram import (AddressMapping, DramSystem, get_preset, load_preset_file, parse_mapping,
+                        parse_trace_lines, read_trace, write_trace)
+from hwsim.dram.cli import add_dram_parser
+from ivfpq.errors import HwragError
+
+
+def test_dramsim3_trace():
+    a, w, t = parse_trace_lines(["0x2000D5C0 READ 30", "# c", "", "0x40 WRITE 31", "64 read 40"])
+    assert a.tolist() == [0x2000D5C0, 0x40, 64] and w.tolist() == [False, True, False]
+    assert t.tolist() == [30, 31, 40]
+
+
+def test_ramulator_trace():
+    a, w, t = parse_trace_lines(["LD 0x1000", "ST 0x2000", "ld 4096"], arrival_gap=3)
+    assert a.tolist() == [0x1000, 0x2000, 4096] and w.tolist() == [False, True, False]
+    assert t.tolist() == [0, 3, 6]
+
+
+@pytest.mark.parametrize("line", ["0x10 FETCH 3", "LD", "0xZZ READ 1", "LD 0x10 7", "0x10 READ"])
+def test_bad_trace_lines(line):
+    with pytest.raises(HwragError, match="accepted"):
+        parse_trace_lines(["LD 0x0", line], origin="t.trc")
+
+
+def test_trace_roundtrip(tmp_path):
+    a = np.array([0, 64, 0x2000D5C0], dtype=np.uint64)
+    w = np.array([False, True, False])
+    t = np.array([0, 5, 9])
+    for fmt in ("dramsim3", "ramulator"):
+        p = tmp_path / f"x.{fmt}"
+        write_trace(p, a, w, t, fmt)
+        a2, w2, t2 = read_trace(p)
+        assert a2.tolist() == a.tolist() and w2.tolist() == w.tolist()
+        if fmt == "dramsim3":
+            assert t2.tolist() == t.tolist()
+    with pytest.raises(HwragError, match="not found"):
+        read_trace(tmp_path / "missing.trc")
+    with pytest.raises(HwragError, match="non-decreasing"):
+        parse_trace_lines(["0x0 READ 5", "0x40 READ 4"])
+
+
+def test_mapping_ramulator_fold_and_roundtrip():
+    spec = get_preset("DDR4_3200AA")
+    m = AddressMapping.build(spec, "RoBaRaCoCh")  # no Bg: bank group bits sit low inside Ba
+    layout = {f: (lo, w) for f, lo, w in m.layout}
+    assert m.offset_bits == 6 and layout["co"] == (0, 7) and layout["bg"] == (7, 2)
+    assert layout["ba"] == (9, 2) and layout["ro"] == (11, 16)
+    assert 2 ** m.address_bits == spec.capacity_bytes
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        c = dict(ro=int(rng.integers(1 << 16)), bg=int(rng.integers(4)), ba=int(rng.integers(4)),
+                 co=int(rng.integers(128)))
+        f = m.decode(np.array([m.encode(**c)], dtype=np.uint64))
+        assert {k: int(f[k][0]) for k in c} == c
+
+
+def test_mapping_dramsim3_strings():
+    spec = get_preset("DDR4_8Gb_x8_3200")
+    m = AddressMapping.build(spec, "rochrababgco")  # DRAMsim3: last field lowest
+    layout = {f: (lo, w) for f, lo, w in m.layout}
+    assert layout["co"] == (0, 7) and layout["bg"] == (7, 2) and layout["ba"] == (9, 2)
+    assert layout["ra"] == (11, 1) and layout["ro"] == (11 + 1, 16)
+    h = AddressMapping.build(get_preset("HBM2_8Gb_x128"), "rorabgbachco")
+    lay = {f: (lo, w) for f, lo, w in h.layout}
+    assert lay["co"] == (0, 5) and lay["ch"] == (5, 3) and h.offset_bits == 6
+    # channel bits select the unit
+    s = DramSystem("HBM2_8Gb_x128")
+    unit, bank, row = s.decode(np.array([h.encode(ch=5, bg=2, ba=1, ro=7)], dtype=np.uint64))
+    assert unit[0] == 5 and bank[0] == 2 * 4 + 1 and row[0] == 7
+
+
+def test_mapping_pseudo_channel_field():
+    spec = get_preset("HBM2_2Gbps")
+    m = AddressMapping.build(spec, "RoBgBaRaCoPcCh")
+    lay = {f: (lo, w) for f, lo, w in m.layout}
+    assert lay["ch"] == (0, 3) and lay["pc"] == (3, 1) and lay["co"] == (4, 5)
+    s = DramSystem(spec, "RoBgBaRaCoPcCh")
+    unit, _, _ = s.decode(np.array([m.encode(ch=3, pc=1)], dtype=np.uint64))
+    assert unit[0] == 3 * 2 + 1
+
+
+@pytest.mark.parametrize("bad,msg", [("RoBaXxCoCh", "unknown field"), ("RoBaRaCoC", "two-letter"),
+                                     ("RoRoBaCoCh", "twice"), ("BaRaCoCh", "Ro is required"),
+                                     ("RoCoBa", "needs field")])
+def test_bad_mappings(bad, msg):
+    with pytest.raises(HwragError, match=msg):
+        AddressMapping.build(get_preset("HBM2_2Gbps"), bad)
+    assert parse_mapping("RoBgBaRaCoCh") == ["ro", "bg", "ba", "ra", "co", "ch"]
+
+
+def test_preset_lookup():
+    assert get_preset("hbm2").name == "HBM2_2Gbps"
+    assert get_preset("ddr4_8gb_X8_3200").name == "DDR4_8Gb_x8_3200"
+    with pytest.raises(HwragError, match="known: .*DDR4_3200AA"):
+        get_preset("LPDDR9")
+    assert get_preset("DDR4").with_org(channels=4).peak_bandwidth_gbs == pytest.approx(102.4)
+    with pytest.raises(HwragError, match="accepted"):
+        get_preset("DDR4").with_org(chanels=4)
+
+
+def test_user_preset_toml_and_json(tmp_path):
+    p = tmp_path / "mine.toml"
+    p.write_text('name = "MyDDR4"\nbase = "DDR4_3200AA"\n[org]\nchannels = 2\n[timing]\nCL = 24\n')
+    (spec,) = load_preset_file(p)
+    assert spec.org["channels"] == 2 and spec.timing["CL"] == 24 and spec.timing["RCDRD"] == 22
+    assert spec.source("CL").startswith("user preset") and get_preset("myddr4") is spec
+    full = get_preset("HBM3_6400")
+    d = {"name": "MyHBM3", "standard": "HBM3", "org": dict(full.org), "per_bank_refresh": True,
+         "timing": {k: v for k, v in full.timing.items() if not full.source(k).startswith("derived")},
+         "energy": dict(full.energy)}
+    j = tmp_path / "mine.json"
+    j.write_text(json.dumps({"preset": [d]}))
+    (s2,) = load_preset_file(j)
+    assert s2.timing == full.timing
+    r = DramSystem("MyHBM3").run(np.arange(100, dtype=np.uint64) * 32)
+    assert r.completion.size == 100
+
+
+@pytest.mark.parametrize("text,msg", [
+    ('name = "x"\nbase = "DDR4"\nspeed = 3\n', "unknown key.*speed.*accepted: name, standard"),
+    ('name = "x"\nbase = "DDR4"\n[timing]\ntCL = 3\n', r"unknown timing key.*tCL.*accepted: tCK_ps"),
+    ('name = "x"\nbase = "DDR4"\n[org]\nbanks_per_group = 4\n', "unknown org key.*accepted: channels"),
+    ('name = "x"\nstandard = "DDR9"\n', "standard 'DDR9' unknown"),
+    ('name = "x"\nstandard = "DDR4"\n[org]\nchannels = 1\n', "missing organisation"),
+    ('name = "x"\nbase = "DDR4"\n[org]\nchannels = 3\n', "power of two"),
+    ('name = "x" base', "cannot parse"),
+])
+def test_user_preset_bad(tmp_path, text, msg):
+    p = tmp_path / "bad.toml"
+    p.write_text(text)
+    with pytest.raises(HwragError, match=msg):
+        load_preset_file(p)
+
+
+def _cli(argv):
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="command", required=True)
+    add_dram_parser(sub)
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_run_and_sweep(tmp_path, capsys):
+    t = tmp_path / "t.trc"
+    write_trace(t, np.arange(200, dtype=np.uint64) * 64, np.arange(200) % 4 == 0, np.arange(200) * 3)
+    assert _cli(["dram", "run", "--preset", "DDR4", "--trace", str(t), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert st["requests"] == 200 and st["figures"] == "modeled" and st["commands"]["WR"] == 50
+    assert _cli(["dram", "run", "--preset", "hbm2", "--trace", str(t), "--mapping", "RoBgBaRaCoCh"]) == 0
+    assert "bandwidth GB/s (modeled)" in capsys.readouterr().out
+    assert _cli(["dram", "sweep", "--preset", "DDR4", "--requests", "500", "--points", "3",
+                 "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "dram_sweep_DDR4_3200AA_random.png").stat().st_size > 1000
+    doc = json.loads((tmp_path / "o" / "dram_sweep_DDR4_3200AA_random.json").read_text())
+    assert len(doc["points"]) == 3
+    assert _cli(["dram", "presets"]) == 0
+    with pytest.raises(HwragError, match="unknown DRAM preset"):
+        _cli(["dram", "run", "--preset", "nope", "--trace", str(t)])
+    with pytest.raises(HwragError, match="not found"):
+        _cli(["dram", "run", "--trace", str(tmp_path / "none")])
