@@ -80,6 +80,7 @@ class MemoryNode:
         name = backend or self.backend_name
         b = create_backend(name, **(self.backend_options if name == self.backend_name else {}))
         b.load(shard, info)
+        b.warmup()
         with self._lock:
             old, self._loaded = self._loaded, _Loaded(b, shard, info)
             self.backend_name = name

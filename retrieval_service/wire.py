@@ -40,7 +40,8 @@ def unpack_matrix(m: common_pb2.Matrix, what: str = "queries") -> np.ndarray:
     if len(m.data) != shape[0] * shape[1] * 4:
         raise HwragError(f"{what}: {len(m.data)} bytes of data do not hold shape {list(shape)} of float32 "
                          f"(expected {shape[0] * shape[1] * 4} bytes, little-endian float32, row-major)")
-    return np.frombuffer(m.data, dtype=_F32).reshape(shape).astype(np.float32, copy=False)
+    # a writable native copy: read-only arrays would make numba compile another specialisation
+    return np.frombuffer(m.data, dtype=_F32).reshape(shape).astype(np.float32, copy=True)
 
 
 def pack_i64(a: np.ndarray) -> bytes:
@@ -56,7 +57,7 @@ def unpack(data: bytes, dtype, shape: tuple[int, ...], what: str) -> np.ndarray:
     n = int(np.prod(shape)) if shape else 1
     if len(data) != n * dt.itemsize:
         raise HwragError(f"{what}: {len(data)} bytes do not hold shape {list(shape)} of {dt.name}")
-    return np.frombuffer(data, dtype=dt).reshape(shape).astype(dt.newbyteorder("="), copy=False)
+    return np.frombuffer(data, dtype=dt).reshape(shape).astype(dt.newbyteorder("="), copy=True)
 
 
 _PROV = {MEASURED: common_pb2.MEASURED, MODELED: common_pb2.MODELED}

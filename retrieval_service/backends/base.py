@@ -91,6 +91,12 @@ class ScanBackend(ABC):
     def scan(self, queries: np.ndarray, probe: np.ndarray, k: int) -> PartialTopK:
         """queries (nq, d) float32 finite, probe (nq, nprobe) int64 valid list ids, k >= 1."""
 
+    def warmup(self) -> None:
+        """Run once after load, before the node reports ready (JIT compilation, caches): a 1-query scan."""
+        s = self.shard
+        if s is not None and s.nlist > 0:
+            self.scan(np.array(s.centroids[:1], dtype=np.float32), np.zeros((1, 1), np.int64), 1)
+
     def describe(self) -> dict:
         """What Info reports: for emulated backends, the modeled configuration."""
         return {"backend": self.name, "number_format": self.number_format}

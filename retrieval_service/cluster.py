@@ -1,0 +1,212 @@
+"""Start a coordinator and N memory nodes as separate processes from ``cluster.toml``; stop them cleanly.
+
+Memory nodes start first (each on a free loopback port unless the config says otherwise) and report
+their address in a ready file; then the coordinator starts with those addresses. Stopping sends
+SIGTERM (calls in flight finish within the grace period), then SIGKILL to stragglers. Tokens reach
+the children through the environment, never the command line.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ivfpq.errors import HwragError
+
+from .config import ClusterConfig
+
+log = logging.getLogger(__name__)
+
+
+class Process:
+    """One child process started with ``python -m retrieval_service ...`` and a ready file."""
+
+    def __init__(self, name: str, args: list[str], run_dir: Path, env: dict[str, str]):
+        self.name, self.args, self.env = name, args, env
+        self.ready_file = run_dir / f"{name}.ready.json"
+        self.log_file = run_dir / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+        self.address: str | None = None
+
+    def start(self, listen: str) -> None:
+        self.ready_file.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", "retrieval_service", *self.args, "--listen", listen,
+                "--ready-file", str(self.ready_file)]
+        with open(self.log_file, "ab") as logf:
+            self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=self.env,
+                                         start_new_session=True)
+        log.info("started %s (pid %d)", self.name, self.proc.pid)
+
+    def wait_ready(self, timeout: float) -> str:
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            if self.ready_file.exists():
+                self.address = json.loads(self.ready_file.read_text())["address"]
+                return self.address
+            if self.proc.poll() is not None:
+                raise HwragError(f"{self.name} exited with code {self.proc.returncode} before serving:\n"
+                                 f"{self.log_tail()}")
+            time.sleep(0.05)
+        raise HwragError(f"{self.name} did not start serving in {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 2000) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive:
+            self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        """SIGKILL, no grace (what a crash looks like)."""
+        if self.alive:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.alive:
+            self.proc.terminate()
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0f s; killing it", self.name, grace)
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+class Cluster:
+    """``with Cluster.from_file("cluster.toml") as c: RetrievalClient(c.address)``."""
+
+    def __init__(self, config: ClusterConfig, run_dir=None):
+        self.config = config
+        self._tmp = None
+        if run_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="hwrag-cluster-")
+            run_dir = self._tmp.name
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.run_dir, 0o700)
+        tok, adm = config.tokens()
+        self.env = dict(os.environ)
+        self.env.pop("HWRAG_TOKEN", None)
+        self.env.pop("HWRAG_ADMIN_TOKEN", None)
+        if tok:
+            self.env["HWRAG_TOKEN"] = tok
+        if adm:
+            self.env["HWRAG_ADMIN_TOKEN"] = adm
+        root = str(Path(__file__).resolve().parent.parent)
+        self.env["PYTHONPATH"] = root + (os.pathsep + self.env["PYTHONPATH"] if self.env.get("PYTHONPATH") else "")
+        self.nodes: dict[tuple[str, int], Process] = {}
+        self.coordinator: Process | None = None
+        self.address: str | None = None
+
+    @classmethod
+    def from_file(cls, path, run_dir=None) -> "Cluster":
+        return cls(ClusterConfig.load(path), run_dir)
+
+    def _node_args(self, ix, shard: int) -> list[str]:
+        c, s = self.config, self.config.security
+        args = ["node", "--index", c.resolve(ix.path), "--shard", f"{shard}/{ix.shards}", "--name", ix.name,
+                "--backend", ix.backend]
+        if s.tls_cert:
+            args += ["--tls-cert", c.resolve(s.tls_cert), "--tls-key", c.resolve(s.tls_key)]
+        if s.allow_insecure_remote:
+            args.append("--insecure-remote")
+        return args
+
+    def start(self, timeout: float = 120.0) -> str:
+        """Start every memory node, then the coordinator; returns the coordinator's address."""
+        try:
+            resolved = self.config.to_dict()
+            for ix_dict, ix in zip(resolved["index"], self.config.index):
+                if ix.nodes:
+                    continue
+                for i in range(ix.shards):
+                    p = Process(f"node-{ix.name}-{i}", self._node_args(ix, i), self.run_dir, self.env)
+                    p.start(f"{ix.node_host}:0")
+                    self.nodes[(ix.name, i)] = p
+            for (name, i), p in self.nodes.items():
+                p.wait_ready(timeout)
+            for ix_dict, ix in zip(resolved["index"], self.config.index):
+                if not ix.nodes:
+                    ix_dict["nodes"] = [self.nodes[(ix.name, i)].address for i in range(ix.shards)]
+            resolved["base_dir"] = self.config.base_dir
+            for k in ("token", "admin_token"):  # secrets travel by environment only
+                resolved["security"][k] = ""
+            resolved["security"]["token_env"] = "HWRAG_TOKEN"
+            resolved["security"]["admin_token_env"] = "HWRAG_ADMIN_TOKEN"
+            resolved["security"]["token_file"] = resolved["security"]["admin_token_file"] = ""
+            cfg_path = self.run_dir / "coordinator.json"
+            cfg_path.write_text(json.dumps(resolved, indent=1))
+            self.coordinator = Process("coordinator", ["coordinator", "--config", str(cfg_path)], self.run_dir,
+                                       self.env)
+            self.coordinator.start(self.config.coordinator.listen)
+            self.address = self.coordinator.wait_ready(timeout)
+            return self.address
+        except BaseException:
+            self.stop()
+            raise
+
+    def node(self, i: int, index: str | None = None) -> Process:
+        return self.nodes[(index or self.config.index[0].name, i)]
+
+    def restart_node(self, i: int, index: str | None = None, timeout: float = 60.0) -> str:
+        """Start a stopped or killed memory node again on its old address."""
+        p = self.node(i, index)
+        p.stop(1.0)
+        p.start(p.address)
+        return p.wait_ready(timeout)
+
+    def wait(self) -> int:
+        """Block until SIGINT/SIGTERM (0) or until the coordinator exits (its code, or 1)."""
+        got = []
+        old = {s: signal.signal(s, lambda *_: got.append(1)) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not got:
+                if self.coordinator is None or not self.coordinator.alive:
+                    log.error("the coordinator exited:\n%s", self.coordinator.log_tail() if self.coordinator else "")
+                    return 1
+                for p in self.nodes.values():
+                    if p.proc is not None and p.proc.poll() is not None and not getattr(p, "_reported", False):
+                        log.warning("%s exited with code %s", p.name, p.proc.returncode)
+                        p._reported = True
+                time.sleep(0.2)
+            return 0
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Coordinator first (it drains calls in flight), then the memory nodes."""
+        if self.coordinator is not None:
+            self.coordinator.stop(grace)
+        for p in self.nodes.values():
+            p.signal(signal.SIGTERM)
+        for p in self.nodes.values():
+            p.stop(grace)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self):
+        if self.address is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
