@@ -114,7 +114,7 @@ def cmd_serve(a) -> int:
     cluster = Cluster.from_file(a.config, run_dir=a.run_dir)
     try:
         address = cluster.start(timeout=a.start_timeout)
-        log.info("cluster serving on %s (run dir %s); Ctrl-C stops it", address, cluster.run_dir)
+        log.info("cluster up: coordinator at %s (run dir %s); Ctrl-C stops it", address, cluster.run_dir)
         print(f"serving on {address}", flush=True)
         return cluster.wait()
     finally:
