@@ -205,6 +205,7 @@ class Coordinator:
         self._batcher = (_Batcher(self, self.config.batch_window_s, self.config.max_window_queries)
                          if self.config.batch_window_s > 0 else None)
         self._use_torch = self._torch_wanted()
+        self._retired: list[tuple[asyncio.Task, IndexEntry]] = []
 
     # ---- setup -------------------------------------------------------------------------------------
     def _torch_wanted(self) -> bool:
@@ -252,7 +253,7 @@ class Coordinator:
         old = self.indexes.get(entry.name)
         self.indexes[entry.name] = entry
         if old is not None:  # calls in flight on the old entry finish first
-            asyncio.get_running_loop().create_task(self._close_nodes(old, delay=30.0))
+            self._retired.append((asyncio.get_running_loop().create_task(self._close_nodes(old, delay=30.0)), old))
         ix = entry.index
         log.info("index %r: %d vectors, nlist=%d, d=%d, %d shards", entry.name, ix.ntotal, ix.nlist, ix.d,
                  entry.nshards)
@@ -308,6 +309,10 @@ class Coordinator:
         return PayloadStore.load(p) if Path(p).exists() else None
 
     async def close(self) -> None:
+        for task, old in self._retired:
+            task.cancel()
+            await self._close_nodes(old)
+        self._retired.clear()
         for e in self.indexes.values():
             await self._close_nodes(e)
 
