@@ -1,0 +1,205 @@
+"""A processing-in-memory unit array scanning IVF-PQ lists: what HBM-PIM and DIMM-PIM share.
+
+``units`` identical units, each beside its own memory (an HBM bank pair, a DIMM rank, a UPMEM DPU's
+MRAM). Layout ``split`` (Chameleon's): every list's slice on the device is split evenly over all
+units; ``whole``: each list lives on one unit (largest lists first onto the least loaded unit), so
+only that unit needs its LUT but units are unevenly loaded.
+
+Per query:
+
+* ``transfer_in``: query, probed ids and centroids (and the LUTs, when the host builds them) over the
+  host link.
+* ``lut_build``: host LUT construction (``host_lut_gflops``) and the broadcast of each probed list's LUT
+  into the unit buffers (:meth:`PimArray.broadcast_ns`). A LUT larger than the unit buffer is scanned in
+  ``passes``: each pass holds a slice of the LUT columns, and partial distances (``dist_bits``) are
+  written back and read again between passes (extra memory traffic, modeled).
+* ``scan``: each unit's bursts come from its memory (:meth:`PimArray.unit_ready`, the DRAM model or a
+  measured rate) and are consumed by its SIMD lanes (one LUT look-up and add per lane per cycle); the
+  slowest unit sets the time.
+* ``kselect_drain``: every unit's partial top-K read out to the host and merged there.
+* ``transfer_out``: K results from the host to the requester.
+
+Functional results: per-unit top-K then an exact merge is the exact top-K, i.e. the golden scan.
+"""
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from dataclasses import asdict
+
+import numpy as np
+
+from ivfpq.errors import HwragError
+
+from . import energy as E
+from .accelerator import AccelTiming, Accelerator, Workload, check_run_args
+from .fpga import split_even
+from .stream import couple
+
+LAYOUTS = ("split", "whole")
+
+
+def assign_whole_lists(list_sizes: np.ndarray, units: int) -> np.ndarray:
+    """Unit of each list: largest first onto the least loaded unit (greedy LPT)."""
+    sizes = np.asarray(list_sizes, np.int64)
+    load = np.zeros(units, np.int64)
+    out = np.zeros(sizes.size, np.int64)
+    for l in np.argsort(-sizes, kind="stable"):
+        u = int(np.argmin(load))
+        out[l] = u
+        load[u] += sizes[l]
+    return out
+
+
+class PimArray(Accelerator):
+    """Base class: subclasses give the unit memory stream, broadcast and read-out costs."""
+
+    #: bytes of one burst of the unit's memory stream
+    tx: int = 32
+
+    def check_shard(self, M: int, ntotal: int) -> None:
+        c = self.config
+        need = ntotal * M
+        if need > c.capacity_bytes:
+            raise HwragError(f"{c.name}: shard needs {need / 1e9:.2f} GB of codes, device holds "
+                             f"{c.capacity_bytes / 1e9:.2f} GB")
+
+    def load(self, shard) -> None:
+        super().load(shard)
+        self._owner = (assign_whole_lists(shard.list_sizes, self.config.units)
+                       if self.config.layout == "whole" else None)
+
+    @abstractmethod
+    def unit_ready(self, run_bursts: np.ndarray) -> tuple[np.ndarray, float]:
+        """Completion times (ns) of a unit's bursts for consecutive runs, and DRAM energy (J)."""
+
+    @abstractmethod
+    def broadcast_ns(self, nbytes: int, units_needing: int) -> float:
+        """Time to place ``nbytes`` of LUT into the buffers of ``units_needing`` units."""
+
+    @abstractmethod
+    def readout_ns(self, nbytes_total: int) -> float:
+        """Time to move every unit's partial top-K (``nbytes_total``) to the host."""
+
+    # -- shared model -----------------------------------------------------------------------------
+    def passes(self, M: int) -> int:
+        c = self.config
+        lut_bytes = 256 * M * math.ceil(self.fmt.lut_bits / 8)
+        return max(1, math.ceil(lut_bytes / c.buffer_bytes))
+
+    def per_unit_codes(self, w: Workload, probe: np.ndarray | None) -> np.ndarray:
+        """(nq, P, units) codes each unit scans."""
+        c = self.config
+        if c.layout == "split":
+            return split_even(w.codes, c.units)
+        if probe is not None and getattr(self, "_owner", None) is not None:
+            owner = self._owner[probe]
+        else:  # projection: lists spread over units round robin by probe position
+            owner = np.broadcast_to(np.arange(w.nprobe) % c.units, w.codes.shape)
+        out = np.zeros(w.codes.shape + (c.units,), np.int64)
+        np.put_along_axis(out, owner[..., None], w.codes[..., None], axis=-1)
+        return out
+
+    def model(self, w: Workload, probe: np.ndarray | None = None) -> AccelTiming:
+        c = self.config
+        M, k, nq, P = w.M, w.k, w.nq, w.nprobe
+        passes = self.passes(M)
+        cols = [len(a) for a in np.array_split(np.arange(M), passes)]  # LUT columns per pass
+        dist_b = math.ceil(self.fmt.dist_bits / 8)
+        cyc = 1e3 / c.unit_clock_mhz
+        per_unit = self.per_unit_codes(w, probe)   # (nq, P, U)
+        st = {s: np.zeros(nq) for s in ("transfer_in", "lut_build", "scan", "kselect_drain", "transfer_out")}
+        dram_J = 0.0
+        nbytes_total = 0
+        mem_only = np.zeros(nq)
+        comp_only = np.zeros(nq)
+        lut_entry_b = math.ceil(self.fmt.lut_bits / 8)
+        for q in range(nq):
+            # all units run in lock step over the same lists; the busiest unit sets the time
+            loads = per_unit[q].sum(axis=0)
+            u = int(np.argmax(loads))
+            items = per_unit[q, :, u]
+            bcast_total = 0.0
+            t_end = 0.0
+            mem_end = 0.0
+            comp = 0.0
+            for pi, ncol in enumerate(cols):
+                # bytes per code this pass: its code columns + partial sums read (not first) / written (not last)
+                b_code = ncol + dist_b * ((pi > 0) + (pi < passes - 1))
+                # lane operations per code: look-up+add per column, partial-sum add, top-K compare, loop overhead
+                ops = (ncol * c.ops_per_subcode + (1 if pi > 0 else 0) + (1 if pi == passes - 1 else 0)
+                       + c.ops_per_code)
+                if ops <= c.lanes:
+                    ipb, beat = max(1, c.lanes // ops), cyc
+                else:
+                    ipb, beat = 1, math.ceil(ops / c.lanes) * cyc
+                nb = -(-items * b_code // self.tx)
+                ready, ej = self.unit_ready(nb)
+                dram_J += ej * self.energy_scale(loads)
+                nbytes_total += int((-(-per_unit[q] * b_code // self.tx)).sum()) * self.tx
+                units_needing = int((per_unit[q] > 0).sum(axis=1).max()) if c.layout == "whole" else c.units
+                gap = self.broadcast_ns(256 * ncol * lut_entry_b, max(1, units_needing))
+                # broadcasts occupy the banks' command path: they do not overlap the code stream
+                t, _ = couple(ready, items, ipb, beat, 0.0, b_code, self.tx)
+                t_end += t
+                bcast_total += gap * int((items > 0).sum())
+                if ready.size:
+                    mem_end += float(ready[-1])
+                comp += float((-(-items // ipb)).sum()) * beat
+            st["lut_build"][q] = bcast_total * 1e-9
+            st["scan"][q] = t_end * 1e-9
+            mem_only[q], comp_only[q] = mem_end, comp
+        # host-side LUT construction (residual + 256 x M table per probed list) when the host builds it
+        lut_bytes = P * 256 * M * lut_entry_b
+        if c.lut_on_host:
+            st["lut_build"] += P * 256 * w.d * 3 / (c.host_lut_gflops * 1e9)
+        link_Bps = c.link_gbps * 1e9
+        bytes_in = 4 * w.d + P * (4 + 4 * w.d) + (lut_bytes if c.lut_on_host else 0) + 16
+        st["transfer_in"][:] = bytes_in / link_Bps + c.link_latency_us * 1e-6
+        entry = dist_b + 4  # partial top-K entry: distance + 32-bit local offset
+        active_units = (per_unit.sum(axis=1) > 0).sum(axis=1)  # (nq,)
+        kq = np.minimum(k, per_unit.sum(axis=1)).sum(axis=1)   # candidates read out per query
+        for q in range(nq):
+            st["kselect_drain"][q] = (self.readout_ns(int(kq[q]) * entry) * 1e-9
+                                      + kq[q] * c.host_merge_ns * 1e-9 + c.link_latency_us * 1e-6)
+        st["transfer_out"][:] = k * 12 / link_Bps + c.link_latency_us * 1e-6
+        codes = int(w.codes.sum())
+        energy = {
+            "dram": dram_J,
+            "decode": codes * (M + passes) * E.ASIC_PJ_PER_SUBCODE[0] * 1e-12,
+            "kselect": codes * E.ASIC_PJ_PER_COMPARE[0] * 1e-12,
+            "lut_build": (nq * P * 256 * w.d * E.ASIC_PJ_PER_LUT_FLOP3[0] * 1e-12),
+            "link": (bytes_in * nq + int(kq.sum()) * entry + nq * k * 12) * 8
+                    * E.LINK_PJ_PER_BIT[c.link_kind][0] * 1e-12,
+        }
+        energy["total"] = sum(energy.values())
+        scan_s = float(st["scan"].sum())
+        util = {
+            "memory_bandwidth": nbytes_total / (scan_s * c.units * self.unit_peak_Bps()) if scan_s else 0.0,
+            "compute_units": codes * M / (scan_s * c.units * c.lanes * c.unit_clock_mhz * 1e6) if scan_s else 0.0,
+            "active_units": float(active_units.mean() / c.units),
+        }
+        bound = "memory" if mem_only.sum() > comp_only.sum() else "compute"
+        extra = {"units": c.units, "passes": passes, "layout": c.layout,
+                 "memory_only_scan_s": float(mem_only.mean() * 1e-9),
+                 "compute_only_scan_s": float(comp_only.mean() * 1e-9)}
+        return AccelTiming(self.config_name, st, energy, util, bound, codes, nbytes_total, extra)
+
+    def energy_scale(self, loads: np.ndarray) -> float:
+        """DRAM energy of the representative unit -> all units (they stream in proportion to load)."""
+        mx = loads.max()
+        return float(loads.sum() / mx) if mx else 0.0
+
+    def unit_peak_Bps(self) -> float:
+        return self.config.unit_peak_gbs * 1e9
+
+    def run(self, queries, probe, k):
+        q, p = check_run_args(self.shard, queries, probe, k)
+        from .accelerator import AccelRun
+
+        ids, dist, idist = self.functional(q, p, int(k))
+        timing = self.model(Workload.from_shard(self.shard, p, int(k)), probe=p)
+        return AccelRun(ids, dist, idist, timing)
+
+    def to_dict(self):
+        return asdict(self.config)

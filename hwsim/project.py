@@ -1,0 +1,159 @@
+"""Paper-scale projection: run the accelerator models from list sizes and layout only (no vectors).
+
+:func:`project` models one system of ``nodes`` devices of a configuration holding an index of
+``ntotal`` vectors in ``nlist`` lists (Chameleon's layout: every list split evenly across nodes), for
+a batch of queries each probing ``nprobe`` lists drawn in proportion to list size (queries follow the
+data). Every node scans its slice of every probed list; nodes are identical up to one code per list,
+so node 0 is modeled and the coordinator merges ``nodes x K`` candidates. All figures are *modeled*.
+
+:func:`cpu_reference` is the analytic 8-core CPU baseline the papers compare against (FAISS IVF-PQ:
+coarse selection plus PQ scan at ~1 GB/s of codes per core, reference/hardware.md).
+:func:`chameleon_table` produces the note's comparison with the paper's reported ratios.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from ivfpq.errors import HwragError
+
+from .accelerator import Workload
+from .configs import CHAMELEON_L1, get_config, make_accelerator
+
+#: reported by the papers (reference/hardware.md)
+CHAMELEON_REPORTED = {
+    "fpga_cpu_coordinator_speedup_vs_cpu": (1.36, 6.13),
+    "fpga_gpu_coordinator_speedup_vs_cpu_max": 23.72,
+    "source": "reference/hardware.md: Chameleon vector search 1.36-6.13x (FPGA + CPU coordinator), up to "
+              "23.72x (FPGA + GPU coordinator) lower latency than an 8-core CPU with FAISS",
+}
+
+
+def synthetic_list_sizes(ntotal: int, nlist: int, imbalance: float = 0.0, seed: int = 0) -> np.ndarray:
+    """List sizes summing to ``ntotal``: equal (imbalance 0) or gamma-distributed with coefficient of
+    variation ``imbalance`` (k-means lists on real data are uneven; SIFT-like ~0.5-1, assumed)."""
+    if nlist < 1 or ntotal < 0:
+        raise HwragError("need nlist >= 1 and ntotal >= 0")
+    if imbalance <= 0:
+        sizes = np.full(nlist, ntotal // nlist, np.int64)
+        sizes[: ntotal - sizes.sum()] += 1
+        return sizes
+    rng = np.random.default_rng(seed)
+    shape = 1.0 / imbalance ** 2
+    w = rng.gamma(shape, 1.0, nlist)
+    sizes = np.floor(w / w.sum() * ntotal).astype(np.int64)
+    sizes[np.argsort(-w)[: ntotal - sizes.sum()]] += 1
+    return sizes
+
+
+def sample_probes(list_sizes: np.ndarray, nq: int, nprobe: int, seed: int = 0) -> np.ndarray:
+    """(nq, nprobe) distinct lists per query, drawn in proportion to list size."""
+    rng = np.random.default_rng(seed)
+    p = list_sizes / list_sizes.sum()
+    return np.stack([rng.choice(list_sizes.size, nprobe, replace=False, p=p) for _ in range(nq)])
+
+
+def cpu_reference(list_codes: np.ndarray, nlist: int, d: int, M: int, k: int, cores: int = 8,
+                  gbs_per_core: float = 1.0, gflops_per_core: float = 16.0) -> dict[str, float]:
+    """Analytic CPU FAISS IVF-PQ latency per query (s): coarse selection + LUTs + PQ scan.
+
+    Scan: ``gbs_per_core`` GB/s of codes per core (reference: ~1 GB/s, Chameleon's measurement);
+    coarse selection nlist x d x 2 FLOP and LUT construction nprobe x 256 x d x 3 FLOP at
+    ``gflops_per_core`` (assumed: AVX2 FP32 at a sustained ~16 GFLOP/s per core).
+    """
+    codes = np.asarray(list_codes).sum(axis=1)
+    nprobe = np.asarray(list_codes).shape[1]
+    sel = nlist * d * 2 / (cores * gflops_per_core * 1e9)
+    lut = nprobe * 256 * d * 3 / (cores * gflops_per_core * 1e9)
+    scan = codes * M / (cores * gbs_per_core * 1e9)
+    return {"figures": "modeled (analytic)", "select_s": sel, "lut_s": lut, "scan_s": float(scan.mean()),
+            "latency_s": float(sel + lut + scan.mean()), "cores": cores,
+            "source": "reference/hardware.md: CPU PQ scan ~1 GB/s of codes per core"}
+
+
+def project(config, list_sizes: np.ndarray | None = None, nprobe: int = 32, M: int = 16, nodes: int = 1,
+            nq: int = 16, d: int = 128, k: int = 100, ntotal: int = 10 ** 9, nlist: int = 32768,
+            imbalance: float = 0.0, stream_mode: str = "calibrated", chameleon_l1: bool = False,
+            coordinator_select_s: float | None = None, seed: int = 0) -> dict[str, Any]:
+    """Model ``nodes`` devices of ``config`` (name or config object) at paper scale.
+
+    Returns batch-1 latency per query, QPS at batch 1 and ``nq``, the stage breakdown, energy per query,
+    utilisation and whether the shard fits the device. ``coordinator_select_s`` adds the coordinator's
+    IVF list selection to the end-to-end latency (None: not included).
+    """
+    cfg = get_config(config) if isinstance(config, str) else config
+    if nodes < 1:
+        raise HwragError("nodes must be >= 1")
+    kw = {"stream_mode": stream_mode}
+    if chameleon_l1 and hasattr(cfg, "l1"):
+        kw["l1"] = CHAMELEON_L1.get(M, k)
+    cfg = replace(cfg, **kw)
+    acc = make_accelerator(cfg)
+    sizes = (np.asarray(list_sizes, np.int64) if list_sizes is not None
+             else synthetic_list_sizes(ntotal, nlist, imbalance, seed))
+    ntotal = int(sizes.sum())
+    node_sizes = sizes // nodes + (sizes % nodes > 0)  # node 0 holds the ceiling share
+    fits, why = True, ""
+    try:
+        acc.check_shard(M, int(node_sizes.sum()))
+    except HwragError as e:
+        fits, why = False, str(e)
+    probe = sample_probes(sizes, nq, nprobe, seed)
+    w = Workload(node_sizes[probe], d, M, k)
+    t1 = acc.model(Workload(w.codes[:1], d, M, k))
+    tb = acc.model(w)
+    merge_s = nodes * k * 2e-9  # coordinator heap merge, ~2 ns per candidate (assumed)
+    lat = float(np.mean(tb.latency_s)) + merge_s
+    cpu = cpu_reference(sizes[probe], nlist, d, M, k)
+    out = {
+        "figures": "modeled", "config": tb.config, "nodes": nodes, "M": M, "nprobe": nprobe, "k": k,
+        "ntotal": ntotal, "nlist": nlist, "d": d, "stream_mode": stream_mode, "fits": fits,
+        "capacity_note": why,
+        "codes_per_query_per_node": float(w.codes.sum(axis=1).mean()),
+        "latency_batch1_s": lat,
+        "qps_batch1": 1.0 / (float(t1.makespan_s) + merge_s),
+        f"qps_batch{nq}": tb.qps,
+        "stage_mean_s": tb.stage_means(),
+        "coordinator_merge_s": merge_s,
+        "energy_per_query_J": tb.energy_per_query_J * nodes,
+        "energy_J_per_query_by_part": {kk: v / nq * nodes for kk, v in tb.energy_J.items()},
+        "utilisation": tb.utilisation, "bound": tb.bound, "extra": tb.extra,
+        "cpu_reference": cpu,
+        "speedup_vs_cpu_scan_only": cpu["latency_s"] / lat,
+    }
+    if coordinator_select_s is not None:
+        out["end_to_end_latency_s"] = lat + coordinator_select_s
+        out["speedup_vs_cpu_end_to_end"] = cpu["latency_s"] / (lat + coordinator_select_s)
+    return out
+
+
+def chameleon_table(nodes_list=(1, 2, 4, 8), Ms=(16, 32, 64), nq: int = 16, imbalance: float = 0.0,
+                    stream_mode: str = "calibrated") -> list[dict[str, Any]]:
+    """Chameleon's configuration at paper scale: U250 nodes, 1B SIFT-like (d=128) vectors, nlist 32768,
+    nprobe 32, K=100; FPGA + CPU coordinator (list selection on 8 CPU cores) and FPGA + GPU coordinator
+    (list selection on a GPU, assumed 20 us), against the analytic 8-core CPU baseline."""
+    rows = []
+    for M in Ms:
+        for n in nodes_list:
+            r = project("chameleon_u250", nprobe=32, M=M, nodes=n, nq=nq, d=128, k=100, ntotal=10 ** 9,
+                        nlist=32768, imbalance=imbalance, stream_mode=stream_mode)
+            cpu = r["cpu_reference"]
+            cpu_sel = cpu["select_s"] + cpu["lut_s"]  # CPU coordinator: selection (LUTs are on the FPGA)
+            gpu_sel = 20e-6
+            rows.append({
+                "M": M, "nodes": n, "fits": r["fits"], "bound": r["bound"],
+                "fpga_latency_s": r["latency_batch1_s"],
+                "fpga_qps_batch1": r["qps_batch1"], f"fpga_qps_batch{nq}": r[f"qps_batch{nq}"],
+                "stage_mean_s": r["stage_mean_s"],
+                "cpu_latency_s": cpu["latency_s"],
+                "speedup_cpu_coordinator": cpu["latency_s"] / (r["latency_batch1_s"] + cpu["select_s"]),
+                "speedup_gpu_coordinator": cpu["latency_s"] / (r["latency_batch1_s"] + gpu_sel),
+                "energy_per_query_J": r["energy_per_query_J"],
+                "memory_bandwidth_util": r["utilisation"]["memory_bandwidth"],
+                "compute_util": r["utilisation"]["compute_units"],
+            })
+            del cpu_sel
+    return rows
