@@ -10,6 +10,7 @@ product for ``metric="ip"``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -52,6 +53,11 @@ class IVFPQIndex:
     @property
     def ntotal(self) -> int:
         return int(self.ids.shape[0])
+
+    @cached_property
+    def codebooks_t(self) -> np.ndarray:
+        """Codebooks as (M, dsub, 256): the layout the LUT kernel streams."""
+        return np.ascontiguousarray(self.codebooks.transpose(0, 2, 1))
 
     @property
     def list_sizes(self) -> np.ndarray:

@@ -39,16 +39,27 @@ def select_lists(index: IVFPQIndex, queries: np.ndarray, nprobe: int) -> np.ndar
     return probe.astype(np.int64)
 
 
-@nb.njit(cache=True, fastmath=False)
-def lut_one_query(q, centroids, codebooks, probe_row, metric_ip, by_residual, T, bias):
+@nb.njit(cache=True)
+def lut_one_query(q, centroids, codebooks_t, probe_row, metric_ip, by_residual, T, bias):
     """Float LUTs of one query for its probed lists: T (P, M, 256) float32, bias (P,) float32.
 
-    The single LUT implementation of hwrag: every scan path (golden, node backends, hardware
-    models) calls it, so float LUTs — and therefore fixed-point LUTs — agree bit for bit.
+    ``codebooks_t`` is the codebook transposed to (M, dsub, 256) so the inner loop runs over the
+    256 codewords (SIMD-friendly) while each entry still sums its dsub terms in order s = 0, 1, ...
+    This is the single LUT implementation of hwrag: every scan path (golden, node backends,
+    hardware models) calls it, so float LUTs — and so fixed-point LUTs — agree bit for bit.
     """
-    M, ksub, dsub = codebooks.shape
+    M, dsub, ksub = codebooks_t.shape
     P = probe_row.shape[0]
     r = np.empty(M * dsub, np.float32)
+    qc = np.empty((M, ksub), np.float32)
+    if metric_ip:  # -<q_m, C_mk> does not depend on the list
+        for m in range(M):
+            for k in range(ksub):
+                qc[m, k] = 0.0
+            for s in range(dsub):
+                qs = q[m * dsub + s]
+                for k in range(ksub):
+                    qc[m, k] += qs * codebooks_t[m, s, k]
     for p in range(P):
         c = centroids[probe_row[p]]
         if metric_ip:
@@ -59,21 +70,20 @@ def lut_one_query(q, centroids, codebooks, probe_row, metric_ip, by_residual, T,
             bias[p] = -acc
             for m in range(M):
                 for k in range(ksub):
-                    t = np.float32(0.0)
-                    for s in range(dsub):
-                        t += q[m * dsub + s] * codebooks[m, k, s]
-                    T[p, m, k] = -t
+                    T[p, m, k] = -qc[m, k]
         else:
             for j in range(M * dsub):
                 r[j] = q[j] - c[j] if by_residual else q[j]
             bias[p] = 0.0
             for m in range(M):
+                t = T[p, m]
                 for k in range(ksub):
-                    t = np.float32(0.0)
-                    for s in range(dsub):
-                        e = r[m * dsub + s] - codebooks[m, k, s]
-                        t += e * e
-                    T[p, m, k] = t
+                    t[k] = 0.0
+                for s in range(dsub):
+                    rs = r[m * dsub + s]
+                    for k in range(ksub):
+                        e = rs - codebooks_t[m, s, k]
+                        t[k] += e * e
 
 
 @nb.njit(cache=True, parallel=True)
@@ -93,5 +103,5 @@ def compute_luts(index: IVFPQIndex, queries: np.ndarray, probe: np.ndarray):
     nq, P = probe.shape
     T = np.empty((nq, P, index.M, 256), np.float32)
     bias = np.empty((nq, P), np.float32)
-    _luts_batch(q, index.centroids, index.codebooks, probe, index.metric == "ip", bool(index.by_residual), T, bias)
+    _luts_batch(q, index.centroids, index.codebooks_t, probe, index.metric == "ip", bool(index.by_residual), T, bias)
     return T, bias

@@ -77,17 +77,17 @@ def scan_segments_float(codes, ids, starts, ends, luts, biases, top_d, top_i):
 
 
 @nb.njit(cache=True, parallel=True)
-def _search_fixed(codes, ids, offsets, centroids, codebooks, queries, probe, metric_ip, by_residual,
+def _search_fixed(codes, ids, offsets, centroids, codebooks_t, queries, probe, metric_ip, by_residual,
                   lut_max, dist_max, out_d, out_i, out_scale, out_offset):
     """Per query: float LUTs -> fixed-point LUTs -> scan of the probed lists -> top-K."""
     nq, P = probe.shape
-    M = codebooks.shape[0]
+    M = codebooks_t.shape[0]
     for q in nb.prange(nq):
         T = np.empty((P, M, 256), np.float32)
         b = np.empty(P, np.float32)
         lut = np.empty((P, M, 256), np.int32)
         bias = np.empty(P, np.int64)
-        lut_one_query(queries[q], centroids, codebooks, probe[q], metric_ip, by_residual, T, b)
+        lut_one_query(queries[q], centroids, codebooks_t, probe[q], metric_ip, by_residual, T, b)
         out_scale[q], out_offset[q] = quantize_one_query(T, b, lut_max, dist_max, lut, bias)
         starts = offsets[probe[q]]
         ends = offsets[probe[q] + 1]
@@ -98,14 +98,14 @@ def _search_fixed(codes, ids, offsets, centroids, codebooks, queries, probe, met
 
 
 @nb.njit(cache=True, parallel=True)
-def _search_float(codes, ids, offsets, centroids, codebooks, queries, probe, metric_ip, by_residual,
+def _search_float(codes, ids, offsets, centroids, codebooks_t, queries, probe, metric_ip, by_residual,
                   out_d, out_i):
     nq, P = probe.shape
-    M = codebooks.shape[0]
+    M = codebooks_t.shape[0]
     for q in nb.prange(nq):
         T = np.empty((P, M, 256), np.float32)
         b = np.empty(P, np.float32)
-        lut_one_query(queries[q], centroids, codebooks, probe[q], metric_ip, by_residual, T, b)
+        lut_one_query(queries[q], centroids, codebooks_t, probe[q], metric_ip, by_residual, T, b)
         starts = offsets[probe[q]]
         ends = offsets[probe[q] + 1]
         n = scan_segments_float(codes, ids, starts, ends, T, b, out_d[q], out_i[q])
@@ -137,7 +137,7 @@ def scan_lists(index: IVFPQIndex, queries: np.ndarray, probe: np.ndarray, k: int
     check_search_args(index, k, max(1, probe.shape[1]))
     nq = q.shape[0]
     out_i = np.empty((nq, k), np.int64)
-    args = (index.codes, index.ids, index.offsets, index.centroids, index.codebooks, q, probe,
+    args = (index.codes, index.ids, index.offsets, index.centroids, index.codebooks_t, q, probe,
             index.metric == "ip", bool(index.by_residual))
     if fmt is None:
         out_f = np.empty((nq, k), np.float32)
