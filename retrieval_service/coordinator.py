@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,7 @@ class CoordinatorConfig:
     default_policy: str = "fail"
     node_attempts: int = 3  # attempts per node Scan (retries on UNAVAILABLE), within the deadline
     list_selection: str = "cpu"  # "cpu" (faiss) | "torch" (CUDA) | "auto" (torch when CUDA is present)
+    select_threads: int = 1  # faiss threads for CPU list selection (on the event loop's thread)
     node_token: str | None = None  # token the coordinator sends to memory nodes
     node_admin_token: str | None = None  # for LoadShard (defaults to node_token)
     node_tls_root: str | None = None  # PEM root certificate: talk TLS to memory nodes
@@ -206,6 +208,7 @@ class Coordinator:
                          if self.config.batch_window_s > 0 else None)
         self._use_torch = self._torch_wanted()
         self._retired: list[tuple[asyncio.Task, IndexEntry]] = []
+        self._threads_set_on: int | None = None
 
     # ---- setup -------------------------------------------------------------------------------------
     def _torch_wanted(self) -> bool:
@@ -368,6 +371,11 @@ class Coordinator:
 
     def _select(self, entry: IndexEntry, q: np.ndarray, nprobe: int) -> np.ndarray:
         if entry.selector is None:
+            if self._threads_set_on != threading.get_ident():  # OpenMP settings are per thread
+                import faiss
+
+                faiss.omp_set_num_threads(self.config.select_threads)
+                self._threads_set_on = threading.get_ident()
             return select_lists(entry.index, q, nprobe)
         import torch
         c = entry.selector

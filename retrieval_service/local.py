@@ -40,12 +40,13 @@ class LocalCluster:
     def __init__(self, index: IVFPQIndex, nshards: int = 1, backend: str = "cpu", *, name: str = "default",
                  config: CoordinatorConfig | None = None, payloads: PayloadStore | None = None,
                  security: Security | None = None, node_security: Security | None = None,
-                 backend_options: dict | None = None, host: str = "127.0.0.1"):
+                 backend_options: dict | None = None, host: str = "127.0.0.1", compute_threads: int | None = 1):
         self.index, self.nshards, self.backend, self.name = index, nshards, backend, name
         self.config = config or CoordinatorConfig()
         self.payloads, self.security, self.node_security = payloads, security, node_security
         self.backend_options = backend_options
         self.host = host
+        self.compute_threads = compute_threads  # per node; nodes share this process
         self.loop: LoopThread | None = None
         self.nodes: list[memory_node.MemoryNode] = []
         self.node_handles = []
@@ -71,7 +72,7 @@ class LocalCluster:
         fp = index_fingerprint(self.index)
         shards = shard_index(self.index, self.nshards) if self.nshards > 1 else [self.index]
         for i, sh in enumerate(shards):
-            node = memory_node.MemoryNode(self.backend, self.backend_options)
+            node = memory_node.MemoryNode(self.backend, self.backend_options, compute_threads=self.compute_threads)
             node.load(sh, ShardInfo(self.name, i, self.nshards, fp))
             h, port = await memory_node.create_server(f"{self.host}:0", node, self.node_security)
             self.nodes.append(node)

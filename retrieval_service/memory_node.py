@@ -55,6 +55,13 @@ def parse_shard_spec(spec: str) -> tuple[int, int]:
     return i, n
 
 
+def _set_threads(n: int | None) -> None:
+    if n:
+        from ivfpq.threads import set_threads
+
+        set_threads(n)
+
+
 @dataclass
 class _Loaded:
     backend: ScanBackend
@@ -65,14 +72,19 @@ class _Loaded:
 class MemoryNode:
     """Plain functions of a memory node; safe to call from the event loop (scans run on a worker)."""
 
-    def __init__(self, backend: str = "cpu", backend_options: dict | None = None, scan_threads: int = 1):
+    def __init__(self, backend: str = "cpu", backend_options: dict | None = None, scan_threads: int = 1,
+                 compute_threads: int | None = None):
         self.backend_name = backend
         self.backend_options = dict(backend_options or {})
         create_backend(backend, **self.backend_options)  # fail early on a bad name or options
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
         # one worker: the node is one device; scans queue like they would on it
-        self._executor = ThreadPoolExecutor(max_workers=scan_threads, thread_name_prefix="scan")
+        # compute_threads: numba/faiss threads of one scan (thread-local settings, so set in the worker);
+        # None keeps the libraries' defaults. Several nodes in one process want 1 each.
+        self.compute_threads = compute_threads
+        self._executor = ThreadPoolExecutor(max_workers=scan_threads, thread_name_prefix="scan",
+                                            initializer=_set_threads, initargs=(compute_threads,))
 
     # ---- plain functions -------------------------------------------------------------------------
     def load(self, shard: IVFPQIndex, info: ShardInfo, backend: str | None = None) -> None:
