@@ -1,0 +1,163 @@
+"""``hwrag bench ann|service|ralm|dram|project``: each prints a table, writes JSON and a PNG plot, and
+labels every figure measured or modeled."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ivfpq.errors import HwragError
+
+
+def _print(result: dict, rows_key: str, cols: list[str], title: str, as_json: bool) -> None:
+    if as_json:
+        json.dump(result, sys.stdout, indent=1, default=float)
+        sys.stdout.write("\n")
+        return
+    from hwrag.output import format_table
+
+    print(title)
+    print(format_table([{c: r.get(c, "") for c in cols} for r in result[rows_key]]))
+    if "note" in result:
+        print(f"({result['note']})")
+
+
+def _load_index_and_data(args):
+    from hwrag.data_commands import default_index_path
+    from ivfpq.datasets import load_dataset
+    from ivfpq.faiss_io import train_index
+    from ivfpq.storage import load_index, save_index
+
+    ds = load_dataset(args.dataset)
+    if args.index:
+        index = load_index(args.index)
+    else:
+        path = default_index_path(args.dataset, args.nlist, args.m)
+        if (path / "manifest.json").exists():
+            index = load_index(path)
+        else:
+            index = train_index(ds.base, args.nlist, args.m, metric=ds.metric)
+            save_index(index, path, extra={"dataset": ds.name})
+    if index.d != ds.d:
+        raise HwragError(f"index dimension {index.d} does not match dataset dimension {ds.d}")
+    return index, ds
+
+
+def cmd_ann(args) -> int:
+    from .adapters import default_adapters
+    from .ann import run_ann, write_ann_report
+
+    index, ds = _load_index_and_data(args)
+    res = run_ann(index, ds, default_adapters(tuple(args.hardware)), tuple(args.nprobe), args.k, args.nq,
+                  args.hw_queries, args.threads, progress=not args.json)
+    files = write_ann_report(res, Path(args.out))
+    res["files"] = [str(f) for f in files]
+    _print(res, "rows", ["engine", "figures", "nprobe", "queries", f"recall@{args.k}", "qps"],
+           f"bench ann — {ds.name}, k={args.k}", args.json)
+    return 0
+
+
+def cmd_service(args) -> int:
+    from .service_bench import run_service, write_service_report
+
+    index, ds = _load_index_and_data(args)
+    res = run_service(index, ds.queries, tuple(args.backends), tuple(args.nodes), args.k, args.nprobe,
+                      tuple(args.batch), args.requests, args.concurrency, progress=not args.json)
+    res["files"] = [str(f) for f in write_service_report(res, Path(args.out))]
+    _print(res, "rows", ["backend", "nodes", "batch", "calls", "errors", "latency_p50_ms_measured",
+                         "latency_p99_ms_measured", "qps_measured"], "bench service (gRPC, loopback)", args.json)
+    return 0
+
+
+def cmd_project(args) -> int:
+    from .project import run_project, write_project_report
+
+    res = run_project(args.vectors, args.nlist, args.nprobe, tuple(args.M), tuple(args.nodes), tuple(args.configs),
+                      args.k, progress=not args.json)
+    res["files"] = [str(f) for f in write_project_report(res, Path(args.out))]
+    _print(res, "rows", ["name", "M", "nodes", "fits", "latency_batch1_us", "qps_batch16", "energy_per_query_mJ",
+                         "bound", "speedup_vs_cpu8"], f"bench project — {res['vectors']:.0e} vectors (modeled)",
+           args.json)
+    if not args.json:
+        print("published (Chameleon):", res["published_chameleon"]["source"])
+    return 0
+
+
+def cmd_dram(args) -> int:
+    from . import dram_speed
+    from .plots import bar_plot
+
+    rows = dram_speed.run(args.presets, args.requests)
+    res = {"rows": rows, "note": "requests_per_s and wall_s measured (wall clock); cycles and bandwidth modeled"}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "dram.json").write_text(json.dumps(res, indent=1, default=float))
+    labels = sorted({r["preset"] for r in rows}, key=[r["preset"] for r in rows].index)
+    series = {p: [next(r["requests_per_s_measured"] / 1e6 for r in rows if r["preset"] == l and r["pattern"] == p)
+                  for l in labels] for p in ("random", "stream")}
+    bar_plot(labels, series, out / "dram_speed.png", f"DRAM model speed, {args.requests} requests per trace",
+             "M requests simulated per second (measured)", note="measured: wall clock on this machine")
+    res["files"] = [str(out / "dram.json"), str(out / "dram_speed.png")]
+    _print(res, "rows", ["preset", "pattern", "requests", "requests_per_s_measured", "cycles_modeled",
+                         "bandwidth_GBps_modeled", "peak_GBps_modeled"], "bench dram", args.json)
+    return 0
+
+
+def cmd_ralm(args) -> int:
+    try:
+        from . import ralm_bench
+    except ModuleNotFoundError as e:
+        raise HwragError(f"the RALM benchmark is not available: {e}") from None
+    return int(ralm_bench.main(args.rest) or 0)
+
+
+def add_bench_parser(sub) -> None:
+    b = sub.add_parser("bench", help="benchmarks: ann, service, ralm, dram, project").add_subparsers(
+        dest="bench", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true")
+    common.add_argument("--out", default="report/bench", help="directory for JSON and PNG")
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--dataset", default="synthetic:n=100000,d=128,nq=1000,seed=0")
+    data.add_argument("--index", help="saved index (default: cached IVF<nlist>,PQ<m> of the dataset)")
+    data.add_argument("--nlist", type=int, default=1024)
+    data.add_argument("--m", type=int, default=16)
+    data.add_argument("--k", type=int, default=10)
+
+    p = b.add_parser("ann", parents=[common, data], help="recall@k vs QPS over nprobe, every backend")
+    p.add_argument("--nprobe", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
+    p.add_argument("--nq", type=int, help="queries for measured engines (default: all)")
+    p.add_argument("--hw-queries", type=int, default=64, help="queries for modeled hardware (default 64)")
+    p.add_argument("--hardware", nargs="*", default=["chameleon_u250", "heterrag_accelhbm", "heterrag_acceldimm"])
+    p.add_argument("--threads", type=int)
+    p.set_defaults(func=cmd_ann)
+
+    p = b.add_parser("service", parents=[common, data], help="gRPC service latency and QPS")
+    p.add_argument("--backends", nargs="+", default=["cpu"])
+    p.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 16])
+    p.add_argument("--nprobe", type=int, default=16)
+    p.add_argument("--requests", type=int, default=30, help="Search calls per client thread")
+    p.add_argument("--concurrency", type=int, default=4)
+    p.set_defaults(func=cmd_service)
+
+    p = b.add_parser("project", parents=[common], help="hardware models at paper scale (modeled)")
+    p.add_argument("--vectors", type=float, default=1e9)
+    p.add_argument("--nlist", type=int, default=32768)
+    p.add_argument("--nprobe", type=int, default=32)
+    p.add_argument("--M", type=int, nargs="+", default=[16, 32, 64])
+    p.add_argument("--nodes", type=int, nargs="+", default=[1, 4, 8])
+    p.add_argument("--configs", nargs="+", default=["chameleon_u250", "heterrag_accelhbm", "heterrag_acceldimm",
+                                                     "upmem"])
+    p.add_argument("--k", type=int, default=100)
+    p.set_defaults(func=cmd_project)
+
+    p = b.add_parser("dram", parents=[common], help="DRAM model speed (measured) per preset")
+    p.add_argument("--requests", type=int, default=1_000_000)
+    p.add_argument("--presets", nargs="+", default=["HBM2_2Gbps", "HBM3_6400", "DDR4_3200AA", "DDR5_4800AN"])
+    p.set_defaults(func=cmd_dram)
+
+    p = b.add_parser("ralm", help="RALM tokens/s with and without retrieval and overlap")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for bench.ralm_bench")
+    p.set_defaults(func=cmd_ralm)
