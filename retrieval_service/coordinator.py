@@ -249,7 +249,7 @@ class Coordinator:
         entry = IndexEntry(name, index, index_fingerprint(index), handles, payloads, path)
         if self._use_torch:
             import torch
-            entry.selector = torch.as_tensor(np.asarray(index.centroids), device="cuda")
+            entry.selector = torch.as_tensor(np.array(index.centroids, dtype=np.float32), device="cuda")
         return entry
 
     def _register(self, entry: IndexEntry) -> IndexEntry:

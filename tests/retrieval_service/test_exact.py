@@ -107,3 +107,13 @@ def test_stream_sync_and_async(index, data):
                 assert info.indexes[0].nshards == 2 and all(n.reachable for n in info.indexes[0].nodes)
 
         asyncio.run(run())
+
+
+def test_torch_list_selection_matches_faiss(index, data):
+    """The torch path (CUDA in production) picks the same lists as ivfpq.lut.select_lists; run on CPU here."""
+    torch = pytest.importorskip("torch")
+    from ivfpq.lut import select_lists
+    from retrieval_service.coordinator import Coordinator, IndexEntry
+
+    e = IndexEntry("x", index, "f", [], selector=torch.as_tensor(np.array(index.centroids)))
+    np.testing.assert_array_equal(Coordinator()._select(e, data[1], 6), select_lists(index, data[1], 6))
