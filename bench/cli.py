@@ -49,8 +49,8 @@ def cmd_ann(args) -> int:
     from .ann import run_ann, write_ann_report
 
     index, ds = _load_index_and_data(args)
-    res = run_ann(index, ds, default_adapters(tuple(args.hardware)), tuple(args.nprobe), args.k, args.nq,
-                  args.hw_queries, args.threads, progress=not args.json)
+    res = run_ann(index, ds, default_adapters(tuple(args.hardware), args.hw_queries), tuple(args.nprobe), args.k,
+                  args.nq, args.threads, progress=not args.json)
     files = write_ann_report(res, Path(args.out))
     res["files"] = [str(f) for f in files]
     _print(res, "rows", ["engine", "figures", "nprobe", "queries", f"recall@{args.k}", "qps"],
@@ -128,7 +128,7 @@ def add_bench_parser(sub) -> None:
     p = b.add_parser("ann", parents=[common, data], help="recall@k vs QPS over nprobe, every backend")
     p.add_argument("--nprobe", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     p.add_argument("--nq", type=int, help="queries for measured engines (default: all)")
-    p.add_argument("--hw-queries", type=int, default=64, help="queries for modeled hardware (default 64)")
+    p.add_argument("--hw-queries", type=int, default=64, help="queries the hardware timing models simulate (default 64)")
     p.add_argument("--hardware", nargs="*", default=["chameleon_u250", "heterrag_accelhbm", "heterrag_acceldimm"])
     p.add_argument("--threads", type=int)
     p.set_defaults(func=cmd_ann)

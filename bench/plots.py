@@ -14,7 +14,7 @@ def recall_qps_plot(curves: dict[str, list[tuple[float, float, int]]], provenanc
     """One curve per engine: recall@k (x) vs QPS (y, log); measured solid, modeled dashed."""
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for name, pts in curves.items():
-        pts = sorted(pts)
+        pts = sorted(pts, key=lambda p: p[2])  # in nprobe order
         style = "-" if provenance[name] == "measured" else "--"
         ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", label=f"{name} ({provenance[name]})")
         for r, q, nprobe in pts:
