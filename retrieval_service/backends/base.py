@@ -113,6 +113,9 @@ _REGISTRY: dict[str, Callable[..., ScanBackend]] = {}
 _BUILTIN: dict[str, str] = {
     "cpu": "retrieval_service.backends.cpu",
     "cpu-faiss": "retrieval_service.backends.cpu",
+    "fpga": "retrieval_service.backends.hwsim_backends",
+    "pim-hbm": "retrieval_service.backends.hwsim_backends",
+    "pim-dimm": "retrieval_service.backends.hwsim_backends",
 }
 
 
