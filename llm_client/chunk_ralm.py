@@ -1,0 +1,96 @@
+"""Chunk-level RALM, in-context style (Ram et al., 2023): every ``interval`` generated tokens the
+recent context is encoded, the K nearest chunks are retrieved, and generation continues conditioned
+on them -- their text placed before the context, within the model's context budget:
+
+    [retrieved chunk K] ... [retrieved chunk 1] <sep> [most recent context]
+
+The context keeps at least ``min_context`` of the model's ``block_size`` tokens; the retrieved
+text gets the rest (the best chunk nearest the context; chunks cut at their end if too long).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from ivfpq.errors import HwragError
+
+
+@dataclass
+class ChunkRALMConfig:
+    k: int = 1  # chunks retrieved per query
+    interval: int = 32  # tokens generated between retrievals
+    nprobe: int = 8
+    query_tokens: int = 128  # recent context tokens encoded into the query
+    min_context: int = 128  # tokens of own context always kept (the rest of the block is for chunks)
+    separator: str = "\n\n"
+
+    def check(self, block_size: int | None = None) -> None:
+        if self.k < 1 or self.interval < 1 or self.nprobe < 1 or self.query_tokens < 1 or self.min_context < 1:
+            raise HwragError("k, interval, nprobe, query_tokens and min_context must all be >= 1")
+        if block_size is not None and self.min_context >= block_size:
+            raise HwragError(f"min_context={self.min_context} leaves no room for retrieved text in a "
+                             f"block of {block_size}; accepted: min_context < {block_size}")
+
+
+class MiniLMEncoder:
+    """The chunk store's encoder (all-MiniLM-L6-v2, offline): text -> 384-d unit vector."""
+    dim = 384
+
+    def __init__(self, device: str | None = None):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from ivfpq.datasets.minilm import load_minilm
+
+        self.model = load_minilm(device)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        e = self.model.encode(list(texts), batch_size=64, show_progress_bar=False, convert_to_numpy=True,
+                              normalize_embeddings=True)
+        return np.ascontiguousarray(e, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def default_encoder() -> MiniLMEncoder:
+    return MiniLMEncoder()
+
+
+def query_text(tokenizer, context: list[int], cfg: ChunkRALMConfig) -> str:
+    return tokenizer.decode(context[-cfg.query_tokens:])
+
+
+def retrieved_prefix(tokenizer, chunks: list[bytes | str], budget: int, separator: str) -> list[int]:
+    """Tokens of the retrieved chunks to place before the context: best chunk last (nearest the
+    context), the whole prefix (separator included) at most ``budget`` tokens."""
+    sep = tokenizer.encode(separator)
+    room = budget - len(sep)
+    if room <= 0:
+        return []
+    parts: list[list[int]] = []
+    for c in chunks:  # best first
+        text = c.decode("utf-8", errors="replace") if isinstance(c, bytes) else c
+        if not text:
+            continue
+        tail = sep if parts else []  # a lesser chunk goes further left, separated from the next
+        if room <= len(tail):
+            break
+        ids = tokenizer.encode(text)[:room - len(tail)] + tail
+        parts.append(ids)
+        room -= len(ids)
+        if room <= 0:
+            break
+    out: list[int] = []
+    for ids in reversed(parts):
+        out.extend(ids)
+    return out + sep if out else []
+
+
+def conditioned_input(tokenizer, chunks: list[bytes | str], context: list[int], block_size: int,
+                      cfg: ChunkRALMConfig) -> list[int]:
+    """The model's input: retrieved text (within the budget ``block_size - min(len(context), min_context)``)
+    followed by as much of the most recent context as fits in ``block_size``."""
+    budget = block_size - min(len(context), cfg.min_context)
+    prefix = retrieved_prefix(tokenizer, chunks, budget, cfg.separator) if chunks else []
+    keep = block_size - len(prefix)
+    return prefix + list(context[-keep:])

@@ -1,0 +1,64 @@
+"""kNN-LM (Khandelwal et al., 2020): the next-token distribution interpolated with one read off the
+K nearest neighbours of the current hidden state in a datastore of (hidden state -> next token).
+
+    p(y) = λ · p_kNN(y) + (1 − λ) · p_LM(y)
+    p_kNN(y) = Σ_{i: next_i = y} softmax_i(−d_i / temperature)
+
+computed in log space (``logaddexp``) so that λ = 0 returns the LM's log-probabilities exactly.
+Neighbours with id −1 (missing) carry no weight; a query without any neighbour keeps p_LM.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from ivfpq.errors import HwragError
+
+
+@dataclass
+class KnnLMConfig:
+    k: int = 16  # neighbours per query
+    lam: float = 0.25  # λ, weight of p_kNN
+    temperature: float = 0.3  # softmax temperature over negative (squared L2) distances
+    nprobe: int = 16
+    interval: int = 1  # retrieve every `interval` generated tokens (between: plain LM)
+
+    def check(self) -> None:
+        if not 0.0 <= self.lam <= 1.0:
+            raise HwragError(f"lambda={self.lam}; accepted: 0 <= lambda <= 1")
+        if self.temperature <= 0 or self.k < 1 or self.nprobe < 1 or self.interval < 1:
+            raise HwragError("temperature > 0, k >= 1, nprobe >= 1 and interval >= 1 required")
+
+
+def knn_log_probs(distances: torch.Tensor, next_tokens: torch.Tensor, vocab_size: int,
+                  temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """distances (B, K) smaller-is-better, next_tokens (B, K) int (−1 = missing).
+    Returns (log p_kNN (B, V), valid (B,) — whether the query had any neighbour)."""
+    d = distances.to(torch.float64)
+    tok = next_tokens.long()
+    ok = (tok >= 0) & (tok < vocab_size) & torch.isfinite(d)  # (B, K)
+    scores = torch.where(ok, -d / temperature, torch.full_like(d, -math.inf))  # (B, K)
+    valid = ok.any(dim=1)  # (B,)
+    w = torch.softmax(torch.where(valid[:, None], scores, torch.zeros_like(scores)), dim=1)  # (B, K)
+    w = torch.where(ok, w, torch.zeros_like(w))
+    p = torch.zeros(d.shape[0], vocab_size, dtype=torch.float64, device=d.device)
+    p.scatter_add_(1, tok.clamp(min=0), w)  # (B, V): neighbours voting for the same token add up
+    return torch.log(p), valid
+
+
+def interpolate(lm_logits: torch.Tensor, knn_logp: torch.Tensor | None, lam: float,
+                valid: torch.Tensor | None = None) -> torch.Tensor:
+    """log p = log(λ·p_kNN + (1−λ)·p_LM), (B, V), in the LM logits' dtype. λ = 0 returns
+    ``log_softmax(lm_logits)`` exactly; queries with ``valid`` False keep the LM's distribution."""
+    lp_lm = torch.log_softmax(lm_logits, dim=-1)
+    if lam == 0.0 or knn_logp is None:
+        return lp_lm
+    knn = knn_logp.to(lp_lm.dtype)
+    if lam == 1.0:
+        mixed = knn
+    else:
+        mixed = torch.logaddexp(knn + math.log(lam), lp_lm + math.log1p(-lam))
+    if valid is not None:
+        mixed = torch.where(valid[:, None], mixed, lp_lm)
+    return mixed
