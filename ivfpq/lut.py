@@ -11,6 +11,8 @@ from .index import IVFPQIndex
 
 def check_queries(index: IVFPQIndex, queries) -> np.ndarray:
     q = np.ascontiguousarray(queries, dtype=np.float32)
+    if not q.flags.writeable:  # e.g. a view of a wire buffer; numba would compile a second specialisation
+        q = q.copy()
     if q.ndim == 1:
         q = q[None, :]
     if q.ndim != 2 or q.shape[1] != index.d:

@@ -130,6 +130,8 @@ def scan_lists(index: IVFPQIndex, queries: np.ndarray, probe: np.ndarray, k: int
     """
     q = check_queries(index, queries)
     probe = np.ascontiguousarray(probe, dtype=np.int64)
+    if not probe.flags.writeable:
+        probe = probe.copy()
     if probe.ndim != 2 or probe.shape[0] != q.shape[0]:
         raise HwragError(f"probe must have shape ({q.shape[0]}, nprobe), got {probe.shape}")
     if probe.size and (probe.min() < 0 or probe.max() >= index.nlist):

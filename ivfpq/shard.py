@@ -12,17 +12,20 @@ def shard_bounds(list_size: int, nshards: int, shard: int) -> tuple[int, int]:
     return list_size * shard // nshards, list_size * (shard + 1) // nshards
 
 
-def shard_index(index: IVFPQIndex, nshards: int) -> list[IVFPQIndex]:
+def shard_index(index: IVFPQIndex, nshards: int, only: int | None = None) -> list[IVFPQIndex]:
     """Split every list evenly (contiguous slices) across ``nshards`` shards.
 
     Every shard keeps all centroids and codebooks, so each computes the same LUTs and the shards'
-    partial top-K merge exactly into the unsharded answer.
+    partial top-K merge exactly into the unsharded answer. ``only=i`` builds just shard ``i`` (a
+    memory node needs only its own) and returns it as a one-element list.
     """
     if not 1 <= nshards:
         raise HwragError(f"nshards={nshards} must be >= 1")
+    if only is not None and not 0 <= only < nshards:
+        raise HwragError(f"shard {only} does not exist; accepted: 0..{nshards - 1}")
     sizes = index.list_sizes
     out = []
-    for s in range(nshards):
+    for s in range(nshards) if only is None else [only]:
         lo = index.offsets[:-1] + sizes * s // nshards
         hi = index.offsets[:-1] + sizes * (s + 1) // nshards
         rows = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]) if index.nlist else np.zeros(0, np.int64)

@@ -40,7 +40,7 @@ def load_shard(path, shard: int, nshards: int) -> tuple[IVFPQIndex, str]:
     if not (nshards >= 1 and 0 <= shard < nshards):
         raise HwragError(f"shard {shard}/{nshards}: accepted 0 <= shard < nshards")
     full = load_index(path, mmap=True, verify=True)
-    part = full if nshards == 1 else shard_index(full, nshards)[shard]
+    part = full if nshards == 1 else shard_index(full, nshards, only=shard)[0]
     return part, index_fingerprint(full)
 
 

@@ -20,6 +20,8 @@ def test_sharded_search_equals_unsharded(indexes, data, n, fixed):
     for l in range(index.nlist):  # every list split evenly: sizes differ by at most one
         sizes = [s.list_sizes[l] for s in shards]
         assert max(sizes) - min(sizes) <= 1
+    for i in range(n):  # a node builds just its own shard: the same arrays
+        np.testing.assert_array_equal(shard_index(index, n, only=i)[0].ids, shards[i].ids)
     parts = [scan_lists(s, q, probe, 10, **fmt) for s in shards]
     key = [p.int_distances if fixed else p.distances for p in parts]
     d, i = merge_topk(key, [p.ids for p in parts], 10)
