@@ -191,9 +191,15 @@ class DramStream:
         self._sc = np.zeros((U, core.S_NSTATE), dtype=np.int64)
         self._rq = np.zeros((U, int(P[core.P_RCAP]), core.Q_NF), dtype=np.int64)
         self._wq = np.zeros((U, int(P[core.P_WCAP]), core.Q_NF), dtype=np.int64)
-        # age order of queue slots: positions < count hold live entries oldest first, the rest are free
-        self._ro = np.tile(np.arange(self._rq.shape[1], dtype=np.int64), (U, 1))
-        self._wo = np.tile(np.arange(self._wq.shape[1], dtype=np.int64), (U, 1))
+        # free queue slots are chained through Q_NEXT, starting at slot 0
+        for q in (self._rq, self._wq):
+            q[:, :, core.Q_NEXT] = np.arange(1, q.shape[1] + 1)
+            q[:, -1, core.Q_NEXT] = -1
+        self._sc[:, core.S_RFREE] = 0
+        self._sc[:, core.S_WFREE] = 0
+        # per-bank index of each queue: lists of waiting entries, oldest row hit, banks with entries
+        self._bq = np.zeros((U, 2, core.BQ_NF, NB), dtype=np.int64)
+        self._bq[:, :, core.BQ_HEAD:core.BQ_HIT + 1, :] = -1
         self._cnt = np.zeros((U, core.C_N), dtype=np.int64)
         self._consumed = np.zeros(U, dtype=np.int64)
         # per-request records (grown as chunks arrive)
@@ -266,7 +272,7 @@ class DramStream:
         offsets = np.zeros(U + 1, dtype=np.int64)
         np.cumsum(np.bincount(pu, minlength=U), out=offsets[1:])
         core.simulate(self.system.params, self.system.table, self._nxt, self._open, self._faw, self._fawp,
-                      self._refs, self._sc, self._rq, self._wq, self._ro, self._wo, self._cnt,
+                      self._refs, self._sc, self._rq, self._wq, self._bq, self._cnt,
                       pid, pb, pr, pw, pa, offsets, np.int64(horizon), self._done, self._kind,
                       self._consumed)
         keep = np.ones(pu.size, dtype=bool)
