@@ -35,10 +35,11 @@ class QueryRecord:
 
 class ScanHost:
     def __init__(self, cfg: ScanConfig, queries: list[Query], rng: np.random.Generator | None = None,
-                 idle_prob: float = 0.0, stall_prob: float = 0.0):
+                 idle_prob: float = 0.0, stall_prob: float = 0.0, flush_with_last: float = 0.5):
         self.cfg, self.queries = cfg, queries
         self.rng = rng or np.random.default_rng(0)
         self.idle_prob, self.stall_prob = idle_prob, stall_prob
+        self.flush_with_last = flush_with_last  # probability of flushing in the last beat's cycle
         self.records: list[QueryRecord] = []
         self.cycle = 0
         self.q = 0
@@ -92,7 +93,7 @@ class ScanHost:
             d.update(in_valid=1, in_codes=c, in_ids=i, in_mask=m)
             self._offered = True
             last_of_query = self.s == len(self.lists) - 1 and self.beat == len(beats) - 1
-            if last_of_query and self.rng.random() < 0.5:
+            if last_of_query and self.rng.random() < self.flush_with_last:
                 d["flush"] = 1  # flush together with the last beat (allowed by the protocol)
         elif self.phase == "flush":
             d["flush"] = 1

@@ -99,17 +99,18 @@ def scan_unit(cfg: ScanConfig, adder: Callable = plain_add) -> ScanUnitPorts:
     for u in range(U):
         pops[u] <<= send & (sel == u) if U > 1 else send
 
-    # counters: drain countdown, results sent
+    # one down-counter: DRAIN cycles left, then results left to send; its borrow bit says "was 0"
     n_drain = drain_cycles(cfg)
-    cnt_bits = max(1, math.ceil(math.log2(max(n_drain, K) + 1)))
+    cnt_bits = max(1, math.ceil(math.log2(max(n_drain, K))))
     cnt = pyrtl.Register(cnt_bits, "cnt")
-    last = in_out & (cnt == K - 1)
+    dec = cnt - 1
+    at_zero = dec[cnt_bits]
+    last = in_out & at_zero
     flushing = in_scan & ins["flush"]
-    drained = in_drain & (cnt == 0)
+    drained = in_drain & at_zero
     cnt.next <<= pyrtl.select(flushing, pyrtl.Const(n_drain - 1, cnt_bits),
-                              pyrtl.select(in_drain & ~drained, cnt - 1,
-                                           pyrtl.select(drained, pyrtl.Const(0, cnt_bits),
-                                                        pyrtl.select(send, cnt + 1, cnt))))
+                              pyrtl.select(drained, pyrtl.Const(K - 1, cnt_bits),
+                                           pyrtl.select(in_drain | send, dec[:cnt_bits], cnt)))
     nxt = pyrtl.select(go, pyrtl.Const(SCAN, 3),
                        pyrtl.select(flushing, pyrtl.Const(DRAIN, 3),
                                     pyrtl.select(drained, pyrtl.Const(OUT, 3),

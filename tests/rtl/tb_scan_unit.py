@@ -1,0 +1,154 @@
+"""cocotb testbench of the scan unit (run through rtl.cosim / cocotb_tools.runner, not collected by pytest).
+
+The configuration comes from the environment (``HWRAG_RTL_CONFIG`` JSON and friends, set by
+:func:`rtl.cosim.run_cocotb`). ``ScanTB`` owns the clock, the reset and the drivers; the per-cycle
+protocol (LUT load, code beats, flush, results, done) is :class:`rtl.host.ScanHost`, the same model
+that drives the PyRTL simulation, and every result is compared with ``ivfpq.kselect``.
+"""
+import json
+import logging
+import os
+import time
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.types import Logic
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+
+from rtl.config import ScanConfig
+from rtl.host import IDLE_INPUTS, ScanHost
+from rtl.sim import OUTPUT_NAMES
+from rtl.stimulus import Query, random_query
+
+
+def _env_config():
+    cfg = ScanConfig(**json.loads(os.environ["HWRAG_RTL_CONFIG"]))
+    return (cfg, int(os.environ.get("HWRAG_RTL_SEED", "1")), int(os.environ.get("HWRAG_RTL_QUERIES", "3")),
+            int(os.environ.get("HWRAG_RTL_MAX_CODES", "40")), int(os.environ.get("HWRAG_RTL_LISTS", "2")))
+
+
+class ScanTB:
+    """Clock, reset and drivers of the scan unit; runs a :class:`ScanHost` cycle by cycle."""
+
+    def __init__(self, dut, cfg: ScanConfig, period_ns: int = 10):
+        self.dut, self.cfg = dut, cfg
+        self.log = logging.getLogger("cocotb.tb")
+        self.cycles = 0
+        self.wall_s = 0.0
+        self._last = {}
+        self._drive(IDLE_INPUTS)
+        cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
+
+    def _drive(self, values):
+        for n, v in values.items():
+            if self._last.get(n) != v:
+                getattr(self.dut, n).value = v
+                self._last[n] = v
+
+    def _sample(self):
+        out = {}
+        for n in OUTPUT_NAMES:
+            v = getattr(self.dut, n).value
+            out[n] = int(v) if isinstance(v, Logic) else v.to_unsigned()  # X/Z raise: a bug in the DUT
+        return out
+
+    async def reset(self, cycles: int = 2):
+        self._drive(IDLE_INPUTS)
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, cycles)
+        self.dut.rst.value = 0
+        self.cycles += cycles
+
+    async def run(self, host: ScanHost, reset_when=None, max_cycles: int = 2_000_000):
+        """Drives ``host`` until it finishes; resets once where ``reset_when(host)`` first holds."""
+        did_reset = None
+        t0 = time.perf_counter()
+        await RisingEdge(self.dut.clk)
+        while not host.finished:
+            assert self.cycles < max_cycles, f"scan unit hung in host phase {host.phase}"
+            if reset_when is not None and did_reset is None and reset_when(host):
+                did_reset = host.phase
+                await self.reset()
+                host.restart()
+                await RisingEdge(self.dut.clk)
+            self._drive(host.inputs())
+            await ReadOnly()
+            host.observe(self._sample())
+            await RisingEdge(self.dut.clk)
+            self.cycles += 1
+        self.wall_s += time.perf_counter() - t0
+        return did_reset
+
+    def record_stats(self, test: str):
+        path = os.environ.get("HWRAG_RTL_STATS")
+        if path:
+            with open(path, "a") as f:
+                f.write(json.dumps({"test": test, "cycles": self.cycles, "wall_s": self.wall_s}) + "\n")
+
+    def check(self, host: ScanHost):
+        errors = host.check()
+        for e in errors[:10]:
+            self.log.error(e)
+        assert not errors, f"{len(errors)} queries differ from the golden model: {errors[0]}"
+        assert len(host.records) == len(host.queries)
+
+
+def _queries(cfg, seed, n, max_codes, n_lists, salt):
+    rng = np.random.default_rng([seed, salt])
+    return rng, [random_query(cfg, rng, n_lists=int(rng.integers(1, n_lists + 1)), max_codes=max_codes,
+                              ties=bool(j % 2)) for j in range(n)]
+
+
+@cocotb.test()
+async def random_queries_idle_and_backpressure(dut):
+    """Random LUTs and codes over several queries; idle input cycles and output backpressure."""
+    cfg, seed, n, max_codes, n_lists = _env_config()
+    tb = ScanTB(dut, cfg)
+    await tb.reset()
+    rng, qs = _queries(cfg, seed, n, max_codes, n_lists, 1)
+    host = ScanHost(cfg, qs, rng, idle_prob=0.25, stall_prob=0.4)
+    await tb.run(host)
+    tb.record_stats("random_queries_idle_and_backpressure")
+    tb.check(host)
+
+
+@cocotb.test()
+async def streaming_throughput(dut):
+    """No idle cycles: every beat is accepted when offered (U codes per cycle, no stall from K-selection)."""
+    cfg, seed, n, max_codes, n_lists = _env_config()
+    tb = ScanTB(dut, cfg)
+    await tb.reset()
+    rng, qs = _queries(cfg, seed, n, 4 * max_codes, n_lists, 2)
+    host = ScanHost(cfg, qs, rng)
+    await tb.run(host)
+    tb.record_stats("streaming_throughput")
+    tb.check(host)
+    for q, r in zip(qs, host.records):
+        beats = sum(-(-int(e - s) // cfg.units) for s, e in zip(q.starts, q.ends))
+        assert r.stalls == 0 and r.beat_cycles == beats, (r.stalls, r.beat_cycles, beats)
+    assert len({r.done_cycle - r.flush_cycle for r in host.records}) == 1
+
+
+@cocotb.test()
+async def reset_in_the_middle_of_a_query(dut):
+    """Synchronous reset while the second query's codes are in flight; the replayed query must be exact."""
+    cfg, seed, n, max_codes, n_lists = _env_config()
+    tb = ScanTB(dut, cfg)
+    await tb.reset()
+    rng, qs = _queries(cfg, seed, 2, max_codes, n_lists, 3)
+    qs.insert(1, _long_query(cfg, rng))  # reset hits this one, 2 beats in
+    host = ScanHost(cfg, qs, rng, idle_prob=0.1, stall_prob=0.3)
+    phase = await tb.run(host, reset_when=lambda h: h.q == 1 and h.phase == "beats" and h.beat >= 2)
+    tb.record_stats("reset_in_the_middle_of_a_query")
+    assert phase == "beats", phase
+    tb.check(host)
+
+
+def _long_query(cfg, rng):
+    """One list of 6 full beats (so a reset two beats in leaves codes in flight)."""
+    n = 6 * cfg.units
+    ids = np.asarray(rng.choice(2 ** min(cfg.id_bits, 62), n, replace=False), np.int64)
+    return Query(rng.integers(0, 256, (1, cfg.m, 256)).astype(np.int32), np.array([5], np.int64),
+                 rng.integers(0, 256, (n, cfg.m), dtype=np.uint8), ids, np.array([0], np.int64),
+                 np.array([n], np.int64))
