@@ -57,3 +57,29 @@ def test_unreadable_faiss_file(tmp_path):
         from_faiss(p)
     with pytest.raises(HwragError, match="does not exist"):
         from_faiss(tmp_path / "missing.faiss")
+
+
+def test_faiss_import_save_load_search_gives_faiss_results(data, tmp_path):
+    from ivfpq.storage import load_index, save_index
+
+    xb, xq = data
+    ix = faiss.index_factory(32, "IVF32,PQ8")
+    ix.train(xb)
+    ix.add(xb)
+    ix.nprobe = 8
+    D, I = ix.search(xq, 10)
+    save_index(from_faiss(ix), tmp_path / "ix")
+    r = search(load_index(tmp_path / "ix"), xq, 10, 8, fmt=None)
+    same_rows = (r.ids == I).all(axis=1)
+    assert same_rows.mean() >= 0.975  # a row may differ only by swapping float32 near-ties
+    np.testing.assert_allclose(r.distances, D, rtol=1e-4, atol=1e-3)
+
+
+def test_queries_of_the_wrong_dimension_are_rejected(indexes, data):
+    index = indexes[("l2", True)]
+    with pytest.raises(HwragError, match=r"shape \(n, 32\)"):
+        search(index, data[1][:, :16], 10, 4)
+    with pytest.raises(HwragError, match="NaN"):
+        search(index, np.full((1, 32), np.nan, np.float32), 10, 4)
+    with pytest.raises(HwragError, match="nprobe"):
+        search(index, data[1], 10, 0)

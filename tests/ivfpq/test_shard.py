@@ -7,7 +7,7 @@ from ivfpq.scan import scan_lists, search
 from ivfpq.shard import merge_topk, shard_index
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 5])
+@pytest.mark.parametrize("n", [1, 2, 3, 7])
 @pytest.mark.parametrize("fixed", [True, False])
 def test_sharded_search_equals_unsharded(indexes, data, n, fixed):
     index = indexes[("l2", True)]
