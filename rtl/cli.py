@@ -1,0 +1,136 @@
+"""``hwrag rtl export`` and ``hwrag rtl verify`` (registered by :func:`add_rtl_parser`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ivfpq.errors import HwragError
+
+from .config import DEFAULT_CONFIGS, ScanConfig
+
+SIM_CHOICES = ("verilator", "icarus", "pyrtl", "pyrtl-compiled", "all")
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    d = ScanConfig()
+    g = p.add_argument_group("configuration")
+    g.add_argument("--m", type=int, default=d.m, help=f"bytes per PQ code (default {d.m})")
+    g.add_argument("--units", type=int, default=d.units, help=f"PQ distance units U (default {d.units})")
+    g.add_argument("--k", type=int, default=d.k, help=f"results per query K (default {d.k})")
+    g.add_argument("--l1", type=int, default=None, help="level-1 queue length per unit (default K: exact top-K)")
+    g.add_argument("--lut-bits", type=int, default=d.lut_bits)
+    g.add_argument("--dist-bits", type=int, default=d.dist_bits)
+    g.add_argument("--id-bits", type=int, default=d.id_bits)
+
+
+def _config(a) -> ScanConfig:
+    return ScanConfig(m=a.m, units=a.units, k=a.k, l1=a.l1, lut_bits=a.lut_bits, dist_bits=a.dist_bits,
+                      id_bits=a.id_bits)
+
+
+def _export(a) -> int:
+    from .card import measure_card, write_card
+    from .export import lint, write_verilog
+
+    cfgs = list(DEFAULT_CONFIGS) if a.defaults else [_config(a)]
+    out = Path(a.output)
+    rows = []
+    for cfg in cfgs:
+        v = write_verilog(cfg, out)
+        row = {"module": cfg.module_name, "verilog": str(v)}
+        if a.lint:
+            clean, msg = lint(v, cfg.module_name)
+            row["lint"] = "clean" if clean else msg
+        if not a.no_card:
+            card = measure_card(cfg)
+            row["card"] = str(write_card(cfg, a.cards_dir or out, card))
+            row["flush_to_done_cycles"] = card["pipeline"]["flush_to_done_cycles"]
+            row["register_bits"] = card["resources"]["register_bits"]
+            row["memory_bits"] = card["resources"]["memory_bits"]
+        rows.append(row)
+    if a.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            print("  ".join(f"{k}={v}" for k, v in r.items()))
+    return 0 if all(r.get("lint", "clean") == "clean" for r in rows) else 1
+
+
+def _verify_pyrtl(cfg: ScanConfig, kind: str, seed: int, queries: int, max_codes: int) -> dict:
+    from .host import ScanHost
+    from .sim import PyrtlScanSim
+    from .stimulus import random_query
+
+    t0 = time.perf_counter()
+    sim = PyrtlScanSim(cfg, kind)
+    build_s = time.perf_counter() - t0
+    rng = np.random.default_rng(seed)
+    qs = [random_query(cfg, rng, n_lists=2, max_codes=max_codes, ties=bool(j % 2)) for j in range(queries)]
+    host = ScanHost(cfg, qs, rng, idle_prob=0.25, stall_prob=0.4)
+    t0 = time.perf_counter()
+    sim.run(host)
+    run_s = time.perf_counter() - t0
+    errors = host.check()
+    return {"sim": f"pyrtl-{kind}", "config": cfg.to_dict(), "passed": not errors, "tests": 1,
+            "failed": int(bool(errors)), "cycles": sim.cycles, "run_s": run_s, "build_s": build_s,
+            "cycles_per_s": round(sim.cycles / run_s, 1) if run_s else 0.0, "errors": errors[:5]}
+
+
+def _verify(a) -> int:
+    from .cosim import run_cocotb
+
+    cfg = _config(a)
+    sims = ["verilator", "icarus", "pyrtl"] if a.sim == "all" else [a.sim]
+    results = []
+    for sim in sims:
+        if sim.startswith("pyrtl"):
+            results.append(_verify_pyrtl(cfg, "compiled" if sim == "pyrtl-compiled" else "fast", a.seed,
+                                         a.queries, a.max_codes))
+        else:
+            try:
+                r = run_cocotb(cfg, sim, seed=a.seed, queries=a.queries, max_codes=a.max_codes,
+                               waves=a.waves or None)
+            except RuntimeError as e:  # the simulator's build or run failed
+                raise HwragError(f"{sim} build/run failed for {cfg.name}: {e}") from e
+            results.append(r.to_dict())
+    ok = all(r["passed"] for r in results)
+    if a.json:
+        print(json.dumps({"config": cfg.to_dict(), "passed": ok, "results": results}, indent=1))
+    else:
+        for r in results:
+            print(f"{cfg.name:<24} {r['sim']:<16} {'PASS' if r['passed'] else 'FAIL'}  "
+                  f"tests {r['tests'] - r['failed']}/{r['tests']}  {r['cycles']} cycles  "
+                  f"{r['cycles_per_s']:.0f} cycles/s simulated (measured)  build {r['build_s']:.1f} s"
+                  + (f"  log {r['build_dir']}/sim.log" if "build_dir" in r else ""))
+    return 0 if ok else 1
+
+
+def add_rtl_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("rtl", help="IVF-PQ scan unit RTL: Verilog export, timing cards, verification")
+    sub = p.add_subparsers(dest="rtl_command", metavar="ACTION", required=True)
+
+    e = sub.add_parser("export", help="write the Verilog module and timing card of a configuration")
+    _add_config_flags(e)
+    e.add_argument("-o", "--output", default="build/rtl", help="directory for .v (and cards) (default build/rtl)")
+    e.add_argument("--cards-dir", default=None, help="write cards here instead (rtl/cards regenerates the "
+                   "checked-in cards)")
+    e.add_argument("--defaults", action="store_true", help="every default configuration (those in rtl/cards)")
+    e.add_argument("--no-card", action="store_true", help="Verilog only")
+    e.add_argument("--lint", action="store_true", help="run verilator --lint-only -Wall on each module")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_export)
+
+    v = sub.add_parser("verify", help="run the testbench suite for a configuration; pass/fail and cycles/s")
+    _add_config_flags(v)
+    v.add_argument("--sim", choices=SIM_CHOICES, default="verilator")
+    v.add_argument("--seed", type=int, default=1)
+    v.add_argument("--queries", type=int, default=3, help="random queries per test (default 3)")
+    v.add_argument("--max-codes", type=int, default=40, help="most codes per probed list (default 40)")
+    v.add_argument("--waves", action="store_true", help="dump waveforms (also HWRAG_WAVES=1)")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=_verify)
+    return p
