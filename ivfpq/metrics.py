@@ -54,3 +54,20 @@ def one_recall_at(ids: np.ndarray, gt_ids: np.ndarray, r: int) -> float:
     """R1@r: fraction of queries whose true nearest neighbour is among the first r results."""
     ids = np.asarray(ids)[:, :r]
     return float(np.mean([g in row for g, row in zip(np.asarray(gt_ids)[:, 0], ids)]))
+
+
+def same_topk_ties_aside(d_a, i_a, d_b, i_b, rtol: float = 1e-5) -> np.ndarray:
+    """Per query: do two engines return the same top-k, ties aside?
+
+    True when the distances agree (to float32 rounding) and the ids strictly inside the k-th
+    distance are the same set: equal distances may be listed in any order, and which of several
+    vectors tied at the k-th distance makes the cut is free.
+    """
+    d_a, d_b = np.asarray(d_a, np.float64), np.asarray(d_b, np.float64)
+    out = np.empty(len(d_a), bool)
+    for r in range(len(d_a)):
+        tol = rtol * max(1.0, abs(d_a[r, -1]))
+        same_d = np.allclose(d_a[r], d_b[r], rtol=rtol, atol=tol)
+        cut = d_a[r, -1] - tol
+        out[r] = same_d and set(i_a[r][d_a[r] < cut]) == set(i_b[r][d_b[r] < cut])
+    return out

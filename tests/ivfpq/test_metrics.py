@@ -20,3 +20,13 @@ def test_duplicates_are_rejected_and_r1():
     with pytest.raises(HwragError, match="duplicate"):
         recall_at_k(np.array([[1, 1]]), np.array([[1, 2]]), 2)
     assert one_recall_at(np.array([[5, 1], [2, 3]]), np.array([[1, 0], [9, 0]]), 2) == 0.5
+
+
+def test_same_topk_ties_aside():
+    from ivfpq.metrics import same_topk_ties_aside
+
+    d = np.array([[1.0, 2.0, 2.0, 3.0]])
+    assert same_topk_ties_aside(d, np.array([[5, 6, 7, 8]]), d, np.array([[5, 7, 6, 8]]))[0]  # tie reordered
+    assert same_topk_ties_aside(d, np.array([[5, 6, 7, 8]]), d, np.array([[5, 6, 7, 9]]))[0]  # cut at a tie
+    assert not same_topk_ties_aside(d, np.array([[5, 6, 7, 8]]), d, np.array([[4, 6, 7, 8]]))[0]
+    assert not same_topk_ties_aside(d, np.array([[5, 6, 7, 8]]), d + [[0, 0, 0.5, 0]], np.array([[5, 6, 7, 8]]))[0]
