@@ -103,9 +103,14 @@ def run_cocotb(cfg: ScanConfig, sim: str = "verilator", *, seed: int = 1, querie
         env["HWRAG_WAVES"] = "1"
     xml = bdir / "results.xml"
     t0 = time.perf_counter()
-    runner.test(test_module=TB_MODULE, hdl_toplevel=cfg.module_name, build_dir=bdir, test_dir=TB_DIR,
-                extra_env=env, waves=waves, results_xml=str(xml), testcase=testcase, seed=seed,
-                log_file=bdir / "sim.log", timescale=("1ns", "1ps"))
+    xml.unlink(missing_ok=True)
+    try:
+        runner.test(test_module=TB_MODULE, hdl_toplevel=cfg.module_name, build_dir=bdir, test_dir=TB_DIR,
+                    extra_env=env, waves=waves, results_xml=str(xml), testcase=testcase, seed=seed,
+                    log_file=bdir / "sim.log", timescale=("1ns", "1ps"))
+    except SystemExit:  # the runner exits when a cocotb test failed; the results file says which
+        if not xml.exists():
+            raise
     sim_s = time.perf_counter() - t0
     n, failed = get_results(xml)
     cycles, run_s = 0, 0.0

@@ -25,7 +25,7 @@ def _run(cfg, sim, **kw):
     return r
 
 
-DEFAULT = [("verilator", ScanConfig(m=8, units=4, k=10)), ("verilator", ScanConfig(m=16, units=1, k=1)),
+DEFAULT = [("verilator", ScanConfig(m=8, units=4, k=10)), ("verilator", ScanConfig(m=8, units=1, k=1)),
            ("icarus", ScanConfig(m=8, units=4, k=10)), ("icarus", ScanConfig(m=8, units=1, k=100)),
            ("icarus", ScanConfig(m=16, units=4, k=10, l1=3))]
 
