@@ -101,8 +101,10 @@ def _save(kind: str, path: Path, index, payloads, meta: dict) -> Datastore:
     return Datastore(kind, path, meta)
 
 
-def build_chunk_store(cfg: ChunkStoreConfig | None = None, rebuild: bool = False) -> Datastore:
-    """The chunk store (cached). Embedding the chunks the first time takes minutes (MiniLM on CPU)."""
+def build_chunk_store(cfg: ChunkStoreConfig | None = None, rebuild: bool = False,
+                      texts: list[str] | None = None) -> Datastore:
+    """The chunk store (cached) of the training documents' chunks, or of ``texts`` (embedded here).
+    Embedding the whole corpus the first time takes minutes (MiniLM on CPU)."""
     from ivfpq.datasets import load_dataset
     from ivfpq.datasets.cache import cache_dir
     from ivfpq.faiss_io import train_index
@@ -110,17 +112,26 @@ def build_chunk_store(cfg: ChunkStoreConfig | None = None, rebuild: bool = False
 
     cfg = cfg or ChunkStoreConfig()
     name = f"pydocs-chunks-w{cfg.chunk_words}"
-    path = cache_dir("datastores") / f"{name}-IVF{cfg.nlist}-PQ{cfg.M}-{_key(asdict(cfg))}"
+    src = {} if texts is None else {"texts": hashlib.sha256("\0".join(texts).encode()).hexdigest()[:12]}
+    if texts is not None:
+        name = f"chunks-{src['texts']}"
+    path = cache_dir("datastores") / f"{name}-IVF{cfg.nlist}-PQ{cfg.M}-{_key(asdict(cfg) | src)}"
     if not rebuild and (ds := _cached(path, "chunk")):
         return ds
     t0 = time.perf_counter()
-    data = load_dataset(f"pydocs:chunk_words={cfg.chunk_words}")
-    if data.texts is None:
-        raise HwragError("the pydocs dataset carries no chunk texts")
-    ids = np.arange(data.base.shape[0], dtype=np.int64)
-    index = train_index(data.base, cfg.nlist, cfg.M, metric="ip", ids=ids, seed=cfg.seed)
-    payloads = PayloadStore.build((int(i), t) for i, t in zip(ids, data.texts))
-    meta = {"kind": "chunk", "index_name": name, "encoder": "minilm", "d": int(data.base.shape[1]),
+    if texts is None:
+        data = load_dataset(f"pydocs:chunk_words={cfg.chunk_words}")
+        if data.texts is None:
+            raise HwragError("the pydocs dataset carries no chunk texts")
+        base, texts = data.base, data.texts
+    else:
+        from .chunk_ralm import default_encoder
+
+        base = default_encoder().encode(texts)
+    ids = np.arange(base.shape[0], dtype=np.int64)
+    index = train_index(base, min(cfg.nlist, len(texts)), cfg.M, metric="ip", ids=ids, seed=cfg.seed)
+    payloads = PayloadStore.build((int(i), t) for i, t in zip(ids, texts))
+    meta = {"kind": "chunk", "index_name": name, "encoder": "minilm", "d": int(base.shape[1]),
             "metric": "ip", "ntotal": int(index.ntotal), "config": asdict(cfg),
             "build_seconds_measured": time.perf_counter() - t0}
     log.info("chunk store: %d chunks -> %s", index.ntotal, path)

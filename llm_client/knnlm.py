@@ -18,9 +18,9 @@ from ivfpq.errors import HwragError
 
 @dataclass
 class KnnLMConfig:
-    k: int = 16  # neighbours per query
+    k: int = 64  # neighbours per query
     lam: float = 0.25  # λ, weight of p_kNN
-    temperature: float = 0.3  # softmax temperature over negative (squared L2) distances
+    temperature: float = 1.0  # softmax temperature over negative (squared L2) distances
     nprobe: int = 16
     interval: int = 1  # retrieve every `interval` generated tokens (between: plain LM)
 
