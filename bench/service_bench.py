@@ -1,14 +1,34 @@
-"""``hwrag bench service``: the gRPC retrieval service under load, per backend and node count.
+"""``hwrag bench service`` / ``python -m bench.service_bench``: the gRPC retrieval service against the
+same search called in process, side by side in one run.
 
-A real coordinator and memory nodes on loopback (in-process servers, real gRPC), a closed loop of
-``concurrency`` client threads each sending ``requests`` Search calls of ``batch`` queries. Reports
-measured latency percentiles and QPS, the measured time per stage (select, fan-out, node, network,
-merge) from the answers' timing figures, and — for emulated backends — the modeled device time the
-nodes reported. Writes ``service.json`` and ``service_latency.png``.
+For each (backend, memory nodes, deployment mode, batch, concurrent clients) it runs a closed loop of
+``concurrency`` client threads, each sending ``requests`` Search calls of ``batch`` queries, twice:
+
+* **in process** — the same search with no gRPC: the coordinator's list selection, the same backend
+  class scanning the same shards (one backend per shard, as the nodes hold them), the coordinator's
+  exact merge; same index, k, nprobe, batch, query rows and thread settings;
+* **service** — real gRPC on loopback through the coordinator and the memory nodes, deployed as
+  ``process`` (coordinator and each memory node a separate process: ``retrieval_service.cluster``,
+  the deployment ``hwrag serve`` makes) or ``local`` (coordinator and nodes on one event-loop thread
+  inside the benchmark process: they share its GIL with the client threads).
+
+With one client the two searches alternate call by call on the same batches; with several, the two
+closed loops run back to back. The pairs repeat ``repeats`` times, so load drift on a shared machine
+hits both sides; each row reports the median over repeats of p50, p99, QPS
+and the added latency (service p50 − in-process p50 of the same repeat). Every figure is measured
+(wall clock on this machine); the load average is recorded with the result.
+
+Writes ``service.json`` and ``service_latency.png``.
 """
 from __future__ import annotations
 
+import argparse
 import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -18,6 +38,12 @@ import numpy as np
 from tqdm import tqdm
 
 from .plots import bar_plot
+
+log = logging.getLogger(__name__)
+
+MODES = ("process", "local")
+GOAL_ADDED_P50_MS = 1.0  # issue 6: p50 added latency <= 1 ms at batch 16 on loopback
+GOAL_BATCH = 16
 
 
 def _stage_means(results) -> dict:
@@ -32,67 +58,367 @@ def _stage_means(results) -> dict:
     return {f"{stage} ({prov})": float(np.mean(v)) for (stage, prov), v in sorted(acc.items())}
 
 
-def bench_one(index, queries, backend: str, nodes: int, k: int, nprobe: int, batch: int, requests: int,
-              concurrency: int) -> dict:
-    from retrieval_service.client import RetrievalClient
-    from retrieval_service.local import LocalCluster
+# ---- the same search, in process -----------------------------------------------------------------
+class InProcessSearch:
+    """The service's search without gRPC: coordinator list selection, one backend per shard, exact merge."""
 
+    def __init__(self, index, backend: str = "cpu", nodes: int = 1, name: str = "default"):
+        from ivfpq.shard import shard_index
+        from retrieval_service.backends.base import ShardInfo, create_backend
+        from retrieval_service.wire import index_fingerprint
+
+        self.index = index
+        fp = index_fingerprint(index)
+        shards = shard_index(index, nodes) if nodes > 1 else [index]
+        self.backends = []
+        for i, sh in enumerate(shards):
+            b = create_backend(backend)
+            b.load(sh, ShardInfo(name, i, nodes, fp))
+            b.warmup()
+            self.backends.append(b)
+
+    def search(self, q: np.ndarray, k: int, nprobe: int):
+        from retrieval_service.coordinator import merge_partials, select_probe
+
+        probe = select_probe(self.index, q, nprobe)
+        parts = [b.scan(q, probe, k) for b in self.backends]
+        fixed = parts[0].int_distances is not None
+        return merge_partials([p.ids for p in parts], [p.int_distances if fixed else p.distances for p in parts],
+                              [p.distances for p in parts], k)
+
+    def close(self) -> None:
+        for b in self.backends:
+            b.close()
+
+
+# ---- a closed loop of client threads -------------------------------------------------------------
+def closed_loop(call_factory, queries: np.ndarray, batch: int, requests: int, concurrency: int,
+                seed: int = 0, compute_threads: int | None = 1) -> dict:
+    """``concurrency`` threads, each ``call = call_factory(w)`` then ``requests`` timed ``call(q)``.
+
+    The query batches are drawn before timing (thread w uses rng(seed + w): both sides of a pair see the
+    same rows). Returns latencies (s), wall time, results and errors.
+    """
     lat, results, errors = [], [], []
     lock = threading.Lock()
-    with LocalCluster(index, nshards=nodes, backend=backend) as cluster:
-        client = RetrievalClient(cluster.address, timeout=120)
-        client.search(queries[:batch], k, nprobe)  # warm-up: compile, connect
+    batches = []
+    for w in range(concurrency):
+        rng = np.random.default_rng(seed + w)
+        batches.append([np.ascontiguousarray(queries[rng.integers(0, len(queries), batch)])
+                        for _ in range(requests)])
+    calls = [call_factory(w) for w in range(concurrency)]
+    start = threading.Barrier(concurrency + 1)
 
-        def worker(w: int):
-            rng = np.random.default_rng(w)
-            for _ in range(requests):
-                rows = rng.integers(0, len(queries), batch)
+    def worker(w: int):
+        if compute_threads:
+            from ivfpq.threads import set_threads
+
+            set_threads(compute_threads)  # faiss/numba settings are per thread
+        call = calls[w]
+        call(batches[w][0])  # warm this thread (connection, thread-local pools)
+        mine, res = [], []
+        start.wait()
+        for q in batches[w]:
+            t0 = time.perf_counter()
+            try:
+                r = call(q)
+            except Exception as e:  # a failed call is reported, not hidden
+                with lock:
+                    errors.append(str(e))
+                continue
+            mine.append(time.perf_counter() - t0)
+            res.append(r)
+        with lock:
+            lat.extend(mine)
+            results.extend(res)
+
+    threads = [threading.Thread(target=worker, args=(w,), daemon=True) for w in range(concurrency)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {"lat": np.array(lat), "wall": wall, "results": results, "errors": errors}
+
+
+def paired_loop(call_a, call_b, queries: np.ndarray, batch: int, requests: int, seed: int = 0,
+                compute_threads: int | None = 1) -> tuple[dict, dict]:
+    """One client alternating ``call_a(q)`` and ``call_b(q)`` on the same batches (a, b, b, a, a, b, ...):
+    both see the same load at the same moments. Wall time of each side = the sum of its latencies."""
+    out = {"a": ([], [], []), "b": ([], [], [])}
+    rng = np.random.default_rng(seed)
+    batches = [np.ascontiguousarray(queries[rng.integers(0, len(queries), batch)]) for _ in range(requests)]
+
+    def run():
+        if compute_threads:
+            from ivfpq.threads import set_threads
+
+            set_threads(compute_threads)
+        call_a(batches[0])
+        call_b(batches[0])
+        for i, q in enumerate(batches):
+            order = ("a", "b") if i % 2 == 0 else ("b", "a")
+            for side in order:
+                fn = call_a if side == "a" else call_b
+                lat, res, err = out[side]
                 t0 = time.perf_counter()
                 try:
-                    r = client.search(queries[rows], k, nprobe)
-                except Exception as e:  # a failed call is reported, not hidden
-                    with lock:
-                        errors.append(str(e))
+                    r = fn(q)
+                except Exception as e:  # reported, not hidden
+                    err.append(str(e))
                     continue
-                dt = time.perf_counter() - t0
-                with lock:
-                    lat.append(dt)
-                    results.append(r)
+                lat.append(time.perf_counter() - t0)
+                res.append(r)
 
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
-        client.close()
-    lat = np.array(lat) if lat else np.array([np.nan])
-    return {"backend": backend, "nodes": nodes, "batch": batch, "concurrency": concurrency, "k": k,
-            "nprobe": nprobe, "calls": len(results), "errors": len(errors),
-            "latency_p50_ms_measured": float(np.percentile(lat, 50) * 1e3),
-            "latency_p99_ms_measured": float(np.percentile(lat, 99) * 1e3),
-            "qps_measured": len(results) * batch / wall,
-            "stage_mean_s": _stage_means(results)}
+    t = threading.Thread(target=run, daemon=True)  # a fresh thread, like the closed loops'
+    t.start()
+    t.join()
+    return tuple({"lat": np.array(out[s][0]), "wall": float(np.sum(out[s][0])) or float("nan"),
+                  "results": out[s][1], "errors": out[s][2]} for s in ("a", "b"))
+
+
+def _summary(loop: dict, batch: int) -> dict:
+    lat = loop["lat"] if len(loop["lat"]) else np.array([np.nan])
+    return {"p50_ms": float(np.percentile(lat, 50) * 1e3), "p99_ms": float(np.percentile(lat, 99) * 1e3),
+            "qps": len(loop["lat"]) * batch / loop["wall"], "calls": int(len(loop["lat"])),
+            "errors": len(loop["errors"])}
+
+
+# ---- service deployments ---------------------------------------------------------------------------
+class _Deployment:
+    """A running coordinator + nodes: ``address``; ``close()``."""
+
+    def __init__(self, mode: str, index, backend: str, nodes: int, compute_threads: int | None):
+        self.mode = mode
+        self._tmp = None
+        if mode == "local":
+            from retrieval_service.local import LocalCluster
+
+            self._c = LocalCluster(index, nshards=nodes, backend=backend, compute_threads=compute_threads).start()
+            self.address = self._c.address
+        elif mode == "process":
+            from ivfpq.storage import save_index
+            from retrieval_service.cluster import Cluster
+            from retrieval_service.config import ClusterConfig
+
+            self._tmp = tempfile.TemporaryDirectory(prefix="hwrag-bench-service-")
+            path = save_index(index, Path(self._tmp.name) / "index")
+            cfg = ClusterConfig.from_dict({"coordinator": {"listen": "127.0.0.1:0"},
+                                           "index": [{"name": "default", "path": str(path), "shards": nodes,
+                                                      "backend": backend,
+                                                      "compute_threads": int(compute_threads or 0)}]})
+            self._c = Cluster(cfg, run_dir=Path(self._tmp.name) / "run")
+            self.address = self._c.start()
+        else:
+            raise ValueError(f"mode={mode!r}; accepted: {', '.join(MODES)}")
+
+    def close(self) -> None:
+        try:
+            self._c.stop()
+        finally:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+
+
+def _service_calls(address: str, k: int, nprobe: int, clients: list):
+    from retrieval_service.client import RetrievalClient
+
+    def factory(w: int):
+        c = RetrievalClient(address, timeout=120)  # one channel per client thread: independent clients
+        clients.append(c)
+        return lambda q: c.search(q, k, nprobe)
+
+    return factory
+
+
+def bench_deployment(index, queries, backend: str, nodes: int, mode: str, k: int, nprobe: int, batches,
+                     concurrency, requests: int, repeats: int, compute_threads: int | None = 1,
+                     progress: bool = True, bar=None) -> list[dict]:
+    """Rows for one deployment: each (batch, concurrency) measured ``repeats`` times, in process and service."""
+    inproc = InProcessSearch(index, backend, nodes)
+    dep = _Deployment(mode, index, backend, nodes, compute_threads)
+    raw = defaultdict(list)
+    stages = defaultdict(list)
+    try:
+        for rep in range(repeats):
+            for bs in batches:
+                for c in concurrency:
+                    seed = 1000 * rep + 17 * bs + c
+                    clients: list = []
+                    svc = _service_calls(dep.address, k, nprobe, clients)
+                    try:
+                        if c == 1:  # one client: alternate the two calls, paired under the same load
+                            a, s = paired_loop(lambda q: inproc.search(q, k, nprobe), svc(0), queries, bs,
+                                               requests, seed, compute_threads)
+                        else:
+                            a = closed_loop(lambda w: (lambda q: inproc.search(q, k, nprobe)), queries, bs,
+                                            requests, c, seed, compute_threads)
+                            s = closed_loop(svc, queries, bs, requests, c, seed, compute_threads)
+                    finally:
+                        for cl in clients:
+                            cl.close()
+                    raw[(bs, c)].append((_summary(a, bs), _summary(s, bs)))
+                    stages[(bs, c)].extend(s["results"])
+                    if bar is not None:
+                        bar.update(1)
+    finally:
+        dep.close()
+        inproc.close()
+    rows = []
+    med = statistics.median
+    for (bs, c), reps in raw.items():
+        ins, svc = [x[0] for x in reps], [x[1] for x in reps]
+        rows.append({
+            "backend": backend, "nodes": nodes, "mode": mode, "batch": bs, "concurrency": c, "k": k,
+            "nprobe": nprobe, "repeats": len(reps), "calls": sum(x["calls"] for x in svc),
+            "errors": sum(x["errors"] + y["errors"] for x, y in zip(svc, ins)),
+            "latency_p50_ms_measured": med(x["p50_ms"] for x in svc),
+            "latency_p99_ms_measured": med(x["p99_ms"] for x in svc),
+            "qps_measured": med(x["qps"] for x in svc),
+            "inprocess_p50_ms_measured": med(x["p50_ms"] for x in ins),
+            "inprocess_p99_ms_measured": med(x["p99_ms"] for x in ins),
+            "inprocess_qps_measured": med(x["qps"] for x in ins),
+            "added_p50_ms_measured": med(y["p50_ms"] - x["p50_ms"] for x, y in zip(ins, svc)),
+            "added_p99_ms_measured": med(y["p99_ms"] - x["p99_ms"] for x, y in zip(ins, svc)),
+            "per_repeat": [{"inprocess": x, "service": y} for x, y in reps],
+            "stage_mean_s": _stage_means(stages[(bs, c)]),
+        })
+    return rows
+
+
+def _as_tuple(x) -> tuple:
+    return tuple(x) if isinstance(x, (list, tuple)) else (x,)
 
 
 def run_service(index, queries, backends=("cpu",), nodes=(1, 2, 4), k: int = 10, nprobe: int = 16,
-                batches=(1, 16), requests: int = 30, concurrency: int = 4, progress: bool = True) -> dict:
-    combos = [(b, n, bs) for b in backends for n in nodes for bs in batches]
-    rows = [bench_one(index, queries, b, n, k, nprobe, bs, requests, concurrency)
-            for b, n, bs in tqdm(combos, desc="bench service", disable=not progress)]
-    return {"rows": rows, "note": "latency and QPS measured: wall clock, in-process loopback gRPC servers "
-            "sharing this machine's cores with the client; '(modeled)' stages are the emulated device times "
-            "the memory nodes reported"}
+                batches=(1, 16, 64), requests: int = 30, concurrency=(1, 8), progress: bool = True,
+                modes=("process", "local"), repeats: int = 3, compute_threads: int | None = 1) -> dict:
+    """Service vs in-process search for every (backend, nodes, mode, batch, concurrency); see module doc.
+
+    ``concurrency``: concurrent client threads, an int or a tuple; ``requests``: Search calls per client
+    thread per measurement; ``compute_threads``: faiss/numba threads of list selection and of each scan
+    (client threads in process, coordinator and memory nodes in the service).
+    """
+    batches, concurrency, nodes, backends, modes = (_as_tuple(batches), _as_tuple(concurrency), _as_tuple(nodes),
+                                                    _as_tuple(backends), _as_tuple(modes))
+    for m in modes:
+        if m not in MODES:
+            raise ValueError(f"mode={m!r}; accepted: {', '.join(MODES)}")
+    load_before = os.getloadavg()
+    t0 = time.time()
+    rows = []
+    total = len(backends) * len(nodes) * len(modes) * repeats * len(batches) * len(concurrency)
+    with tqdm(total=total, desc="bench service", disable=not progress) as bar:
+        for b in backends:
+            for n in nodes:
+                for m in modes:
+                    rows += bench_deployment(index, queries, b, n, m, k, nprobe, batches, concurrency, requests,
+                                             repeats, compute_threads, progress, bar)
+    goal = []
+    for r in rows:
+        if r["batch"] == GOAL_BATCH:
+            goal.append({"backend": r["backend"], "nodes": r["nodes"], "mode": r["mode"],
+                         "concurrency": r["concurrency"], "added_p50_ms_measured": r["added_p50_ms_measured"],
+                         "met": bool(r["added_p50_ms_measured"] <= GOAL_ADDED_P50_MS)})
+    return {
+        "rows": rows, "goal": {"added_p50_ms_at_most": GOAL_ADDED_P50_MS, "batch": GOAL_BATCH, "checks": goal},
+        "machine": {"cpus": os.cpu_count(), "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg()),
+                    "python": sys.version.split()[0], "wall_s": time.time() - t0},
+        "index": {"ntotal": int(index.ntotal), "d": int(index.d), "nlist": int(index.nlist), "M": int(index.M)},
+        "settings": {"requests_per_client": requests, "repeats": repeats, "compute_threads": compute_threads},
+        "note": "all figures measured (wall clock on this machine, loopback gRPC); each row is the median over "
+                "repeats; added = service p50 - in-process p50 of the same repeat; in process = the same list "
+                "selection, backend scan per shard and merge without gRPC; mode 'process': coordinator and each "
+                "memory node a separate process; 'local': servers in the benchmark process (share its GIL)",
+    }
 
 
 def write_service_report(result: dict, out: Path) -> list[Path]:
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "service.json").write_text(json.dumps(result, indent=1, default=float))
     rows = result["rows"]
-    labels = [f"{r['backend']} n={r['nodes']} b={r['batch']}" for r in rows]
-    png = bar_plot(labels, {"p50 (measured)": [r["latency_p50_ms_measured"] for r in rows],
-                            "p99 (measured)": [r["latency_p99_ms_measured"] for r in rows]},
-                   out / "service_latency.png", "gRPC Search latency per call (loopback cluster)", "ms",
-                   note="measured: wall clock per Search call; b = queries per call, n = memory nodes")
+    labels = [f"{r['backend']} n={r['nodes']} {r.get('mode', 'local')} b={r['batch']} c={r.get('concurrency', '')}"
+              for r in rows]
+    series = {"service p50 (measured)": [r["latency_p50_ms_measured"] for r in rows],
+              "service p99 (measured)": [r["latency_p99_ms_measured"] for r in rows]}
+    if rows and "inprocess_p50_ms_measured" in rows[0]:
+        series["in-process p50 (measured)"] = [r["inprocess_p50_ms_measured"] for r in rows]
+        series["added p50 (measured)"] = [r["added_p50_ms_measured"] for r in rows]
+    png = bar_plot(labels, series, out / "service_latency.png",
+                   "gRPC Search latency per call vs the same search in process (loopback)", "ms", log=True,
+                   note="measured: wall clock per call, median over repeats; b = queries per call, "
+                        "c = concurrent clients, n = memory nodes")
     return [out / "service.json", png]
+
+
+TABLE_COLS = ["mode", "nodes", "batch", "concurrency", "inprocess_p50_ms_measured", "latency_p50_ms_measured",
+              "added_p50_ms_measured", "inprocess_p99_ms_measured", "latency_p99_ms_measured",
+              "inprocess_qps_measured", "qps_measured", "errors"]
+
+
+def format_rows(rows: list[dict], cols=TABLE_COLS) -> str:
+    short = {c: c.replace("_measured", "").replace("latency_", "svc_").replace("inprocess_", "inproc_")
+             for c in cols}
+    cells = [[short[c] for c in cols]]
+    for r in rows:
+        cells.append([f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols])
+    w = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+    return "\n".join("  ".join(v.rjust(w[i]) for i, v in enumerate(row)) for row in cells)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.service_bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dataset", default="synthetic:n=20000,d=64,nq=1000,seed=0")
+    ap.add_argument("--index", help="saved index (default: train IVF<nlist>,PQ<m> on the dataset)")
+    ap.add_argument("--nlist", type=int, default=64)
+    ap.add_argument("--m", type=int, default=16)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--nprobe", type=int, default=8)
+    ap.add_argument("--backends", nargs="+", default=["cpu"])
+    ap.add_argument("--nodes", type=int, nargs="+", default=[1])
+    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    ap.add_argument("--batch", type=int, nargs="+", default=[1, 16, 64])
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--requests", type=int, default=40, help="Search calls per client thread per measurement")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--compute-threads", type=int, default=1)
+    ap.add_argument("--out", default="report/bench/service")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    from ivfpq.datasets import load_dataset
+    from ivfpq.faiss_io import train_index
+    from ivfpq.storage import load_index
+
+    ds = load_dataset(a.dataset)
+    index = load_index(a.index) if a.index else train_index(ds.base, a.nlist, a.m, metric=ds.metric)
+    res = run_service(index, ds.queries, tuple(a.backends), tuple(a.nodes), a.k, a.nprobe, tuple(a.batch),
+                      a.requests, tuple(a.concurrency), progress=not a.json, modes=tuple(a.modes), repeats=a.repeats,
+                      compute_threads=a.compute_threads)
+    res["command"] = "python -m bench.service_bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    res["files"] = [str(f) for f in write_service_report(res, Path(a.out))]
+    (Path(a.out) / "service.json").write_text(json.dumps(res, indent=1, default=float))
+    if a.json:
+        json.dump(res, sys.stdout, indent=1, default=float)
+        print()
+        return 0
+    ix = res["index"]
+    print(f"bench service — {ds.name}: {ix['ntotal']} x {ix['d']}, nlist {ix['nlist']}, M {ix['M']}, "
+          f"k {a.k}, nprobe {a.nprobe}, backend {', '.join(a.backends)}; {a.requests} calls per client, "
+          f"median of {a.repeats} repeats; load average {res['machine']['loadavg_before'][0]:.2f} -> "
+          f"{res['machine']['loadavg_after'][0]:.2f} on {res['machine']['cpus']} cpus")
+    print(format_rows(res["rows"]))
+    for g in res["goal"]["checks"]:
+        print(f"goal (added p50 <= {GOAL_ADDED_P50_MS} ms at batch {GOAL_BATCH}): {g['mode']} n={g['nodes']} "
+              f"c={g['concurrency']}: {g['added_p50_ms_measured']:.3f} ms -> {'met' if g['met'] else 'not met'}")
+    print(f"({res['note']})")
+    print("wrote", ", ".join(res["files"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -59,7 +59,7 @@ async def run_node(a) -> int:
 
     shard, nshards = parse_shard_spec(a.shard)
     opts = json.loads(a.backend_options) if a.backend_options else {}
-    node = MemoryNode(a.backend, opts)
+    node = MemoryNode(a.backend, opts, compute_threads=a.compute_threads or None)
     await asyncio.to_thread(node.load_path, a.index, shard, nshards, a.name)
     h, port = await create_server(a.listen, node, _security(a))
     host = a.listen.rpartition(":")[0]
@@ -146,6 +146,8 @@ def add_service_parsers(subparsers, internal: bool = False) -> None:
     p.add_argument("--name", default="default", help="the index name the coordinator uses")
     p.add_argument("--backend", default="cpu", help="scan backend: cpu, cpu-faiss, ... or package.module:Class")
     p.add_argument("--backend-options", help="JSON object of backend options")
+    p.add_argument("--compute-threads", type=int, default=0,
+                   help="faiss/numba threads per scan (default 0: the libraries' default, all cores)")
     p.add_argument("--listen", default="127.0.0.1:50061", help="host:port (port 0 picks one)")
     p.add_argument("--ready-file", help="write {address, port, pid} as JSON here once serving")
     p.add_argument("--grace", type=float, default=5.0, help="seconds calls in flight get on shutdown")

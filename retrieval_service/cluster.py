@@ -123,6 +123,8 @@ class Cluster:
         c, s = self.config, self.config.security
         args = ["node", "--index", c.resolve(ix.path), "--shard", f"{shard}/{ix.shards}", "--name", ix.name,
                 "--backend", ix.backend]
+        if ix.compute_threads:
+            args += ["--compute-threads", str(ix.compute_threads)]
         if s.tls_cert:
             args += ["--tls-cert", c.resolve(s.tls_cert), "--tls-key", c.resolve(s.tls_key)]
         if s.allow_insecure_remote:

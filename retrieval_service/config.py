@@ -23,6 +23,7 @@
     payloads = ""                   # default: "<path>.payloads" when it exists
     shards = 2                      # start this many local memory nodes ...
     backend = "cpu"
+    compute_threads = 0             # faiss/numba threads per node scan (0: the libraries' default)
     # nodes = ["hostA:50061", "hostB:50061"]   # ... or use memory nodes already running elsewhere
 """
 from __future__ import annotations
@@ -77,6 +78,7 @@ class IndexSection:
     backend: str = "cpu"
     nodes: list[str] = field(default_factory=list)
     node_host: str = "127.0.0.1"
+    compute_threads: int = 0  # faiss/numba threads of each local memory node's scan (0: the libraries' default)
 
 
 @dataclass
@@ -125,6 +127,8 @@ class ClusterConfig:
         for i in self.index:
             if not i.path:
                 raise HwragError(f"[[index]] {i.name!r} needs a path (a directory saved by ivfpq.storage)")
+            if i.compute_threads < 0:
+                raise HwragError(f"[[index]] {i.name!r}: compute_threads={i.compute_threads}; accepted: >= 0")
             if not i.nodes and i.shards < 1:
                 raise HwragError(f"[[index]] {i.name!r}: shards={i.shards}; accepted: >= 1 (or give nodes)")
         self.coordinator_config().check()

@@ -141,6 +141,11 @@ def merge_partials(ids: list[np.ndarray], keys: list[np.ndarray], dists: list[np
     return I_out, D_out
 
 
+def select_probe(index: IVFPQIndex, q: np.ndarray, nprobe: int) -> np.ndarray:
+    """CPU list selection: the ``nprobe`` nearest coarse centroids per query (what the coordinator runs)."""
+    return select_lists(index, q, nprobe)
+
+
 def _remaining(deadline: float) -> float:
     return deadline - time.monotonic()
 
@@ -376,7 +381,7 @@ class Coordinator:
 
                 faiss.omp_set_num_threads(self.config.select_threads)
                 self._threads_set_on = threading.get_ident()
-            return select_lists(entry.index, q, nprobe)
+            return select_probe(entry.index, q, nprobe)
         import torch
         c = entry.selector
         x = torch.as_tensor(q, device=c.device)
