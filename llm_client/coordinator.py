@@ -65,6 +65,15 @@ class StepTiming:
     wait_s: float = 0.0  # coordinator blocked on the answer
     retrieved: bool = False
     end: float = 0.0  # perf_counter at the end of the step
+    modeled_device_s: float = 0.0  # emulated backends: modeled device makespan (max over nodes), else 0
+    modeled_config: str = ""
+
+
+def _modeled_device(result) -> tuple[float, str]:
+    figs = [f for f in result.timing if f.provenance == "modeled" and f.stage == "device_makespan"]
+    if not figs:
+        return 0.0, ""
+    return max(f.value for f in figs), figs[0].config
 
 
 @dataclass
@@ -112,6 +121,8 @@ class GenerationResult:
             "retrieval_share_of_step_time": wait / self.wall_s if self.wall_s else 0.0,
             # fraction of the retrieval latency hidden behind other sub-batches' compute
             "overlap_achieved": (1.0 - wait / lat) if lat > 0 else 0.0,
+            "modeled_device_s": sum(t.modeled_device_s for t in self.timings),
+            "modeled_config": next((t.modeled_config for t in self.timings if t.modeled_config), ""),
         }
 
 
@@ -144,6 +155,7 @@ class InferenceCoordinator:
                 timed, st.wait_s = yield fut
                 t = time.perf_counter()
                 st.retrieval_latency_s, st.retrieved = timed.latency_s, True
+                st.modeled_device_s, st.modeled_config = _modeled_device(timed.result)
                 chunks = timed.result.payloads or [[] for _ in seqs]
             if cfg.mode == "chunk":
                 inputs = [conditioned_input(tok, c, s, lm.block_size, cfg.chunk) for c, s in zip(chunks, seqs)]
@@ -156,6 +168,7 @@ class InferenceCoordinator:
                 timed, st.wait_s = yield fut
                 t = time.perf_counter()
                 st.retrieval_latency_s, st.retrieved = timed.latency_s, True
+                st.modeled_device_s, st.modeled_config = _modeled_device(timed.result)
                 r = timed.result
                 nxt = torch.tensor([[payload_token(p) for p in row] for row in r.payloads], dtype=torch.long)
                 nxt[torch.from_numpy(r.ids) < 0] = -1

@@ -1,0 +1,202 @@
+"""``python -m bench.ralm_bench``: RALM generation throughput through the retrieval service, side by side
+in one run -- retrieval off, chunk RALM and kNN-LM (token mode), each with and without overlap of
+retrieval and LM compute (ChamLM-style alternating sub-batches), on the cpu backend and on emulated
+backends (fpga, pim-hbm, pim-dimm) when present.
+
+Every figure is labelled. *measured*: wall clock on this machine (tokens/s, LM compute, retrieval
+latency and wait, retrieval share of step time, overlap achieved). For emulated backends the measured
+retrieval time is the emulator's own speed (the golden model plus the hardware model, in Python), not
+the hardware's; their *modeled* figures are the device makespan per request (max over memory nodes,
+naming the modeled configuration) and the throughput it implies without overlap:
+tokens / (measured LM compute + modeled device time) -- network and coordinator time excluded.
+
+The local service (a coordinator and ``--shards`` memory nodes per datastore) runs in this process
+on loopback: on a CPU-only machine its scans share the cores (and the GIL) with the LM, which caps
+the overlap that can be achieved here.
+
+Writes ``ralm_bench.json`` and ``ralm_tokens_per_s.png`` under ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+EMULATED = ("fpga", "pim-hbm", "pim-dimm")
+
+
+def _prompts(n: int) -> list[str]:
+    from llm_client.corpus import corpus_text
+
+    docs = [d for d in corpus_text("heldout").split("\n\n") if len(d) > 60]
+    return [d[:48] for d in docs[:n]]
+
+
+def _available(backends: list[str]) -> list[str]:
+    from retrieval_service.backends import available_backends
+
+    have = set(available_backends())
+    out = []
+    for b in backends:
+        if b in have:
+            out.append(b)
+        else:
+            log.warning("backend %r is not available here (have: %s); skipped", b, ", ".join(sorted(have)))
+    return out
+
+
+def _row(backend: str, res, lm_name: str) -> dict:
+    s = res.summary()
+    row = {"backend": backend, "mode": s["mode"], "overlap": s["overlap"] if s["mode"] != "none" else None,
+           "tokens_per_s": s["tokens_per_s"], "wall_s": s["wall_s"], "lm_compute_s": s["lm_compute_s"],
+           "retrieval_latency_s": s["retrieval_latency_s"], "retrieval_wait_s": s["retrieval_wait_s"],
+           "retrieval_share_of_step_time": s["retrieval_share_of_step_time"],
+           "overlap_achieved": s["overlap_achieved"] if s["mode"] != "none" and s["overlap"] else None,
+           "retrievals": s["retrievals"], "new_tokens": s["new_tokens"], "provenance": "measured",
+           "model": lm_name}
+    if s["modeled_device_s"] > 0 and not s["overlap"]:
+        row["modeled"] = {
+            "provenance": "modeled", "config": s["modeled_config"],
+            "device_time_s": s["modeled_device_s"],
+            "tokens_per_s_no_overlap": s["new_tokens"] / (s["lm_compute_s"] + s["modeled_device_s"]),
+            "retrieval_share_no_overlap": s["modeled_device_s"] / (s["lm_compute_s"] + s["modeled_device_s"]),
+            "note": "measured LM compute + modeled device makespan; network and coordinator excluded"}
+    return row
+
+
+def run(backends=("cpu", "fpga"), batch: int = 8, new_tokens: int = 32, sub_batches: int = 2, shards: int = 2,
+        threads: int = 2, model: str | None = None, chunk_interval: int = 16, knn_interval: int = 1,
+        seed: int = 0, repeats: int = 3) -> dict:
+    import torch
+    from ivfpq.threads import set_threads
+    from llm_client.chunk_ralm import ChunkRALMConfig
+    from llm_client.coordinator import GenerationConfig, InferenceCoordinator
+    from llm_client.datastore import build_chunk_store, build_knn_store
+    from llm_client.knnlm import KnnLMConfig
+    from llm_client.lm import load_lm
+    from llm_client.retrieval import LocalService
+
+    set_threads(threads)
+    torch.set_num_threads(threads)
+    lm = load_lm(model)
+    stores = {"chunk": build_chunk_store(), "token": build_knn_store(lm)}
+    prompts = _prompts(batch)
+    load_before = os.getloadavg()
+
+    def cfg(mode, overlap, n=new_tokens):
+        return GenerationConfig(mode=mode, max_new_tokens=n, sub_batches=sub_batches, overlap=overlap, seed=seed,
+                                chunk=ChunkRALMConfig(interval=chunk_interval), knn=KnnLMConfig(interval=knn_interval))
+
+    def measure(co, backend, mode, overlap) -> dict:
+        """The median run (by tokens/s) of ``repeats``, with every run's tokens/s beside it."""
+        runs = sorted((_row(backend, co.generate(prompts, cfg(mode, overlap)), lm.name) for _ in range(repeats)),
+                      key=lambda r: r["tokens_per_s"])
+        row = runs[len(runs) // 2]
+        row["tokens_per_s_runs"] = [r["tokens_per_s"] for r in runs]
+        return row
+
+    rows = []
+    co = InferenceCoordinator(lm, None)
+    co.generate(prompts, cfg("none", False, 8))  # warm-up
+    rows.append(measure(co, "-", "none", False))
+    for backend in _available(list(backends)):
+        log.info("backend %s: starting a local service (%d memory nodes per datastore)", backend, shards)
+        with LocalService(stores, nshards=shards, backend=backend) as svc:
+            co = InferenceCoordinator(lm, svc.retriever)
+            for mode in ("chunk", "token"):
+                co.generate(prompts, cfg(mode, True, 4))  # warm-up: encoder, JIT, channels
+                for overlap in (False, True):
+                    t = time.perf_counter()
+                    rows.append(measure(co, backend, mode, overlap))
+                    log.info("%s %s overlap=%s: %.1f s", backend, mode, overlap, time.perf_counter() - t)
+    return {
+        "bench": "ralm", "provenance": "measured unless a figure says modeled",
+        "setup": {"batch": batch, "new_tokens": new_tokens, "sub_batches": sub_batches, "memory_nodes_per_store": shards,
+                  "threads": threads, "repeats": repeats, "chunk_interval": chunk_interval, "knn_interval": knn_interval,
+                  "knn_k": KnnLMConfig().k, "knn_nprobe": KnnLMConfig().nprobe, "chunk_k": ChunkRALMConfig().k,
+                  "model": lm.name, "device": str(lm.device), "deployment": "local (in-process, loopback gRPC)",
+                  "stores": {k: {"index": v.index_name, "ntotal": v.meta["ntotal"], "d": v.meta["d"]}
+                             for k, v in stores.items()}},
+        "machine": {"cpus": os.cpu_count(), "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg())},
+        "rows": rows,
+    }
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def table(result: dict) -> str:
+    cols = ["backend", "mode", "overlap", "tokens_per_s", "lm_compute_s", "retrieval_latency_s", "retrieval_wait_s",
+            "retrieval_share_of_step_time", "overlap_achieved"]
+    heads = ["backend", "mode", "overlap", "tok/s", "LM s", "retr lat s", "retr wait s", "retr share", "overlap"]
+    lines = [[_fmt(r.get(c)) for c in cols] for r in result["rows"]]
+    w = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(heads)]
+    out = ["RALM generation (measured, wall clock on this machine)",
+           "  ".join(h.ljust(w[i]) for i, h in enumerate(heads))]
+    out += ["  ".join(x.ljust(w[i]) for i, x in enumerate(l)) for l in lines]
+    mod = [r for r in result["rows"] if "modeled" in r]
+    if mod:
+        out.append("modeled (emulated backends, no overlap: measured LM compute + modeled device makespan)")
+        for r in mod:
+            m = r["modeled"]
+            out.append(f"  {r['backend']:<8} {r['mode']:<6} device {m['device_time_s']:.3g} s"
+                       f"  -> {m['tokens_per_s_no_overlap']:.3g} tok/s, retrieval share {m['retrieval_share_no_overlap']:.3g}"
+                       f"  [{m['config']}]")
+    return "\n".join(out)
+
+
+def write_report(result: dict, out: Path) -> list[Path]:
+    from .plots import bar_plot
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    j = out / "ralm_bench.json"
+    j.write_text(json.dumps(result, indent=1, default=float))
+    rows = [r for r in result["rows"]]
+    labels = [f"{r['backend']} {r['mode']}" + ("" if r["overlap"] is None else (" ovl" if r["overlap"] else " seq"))
+              for r in rows]
+    png = bar_plot(labels, {"tokens/s (measured)": [r["tokens_per_s"] for r in rows]}, out / "ralm_tokens_per_s.png",
+                   f"RALM generation, batch {result['setup']['batch']}, {result['setup']['model']}", "tokens/s",
+                   note="measured, wall clock on this machine; local in-process service")
+    return [j, png]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.ralm_bench", description=__doc__.split("\n")[0])
+    p.add_argument("--backends", default="cpu,fpga", help="comma-separated (cpu, cpu-faiss, fpga, pim-hbm, pim-dimm)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--new-tokens", type=int, default=32)
+    p.add_argument("--sub-batches", type=int, default=2)
+    p.add_argument("--shards", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--model", default=None)
+    p.add_argument("--chunk-interval", type=int, default=16)
+    p.add_argument("--knn-interval", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3, help="runs per configuration (the median is reported)")
+    p.add_argument("--out", default="build/bench", help="directory for ralm_bench.json and the plot")
+    p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    res = run([b for b in a.backends.split(",") if b], a.batch, a.new_tokens, a.sub_batches, a.shards, a.threads,
+              a.model, a.chunk_interval, a.knn_interval, repeats=a.repeats)
+    paths = write_report(res, Path(a.out))
+    print(json.dumps(res, indent=1, default=float) if a.json else table(res))
+    print("wrote " + ", ".join(map(str, paths)), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
