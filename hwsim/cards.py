@@ -1,14 +1,13 @@
 """Timing cards: the scan unit's measured pipeline facts, read as data (hwsim never imports rtl/pyrtl).
 
-``rtl`` writes one JSON card per scan-unit configuration under ``rtl/cards/`` (``hwrag rtl export``).
-:func:`load_card` finds the card of a configuration (M, units per scan unit, K, level-1 queue length)
-and returns a :class:`TimingCard`. The loader accepts the card's facts under the names below (first
-match wins), so it does not break on a renamed key; a card without a needed fact is an error.
+``rtl`` writes one JSON card per scan-unit configuration under ``rtl/cards/`` (``hwrag rtl export``,
+schema ``hwrag-rtl-timing-card/1``). :func:`load_card` finds the card of a configuration (M, units
+per scan unit, K, level-1 queue length) and returns a :class:`TimingCard`; a card of another schema
+or without a needed fact is an error naming the file and the key.
 
-If no card for the configuration is checked in, :func:`load_card` (with ``fallback=True``) returns
-the facts the RTL's documented structure gives (``rtl/scan_unit.py`` protocol: 256 LUT-row writes per
-list, one beat of U codes per cycle, drain = distance-unit latency + queue settle + 1, K output
-beats) with ``source`` saying so; every modeled figure carries the card's source.
+A configuration without a checked-in card takes the card of the same datapath (M, units) with the
+queue-dependent facts rescaled, or (``fallback=True``) the facts the RTL's documented structure
+gives, with ``source`` saying so; every modeled figure carries the card's source.
 """
 from __future__ import annotations
 
@@ -23,41 +22,16 @@ from ivfpq.errors import HwragError
 CARD_DIR = Path(__file__).resolve().parents[1] / "rtl" / "cards"
 LUT_ROWS = 256
 
-# fact -> accepted key paths in a card (dotted), first match wins
-_ALIASES = {
-    "m": ("config.m", "m"),
-    "units": ("config.units", "units"),
-    "k": ("config.k", "k"),
-    "l1": ("config.l1", "l1", "config.queue_len"),
-    "ii": ("initiation_interval", "ii", "timing.initiation_interval", "timing.ii",
-           "pipeline.initiation_interval"),
-    "latency": ("pipeline_latency_cycles", "pipeline_latency", "latency_cycles", "timing.pipeline_latency",
-                "timing.latency_cycles", "pipeline.latency_cycles", "distance_latency_cycles"),
-    "lut_load": ("lut_load_cycles", "timing.lut_load_cycles", "cycles_per_query.per_list",
-                 "cycles_per_query.lut_cycles_per_list"),
-    "drain": ("drain_cycles", "timing.drain_cycles", "cycles_per_query.drain"),
-    "output": ("output_cycles", "timing.output_cycles", "cycles_per_query.output"),
-    "fixed": ("cycles_per_query.fixed", "cycles_per_query.constant", "cycles_per_query.overhead"),
-    "fmax_mhz": ("fmax_mhz", "timing.fmax_mhz", "estimates.fmax_mhz", "resources.fmax_mhz"),
-    "resources": ("resources", "estimates"),
-}
+SCHEMA = "hwrag-rtl-timing-card/1"
 
 
-def _get(card: dict, path: str):
+def _need(card: dict, path: str, where: Path):
     cur: Any = card
     for p in path.split("."):
         if not isinstance(cur, dict) or p not in cur:
-            return None
+            raise HwragError(f"timing card {where}: missing '{path}' (schema {SCHEMA})")
         cur = cur[p]
     return cur
-
-
-def _fact(card: dict, name: str):
-    for path in _ALIASES[name]:
-        v = _get(card, path)
-        if v is not None:
-            return v
-    return None
 
 
 @dataclass(frozen=True)
@@ -100,24 +74,19 @@ def fallback_card(m: int, units: int, k: int, l1: int | None = None) -> TimingCa
 
 
 def _from_json(card: dict, path: Path) -> TimingCard:
-    vals = {n: _fact(card, n) for n in _ALIASES}
-    for need in ("m", "units", "k"):
-        if vals[need] is None:
-            raise HwragError(f"timing card {path}: no '{need}' (looked for {', '.join(_ALIASES[need])})")
-    m, u, k = int(vals["m"]), int(vals["units"]), int(vals["k"])
-    l1 = int(vals["l1"]) if vals["l1"] is not None else k
-    fb = fallback_card(m, u, k, l1)
-    missing = [n for n in ("ii", "latency") if vals[n] is None]
-    if missing:
-        raise HwragError(f"timing card {path}: missing {missing}; accepted keys: "
-                         + "; ".join(f"{n}: {', '.join(_ALIASES[n])}" for n in missing))
-    pick = lambda n: int(vals[n]) if vals[n] is not None else getattr(fb, n)  # noqa: E731
-    return TimingCard(m, u, k, l1, ii=int(vals["ii"]), latency=int(vals["latency"]),
-                      lut_load=pick("lut_load"), drain=pick("drain"), output=pick("output"),
-                      fixed=pick("fixed"),
-                      fmax_mhz=float(vals["fmax_mhz"]) if isinstance(vals["fmax_mhz"], (int, float)) else None,
-                      resources=vals["resources"] if isinstance(vals["resources"], dict) else {},
-                      source=f"timing card {path.name}")
+    if card.get("schema") != SCHEMA:
+        raise HwragError(f"timing card {path}: schema {card.get('schema')!r}; accepted: {SCHEMA}")
+    g = lambda key: _need(card, key, path)  # noqa: E731
+    k, results = int(g("config.k")), int(g("pipeline.result_cycles"))
+    est = card.get("estimates", {})
+    return TimingCard(
+        m=int(g("config.m")), units=int(g("config.units")), k=k, l1=int(g("config.l1")),
+        ii=int(g("pipeline.initiation_interval")), latency=int(g("pipeline.distance_latency_cycles")),
+        lut_load=int(g("pipeline.lut_load_cycles_per_list")),
+        drain=int(g("pipeline.flush_to_done_cycles")) - results,  # flush -> first result
+        output=results, fixed=int(g("pipeline.start_cycles")),
+        fmax_mhz=float(est["max_freq_mhz"]) if "max_freq_mhz" in est else None,
+        resources=dict(g("resources")), source=f"timing card {path.name}")
 
 
 def list_cards(card_dir: Path | str | None = None) -> list[TimingCard]:
@@ -125,9 +94,10 @@ def list_cards(card_dir: Path | str | None = None) -> list[TimingCard]:
     out = []
     for p in sorted(d.glob("*.json")) if d.is_dir() else []:
         try:
-            out.append(_from_json(json.loads(p.read_text()), p))
-        except (ValueError, HwragError):
-            continue
+            card = json.loads(p.read_text())
+        except ValueError as e:
+            raise HwragError(f"timing card {p}: not JSON ({e})") from None
+        out.append(_from_json(card, p))
     return out
 
 

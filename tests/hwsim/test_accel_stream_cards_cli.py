@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hwsim.accelerator import Workload, pipeline_makespan
-from hwsim.cards import fallback_card, load_card
+from hwsim.cards import CARD_DIR, fallback_card, list_cards, load_card
 from hwsim.configs import CHAMELEON_U250, HETERRAG_ACCELDIMM, HETERRAG_ACCELHBM
 from hwsim.fpga import FpgaNode
 from hwsim.pim_dimm import DimmPim
@@ -60,17 +60,30 @@ def test_fallback_card_and_card_files(tmp_path):
     c = fallback_card(16, 4, 100)
     assert c.source.startswith("fallback")
     assert c.cycles_per_query([8, 0, 5]) == 1 + 2 * 256 + (2 + 2) + c.drain + 100
-    (tmp_path / "m16_u4_k10.json").write_text(json.dumps(
-        {"config": {"m": 16, "units": 4, "k": 10, "l1": 10}, "initiation_interval": 1,
-         "pipeline_latency_cycles": 9, "lut_load_cycles": 256, "drain_cycles": 20, "output_cycles": 10}))
+    card = json.loads((CARD_DIR / "m16_u4_k10.json").read_text())
+    (tmp_path / "m16_u4_k10.json").write_text(json.dumps(card))
     got = load_card(16, 4, 10, card_dir=tmp_path)
-    assert (got.latency, got.drain, got.output) == (9, 20, 10) and "m16_u4_k10.json" in got.source
+    p = card["pipeline"]
+    assert (got.latency, got.drain + got.output) == (p["distance_latency_cycles"], p["flush_to_done_cycles"])
+    assert "m16_u4_k10.json" in got.source
     scaled = load_card(16, 4, 100, card_dir=tmp_path)  # same datapath, K and queue rescaled
-    assert (scaled.drain, scaled.output) == (110, 100)
+    assert (scaled.drain - got.drain, scaled.output) == (90, 100)
     with pytest.raises(HwragError):
         load_card(32, 4, 10, card_dir=tmp_path, fallback=False)
-    (tmp_path / "bad.json").write_text(json.dumps({"config": {"m": 8, "units": 4, "k": 10}}))
-    assert all(c.m != 8 for c in __import__("hwsim.cards", fromlist=["x"]).list_cards(tmp_path))
+    (tmp_path / "bad.json").write_text(json.dumps({"schema": "hwrag-rtl-timing-card/1", "config": {"m": 8}}))
+    with pytest.raises(HwragError, match="bad.json.*missing"):
+        list_cards(tmp_path)
+
+
+@pytest.mark.parametrize("path", sorted(CARD_DIR.glob("*.json")), ids=lambda p: p.stem)
+def test_checked_in_cards_reproduce_their_measured_samples(path):
+    """hwsim's reading of each RTL card predicts the cycles the RTL simulation measured."""
+    card = json.loads(path.read_text())
+    c = load_card(card["config"]["m"], card["config"]["units"], card["config"]["k"], card["config"]["l1"])
+    assert c.source == f"timing card {path.name}"
+    for s in card["cycles_per_query"]["samples"]:
+        if all(n > 0 for n in s["codes_per_list"]):  # hwsim's host skips empty list slices
+            assert c.cycles_per_query(s["codes_per_list"]) == s["cycles"]
 
 
 def test_hw_compare_cli(tmp_path, capsys):
