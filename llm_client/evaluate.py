@@ -102,7 +102,7 @@ def perplexity(lm, tokens: np.ndarray, cfg: EvalConfig, retriever=None, encoder=
             rows += [i] * len(t_)
             cols += list(range(L - len(t_), L))
             tg += t_
-        rows_t, cols_t = torch.tensor(rows), torch.tensor(cols)
+        rows_t, cols_t = torch.tensor(rows, device=logits.device), torch.tensor(cols, device=logits.device)
         lg = logits[rows_t, cols_t].float().cpu()  # (N, V)
         tgt = torch.tensor(tg)
         if cfg.mode == "token":

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 TINY_TRAIN_BYTES = 200_000
+USER_CACHE = os.environ.get("HWRAG_CACHE")  # the user's cache, for the full-size (slow) checks
 
 
 @pytest.fixture(scope="session", autouse=True)
