@@ -34,22 +34,24 @@ BIG = np.int64(1) << np.int64(62)
 # parameter vector indices
 (P_R, P_BG, P_B, P_RCAP, P_WCAP, P_WHI, P_WLO, P_POLICY, P_REFMODE, P_REFI, P_REFIPB,
  P_RDLAT, P_WRLAT, P_FAW, P_SCHED, P_NPARAM) = range(16)
-# scalar state indices (per unit): cycle, drain mode, queue counts, free-slot list heads,
-# number of banks with requests waiting (read queue, write queue)
-S_T, S_DRAIN, S_RQN, S_WQN, S_RFREE, S_WFREE, S_RAN, S_WAN, S_NSTATE = range(9)
+# scalar state indices (per unit): cycle, drain mode, queue counts, free-slot list heads
+S_T, S_DRAIN, S_RQN, S_WQN, S_RFREE, S_WFREE, S_NSTATE = range(7)
 # queue entry fields; Q_NEXT/Q_PREV link the entries of one bank in age order (Q_NEXT also links
 # the free slots)
 Q_ID, Q_BANK, Q_ROW, Q_ARR, Q_FLAG, Q_RANK, Q_GNODE, Q_NEXT, Q_PREV, Q_NF = range(10)
 # per-bank index of a queue (array (units, 2 queues, BQ_NF, banks)): first and last waiting entry
-# of the bank, its oldest entry hitting the open row (-1: none), the list of banks with entries
-# waiting (BQ_LIST[:n]) and each bank's position in that list
-BQ_HEAD, BQ_TAIL, BQ_HIT, BQ_LIST, BQ_POS, BQ_NF = range(6)
+# of the bank, its oldest entry hitting the open row (-1: none), and the bank's cached candidate:
+# 4 * rank + its type (CT_*), its request id (BIG: none) and queue slot
+BQ_HEAD, BQ_TAIL, BQ_HIT, BQ_CT, BQ_CID, BQ_CS, BQ_NF = range(7)
+# candidate types: nothing waiting, column command (oldest row hit), ACT (bank closed), PRE
+CT_NONE, CT_COL, CT_ACT, CT_PRE = range(4)
 # refresh state fields (per rank)
 F_DUE, F_PEND, F_PBDUE, F_PBNEXT, F_PBBANK, F_NF = range(6)
 # counters
 (C_ACT, C_PRE, C_PREA, C_RD, C_WR, C_RDA, C_WRA, C_REF, C_REFPB, C_HIT, C_MISS, C_CONFLICT,
  C_N) = range(13)
 _CMD_COUNTER = (C_ACT, C_PRE, C_PREA, C_RD, C_WR, C_RDA, C_WRA, C_REF, C_REFPB)
+assert _CMD_COUNTER == tuple(range(NCMD))  # the core counts command c in cnt[u, c]
 
 
 @njit(cache=True, inline='always')
@@ -100,28 +102,6 @@ def issue(nxt, tab, u, r, gnode, bnode, nranks, cmd, t, faw, fawp):
         fawp[u, r] = (fawp[u, r] + 1) & 3
 
 
-@njit(cache=True)
-def _count(cnt, u, cmd):
-    if cmd == ACT:
-        cnt[u, C_ACT] += 1
-    elif cmd == PRE:
-        cnt[u, C_PRE] += 1
-    elif cmd == PREA:
-        cnt[u, C_PREA] += 1
-    elif cmd == RD:
-        cnt[u, C_RD] += 1
-    elif cmd == WR:
-        cnt[u, C_WR] += 1
-    elif cmd == RDA:
-        cnt[u, C_RDA] += 1
-    elif cmd == WRA:
-        cnt[u, C_WRA] += 1
-    elif cmd == REF:
-        cnt[u, C_REF] += 1
-    else:
-        cnt[u, C_REFPB] += 1
-
-
 @njit(cache=True, inline='always')
 def _earliest_u(nx, fw, fwp, r, gnode, bnode, cmd, nfaw):
     """:func:`earliest` on one unit's views (``nx = nxt[u]``, ``fw = faw[u]``, ``fwp = fawp[u]``)."""
@@ -143,49 +123,71 @@ def _earliest_u(nx, fw, fwp, r, gnode, bnode, cmd, nfaw):
     return e
 
 
-@njit(cache=True, inline='always')
-def _raise(nx, node, spn, spc, spv, lvl, cmd, t):
-    for i in range(spn[lvl, cmd]):
-        c = spc[lvl, cmd, i]
-        v = t + spv[lvl, cmd, i]
-        if v > nx[node, c]:
-            nx[node, c] = v
-
-
-@njit(cache=True, inline='always')
-def _issue_u(nx, fw, fwp, spn, spc, spv, r, gnode, bnode, nranks, cmd, t):
-    """:func:`issue` on one unit's views, over the non-zero entries of the timing table only."""
-    _raise(nx, 0, spn, spc, spv, 0, cmd, t)
-    _raise(nx, 1 + r, spn, spc, spv, 1, cmd, t)
-    if spn[2, cmd] > 0:
-        for r2 in range(nranks):
-            if r2 != r:
-                _raise(nx, 1 + r2, spn, spc, spv, 2, cmd, t)
-    if gnode >= 0:
-        _raise(nx, gnode, spn, spc, spv, 3, cmd, t)
-        _raise(nx, bnode, spn, spc, spv, 4, cmd, t)
-    if cmd == ACT:
-        fw[r, fwp[r]] = t
-        fwp[r] = (fwp[r] + 1) & 3
-
-
 @njit(cache=True)
-def _sparse(tab):
-    """The non-zero entries of ``tab[level, cmd, :]``: counts, following commands, latencies."""
+def _flat(tab):
+    """The non-zero entries of ``tab[level, cmd, :]``: counts, and (following command, latency)."""
     L = tab.shape[0]
-    spn = np.zeros((L, NCMD), dtype=np.int64)
-    spc = np.zeros((L, NCMD, NCMD), dtype=np.int64)
-    spv = np.zeros((L, NCMD, NCMD), dtype=np.int64)
+    fn = np.zeros((L, NCMD), dtype=np.int64)
+    fl = np.zeros((L, NCMD, NCMD, 2), dtype=np.int64)
     for lv in range(L):
         for p in range(NCMD):
             n = 0
             for c in range(NCMD):
                 if tab[lv, p, c] > 0:
-                    spc[lv, p, n] = c
-                    spv[lv, p, n] = tab[lv, p, c]
+                    fl[lv, p, n, 0] = c
+                    fl[lv, p, n, 1] = tab[lv, p, c]
                     n += 1
-            spn[lv, p] = n
-    return spn, spc, spv
+            fn[lv, p] = n
+    return fn, fl
+
+
+@njit(cache=True, inline='always')
+def _raise(nx, node, fn, fl, lvl, cmd, t):
+    for i in range(fn[lvl, cmd]):
+        c = fl[lvl, cmd, i, 0]
+        v = t + fl[lvl, cmd, i, 1]
+        if v > nx[node, c]:
+            nx[node, c] = v
+
+
+@njit(cache=True, inline='always')
+def _issue_u(nx, fw, fwp, fn, fl, nd, r, gnode, bnode, nranks, cmd, t):
+    """:func:`issue` on one unit's views, over the non-zero entries of the timing table only."""
+    _raise(nx, 0, fn, fl, 0, cmd, t)
+    _raise(nx, 1 + r, fn, fl, 1, cmd, t)
+    if fn[2, cmd] > 0:
+        for r2 in range(nranks):
+            if r2 != r:
+                _raise(nx, 1 + r2, fn, fl, 2, cmd, t)
+    if gnode >= 0:
+        _raise(nx, gnode, fn, fl, 3, cmd, t)
+        _raise(nx, bnode, fn, fl, 4, cmd, t)
+    if cmd == ACT:
+        fw[r, fwp[r]] = t
+        fwp[r] = (fwp[r] + 1) & 3
+
+
+@njit(cache=True, inline='always')
+def _cand(qu, bqu, orw, qi, b, r4):
+    """Recompute bank ``b``'s cached candidate in queue ``qi`` (``r4`` = 4 * its rank)."""
+    hd = bqu[qi, BQ_HEAD, b]
+    if hd < 0:
+        bqu[qi, BQ_CT, b] = r4 + CT_NONE
+        bqu[qi, BQ_CID, b] = BIG
+        return
+    h = bqu[qi, BQ_HIT, b]
+    if h >= 0:
+        ct = CT_COL
+        sl = h
+    elif orw[b] < 0:
+        ct = CT_ACT
+        sl = hd
+    else:
+        ct = CT_PRE
+        sl = hd
+    bqu[qi, BQ_CT, b] = r4 + ct
+    bqu[qi, BQ_CID, b] = qu[qi, sl, Q_ID]
+    bqu[qi, BQ_CS, b] = sl
 
 
 @njit(cache=True, inline='always')
@@ -196,27 +198,26 @@ def _close_bank(orw, bqu, b):
 
 
 @njit(cache=True, inline='always')
-def _first_hit(q, x, row):
-    """First entry from ``x`` on (following Q_NEXT) whose row is ``row``; -1 if none."""
-    while x >= 0 and q[x, Q_ROW] != row:
-        x = q[x, Q_NEXT]
+def _first_hit(qu, qi, x, row):
+    """First entry of queue ``qi`` from ``x`` on (following Q_NEXT) whose row is ``row``; -1 if none."""
+    while x >= 0 and qu[qi, x, Q_ROW] != row:
+        x = qu[qi, x, Q_NEXT]
     return x
 
 
 @njit(cache=True)
-def _run_unit(u, P, spn, spc, spv, nxt, open_row, faw, fawp, refs, sc, rq, wq, bq, cnt,
-              in_id, in_bank, in_row, in_w, in_arr, lo, hi, horizon, done, kind):
+def _run_unit(u, P, fn, fl, nd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row, faw, fawp, refs, sc, qs, bq,
+              cnt, in_id, in_bank, in_row, in_w, in_arr, lo, hi, horizon, done, kind):
     R = P[P_R]
     BG = P[P_BG]
     B = P[P_B]
     BGB = BG * B
-    gbase = 1 + R
+    NB = R * BGB
     bbase = 1 + R + R * BG
     rcap = P[P_RCAP]
     wcap = P[P_WCAP]
     whi = P[P_WHI]
     wlo = P[P_WLO]
-    close = P[P_POLICY] == 1
     refmode = P[P_REFMODE]
     refi = P[P_REFI]
     refipb = P[P_REFIPB]
@@ -231,8 +232,7 @@ def _run_unit(u, P, spn, spc, spv, nxt, open_row, faw, fawp, refs, sc, rq, wq, b
     fw = faw[u]
     fwp = fawp[u]
     rf = refs[u]
-    rqu = rq[u]
-    wqu = wq[u]
+    qu = qs[u]  # (2 queues: read, write; slots; fields)
     bqu = bq[u]
 
     t = sc[u, S_T]
@@ -241,6 +241,10 @@ def _run_unit(u, P, spn, spc, spv, nxt, open_row, faw, fawp, refs, sc, rq, wq, b
     wqn = sc[u, S_WQN]
     rfree = sc[u, S_RFREE]
     wfree = sc[u, S_WFREE]
+    # the cached candidates are rebuilt on entry (the timing state may come from an earlier call)
+    for qi in range(2):
+        for b in range(NB):
+            _cand(qu, bqu, orw, qi, b, 4 * brank[b])
     k = lo
     while True:
         if t >= horizon:
@@ -251,42 +255,39 @@ def _run_unit(u, P, spn, spc, spv, nxt, open_row, faw, fawp, refs, sc, rq, wq, b
                 if wqn >= wcap:
                     break
                 qi = 1
-                q = wqu
                 j = wfree
-                wfree = q[j, Q_NEXT]
+                wfree = qu[qi, j, Q_NEXT]
                 wqn += 1
             else:
                 if rqn >= rcap:
                     break
                 qi = 0
-                q = rqu
                 j = rfree
-                rfree = q[j, Q_NEXT]
+                rfree = qu[qi, j, Q_NEXT]
                 rqn += 1
             b = in_bank[k]
             row = in_row[k]
-            q[j, Q_ID] = in_id[k]
-            q[j, Q_BANK] = b
-            q[j, Q_ROW] = row
-            q[j, Q_ARR] = in_arr[k]
-            q[j, Q_FLAG] = 0
-            q[j, Q_RANK] = b // BGB
-            q[j, Q_GNODE] = gbase + b // B
+            qu[qi, j, Q_ID] = in_id[k]
+            qu[qi, j, Q_BANK] = b
+            qu[qi, j, Q_ROW] = row
+            qu[qi, j, Q_ARR] = in_arr[k]
+            qu[qi, j, Q_FLAG] = 0
+            qu[qi, j, Q_RANK] = brank[b]
+            qu[qi, j, Q_GNODE] = bgnode[b]
             # append to the bank's list (age order)
-            q[j, Q_NEXT] = -1
+            qu[qi, j, Q_NEXT] = -1
             tail = bqu[qi, BQ_TAIL, b]
-            q[j, Q_PREV] = tail
+            qu[qi, j, Q_PREV] = tail
             if tail < 0:
                 bqu[qi, BQ_HEAD, b] = j
-                na = sc[u, S_RAN + qi]
-                bqu[qi, BQ_LIST, na] = b
-                bqu[qi, BQ_POS, b] = na
-                sc[u, S_RAN + qi] = na + 1
             else:
-                q[tail, Q_NEXT] = j
+                qu[qi, tail, Q_NEXT] = j
             bqu[qi, BQ_TAIL, b] = j
             if bqu[qi, BQ_HIT, b] < 0 and orw[b] == row:
                 bqu[qi, BQ_HIT, b] = j
+                _cand(qu, bqu, orw, qi, b, 4 * brank[b])
+            elif tail < 0:
+                _cand(qu, bqu, orw, qi, b, 4 * brank[b])
             k += 1
         if k >= hi and rqn == 0 and wqn == 0 and horizon >= BIG:
             break
@@ -320,11 +321,13 @@ def _run_unit(u, P, spn, spc, spv, nxt, open_row, faw, fawp, refs, sc, rq, wq, b
                     cmd = PREA if any_open else REF
                     e = _earliest_u(nx, fw, fwp, r, -1, -1, cmd, nfaw)
                     if e <= t:
-                        _issue_u(nx, fw, fwp, spn, spc, spv, r, -1, -1, R, cmd, t)
-                        _count(cnt, u, cmd)
+                        _issue_u(nx, fw, fwp, fn, fl, nd, r, -1, -1, R, cmd, t)
+                        cnt[u, cmd] += 1  # counters C_ACT..C_REFPB are the command numbers
                         if cmd == PREA:
                             for b in range(r * BGB, (r + 1) * BGB):
                                 _close_bank(orw, bqu, b)
+                                _cand(qu, bqu, orw, 0, b, 4 * brank[b])
+                                _cand(qu, bqu, orw, 1, b, 4 * brank[b])
                         else:
                             rf[r, F_PEND] = 0
                             rf[r, F_DUE] += refi
@@ -334,19 +337,21 @@ def _run_unit(u, P, spn, spc, spv, nxt, open_row, faw, fawp, refs, sc, rq, wq, b
                         best_e = e
                 elif refmode == 2 and rf[r, F_PBBANK] >= 0:
                     b = rf[r, F_PBBANK]
-                    gnode = gbase + b // B
+                    gnode = bgnode[b]
                     bnode = bbase + b
                     cmd = PRE if orw[b] >= 0 else REFPB
                     e = _earliest_u(nx, fw, fwp, r, gnode, bnode, cmd, nfaw)
                     if e <= t:
-                        _issue_u(nx, fw, fwp, spn, spc, spv, r, gnode, bnode, R, cmd, t)
-                        _count(cnt, u, cmd)
+                        _issue_u(nx, fw, fwp, fn, fl, nd, r, gnode, bnode, R, cmd, t)
+                        cnt[u, cmd] += 1
                         if cmd == PRE:
                             _close_bank(orw, bqu, b)
                         else:
                             rf[r, F_PBBANK] = -1
                             rf[r, F_PBDUE] += refipb
                             rf[r, F_PBNEXT] = (rf[r, F_PBNEXT] + 1) % BGB
+                        _cand(qu, bqu, orw, 0, b, 4 * r)
+                        _cand(qu, bqu, orw, 1, b, 4 * r)
                         issued = True
                         break
                     if e < best_e:
@@ -356,78 +361,111 @@ def _run_unit(u, P, spn, spc, spv, nxt, open_row, faw, fawp, refs, sc, rq, wq, b
         # ---- requests: FR-FCFS over the active queue, one candidate per bank ----
         # Within a bank every row hit needs the same column command and every other entry the same
         # row command (ACT if closed, else PRE), so the bank's candidates are its oldest row hit
-        # (column) and, when it has none, its oldest entry (row). Across banks the earliest-legal
-        # command wins, the oldest request (smallest id: ids grow in admission order) on a tie --
-        # exactly the order a scan of the whole queue, oldest first, with strict '<' picks.
+        # (column) and, when it has none, its oldest entry (row); each bank caches its candidate and
+        # the bank-group + bank part of its earliest cycle. Across banks the earliest-legal command
+        # wins, the oldest request (smallest id: ids grow in admission order) on a tie -- exactly
+        # the order a scan of the whole queue, oldest first, with strict '<' picks.
         if drain == 1:
             qi = 1
-            q = wqu
             qn = wqn
             is_w = True
-            colcmd = WRA if close else WR
         else:
             qi = 0
-            q = rqu
             qn = rqn
             is_w = False
-            colcmd = RDA if close else RD
+        colcmd = colq[qi]
         col_s = -1
         col_e = BIG
-        col_id = BIG
         row_s = -1
         row_e = BIG
-        row_id = BIG
         row_cmd = -1
-        nact = sc[u, S_RAN + qi]
-        f_slot = -1
-        if fcfs and qn > 0:
+        if qn > 0 and fcfs:
             # FCFS: only the oldest request of the queue is considered
             f_id = BIG
-            for i in range(nact):
-                h = bqu[qi, BQ_HEAD, bqu[qi, BQ_LIST, i]]
-                if q[h, Q_ID] < f_id:
-                    f_id = q[h, Q_ID]
+            f_slot = -1
+            for b in range(NB):
+                h = bqu[qi, BQ_HEAD, b]
+                if h >= 0 and qu[qi, h, Q_ID] < f_id:
+                    f_id = qu[qi, h, Q_ID]
                     f_slot = h
-            nact = 1
-        for i in range(nact):
-            if f_slot >= 0:
-                b = q[f_slot, Q_BANK]
-            else:
-                b = bqu[qi, BQ_LIST, i]
-            r = b // BGB
-            if refmode == 1:
-                if rf[r, F_PEND] == 1:
+            b = qu[qi, f_slot, Q_BANK]
+            r = brank[b]
+            if not ((refmode == 1 and rf[r, F_PEND] == 1) or (refmode == 2 and rf[r, F_PBBANK] == b)):
+                orow = orw[b]
+                if orow == qu[qi, f_slot, Q_ROW]:
+                    col_e = _earliest_u(nx, fw, fwp, r, bgnode[b], bbase + b, colcmd, nfaw)
+                    col_s = f_slot
+                else:
+                    row_cmd = ACT if orow < 0 else PRE
+                    row_e = _earliest_u(nx, fw, fwp, r, bgnode[b], bbase + b, row_cmd, nfaw)
+                    row_s = f_slot
+        elif qn > 0:
+            # channel + rank part of each candidate type's earliest cycle, per rank (BIG: none or
+            # the rank is held for a refresh)
+            for r in range(R):
+                c = 4 * r
+                cmt[c + CT_NONE] = BIG
+                if refmode == 1 and rf[r, F_PEND] == 1:
+                    cmt[c + CT_COL] = BIG
+                    cmt[c + CT_ACT] = BIG
+                    cmt[c + CT_PRE] = BIG
                     continue
-            elif refmode == 2:
-                if rf[r, F_PBBANK] == b:
-                    continue
-            orow = orw[b]
-            if f_slot >= 0:
-                hd = f_slot
-                h = f_slot if orow == q[f_slot, Q_ROW] else -1
-            else:
-                h = bqu[qi, BQ_HIT, b]
-                hd = bqu[qi, BQ_HEAD, b]
-            gnode = gbase + b // B
-            bnode = bbase + b
-            if h >= 0:
-                e = _earliest_u(nx, fw, fwp, r, gnode, bnode, colcmd, nfaw)
-                if e <= col_e:
-                    rid = q[h, Q_ID]
-                    if e < col_e or rid < col_id:
-                        col_e = e
-                        col_id = rid
-                        col_s = h
-            else:
-                cmd = ACT if orow < 0 else PRE
-                e = _earliest_u(nx, fw, fwp, r, gnode, bnode, cmd, nfaw)
-                if e <= row_e:
-                    rid = q[hd, Q_ID]
-                    if e < row_e or rid < row_id:
-                        row_e = e
-                        row_id = rid
-                        row_s = hd
-                        row_cmd = cmd
+                e = nx[0, colcmd]
+                v = nx[1 + r, colcmd]
+                cmt[c + CT_COL] = v if v > e else e
+                e = nx[0, ACT]
+                v = nx[1 + r, ACT]
+                if v > e:
+                    e = v
+                v = fw[r, fwp[r]] + nfaw
+                cmt[c + CT_ACT] = v if v > e else e
+                e = nx[0, PRE]
+                v = nx[1 + r, PRE]
+                cmt[c + CT_PRE] = v if v > e else e
+            if refmode == 2:
+                for r in range(R):
+                    bb = rf[r, F_PBBANK]
+                    if bb >= 0:
+                        # the bank is held for its refresh: no candidate while deciding
+                        blk[r] = bqu[qi, BQ_CT, bb]
+                        bqu[qi, BQ_CT, bb] = 4 * r + CT_NONE
+            # one branch-free pass: each bank's candidate's earliest cycle, and the earliest of
+            # the column and of the row candidates
+            for b in range(NB):
+                ctr = bqu[qi, BQ_CT, b]
+                ct = ctr & 3
+                cmd = cmdq[qi, ct]
+                e = cmt[ctr]
+                e = max(e, nx[bgnode[b], cmd])
+                e = max(e, nx[bbase + b, cmd])
+                E[b] = e
+                col_e = min(col_e, e if ct == CT_COL else BIG)
+                row_e = min(row_e, e if ct >= CT_ACT else BIG)
+            # ties go to the oldest request
+            if col_e < BIG:
+                best = BIG
+                for b in range(NB):
+                    m = (E[b] == col_e) & ((bqu[qi, BQ_CT, b] & 3) == CT_COL)
+                    best = min(best, bqu[qi, BQ_CID, b] if m else BIG)
+                for b in range(NB):
+                    if bqu[qi, BQ_CID, b] == best:
+                        col_s = bqu[qi, BQ_CS, b]
+                        break
+            if col_e > t and row_e < BIG:
+                best = BIG
+                for b in range(NB):
+                    m = (E[b] == row_e) & ((bqu[qi, BQ_CT, b] & 3) >= CT_ACT)
+                    best = min(best, bqu[qi, BQ_CID, b] if m else BIG)
+                for b in range(NB):
+                    if bqu[qi, BQ_CID, b] == best:
+                        row_s = bqu[qi, BQ_CS, b]
+                        row_cmd = ACT if (bqu[qi, BQ_CT, b] & 3) == CT_ACT else PRE
+                        break
+            if refmode == 2:
+                for r in range(R):
+                    bb = rf[r, F_PBBANK]
+                    if bb >= 0:
+                        bqu[qi, BQ_CT, bb] = blk[r]
         if col_e <= t:
             row_e = BIG  # row commands are only considered when no column command is ready
         # the next cycle anything can happen: a command, an arrival, a refresh falling due
@@ -470,58 +508,54 @@ def _run_unit(u, P, spn, spc, spv, nxt, open_row, faw, fawp, refs, sc, rq, wq, b
         else:
             slot = row_s
             cmd = row_cmd
-        b = q[slot, Q_BANK]
-        r = q[slot, Q_RANK]
-        _issue_u(nx, fw, fwp, spn, spc, spv, r, q[slot, Q_GNODE], bbase + b, R, cmd, t)
-        _count(cnt, u, cmd)
+        b = qu[qi, slot, Q_BANK]
+        r = qu[qi, slot, Q_RANK]
+        gnode = qu[qi, slot, Q_GNODE]
+        _issue_u(nx, fw, fwp, fn, fl, nd, r, gnode, bbase + b, R, cmd, t)
+        cnt[u, cmd] += 1
         if cmd == ACT:
-            row = q[slot, Q_ROW]
+            row = qu[qi, slot, Q_ROW]
             orw[b] = row
-            if q[slot, Q_FLAG] == 0:
-                q[slot, Q_FLAG] = 1
-            bqu[0, BQ_HIT, b] = _first_hit(rqu, bqu[0, BQ_HEAD, b], row)
-            bqu[1, BQ_HIT, b] = _first_hit(wqu, bqu[1, BQ_HEAD, b], row)
+            if qu[qi, slot, Q_FLAG] == 0:
+                qu[qi, slot, Q_FLAG] = 1
+            bqu[0, BQ_HIT, b] = _first_hit(qu, 0, bqu[0, BQ_HEAD, b], row)
+            bqu[1, BQ_HIT, b] = _first_hit(qu, 1, bqu[1, BQ_HEAD, b], row)
         elif cmd == PRE:
             _close_bank(orw, bqu, b)
-            q[slot, Q_FLAG] = 2
+            qu[qi, slot, Q_FLAG] = 2
         else:
-            rid = q[slot, Q_ID]
+            rid = qu[qi, slot, Q_ID]
             done[rid] = t + (wrlat if is_w else rdlat)
-            f = q[slot, Q_FLAG]
+            f = qu[qi, slot, Q_FLAG]
             kind[rid] = f
             cnt[u, C_HIT + f] += 1
             # unlink from the bank's list; the slot goes back to the free list
-            nxs = q[slot, Q_NEXT]
-            pvs = q[slot, Q_PREV]
+            nxs = qu[qi, slot, Q_NEXT]
+            pvs = qu[qi, slot, Q_PREV]
             if pvs >= 0:
-                q[pvs, Q_NEXT] = nxs
+                qu[qi, pvs, Q_NEXT] = nxs
             else:
                 bqu[qi, BQ_HEAD, b] = nxs
             if nxs >= 0:
-                q[nxs, Q_PREV] = pvs
+                qu[qi, nxs, Q_PREV] = pvs
             else:
                 bqu[qi, BQ_TAIL, b] = pvs
-            if bqu[qi, BQ_HEAD, b] < 0:
-                # the bank has nothing waiting: swap it out of the list of banks with requests
-                na = sc[u, S_RAN + qi] - 1
-                pos = bqu[qi, BQ_POS, b]
-                last = bqu[qi, BQ_LIST, na]
-                bqu[qi, BQ_LIST, pos] = last
-                bqu[qi, BQ_POS, last] = pos
-                sc[u, S_RAN + qi] = na
             if cmd == RDA or cmd == WRA:
                 _close_bank(orw, bqu, b)
             else:
                 # the served entry was the bank's oldest hit: the next one is further on
-                bqu[qi, BQ_HIT, b] = _first_hit(q, nxs, orw[b])
+                bqu[qi, BQ_HIT, b] = _first_hit(qu, qi, nxs, orw[b])
             if is_w:
-                q[slot, Q_NEXT] = wfree
+                qu[qi, slot, Q_NEXT] = wfree
                 wfree = slot
                 wqn -= 1
             else:
-                q[slot, Q_NEXT] = rfree
+                qu[qi, slot, Q_NEXT] = rfree
                 rfree = slot
                 rqn -= 1
+        # the bank's state changed: refresh its candidates
+        _cand(qu, bqu, orw, 0, b, 4 * r)
+        _cand(qu, bqu, orw, 1, b, 4 * r)
     sc[u, S_T] = t
     sc[u, S_DRAIN] = drain
     sc[u, S_RQN] = rqn
@@ -532,12 +566,34 @@ def _run_unit(u, P, spn, spc, spv, nxt, open_row, faw, fawp, refs, sc, rq, wq, b
 
 
 @njit(cache=True)
-def simulate(P, tab, nxt, open_row, faw, fawp, refs, sc, rq, wq, bq, cnt,
+def simulate(P, tab, nxt, open_row, faw, fawp, refs, sc, qs, bq, cnt,
              in_id, in_bank, in_row, in_w, in_arr, offsets, horizon, done, kind, consumed):
     """Run every unit over its slice ``offsets[u]:offsets[u+1]`` of the (unit-sorted) inputs."""
     U = offsets.shape[0] - 1
-    spn, spc, spv = _sparse(tab)
+    fn, fl = _flat(tab)
+    R = P[P_R]
+    NB = R * P[P_BG] * P[P_B]
+    # bank-static facts: rank and bank-group node of each bank
+    brank = np.empty(NB, dtype=np.int64)
+    bgnode = np.empty(NB, dtype=np.int64)
+    for b in range(NB):
+        brank[b] = b // (P[P_BG] * P[P_B])
+        bgnode[b] = 1 + R + b // P[P_B]
+    close = P[P_POLICY] == 1
+    colq = np.empty(2, dtype=np.int64)  # column command of the read and the write queue
+    colq[0] = RDA if close else RD
+    colq[1] = WRA if close else WR
+    cmdq = np.empty((2, 4), dtype=np.int64)  # per queue: the command of each candidate type
+    for qi in range(2):
+        cmdq[qi, CT_NONE] = ACT  # (any: its earliest cycle is BIG)
+        cmdq[qi, CT_COL] = colq[qi]
+        cmdq[qi, CT_ACT] = ACT
+        cmdq[qi, CT_PRE] = PRE
+    blk = np.zeros(R, dtype=np.int64)
+    nd = np.zeros(5, dtype=np.int64)
+    cmt = np.empty(4 * R, dtype=np.int64)
+    E = np.empty(NB, dtype=np.int64)
     for u in range(U):
-        consumed[u] = _run_unit(u, P, spn, spc, spv, nxt, open_row, faw, fawp, refs, sc, rq, wq, bq,
-                                cnt, in_id, in_bank, in_row, in_w, in_arr, offsets[u], offsets[u + 1],
-                                horizon, done, kind)
+        consumed[u] = _run_unit(u, P, fn, fl, nd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row, faw, fawp,
+                                refs, sc, qs, bq, cnt, in_id, in_bank, in_row, in_w, in_arr, offsets[u],
+                                offsets[u + 1], horizon, done, kind)

@@ -189,12 +189,12 @@ class DramStream:
             self._refs[:, r, core.F_PBDUE] = refipb + r * refipb // R
         self._refs[:, :, core.F_PBBANK] = -1
         self._sc = np.zeros((U, core.S_NSTATE), dtype=np.int64)
-        self._rq = np.zeros((U, int(P[core.P_RCAP]), core.Q_NF), dtype=np.int64)
-        self._wq = np.zeros((U, int(P[core.P_WCAP]), core.Q_NF), dtype=np.int64)
-        # free queue slots are chained through Q_NEXT, starting at slot 0
-        for q in (self._rq, self._wq):
-            q[:, :, core.Q_NEXT] = np.arange(1, q.shape[1] + 1)
-            q[:, -1, core.Q_NEXT] = -1
+        # read queue (0) and write queue (1) entries; free slots are chained through Q_NEXT from 0
+        rcap, wcap = int(P[core.P_RCAP]), int(P[core.P_WCAP])
+        self._q = np.zeros((U, 2, max(rcap, wcap), core.Q_NF), dtype=np.int64)
+        for qi, cap in enumerate((rcap, wcap)):
+            self._q[:, qi, :cap, core.Q_NEXT] = np.arange(1, cap + 1)
+            self._q[:, qi, cap - 1, core.Q_NEXT] = -1
         self._sc[:, core.S_RFREE] = 0
         self._sc[:, core.S_WFREE] = 0
         # per-bank index of each queue: lists of waiting entries, oldest row hit, banks with entries
@@ -272,7 +272,7 @@ class DramStream:
         offsets = np.zeros(U + 1, dtype=np.int64)
         np.cumsum(np.bincount(pu, minlength=U), out=offsets[1:])
         core.simulate(self.system.params, self.system.table, self._nxt, self._open, self._faw, self._fawp,
-                      self._refs, self._sc, self._rq, self._wq, self._bq, self._cnt,
+                      self._refs, self._sc, self._q, self._bq, self._cnt,
                       pid, pb, pr, pw, pa, offsets, np.int64(horizon), self._done, self._kind,
                       self._consumed)
         keep = np.ones(pu.size, dtype=bool)
