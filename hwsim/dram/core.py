@@ -597,3 +597,78 @@ def simulate(P, tab, nxt, open_row, faw, fawp, refs, sc, qs, bq, cnt,
         consumed[u] = _run_unit(u, P, fn, fl, nd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row, faw, fawp,
                                 refs, sc, qs, bq, cnt, in_id, in_bank, in_row, in_w, in_arr, offsets[u],
                                 offsets[u + 1], horizon, done, kind)
+
+
+@njit(cache=True)
+def decode_ubr(a, shift, mask, npc, nbg, nb):
+    """Byte addresses (uint64) -> (unit, flat bank in the unit, row), int64 each, in one pass.
+
+    ``shift``/``mask`` give, for the fields ch, pc, ra, bg, ba, ro (in that order), the bit position
+    (address offset bits included) and the mask of the field (0 for a field of width 0)."""
+    n = a.shape[0]
+    unit = np.empty(n, dtype=np.int64)
+    bank = np.empty(n, dtype=np.int64)
+    row = np.empty(n, dtype=np.int64)
+    s0, s1, s2, s3, s4, s5 = shift[0], shift[1], shift[2], shift[3], shift[4], shift[5]
+    m0, m1, m2, m3, m4, m5 = mask[0], mask[1], mask[2], mask[3], mask[4], mask[5]
+    for i in range(n):
+        x = a[i]
+        ch = np.int64((x >> s0) & m0)
+        pc = np.int64((x >> s1) & m1)
+        ra = np.int64((x >> s2) & m2)
+        bg = np.int64((x >> s3) & m3)
+        ba = np.int64((x >> s4) & m4)
+        unit[i] = ch * npc + pc
+        bank[i] = (ra * nbg + bg) * nb + ba
+        row[i] = np.int64((x >> s5) & m5)
+    return unit, bank, row
+
+
+@njit(cache=True)
+def group_by_unit(U, pu, pid, pb, pr, pw, pa):
+    """Stable counting sort of the pending inputs by unit: sorted copies and the unit offsets."""
+    n = pu.shape[0]
+    offsets = np.zeros(U + 1, dtype=np.int64)
+    for i in range(n):
+        offsets[pu[i] + 1] += 1
+    for u in range(U):
+        offsets[u + 1] += offsets[u]
+    pos = offsets[:U].copy()
+    sid = np.empty(n, dtype=np.int64)
+    sb = np.empty(n, dtype=np.int64)
+    sr = np.empty(n, dtype=np.int64)
+    sw = np.empty(n, dtype=np.int64)
+    sa = np.empty(n, dtype=np.int64)
+    su = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        u = pu[i]
+        j = pos[u]
+        pos[u] = j + 1
+        su[j] = u
+        sid[j] = pid[i]
+        sb[j] = pb[i]
+        sr[j] = pr[i]
+        sw[j] = pw[i]
+        sa[j] = pa[i]
+    return su, sid, sb, sr, sw, sa, offsets
+
+
+@njit(cache=True)
+def leftover(offsets, consumed, su, sid, sb, sr, sw, sa):
+    """The inputs not yet admitted (each unit's slice past what it consumed), in the same order."""
+    U = offsets.shape[0] - 1
+    n = 0
+    for u in range(U):
+        n += offsets[u + 1] - offsets[u] - consumed[u]
+    out = np.empty((6, n), dtype=np.int64)
+    j = 0
+    for u in range(U):
+        for i in range(offsets[u] + consumed[u], offsets[u + 1]):
+            out[0, j] = su[i]
+            out[1, j] = sid[i]
+            out[2, j] = sb[i]
+            out[3, j] = sr[i]
+            out[4, j] = sw[i]
+            out[5, j] = sa[i]
+            j += 1
+    return out

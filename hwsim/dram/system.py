@@ -143,14 +143,19 @@ class DramSystem:
         P[core.P_FAW] = t["FAW"]
         P[core.P_SCHED] = SCHEDULERS.index(c.scheduler)
         self.params = P
+        # the mapping as (shift, mask) per field ch, pc, ra, bg, ba, ro for core.decode_ubr
+        lay = {f: (lo, w) for f, lo, w in self.mapping.layout}
+        off = self.mapping.offset_bits
+        shift = np.array([off + lay.get(f, (0, 0))[0] for f in ("ch", "pc", "ra", "bg", "ba", "ro")],
+                         dtype=np.uint64)
+        mask = np.array([(1 << lay.get(f, (0, 0))[1]) - 1 for f in ("ch", "pc", "ra", "bg", "ba", "ro")],
+                        dtype=np.uint64)
+        self._decode_args = (shift, mask, np.int64(o["pseudo_channels"]), np.int64(o["bankgroups"]),
+                             np.int64(o["banks"]))
 
     def decode(self, addresses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Byte addresses -> (unit, flat bank index within the unit, row)."""
-        f = self.mapping.decode(addresses)
-        o = self.spec.org
-        unit = f["ch"] * o["pseudo_channels"] + f["pc"]
-        bank = (f["ra"] * o["bankgroups"] + f["bg"]) * o["banks"] + f["ba"]
-        return unit, bank, f["ro"]
+        return core.decode_ubr(np.ascontiguousarray(addresses, dtype=np.uint64), *self._decode_args)
 
     def stream(self) -> "DramStream":
         return DramStream(self)
@@ -257,28 +262,22 @@ class DramStream:
         if n:
             self._last_arrival = int(arr[-1])
         unit, bank, row = self.system.decode(addr)
-        pu, pid, pb, pr, pw, pa = self._pend
-        self._pend = (np.concatenate([pu, unit]), np.concatenate([pid, ids]), np.concatenate([pb, bank]),
-                      np.concatenate([pr, row]), np.concatenate([pw, w.astype(np.int64)]),
-                      np.concatenate([pa, arr]))
+        new = (unit, ids, bank, row, w.astype(np.int64), arr)
+        if self._pend[0].size:
+            self._pend = tuple(np.concatenate([p, x]) for p, x in zip(self._pend, new))
+        else:
+            self._pend = new
         self._run(core.BIG if _final else self._last_arrival)
         return ids
 
     def _run(self, horizon: int) -> None:
-        pu, pid, pb, pr, pw, pa = self._pend
-        order = np.argsort(pu, kind="stable")
-        pu, pid, pb, pr, pw, pa = (x[order] for x in (pu, pid, pb, pr, pw, pa))
         U = self.system.spec.units
-        offsets = np.zeros(U + 1, dtype=np.int64)
-        np.cumsum(np.bincount(pu, minlength=U), out=offsets[1:])
+        su, sid, sb, sr, sw, sa, offsets = core.group_by_unit(U, *self._pend)
         core.simulate(self.system.params, self.system.table, self._nxt, self._open, self._faw, self._fawp,
                       self._refs, self._sc, self._q, self._bq, self._cnt,
-                      pid, pb, pr, pw, pa, offsets, np.int64(horizon), self._done, self._kind,
+                      sid, sb, sr, sw, sa, offsets, np.int64(horizon), self._done, self._kind,
                       self._consumed)
-        keep = np.ones(pu.size, dtype=bool)
-        for u in range(U):
-            keep[offsets[u]:offsets[u] + self._consumed[u]] = False
-        self._pend = tuple(x[keep] for x in (pu, pid, pb, pr, pw, pa))
+        self._pend = tuple(core.leftover(offsets, self._consumed, su, sid, sb, sr, sw, sa))
 
     def poll(self) -> tuple[np.ndarray, np.ndarray]:
         """Requests whose completion cycle became known since the last poll: (ids, completion)."""
