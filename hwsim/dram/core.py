@@ -124,44 +124,35 @@ def _earliest_u(nx, fw, fwp, r, gnode, bnode, cmd, nfaw):
 
 
 @njit(cache=True)
-def _flat(tab):
-    """The non-zero entries of ``tab[level, cmd, :]``: counts, and (following command, latency)."""
-    L = tab.shape[0]
-    fn = np.zeros((L, NCMD), dtype=np.int64)
-    fl = np.zeros((L, NCMD, NCMD, 2), dtype=np.int64)
-    for lv in range(L):
+def _dense(tab):
+    """``tab`` with its zero entries (no constraint) replaced by -BIG, so that raising
+    ``nxt[node, c]`` to ``t + tabd[level, cmd, c]`` is a no-op for them: a branch-free update."""
+    tabd = np.empty(tab.shape, dtype=np.int64)
+    for lv in range(tab.shape[0]):
         for p in range(NCMD):
-            n = 0
             for c in range(NCMD):
-                if tab[lv, p, c] > 0:
-                    fl[lv, p, n, 0] = c
-                    fl[lv, p, n, 1] = tab[lv, p, c]
-                    n += 1
-            fn[lv, p] = n
-    return fn, fl
+                tabd[lv, p, c] = tab[lv, p, c] if tab[lv, p, c] > 0 else -BIG
+    return tabd
 
 
 @njit(cache=True, inline='always')
-def _raise(nx, node, fn, fl, lvl, cmd, t):
-    for i in range(fn[lvl, cmd]):
-        c = fl[lvl, cmd, i, 0]
-        v = t + fl[lvl, cmd, i, 1]
-        if v > nx[node, c]:
-            nx[node, c] = v
+def _raise(nx, node, tabd, lv, cmd, t):
+    for c in range(NCMD):
+        nx[node, c] = max(nx[node, c], t + tabd[lv, cmd, c])
 
 
 @njit(cache=True, inline='always')
-def _issue_u(nx, fw, fwp, fn, fl, nd, r, gnode, bnode, nranks, cmd, t):
-    """:func:`issue` on one unit's views, over the non-zero entries of the timing table only."""
-    _raise(nx, 0, fn, fl, 0, cmd, t)
-    _raise(nx, 1 + r, fn, fl, 1, cmd, t)
-    if fn[2, cmd] > 0:
+def _issue_u(nx, fw, fwp, tabd, r, gnode, bnode, nranks, cmd, t):
+    """:func:`issue` on one unit's views, branch-free per level (``tabd`` from :func:`_dense`)."""
+    _raise(nx, 0, tabd, 0, cmd, t)
+    _raise(nx, 1 + r, tabd, 1, cmd, t)
+    if nranks > 1:
         for r2 in range(nranks):
             if r2 != r:
-                _raise(nx, 1 + r2, fn, fl, 2, cmd, t)
+                _raise(nx, 1 + r2, tabd, 2, cmd, t)
     if gnode >= 0:
-        _raise(nx, gnode, fn, fl, 3, cmd, t)
-        _raise(nx, bnode, fn, fl, 4, cmd, t)
+        _raise(nx, gnode, tabd, 3, cmd, t)
+        _raise(nx, bnode, tabd, 4, cmd, t)
     if cmd == ACT:
         fw[r, fwp[r]] = t
         fwp[r] = (fwp[r] + 1) & 3
@@ -206,7 +197,7 @@ def _first_hit(qu, qi, x, row):
 
 
 @njit(cache=True)
-def _run_unit(u, P, fn, fl, nd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row, faw, fawp, refs, sc, qs, bq,
+def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row, faw, fawp, refs, sc, qs, bq,
               cnt, in_id, in_bank, in_row, in_w, in_arr, lo, hi, horizon, done, kind):
     R = P[P_R]
     BG = P[P_BG]
@@ -321,7 +312,7 @@ def _run_unit(u, P, fn, fl, nd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, ope
                     cmd = PREA if any_open else REF
                     e = _earliest_u(nx, fw, fwp, r, -1, -1, cmd, nfaw)
                     if e <= t:
-                        _issue_u(nx, fw, fwp, fn, fl, nd, r, -1, -1, R, cmd, t)
+                        _issue_u(nx, fw, fwp, tabd, r, -1, -1, R, cmd, t)
                         cnt[u, cmd] += 1  # counters C_ACT..C_REFPB are the command numbers
                         if cmd == PREA:
                             for b in range(r * BGB, (r + 1) * BGB):
@@ -342,7 +333,7 @@ def _run_unit(u, P, fn, fl, nd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, ope
                     cmd = PRE if orw[b] >= 0 else REFPB
                     e = _earliest_u(nx, fw, fwp, r, gnode, bnode, cmd, nfaw)
                     if e <= t:
-                        _issue_u(nx, fw, fwp, fn, fl, nd, r, gnode, bnode, R, cmd, t)
+                        _issue_u(nx, fw, fwp, tabd, r, gnode, bnode, R, cmd, t)
                         cnt[u, cmd] += 1
                         if cmd == PRE:
                             _close_bank(orw, bqu, b)
@@ -511,7 +502,7 @@ def _run_unit(u, P, fn, fl, nd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, ope
         b = qu[qi, slot, Q_BANK]
         r = qu[qi, slot, Q_RANK]
         gnode = qu[qi, slot, Q_GNODE]
-        _issue_u(nx, fw, fwp, fn, fl, nd, r, gnode, bbase + b, R, cmd, t)
+        _issue_u(nx, fw, fwp, tabd, r, gnode, bbase + b, R, cmd, t)
         cnt[u, cmd] += 1
         if cmd == ACT:
             row = qu[qi, slot, Q_ROW]
@@ -570,7 +561,7 @@ def simulate(P, tab, nxt, open_row, faw, fawp, refs, sc, qs, bq, cnt,
              in_id, in_bank, in_row, in_w, in_arr, offsets, horizon, done, kind, consumed):
     """Run every unit over its slice ``offsets[u]:offsets[u+1]`` of the (unit-sorted) inputs."""
     U = offsets.shape[0] - 1
-    fn, fl = _flat(tab)
+    tabd = _dense(tab)
     R = P[P_R]
     NB = R * P[P_BG] * P[P_B]
     # bank-static facts: rank and bank-group node of each bank
@@ -590,11 +581,10 @@ def simulate(P, tab, nxt, open_row, faw, fawp, refs, sc, qs, bq, cnt,
         cmdq[qi, CT_ACT] = ACT
         cmdq[qi, CT_PRE] = PRE
     blk = np.zeros(R, dtype=np.int64)
-    nd = np.zeros(5, dtype=np.int64)
     cmt = np.empty(4 * R, dtype=np.int64)
     E = np.empty(NB, dtype=np.int64)
     for u in range(U):
-        consumed[u] = _run_unit(u, P, fn, fl, nd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row, faw, fawp,
+        consumed[u] = _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row, faw, fawp,
                                 refs, sc, qs, bq, cnt, in_id, in_bank, in_row, in_w, in_arr, offsets[u],
                                 offsets[u + 1], horizon, done, kind)
 
