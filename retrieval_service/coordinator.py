@@ -101,6 +101,7 @@ class IndexEntry:
     payloads: PayloadStore | None = None
     path: str | None = None
     selector: object | None = None  # torch centroids on CUDA when list_selection uses torch
+    quantizer: object | None = None  # faiss flat index over the centroids (CPU list selection)
 
     @property
     def nshards(self) -> int:
@@ -141,9 +142,22 @@ def merge_partials(ids: list[np.ndarray], keys: list[np.ndarray], dists: list[np
     return I_out, D_out
 
 
-def select_probe(index: IVFPQIndex, q: np.ndarray, nprobe: int) -> np.ndarray:
-    """CPU list selection: the ``nprobe`` nearest coarse centroids per query (what the coordinator runs)."""
-    return select_lists(index, q, nprobe)
+def make_quantizer(index: IVFPQIndex):
+    """A faiss flat index over the coarse centroids, built once per served index (not once per call)."""
+    import faiss
+
+    flat = faiss.IndexFlatL2(index.d) if index.metric == "l2" else faiss.IndexFlatIP(index.d)
+    flat.add(np.ascontiguousarray(index.centroids, dtype=np.float32))
+    return flat
+
+
+def select_probe(index: IVFPQIndex, q: np.ndarray, nprobe: int, quantizer=None) -> np.ndarray:
+    """CPU list selection: the ``nprobe`` nearest coarse centroids per query, nearest first (what
+    ``ivfpq.lut.select_lists`` answers; ``quantizer`` from :func:`make_quantizer` saves rebuilding it)."""
+    if quantizer is None:
+        return select_lists(index, q, nprobe)
+    _, probe = quantizer.search(q, int(nprobe))
+    return probe.astype(np.int64, copy=False)
 
 
 def _remaining(deadline: float) -> float:
@@ -151,17 +165,32 @@ def _remaining(deadline: float) -> float:
 
 
 class _Batcher:
-    """Gathers concurrent callers with the same (index, k, nprobe, policy) into one fan-out."""
+    """Gathers concurrent callers with the same (index, k, nprobe, policy) into one fan-out.
+
+    A caller that finds no fan-out of its key in flight goes at once (a lone caller never waits for the
+    window); callers arriving while one is in flight gather, and go together when it finishes, when the
+    window since the first of them expires, or when they hold ``max_queries`` queries, whichever is first.
+    """
 
     def __init__(self, coord: "Coordinator", window_s: float, max_queries: int):
         self.coord, self.window_s, self.max_queries = coord, window_s, max_queries
         self.pending: dict[tuple, list] = {}
         self.timers: dict[tuple, asyncio.TimerHandle] = {}
+        self.inflight: dict[tuple, int] = {}
 
     async def submit(self, entry: IndexEntry, q: np.ndarray, k: int, nprobe: int, policy: int,
                      deadline: float) -> SearchOutcome:
         loop = asyncio.get_running_loop()
         key = (entry.name, id(entry), k, nprobe, policy)
+        if not self.inflight.get(key):  # nothing in flight (so nobody pending): go now, in this task
+            assert not self.pending.get(key)
+            self.inflight[key] = self.inflight.get(key, 0) + 1
+            try:
+                out = await self.coord._execute(entry, q, k, nprobe, policy, deadline)
+            finally:
+                self._done(key)
+            out.figures.insert(0, Figure("batch_wait", 0.0, MEASURED, where="coordinator"))
+            return out
         fut = loop.create_future()
         lst = self.pending.setdefault(key, [])
         lst.append((q, fut, deadline, time.perf_counter(), entry))
@@ -177,7 +206,18 @@ class _Batcher:
             t.cancel()
         lst = self.pending.pop(key, None)
         if lst:
-            asyncio.get_running_loop().create_task(self._run(key, lst))
+            self.inflight[key] = self.inflight.get(key, 0) + 1
+            task = asyncio.get_running_loop().create_task(self._run(key, lst))
+            task.add_done_callback(lambda _t, key=key: self._done(key))
+
+    def _done(self, key) -> None:
+        n = self.inflight.get(key, 1) - 1
+        if n > 0:
+            self.inflight[key] = n
+        else:
+            self.inflight.pop(key, None)
+        if self.pending.get(key):  # callers gathered meanwhile go now
+            self._flush(key)
 
     async def _run(self, key, lst) -> None:
         _, _, k, nprobe, policy = key
@@ -251,7 +291,8 @@ class Coordinator:
         for i, addr in enumerate(nodes):
             ch = self._node_channel(addr)
             handles.append(NodeHandle(i, addr, ch, memory_node_pb2_grpc.MemoryNodeStub(ch)))
-        entry = IndexEntry(name, index, index_fingerprint(index), handles, payloads, path)
+        entry = IndexEntry(name, index, index_fingerprint(index), handles, payloads, path,
+                           quantizer=None if self._use_torch else make_quantizer(index))
         if self._use_torch:
             import torch
             entry.selector = torch.as_tensor(np.array(index.centroids, dtype=np.float32), device="cuda")
@@ -381,7 +422,7 @@ class Coordinator:
 
                 faiss.omp_set_num_threads(self.config.select_threads)
                 self._threads_set_on = threading.get_ident()
-            return select_probe(entry.index, q, nprobe)
+            return select_probe(entry.index, q, nprobe, entry.quantizer)
         import torch
         c = entry.selector
         x = torch.as_tensor(q, device=c.device)
@@ -407,16 +448,17 @@ class Coordinator:
         rem = _remaining(deadline)
         # leave room to merge and answer before the caller's deadline
         node_timeout = max(0.001, rem - min(0.05, 0.2 * rem))
-        req = npb.ScanRequest(index=entry.name, fingerprint=entry.fingerprint, nshards=entry.nshards,
-                              queries=pack_matrix(q), probe=pack_i64(probe), nprobe=nprobe, k=k)
-        reqs = []
-        for n in entry.nodes:
-            r = npb.ScanRequest()
-            r.CopyFrom(req)
-            r.shard = n.shard
-            reqs.append(r)
-        results = await asyncio.gather(*[self._scan_node(entry, n, r, node_timeout)
-                                         for n, r in zip(entry.nodes, reqs)], return_exceptions=True)
+        qm, pb_probe = pack_matrix(q), pack_i64(probe)
+        reqs = [npb.ScanRequest(index=entry.name, fingerprint=entry.fingerprint, shard=n.shard, nshards=entry.nshards,
+                                queries=qm, probe=pb_probe, nprobe=nprobe, k=k) for n in entry.nodes]
+        if len(reqs) == 1:  # no gather (no extra task) for a single memory node
+            try:
+                results = [await self._scan_node(entry, entry.nodes[0], reqs[0], node_timeout)]
+            except Exception as e:  # noqa: BLE001 -- sorted below like gather's exceptions
+                results = [e]
+        else:
+            results = await asyncio.gather(*[self._scan_node(entry, n, r, node_timeout)
+                                             for n, r in zip(entry.nodes, reqs)], return_exceptions=True)
         t2 = time.perf_counter()
         figs.append(Figure("fanout", t2 - t1, MEASURED, where="coordinator"))
         ok, missing, reasons = [], [], []

@@ -70,10 +70,11 @@ class _Loaded:
 
 
 class MemoryNode:
-    """Plain functions of a memory node; safe to call from the event loop (scans run on a worker)."""
+    """Plain functions of a memory node; safe to call from the event loop (large scans run on a worker,
+    small ones on the loop: see ``ScanBackend.inline_max_codes``)."""
 
     def __init__(self, backend: str = "cpu", backend_options: dict | None = None, scan_threads: int = 1,
-                 compute_threads: int | None = None):
+                 compute_threads: int | None = None, inline_max_codes: int | None = None):
         self.backend_name = backend
         self.backend_options = dict(backend_options or {})
         create_backend(backend, **self.backend_options)  # fail early on a bad name or options
@@ -83,6 +84,9 @@ class MemoryNode:
         # compute_threads: numba/faiss threads of one scan (thread-local settings, so set in the worker);
         # None keeps the libraries' defaults. Several nodes in one process want 1 each.
         self.compute_threads = compute_threads
+        # scans up to this many codes run on the event loop (None: the backend's inline_max_codes)
+        self.inline_max_codes = inline_max_codes
+        self._loop_threads_set = False
         self._executor = ThreadPoolExecutor(max_workers=scan_threads, thread_name_prefix="scan",
                                             initializer=_set_threads, initargs=(compute_threads,))
 
@@ -154,11 +158,28 @@ class MemoryNode:
         return q, probe
 
     # ---- servicer --------------------------------------------------------------------------------
+    def runs_inline(self, nq: int, nprobe: int) -> bool:
+        """Whether a scan of ``nq`` queries x ``nprobe`` lists runs on the event loop (no thread hand-off)."""
+        cur = self._loaded
+        if cur is None:
+            return False
+        limit = cur.backend.inline_max_codes if self.inline_max_codes is None else self.inline_max_codes
+        return limit > 0 and nq * nprobe * cur.shard.ntotal <= limit * max(1, cur.shard.nlist)
+
+    def _scan_inline(self, q, probe, k):
+        if not self._loop_threads_set:  # numba/faiss thread counts are per thread: set them on the loop's too
+            _set_threads(self.compute_threads)
+            self._loop_threads_set = True
+        return self.scan(q, probe, k)
+
     async def Scan(self, req: pb.ScanRequest, context) -> pb.ScanResponse:
         t0 = time.perf_counter()
         q, probe = self._check(req)
-        loop = asyncio.get_running_loop()
-        r, backend, scan_s = await loop.run_in_executor(self._executor, self.scan, q, probe, int(req.k))
+        if self.runs_inline(q.shape[0], probe.shape[1]):
+            r, backend, scan_s = self._scan_inline(q, probe, int(req.k))
+        else:
+            loop = asyncio.get_running_loop()
+            r, backend, scan_s = await loop.run_in_executor(self._executor, self.scan, q, probe, int(req.k))
         info = self._loaded.info if self._loaded else None
         where = f"node {info.shard}/{info.nshards} ({backend.name})" if info else "node"
         fixed = r.int_distances is not None

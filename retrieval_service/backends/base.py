@@ -76,6 +76,10 @@ class ScanBackend(ABC):
 
     name: ClassVar[str] = ""
     number_format: ClassVar[str] = "fixed"  # "fixed" (ivfpq.fixedpoint, mergeable on ints) | "float"
+    # scans of at most this many codes (queries x probed lists x mean list length) run on the memory
+    # node's event loop instead of its scan worker thread: no thread hand-off for small scans (they
+    # would hold the GIL anyway). 0: always on the worker (the safe default for a backend of unknown cost).
+    inline_max_codes: ClassVar[int] = 0
 
     def __init__(self, **options):
         if options:

@@ -14,6 +14,7 @@ class CpuBackend(ScanBackend):
     """The golden scan (numba) in the hardware's fixed-point format: what the hardware would answer."""
 
     number_format = "fixed"
+    inline_max_codes = 1 << 18  # about 10 ms of golden scan on one core; numba holds the GIL meanwhile
 
     def __init__(self, lut_bits: int = DEFAULT_FORMAT.lut_bits, dist_bits: int = DEFAULT_FORMAT.dist_bits):
         super().__init__()
@@ -37,6 +38,7 @@ class CpuFaissBackend(ScanBackend):
     """faiss float search over the shard with the coordinator's list assignment (search_preassigned)."""
 
     number_format = "float"
+    inline_max_codes = 1 << 18
 
     def __init__(self, threads: int = 0):
         super().__init__()
