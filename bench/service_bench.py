@@ -190,14 +190,19 @@ def _summary(loop: dict, batch: int) -> dict:
 class _Deployment:
     """A running coordinator + nodes: ``address``; ``close()``."""
 
-    def __init__(self, mode: str, index, backend: str, nodes: int, compute_threads: int | None):
+    def __init__(self, mode: str, index, backend: str, nodes: int, compute_threads: int | None,
+                 batch_window_ms: float = 0.0):
         self.mode = mode
         self._tmp = None
+        self.node_addresses: list[str] = []
         if mode == "local":
+            from retrieval_service.coordinator import CoordinatorConfig
             from retrieval_service.local import LocalCluster
 
-            self._c = LocalCluster(index, nshards=nodes, backend=backend, compute_threads=compute_threads).start()
+            self._c = LocalCluster(index, nshards=nodes, backend=backend, compute_threads=compute_threads,
+                                   config=CoordinatorConfig(batch_window_s=batch_window_ms / 1e3)).start()
             self.address = self._c.address
+            self.node_addresses = list(self._c.node_addresses)
         elif mode == "process":
             from ivfpq.storage import save_index
             from retrieval_service.cluster import Cluster
@@ -205,12 +210,13 @@ class _Deployment:
 
             self._tmp = tempfile.TemporaryDirectory(prefix="hwrag-bench-service-")
             path = save_index(index, Path(self._tmp.name) / "index")
-            cfg = ClusterConfig.from_dict({"coordinator": {"listen": "127.0.0.1:0"},
+            cfg = ClusterConfig.from_dict({"coordinator": {"listen": "127.0.0.1:0", "batch_window_ms": batch_window_ms},
                                            "index": [{"name": "default", "path": str(path), "shards": nodes,
                                                       "backend": backend,
                                                       "compute_threads": int(compute_threads or 0)}]})
             self._c = Cluster(cfg, run_dir=Path(self._tmp.name) / "run")
             self.address = self._c.start()
+            self.node_addresses = [self._c.node(i).address for i in range(nodes)]
         else:
             raise ValueError(f"mode={mode!r}; accepted: {', '.join(MODES)}")
 
@@ -220,6 +226,31 @@ class _Deployment:
         finally:
             if self._tmp is not None:
                 self._tmp.cleanup()
+
+
+def transport_floor(dep: "_Deployment", calls: int = 200) -> dict:
+    """The two gRPC hops of a Search with no work: p50 of a health check on the coordinator plus p50 of
+    one on a memory node, alternating (measured). What a service call costs above the search itself
+    can't go below this on the machine it is measured on."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    chans = [grpc.insecure_channel(a) for a in (dep.address, dep.node_addresses[0])]
+    try:
+        stubs = [health_pb2_grpc.HealthStub(c) for c in chans]
+        req = health_pb2.HealthCheckRequest()
+        lat = [[], []]
+        for i in range(calls + 20):
+            for j in ((0, 1) if i % 2 == 0 else (1, 0)):
+                t0 = time.perf_counter()
+                stubs[j].Check(req, timeout=10)
+                if i >= 20:
+                    lat[j].append(time.perf_counter() - t0)
+        a, b = (float(np.percentile(x, 50) * 1e3) for x in lat)
+        return {"client_to_coordinator_ms": a, "to_node_ms": b, "two_hops_ms": a + b}
+    finally:
+        for c in chans:
+            c.close()
 
 
 def _service_calls(address: str, k: int, nprobe: int, clients: list):
@@ -235,14 +266,16 @@ def _service_calls(address: str, k: int, nprobe: int, clients: list):
 
 def bench_deployment(index, queries, backend: str, nodes: int, mode: str, k: int, nprobe: int, batches,
                      concurrency, requests: int, repeats: int, compute_threads: int | None = 1,
-                     progress: bool = True, bar=None) -> list[dict]:
+                     progress: bool = True, bar=None, batch_window_ms: float = 0.0) -> list[dict]:
     """Rows for one deployment: each (batch, concurrency) measured ``repeats`` times, in process and service."""
     inproc = InProcessSearch(index, backend, nodes)
-    dep = _Deployment(mode, index, backend, nodes, compute_threads)
+    dep = _Deployment(mode, index, backend, nodes, compute_threads, batch_window_ms)
     raw = defaultdict(list)
     stages = defaultdict(list)
+    floors = []
     try:
         for rep in range(repeats):
+            floors.append(transport_floor(dep))
             for bs in batches:
                 for c in concurrency:
                     seed = 1000 * rep + 17 * bs + c
@@ -268,6 +301,7 @@ def bench_deployment(index, queries, backend: str, nodes: int, mode: str, k: int
         inproc.close()
     rows = []
     med = statistics.median
+    floor = {k: med(f[k] for f in floors) for k in floors[0]} if floors else {}
     for (bs, c), reps in raw.items():
         ins, svc = [x[0] for x in reps], [x[1] for x in reps]
         rows.append({
@@ -282,6 +316,9 @@ def bench_deployment(index, queries, backend: str, nodes: int, mode: str, k: int
             "inprocess_qps_measured": med(x["qps"] for x in ins),
             "added_p50_ms_measured": med(y["p50_ms"] - x["p50_ms"] for x, y in zip(ins, svc)),
             "added_p99_ms_measured": med(y["p99_ms"] - x["p99_ms"] for x, y in zip(ins, svc)),
+            "floor_two_hops_p50_ms_measured": floor.get("two_hops_ms", float("nan")),
+            "batch_window_ms": batch_window_ms,
+            "floor_per_repeat": floors,
             "per_repeat": [{"inprocess": x, "service": y} for x, y in reps],
             "stage_mean_s": _stage_means(stages[(bs, c)]),
         })
@@ -294,7 +331,8 @@ def _as_tuple(x) -> tuple:
 
 def run_service(index, queries, backends=("cpu",), nodes=(1, 2, 4), k: int = 10, nprobe: int = 16,
                 batches=(1, 16, 64), requests: int = 30, concurrency=(1, 8), progress: bool = True,
-                modes=("process", "local"), repeats: int = 3, compute_threads: int | None = 1) -> dict:
+                modes=("process", "local"), repeats: int = 3, compute_threads: int | None = 1,
+                batch_window_ms: float = 0.0) -> dict:
     """Service vs in-process search for every (backend, nodes, mode, batch, concurrency); see module doc.
 
     ``concurrency``: concurrent client threads, an int or a tuple; ``requests``: Search calls per client
@@ -315,7 +353,7 @@ def run_service(index, queries, backends=("cpu",), nodes=(1, 2, 4), k: int = 10,
             for n in nodes:
                 for m in modes:
                     rows += bench_deployment(index, queries, b, n, m, k, nprobe, batches, concurrency, requests,
-                                             repeats, compute_threads, progress, bar)
+                                             repeats, compute_threads, progress, bar, batch_window_ms)
     goal = []
     for r in rows:
         if r["batch"] == GOAL_BATCH:
@@ -327,11 +365,13 @@ def run_service(index, queries, backends=("cpu",), nodes=(1, 2, 4), k: int = 10,
         "machine": {"cpus": os.cpu_count(), "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg()),
                     "python": sys.version.split()[0], "wall_s": time.time() - t0},
         "index": {"ntotal": int(index.ntotal), "d": int(index.d), "nlist": int(index.nlist), "M": int(index.M)},
-        "settings": {"requests_per_client": requests, "repeats": repeats, "compute_threads": compute_threads},
+        "settings": {"requests_per_client": requests, "repeats": repeats, "compute_threads": compute_threads,
+                     "batch_window_ms": batch_window_ms},
         "note": "all figures measured (wall clock on this machine, loopback gRPC); each row is the median over "
                 "repeats; added = service p50 - in-process p50 of the same repeat; in process = the same list "
                 "selection, backend scan per shard and merge without gRPC; mode 'process': coordinator and each "
-                "memory node a separate process; 'local': servers in the benchmark process (share its GIL)",
+                "memory node a separate process; 'local': servers in the benchmark process (share its GIL); floor = p50 "
+                "of a gRPC health check on the coordinator + on a memory node (the two hops of a Search, no work)",
     }
 
 
@@ -355,13 +395,13 @@ def write_service_report(result: dict, out: Path) -> list[Path]:
 
 
 TABLE_COLS = ["mode", "nodes", "batch", "concurrency", "inprocess_p50_ms_measured", "latency_p50_ms_measured",
-              "added_p50_ms_measured", "inprocess_p99_ms_measured", "latency_p99_ms_measured",
+              "added_p50_ms_measured", "floor_two_hops_p50_ms_measured", "inprocess_p99_ms_measured", "latency_p99_ms_measured",
               "inprocess_qps_measured", "qps_measured", "errors"]
 
 
 def format_rows(rows: list[dict], cols=TABLE_COLS) -> str:
     short = {c: c.replace("_measured", "").replace("latency_", "svc_").replace("inprocess_", "inproc_")
-             for c in cols}
+             .replace("floor_two_hops_p50", "floor_2hop_p50") for c in cols}
     cells = [[short[c] for c in cols]]
     for r in rows:
         cells.append([f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols])
@@ -385,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=40, help="Search calls per client thread per measurement")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--compute-threads", type=int, default=1)
+    ap.add_argument("--batch-window-ms", type=float, default=0.0, help="coordinator batching window")
     ap.add_argument("--out", default="report/bench/service")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
@@ -398,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     index = load_index(a.index) if a.index else train_index(ds.base, a.nlist, a.m, metric=ds.metric)
     res = run_service(index, ds.queries, tuple(a.backends), tuple(a.nodes), a.k, a.nprobe, tuple(a.batch),
                       a.requests, tuple(a.concurrency), progress=not a.json, modes=tuple(a.modes), repeats=a.repeats,
-                      compute_threads=a.compute_threads)
+                      compute_threads=a.compute_threads, batch_window_ms=a.batch_window_ms)
     res["command"] = "python -m bench.service_bench " + " ".join(argv if argv is not None else sys.argv[1:])
     res["files"] = [str(f) for f in write_service_report(res, Path(a.out))]
     (Path(a.out) / "service.json").write_text(json.dumps(res, indent=1, default=float))
