@@ -41,8 +41,9 @@ S_T, S_DRAIN, S_RQN, S_WQN, S_RFREE, S_WFREE, S_NSTATE = range(7)
 Q_ID, Q_BANK, Q_ROW, Q_ARR, Q_FLAG, Q_RANK, Q_GNODE, Q_NEXT, Q_PREV, Q_NF = range(10)
 # per-bank index of a queue (array (units, 2 queues, BQ_NF, banks)): first and last waiting entry
 # of the bank, its oldest entry hitting the open row (-1: none), and the bank's cached candidate:
-# 4 * rank + its type (CT_*), its request id (BIG: none) and queue slot
-BQ_HEAD, BQ_TAIL, BQ_HIT, BQ_CT, BQ_CID, BQ_CS, BQ_NF = range(7)
+# 4 * rank + its type (CT_*), its request id (BIG: none), queue slot, and the bank-group + bank part
+# of its command's earliest cycle
+BQ_HEAD, BQ_TAIL, BQ_HIT, BQ_CT, BQ_CID, BQ_CS, BQ_LOC, BQ_NF = range(8)
 # candidate types: nothing waiting, column command (oldest row hit), ACT (bank closed), PRE
 CT_NONE, CT_COL, CT_ACT, CT_PRE = range(4)
 # refresh state fields (per rank)
@@ -159,12 +160,20 @@ def _issue_u(nx, fw, fwp, tabd, r, gnode, bnode, nranks, cmd, t):
 
 
 @njit(cache=True, inline='always')
-def _cand(qu, bqu, orw, qi, b, r4):
+def _reloc(bqu, nx, cmdq, qi, b, gnode, bnode):
+    """Recompute the bank-group + bank part of bank ``b``'s candidate's earliest cycle."""
+    cmd = cmdq[qi, bqu[qi, BQ_CT, b] & 3]
+    bqu[qi, BQ_LOC, b] = max(nx[gnode, cmd], nx[bnode, cmd])
+
+
+@njit(cache=True, inline='always')
+def _cand(qu, bqu, orw, nx, cmdq, qi, b, r4, gnode, bnode):
     """Recompute bank ``b``'s cached candidate in queue ``qi`` (``r4`` = 4 * its rank)."""
     hd = bqu[qi, BQ_HEAD, b]
     if hd < 0:
         bqu[qi, BQ_CT, b] = r4 + CT_NONE
         bqu[qi, BQ_CID, b] = BIG
+        bqu[qi, BQ_LOC, b] = 0
         return
     h = bqu[qi, BQ_HIT, b]
     if h >= 0:
@@ -179,6 +188,8 @@ def _cand(qu, bqu, orw, qi, b, r4):
     bqu[qi, BQ_CT, b] = r4 + ct
     bqu[qi, BQ_CID, b] = qu[qi, sl, Q_ID]
     bqu[qi, BQ_CS, b] = sl
+    cmd = cmdq[qi, ct]
+    bqu[qi, BQ_LOC, b] = max(nx[gnode, cmd], nx[bnode, cmd])
 
 
 @njit(cache=True, inline='always')
@@ -235,7 +246,7 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
     # the cached candidates are rebuilt on entry (the timing state may come from an earlier call)
     for qi in range(2):
         for b in range(NB):
-            _cand(qu, bqu, orw, qi, b, 4 * brank[b])
+            _cand(qu, bqu, orw, nx, cmdq, qi, b, 4 * brank[b], bgnode[b], bbase + b)
     k = lo
     while True:
         if t >= horizon:
@@ -276,9 +287,9 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
             bqu[qi, BQ_TAIL, b] = j
             if bqu[qi, BQ_HIT, b] < 0 and orw[b] == row:
                 bqu[qi, BQ_HIT, b] = j
-                _cand(qu, bqu, orw, qi, b, 4 * brank[b])
+                _cand(qu, bqu, orw, nx, cmdq, qi, b, 4 * brank[b], bgnode[b], bbase + b)
             elif tail < 0:
-                _cand(qu, bqu, orw, qi, b, 4 * brank[b])
+                _cand(qu, bqu, orw, nx, cmdq, qi, b, 4 * brank[b], bgnode[b], bbase + b)
             k += 1
         if k >= hi and rqn == 0 and wqn == 0 and horizon >= BIG:
             break
@@ -317,8 +328,8 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
                         if cmd == PREA:
                             for b in range(r * BGB, (r + 1) * BGB):
                                 _close_bank(orw, bqu, b)
-                                _cand(qu, bqu, orw, 0, b, 4 * brank[b])
-                                _cand(qu, bqu, orw, 1, b, 4 * brank[b])
+                                _cand(qu, bqu, orw, nx, cmdq, 0, b, 4 * brank[b], bgnode[b], bbase + b)
+                                _cand(qu, bqu, orw, nx, cmdq, 1, b, 4 * brank[b], bgnode[b], bbase + b)
                         else:
                             rf[r, F_PEND] = 0
                             rf[r, F_DUE] += refi
@@ -341,8 +352,13 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
                             rf[r, F_PBBANK] = -1
                             rf[r, F_PBDUE] += refipb
                             rf[r, F_PBNEXT] = (rf[r, F_PBNEXT] + 1) % BGB
-                        _cand(qu, bqu, orw, 0, b, 4 * r)
-                        _cand(qu, bqu, orw, 1, b, 4 * r)
+                        # the bank group's and the bank's timing moved: their banks' local earliest cycles
+                        g0 = (gnode - 1 - R) * B
+                        for b2 in range(g0, g0 + B):
+                            _reloc(bqu, nx, cmdq, 0, b2, gnode, bbase + b2)
+                            _reloc(bqu, nx, cmdq, 1, b2, gnode, bbase + b2)
+                        _cand(qu, bqu, orw, nx, cmdq, 0, b, 4 * r, bgnode[b], bbase + b)
+                        _cand(qu, bqu, orw, nx, cmdq, 1, b, 4 * r, bgnode[b], bbase + b)
                         issued = True
                         break
                     if e < best_e:
@@ -425,10 +441,7 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
             for b in range(NB):
                 ctr = bqu[qi, BQ_CT, b]
                 ct = ctr & 3
-                cmd = cmdq[qi, ct]
-                e = cmt[ctr]
-                e = max(e, nx[bgnode[b], cmd])
-                e = max(e, nx[bbase + b, cmd])
+                e = max(cmt[ctr], bqu[qi, BQ_LOC, b])
                 E[b] = e
                 col_e = min(col_e, e if ct == CT_COL else BIG)
                 row_e = min(row_e, e if ct >= CT_ACT else BIG)
@@ -544,9 +557,14 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
                 qu[qi, slot, Q_NEXT] = rfree
                 rfree = slot
                 rqn -= 1
+        # the bank group's and the bank's timing moved: their banks' local earliest cycles
+        g0 = (gnode - 1 - R) * B
+        for b2 in range(g0, g0 + B):
+            _reloc(bqu, nx, cmdq, 0, b2, gnode, bbase + b2)
+            _reloc(bqu, nx, cmdq, 1, b2, gnode, bbase + b2)
         # the bank's state changed: refresh its candidates
-        _cand(qu, bqu, orw, 0, b, 4 * r)
-        _cand(qu, bqu, orw, 1, b, 4 * r)
+        _cand(qu, bqu, orw, nx, cmdq, 0, b, 4 * r, bgnode[b], bbase + b)
+        _cand(qu, bqu, orw, nx, cmdq, 1, b, 4 * r, bgnode[b], bbase + b)
     sc[u, S_T] = t
     sc[u, S_DRAIN] = drain
     sc[u, S_RQN] = rqn
