@@ -227,6 +227,10 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
     wrlat = P[P_WRLAT]
     nfaw = P[P_FAW]
     fcfs = P[P_SCHED] == 1
+    bsh = 0
+    while (1 << bsh) < NB:
+        bsh += 1
+    bmask = (1 << bsh) - 1
 
     # this unit's views
     nx = nxt[u]
@@ -446,25 +450,22 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
                 col_e = min(col_e, e if ct == CT_COL else BIG)
                 row_e = min(row_e, e if ct >= CT_ACT else BIG)
             # ties go to the oldest request
+            # (key: id << bsh | bank, so one min-reduction gives the bank too; ids < 2**40)
             if col_e < BIG:
                 best = BIG
                 for b in range(NB):
                     m = (E[b] == col_e) & ((bqu[qi, BQ_CT, b] & 3) == CT_COL)
-                    best = min(best, bqu[qi, BQ_CID, b] if m else BIG)
-                for b in range(NB):
-                    if bqu[qi, BQ_CID, b] == best:
-                        col_s = bqu[qi, BQ_CS, b]
-                        break
+                    best = min(best, ((bqu[qi, BQ_CID, b] << bsh) | b) if m else BIG)
+                b = best & bmask
+                col_s = bqu[qi, BQ_CS, b]
             if col_e > t and row_e < BIG:
                 best = BIG
                 for b in range(NB):
                     m = (E[b] == row_e) & ((bqu[qi, BQ_CT, b] & 3) >= CT_ACT)
-                    best = min(best, bqu[qi, BQ_CID, b] if m else BIG)
-                for b in range(NB):
-                    if bqu[qi, BQ_CID, b] == best:
-                        row_s = bqu[qi, BQ_CS, b]
-                        row_cmd = ACT if (bqu[qi, BQ_CT, b] & 3) == CT_ACT else PRE
-                        break
+                    best = min(best, ((bqu[qi, BQ_CID, b] << bsh) | b) if m else BIG)
+                b = best & bmask
+                row_s = bqu[qi, BQ_CS, b]
+                row_cmd = ACT if (bqu[qi, BQ_CT, b] & 3) == CT_ACT else PRE
             if refmode == 2:
                 for r in range(R):
                     bb = rf[r, F_PBBANK]

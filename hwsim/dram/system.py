@@ -255,6 +255,7 @@ class DramStream:
         if n and (np.any(np.diff(arr) < 0) or arr[0] < self._last_arrival):
             raise HwragError("arrival cycles must be non-decreasing (across chunks too)")
         ids = np.arange(self._n, self._n + n, dtype=np.int64)
+        assert self._n + n < 1 << 40, "request ids must stay below 2**40 (the core packs id and bank)"
         self._grow(self._n + n)
         self._arr[self._n:self._n + n] = arr
         self._w[self._n:self._n + n] = w
