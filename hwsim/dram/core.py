@@ -21,6 +21,15 @@ PREA first if a bank is open; the rank takes no other command while its refresh 
 2 per-bank (REFpb every REFIpb, banks round robin; only that bank is held).
 Write draining: the write queue is served when it reaches the high watermark (or no reads wait)
 until it falls to the low watermark (or empties).
+
+Speed (same decisions as a scan of the whole queue, oldest first): each queue keeps, per bank, a
+linked list of its waiting entries in age order and the bank's oldest row hit. All row hits of a bank
+need the same column command and all its other entries the same row command, so a bank offers one
+candidate: its oldest hit, else its oldest entry. The candidate (type, request id, slot) and the
+bank-group + bank part of its earliest legal cycle are cached per bank and recomputed only when that
+bank's queue or state changes or a command issues in its bank group; a
+decision is then one pass over the banks (channel + rank part hoisted per rank) and one vectorised
+min over (id, bank) to break ties. ``issue`` updates the next-legal cycles branch-free.
 """
 from __future__ import annotations
 
