@@ -24,23 +24,9 @@ def _print(result: dict, rows_key: str, cols: list[str], title: str, as_json: bo
 
 
 def _load_index_and_data(args):
-    from hwrag.data_commands import default_index_path
-    from ivfpq.datasets import load_dataset
-    from ivfpq.faiss_io import train_index
-    from ivfpq.storage import load_index, save_index
+    from ivfpq.index_cache import cached_index
 
-    ds = load_dataset(args.dataset)
-    if args.index:
-        index = load_index(args.index)
-    else:
-        path = default_index_path(args.dataset, args.nlist, args.m)
-        if (path / "manifest.json").exists():
-            index = load_index(path)
-        else:
-            index = train_index(ds.base, args.nlist, args.m, metric=ds.metric)
-            save_index(index, path, extra={"dataset": ds.name})
-    if index.d != ds.d:
-        raise HwragError(f"index dimension {index.d} does not match dataset dimension {ds.d}")
+    index, ds, _ = cached_index(args.dataset, args.nlist, args.m, args.index)
     return index, ds
 
 

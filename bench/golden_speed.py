@@ -11,41 +11,36 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
-
-def _best(fn, repeat=3):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
+from .timing import best_of
 
 
-def run(index, ds, nprobes=(1, 4, 16, 64), k: int = 10, threads: int = 1) -> dict:
+def run(index, ds, nprobes=(1, 4, 16, 64), k: int = 10, threads: int = 1, nq: int | None = None,
+        repeat: int = 3, fmt=None) -> dict:
     from ivfpq.faiss_io import to_faiss
     from ivfpq.fixedpoint import DEFAULT_FORMAT
     from ivfpq.metrics import recall_at_k, same_topk_ties_aside
     from ivfpq.scan import search
     from ivfpq.threads import set_threads
 
-    set_threads(threads)
-    q = np.ascontiguousarray(ds.queries)
+    threads = set_threads(threads)
+    fmt = fmt or DEFAULT_FORMAT
+    q = np.ascontiguousarray(ds.queries[:nq] if nq else ds.queries)
+    gt_i, gt_d = ds.gt_ids[: len(q)], ds.gt_distances[: len(q)]
     fi = to_faiss(index)
     rows = []
     for nprobe in nprobes:
         fi.nprobe = nprobe
         search(index, q[:2], k, nprobe, fmt=None)
-        search(index, q[:2], k, nprobe)
-        (fD, fI), tf = _best(lambda: fi.search(q, k))
+        search(index, q[:2], k, nprobe, fmt=fmt)
+        (fD, fI), tf = best_of(lambda: fi.search(q, k), repeat)
         fD = fD if index.metric == "l2" else -fD
-        rf, tg = _best(lambda: search(index, q, k, nprobe, fmt=None))
-        rx, tx = _best(lambda: search(index, q, k, nprobe))
-        rec = lambda ids: recall_at_k(ids, ds.gt_ids, k, gt_distances=ds.gt_distances, base=ds.base, queries=q,
+        rf, tg = best_of(lambda: search(index, q, k, nprobe, fmt=None), repeat)
+        rx, tx = best_of(lambda: search(index, q, k, nprobe, fmt=fmt), repeat)
+        rec = lambda ids: recall_at_k(ids, gt_i, k, gt_distances=gt_d, base=ds.base, queries=q,
                                       metric=index.metric)
         rows.append({"nprobe": nprobe, "qps_faiss_measured": len(q) / tf, "qps_golden_float_measured": len(q) / tg,
                      "qps_golden_fixed_measured": len(q) / tx, "ratio_float_to_faiss": tf / tg,
@@ -54,14 +49,13 @@ def run(index, ds, nprobes=(1, 4, 16, 64), k: int = 10, threads: int = 1) -> dic
                      f"recall@{k}_faiss": rec(fI), f"recall@{k}_float": rec(rf.ids), f"recall@{k}_fixed": rec(rx.ids),
                      "fixed_minus_float_pp": 100 * (rec(rx.ids) - rec(rf.ids))})
     return {"dataset": ds.name, "index": index.describe(), "k": k, "threads": threads, "queries": len(q),
-            "lut_format": DEFAULT_FORMAT.to_dict(), "rows": rows,
-            "note": "QPS measured: wall clock on this machine, best of 3, same index and queries"}
+            "lut_format": fmt.to_dict(), "rows": rows,
+            "note": f"QPS measured: wall clock on this machine, best of {repeat}, same index and queries"}
 
 
 def main(argv=None) -> int:
     from hwrag.output import format_table
-    from ivfpq.datasets import load_dataset
-    from ivfpq.faiss_io import train_index
+    from ivfpq.index_cache import cached_index
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", default="synthetic:n=100000,d=128,nq=1000,seed=0")
@@ -72,16 +66,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="report/bench")
     args = ap.parse_args(argv)
-    from hwrag.data_commands import default_index_path
-    from ivfpq.storage import load_index, save_index
-
-    ds = load_dataset(args.dataset)
-    path = default_index_path(args.dataset, args.nlist, args.m)
-    if (path / "manifest.json").exists():
-        index = load_index(path)
-    else:
-        index = train_index(ds.base, args.nlist, args.m, metric=ds.metric)
-        save_index(index, path, extra={"dataset": ds.name})
+    index, ds, _ = cached_index(args.dataset, args.nlist, args.m)
     res = run(index, ds, args.nprobe, args.k, args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -5,18 +5,9 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ivfpq.errors import HwragError
 
 from .output import emit
-
-
-def default_index_path(dataset: str, nlist: int, M: int) -> Path:
-    from ivfpq.datasets.cache import cache_dir
-
-    safe = dataset.replace(":", "_").replace(",", "_").replace("=", "").replace("/", "_")
-    return cache_dir("indexes") / f"{safe}_IVF{nlist}_PQ{M}"
 
 
 # ---- dataset -----------------------------------------------------------------------------------
@@ -48,6 +39,7 @@ def cmd_dataset_info(args) -> int:
 def cmd_index_build(args) -> int:
     from ivfpq.datasets import load_dataset
     from ivfpq.faiss_io import train_index
+    from ivfpq.index_cache import default_index_path
     from ivfpq.storage import save_index
 
     ds = load_dataset(args.dataset)
@@ -82,65 +74,24 @@ def cmd_index_import(args) -> int:
 
 
 # ---- search ------------------------------------------------------------------------------------
-def _timed(fn, repeat=1):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
-
-
-def side_by_side(index, ds, k: int, nprobe: int, fmt, threads: int | None = None, nq: int | None = None):
-    """faiss, golden float and golden fixed-point on the same queries: recall and measured QPS."""
-    from ivfpq.faiss_io import to_faiss
-    from ivfpq.metrics import recall_at_k
-    from ivfpq.scan import search
-    from ivfpq.threads import set_threads
-
-    n_threads = set_threads(threads)
-    q = np.ascontiguousarray(ds.queries[:nq] if nq else ds.queries)
-    gt_i, gt_d = ds.gt_ids[: len(q)], ds.gt_distances[: len(q)]
-    fi = to_faiss(index)
-    fi.nprobe = nprobe
-    search(index, q[:2], k, nprobe, fmt=None)  # numba compile outside the timed region
-    search(index, q[:2], k, nprobe, fmt=fmt)
-    (fD, fI), t_faiss = _timed(lambda: fi.search(q, k), 2)
-    rf, t_float = _timed(lambda: search(index, q, k, nprobe, fmt=None), 2)
-    rx, t_fixed = _timed(lambda: search(index, q, k, nprobe, fmt=fmt), 2)
-    rec = lambda ids: recall_at_k(ids, gt_i, k, gt_distances=gt_d, base=ds.base, queries=q, metric=index.metric)
-    rows = [
-        {"engine": "faiss IVFPQ (float)", "recall@k": rec(fI), "qps_measured": len(q) / t_faiss,
-         "same_ids_as_faiss": 1.0},
-        {"engine": "golden scan (float LUT)", "recall@k": rec(rf.ids), "qps_measured": len(q) / t_float,
-         "same_ids_as_faiss": float(np.mean(rf.ids == fI))},
-        {"engine": f"golden scan (fixed {fmt.lut_bits}b LUT)", "recall@k": rec(rx.ids),
-         "qps_measured": len(q) / t_fixed, "same_ids_as_faiss": float(np.mean(rx.ids == fI))},
-    ]
-    return {"k": k, "nprobe": nprobe, "nq": len(q), "threads": n_threads, "rows": rows,
-            "note": "qps_measured: wall clock on this machine, best of 2 runs"}
-
-
 def cmd_search(args) -> int:
-    from ivfpq.datasets import load_dataset
+    from bench.golden_speed import run
     from ivfpq.fixedpoint import LutFormat
-    from ivfpq.storage import load_index
+    from ivfpq.index_cache import cached_index
 
-    ds = load_dataset(args.dataset)
-    if args.index:
-        index = load_index(args.index)
-    else:
+    if args.index is None:
+        from ivfpq.index_cache import default_index_path
+
         path = default_index_path(args.dataset, args.nlist, args.m)
         if not (path / "manifest.json").exists():
             raise HwragError(f"no index at {path}; build it with `hwrag index build --dataset {args.dataset} "
                              f"--nlist {args.nlist} --m {args.m}` or pass --index PATH")
-        index = load_index(path)
-    if index.d != ds.d:
-        raise HwragError(f"index dimension {index.d} does not match dataset dimension {ds.d}")
+    index, ds, _ = cached_index(args.dataset, args.nlist, args.m, args.index)
     fmt = LutFormat(lut_bits=args.lut_bits, dist_bits=args.dist_bits)
-    res = side_by_side(index, ds, args.k, args.nprobe, fmt, args.threads, args.nq)
+    fmt.check(index.M)
+    res = run(index, ds, [args.nprobe], args.k, args.threads, args.nq, repeat=2, fmt=fmt)
     emit(res, args.json, res["rows"], title=f"search k={args.k} nprobe={args.nprobe} on {ds.name} "
-         f"({res['nq']} queries, {res['threads']} threads; QPS measured)")
+         f"({res['queries']} queries, {res['threads']} threads; QPS measured)")
     return 0
 
 
@@ -187,5 +138,5 @@ def add_parsers(sub) -> None:
     p.add_argument("--nq", type=int, help="use only the first NQ queries")
     p.add_argument("--lut-bits", type=int, default=8)
     p.add_argument("--dist-bits", type=int, default=16)
-    p.add_argument("--threads", type=int, help="threads for faiss and numba (default: all cores)")
+    p.add_argument("--threads", type=int, default=1, help="threads for faiss and numba (default 1)")
     p.set_defaults(func=cmd_search)

@@ -39,6 +39,7 @@ class ChunkStoreConfig:
     nlist: int = 64
     M: int = 48  # 384 / 48 = 8 dims per sub-quantiser
     seed: int = 0
+    max_docs: int = 0  # embed only the corpus's first N documents (0 = all); MiniLM on CPU is the cost
 
 
 @dataclass
@@ -111,7 +112,7 @@ def build_chunk_store(cfg: ChunkStoreConfig | None = None, rebuild: bool = False
     from retrieval_service.payloads import PayloadStore
 
     cfg = cfg or ChunkStoreConfig()
-    name = f"pydocs-chunks-w{cfg.chunk_words}"
+    name = f"pydocs-chunks-w{cfg.chunk_words}" + (f"-d{cfg.max_docs}" if cfg.max_docs else "")
     src = {} if texts is None else {"texts": hashlib.sha256("\0".join(texts).encode()).hexdigest()[:12]}
     if texts is not None:
         name = f"chunks-{src['texts']}"
@@ -120,7 +121,8 @@ def build_chunk_store(cfg: ChunkStoreConfig | None = None, rebuild: bool = False
         return ds
     t0 = time.perf_counter()
     if texts is None:
-        data = load_dataset(f"pydocs:chunk_words={cfg.chunk_words}")
+        data = load_dataset(f"pydocs:chunk_words={cfg.chunk_words}"
+                            + (f",max_docs={cfg.max_docs}" if cfg.max_docs else ""))
         if data.texts is None:
             raise HwragError("the pydocs dataset carries no chunk texts")
         base, texts = data.base, data.texts

@@ -32,9 +32,9 @@ def test_dataset_index_search_pipeline(cache, capsys):
     assert run_json(capsys, "index", "info", str(cache / "ix"))["extra"]["dataset"] == info["name"]
     res = run_json(capsys, "search", "--dataset", SPEC, "--index", str(cache / "ix"), "--nprobe", "4",
                    "--k", "5", "--threads", "1")
-    faiss_row, float_row, fixed_row = res["rows"]
-    assert float_row["same_ids_as_faiss"] > 0.99  # golden float scan reproduces faiss
-    assert 0 < fixed_row["recall@k"] <= 1 and fixed_row["qps_measured"] > 0
+    (row,) = res["rows"]
+    assert row["queries_same_topk_as_faiss"] > 0.99  # golden float scan reproduces faiss
+    assert 0 < row["recall@5_fixed"] <= 1 and row["qps_golden_fixed_measured"] > 0
 
 
 def test_import_faiss_file(cache, capsys):
