@@ -1,6 +1,7 @@
 """PNG plots for benchmark reports (matplotlib, Agg backend: no screen needed)."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -25,11 +26,7 @@ def recall_qps_plot(curves: dict[str, list[tuple[float, float, int]]], provenanc
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.text(0.01, 0.01, "labels: nprobe. solid = measured wall clock here; dashed = modeled by hwsim",
-             fontsize=7)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, path, "labels: nprobe. solid = measured wall clock here; dashed = modeled by hwsim")
     return Path(path)
 
 
@@ -51,12 +48,18 @@ def bar_plot(labels: list[str], series: dict[str, list[float]], path, title: str
     ax.grid(True, axis="y", alpha=0.3)
     if len(series) > 1:
         ax.legend(fontsize=8)
-    if note:
-        fig.text(0.01, 0.01, note, fontsize=7)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    _finish(fig, path, note)
+    return Path(path)
+
+
+def _finish(fig, path, note: str) -> None:
+    """Footnote wrapped to the figure's width, layout, PNG."""
+    lines = textwrap.wrap(note, width=int(fig.get_figwidth() * 17)) if note else []
+    for i, line in enumerate(lines):
+        fig.text(0.01, 0.01 + 0.03 * (len(lines) - 1 - i), line, fontsize=7)
+    fig.tight_layout(rect=(0, 0.01 + 0.03 * len(lines), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return Path(path)
 
 
 def line_plot(series: dict[str, tuple[list[float], list[float]]], path, title: str, xlabel: str, ylabel: str,
@@ -71,9 +74,5 @@ def line_plot(series: dict[str, tuple[list[float], list[float]]], path, title: s
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    if note:
-        fig.text(0.01, 0.01, note, fontsize=7)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, path, note)
     return Path(path)

@@ -182,7 +182,7 @@ def run_demo(args) -> int:
     bar.set_postfix_str("starting cluster")
     t = time.perf_counter()
     ccfg = ClusterConfig.from_dict(cluster_config(cfg, prep), base_dir=str(out))
-    with Cluster(ccfg, run_dir=out / "cluster") as cluster:
+    with Cluster(ccfg) as cluster:  # processes log to a temporary run directory
         address = cluster.address
         timings["cluster_start_s"] = time.perf_counter() - t
         bar.update()

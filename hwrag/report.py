@@ -27,7 +27,8 @@ def md_table(rows: list[dict], cols: list[str], headers: list[str] | None = None
 def _service_plot(rows, out: Path) -> Path:
     labels = [r["backend"] for r in rows]
     hw = [r for r in rows if r["modeled_device_us_per_query"] is not None]
-    bar_plot([r["backend"] for r in hw], {"modeled device time per query (us)": [r["modeled_device_us_per_query"] for r in hw]},
+    bar_plot([f"{r['backend']}\n{r['modeled_config'].split(':')[0]}" for r in hw],
+             {"modeled device time per query (us)": [r["modeled_device_us_per_query"] for r in hw]},
              out / "service_modeled_device.png", "Modeled device time per query, one memory node (ANN index)",
              "us per query (modeled)", note="modeled: " + "; ".join(r["modeled_config"] for r in hw))
     return bar_plot(labels, {"Search call p50 (measured, ms)": [r["call_p50_ms_measured"] for r in rows]},
@@ -73,7 +74,7 @@ def write_report(result: dict, out: Path) -> None:
         "![service latency](service_latency.png)", "", "![modeled device time](service_modeled_device.png)", "",
         "## 2. Recall@k vs QPS over nprobe (in process)", "",
         curves["note"], "",
-        md_table(curves["rows"], ["engine", "figures", "nprobe", f"recall@{k}", "qps"]), "",
+        md_table(curves["rows"], ["engine", "figures", "config", "nprobe", f"recall@{k}", "qps"]), "",
         "![recall vs QPS](ann_recall_qps.png)", "",
         "## 3. RALM through the gRPC service", "",
         f"Model `{result['ralm']['model']}` (byte-level GPT trained on the Python documentation's training split). "
