@@ -387,10 +387,12 @@ def write_service_report(result: dict, out: Path) -> list[Path]:
     if rows and "inprocess_p50_ms_measured" in rows[0]:
         series["in-process p50 (measured)"] = [r["inprocess_p50_ms_measured"] for r in rows]
         series["added p50 (measured)"] = [r["added_p50_ms_measured"] for r in rows]
+    if rows and "floor_two_hops_p50_ms_measured" in rows[0]:
+        series["2-hop gRPC floor p50 (measured)"] = [r["floor_two_hops_p50_ms_measured"] for r in rows]
     png = bar_plot(labels, series, out / "service_latency.png",
                    "gRPC Search latency per call vs the same search in process (loopback)", "ms", log=True,
                    note="measured: wall clock per call, median over repeats; b = queries per call, "
-                        "c = concurrent clients, n = memory nodes")
+                        "c = concurrent clients, n = memory nodes; log scale: an added latency <= 0 is not drawn")
     return [out / "service.json", png]
 
 
