@@ -77,6 +77,9 @@ class AccelTiming:
     codes_scanned: int
     bytes_read: int
     extra: dict[str, Any] = field(default_factory=dict)
+    #: set by models whose batch's queries run concurrently on different units (whole-list PIM layout
+    #: on independent units): the batch's bulk-synchronous makespan; None = queries one at a time
+    batch_makespan_s: float | None = None
 
     @property
     def nq(self) -> int:
@@ -89,7 +92,10 @@ class AccelTiming:
 
     @property
     def makespan_s(self) -> float:
-        return pipeline_makespan(self.stages)
+        serial = pipeline_makespan(self.stages)
+        if self.batch_makespan_s is None:
+            return serial
+        return min(serial, self.batch_makespan_s)  # the host may also run the batch one query at a time
 
     @property
     def qps(self) -> float:

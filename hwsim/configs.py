@@ -24,7 +24,12 @@ CHAMELEON_U250 = FpgaConfig(
         "id_layout": f"{REF}: vector ids (64-bit) read from DDR via a (list, offset) -> address table",
         "l1": "None = exact K; Chameleon's approximate lengths 10/15/23/38 (M=8/16/32/64) are "
               f"selectable with l1= ({REF})",
-        "lut_double_buffer": "rtl/scan_unit.py protocol: a list's LUT is written before its first beat",
+        "lut_double_buffer": "False as Chameleon built it: its released kernels (github.com/WenqiJiang/"
+                             "FPGA-PQ-disaggregated-memory, kernel/user_krnl/*/src/hls/constants.hpp) all set "
+                             "ADC_DOUBLE_BUF_ENABLE 0 ('might result in P&R failure'): each decode PE reads a "
+                             "list's 256 LUT rows (II 1) before scanning it; LUT construction is a separate "
+                             "dataflow stage, so only those 256 cycles per list are exposed. Same as the "
+                             "rtl/scan_unit.py protocol",
         "network_gbps": "Alveo U250 QSFP28 100 GbE; Chameleon's FPGA TCP/IP stack (assumed line rate)",
         "network_latency_us": "assumed: one switch hop + FPGA TCP stack, one way",
         "static_power_w": "not modeled (0)",
@@ -90,27 +95,44 @@ HETERRAG_ACCELDIMM = DimmPimConfig(
         "link_gbps": f"{REF}: CXL over PCIe 5.0 x8 ~ 32 GB/s",
     })
 
+UPMEM_SOURCES = {
+    "dpus_per_dimm": f"{REF}: 128 DPUs per DIMM", "unit_clock_mhz": f"{REF}: 350-400 MHz (350 used)",
+    "lanes": f"{REF}: 14-stage pipeline, 11 tasklets to fill -> ~1 instruction per cycle",
+    "ops_per_subcode": "assumed: load code byte, form LUT address, load WRAM entry, add = 4 instructions",
+    "ops_per_code": "assumed: loop, bias, compare against the top-K threshold = 6 instructions",
+    "buffer_bytes": f"{REF}: 64 KB WRAM per DPU, 16 KB left for stacks and DMA buffers (assumed)",
+    "capacity_gb_per_dimm": f"{REF}: 64 MB MRAM per DPU x 128",
+    "mram_gbs": f"{REF}: measured MRAM bandwidth ~574 MiB/s per DPU",
+    "host_bus_gbs": "UPMEM DIMMs run at DDR4-2400: 19.2 GB/s per channel (peak; assumed sustained, "
+                    "optimistic for host<->DPU transfers)",
+    "dimms": "assumed: a 20-DIMM (2560-DPU) server, 2 DIMMs per channel",
+    "layout": f"{REF}: PIM IVF-PQ systems on UPMEM place whole lists on DPUs (their bottleneck is load "
+              "imbalance across lists); only the DPUs holding probed lists receive work",
+    "lut_on_host": f"{REF}: LUT placement in WRAM; LUTs built on the DPUs (the published systems' "
+                   "optimisation), the host sends the query and probed list ids",
+    "lut_ops_per_term": "assumed: int8 residual and codebook, per (entry, dimension) load, sub, 8x8 mul "
+                        "(the DPU's native multiply), add = 4 instructions",
+}
+
 UPMEM = DimmPimConfig(
     name="upmem", kind="upmem", memory="DDR4_3200AA", dimms=20, dpus_per_dimm=128, host_channels=10,
     unit_clock_mhz=350.0, lanes=1, ops_per_subcode=4, ops_per_code=6, buffer_bytes=48 * 1024,
     capacity_gb_per_dimm=8.0, mram_gbs=574 * 2**20 / 1e9, mram_dma_bytes=8, mram_latency_ns=0.0,
     host_bus_gbs=19.2, host_bus_efficiency=1.0, link_gbps=32.0, link_kind="pcie",
-    sources={
-        "dpus_per_dimm": f"{REF}: 128 DPUs per DIMM", "unit_clock_mhz": f"{REF}: 350-400 MHz (350 used)",
-        "lanes": f"{REF}: 14-stage pipeline, 11 tasklets to fill -> ~1 instruction per cycle",
-        "ops_per_subcode": "assumed: load code byte, form LUT address, load WRAM entry, add = 4 instructions",
-        "ops_per_code": "assumed: loop, bias, compare against the top-K threshold = 6 instructions",
-        "buffer_bytes": f"{REF}: 64 KB WRAM per DPU, 16 KB left for stacks and DMA buffers (assumed)",
-        "capacity_gb_per_dimm": f"{REF}: 64 MB MRAM per DPU x 128",
-        "mram_gbs": f"{REF}: measured MRAM bandwidth ~574 MiB/s per DPU",
-        "host_bus_gbs": "UPMEM DIMMs run at DDR4-2400: 19.2 GB/s per channel",
-        "dimms": "assumed: a 20-DIMM (2560-DPU) server, 2 DIMMs per channel",
-    })
+    layout="whole", lut_on_host=False, lut_ops_per_term=4, sources=UPMEM_SOURCES)
+
+#: the same server with Chameleon's layout (every list split over all 2560 DPUs, host-built LUTs sent to
+#: every DPU): kept to show why UPMEM IVF-PQ systems do not do this
+UPMEM_SPLIT = UPMEM.with_(
+    name="upmem_split", layout="split", lut_on_host=True,
+    sources={**UPMEM_SOURCES, "layout": "Chameleon's layout: every list split evenly over all units",
+             "lut_on_host": "host builds each LUT (host_lut_gflops, assumed) and writes it to every DPU"})
 
 CONFIGS = {c.name: c for c in (CHAMELEON_U250, FANNS_U55C, AQUABOLT_XL, HETERRAG_ACCELHBM,
-                               HETERRAG_ACCELDIMM, UPMEM)}
+                               HETERRAG_ACCELDIMM, UPMEM, UPMEM_SPLIT)}
 BACKEND_OF = {"chameleon_u250": "fpga", "fanns_u55c": "fpga", "aquabolt_xl": "pim-hbm",
-              "heterrag_accelhbm": "pim-hbm", "heterrag_acceldimm": "pim-dimm", "upmem": "pim-dimm"}
+              "heterrag_accelhbm": "pim-hbm", "heterrag_acceldimm": "pim-dimm", "upmem": "pim-dimm",
+              "upmem_split": "pim-dimm"}
 DEFAULT_FOR_BACKEND = {"fpga": "chameleon_u250", "pim-hbm": "heterrag_accelhbm", "pim-dimm": "heterrag_acceldimm"}
 
 

@@ -19,6 +19,21 @@ Per query:
 * ``kselect_drain``: every unit's partial top-K read out to the host and merged there.
 * ``transfer_out``: K results from the host to the requester.
 
+LUT placement (``lut_on_host``): True, the host builds each probed list's LUT and writes it into the
+buffer of every unit that scans the list (:meth:`PimArray.broadcast_ns`); False, the host sends the
+query vector and probed list ids (:meth:`PimArray.broadcast_ns` of ``4 d + 4 nprobe + 16`` bytes) only to
+the units holding a probed list, and each such unit builds the LUT of each of its probed lists itself:
+``256 x (d x lut_ops_per_term + M) / lanes`` unit cycles (residual, squared difference and sum per
+codebook entry, then one store per entry), before scanning it.
+
+Batches: with ``layout="whole"`` on independent units (``independent_units``: DIMM-PIM rank units and
+UPMEM DPUs run their own programs; HBM-PIM all-bank mode drives every unit with one command stream, so
+it does not), the queries of a batch run concurrently on different units, bulk-synchronously: the host
+dispatches the whole batch over its bus, every unit works through its own (query, list) items, then the
+host reads out and merges every partial top-K. :attr:`AccelTiming.batch_makespan_s` is then
+``link in + sum(host dispatch) + max over units(sum of its work) + sum(read-out and merge) + link out``;
+the per-query stages remain each query's latency alone on the device (batch 1).
+
 Functional results: per-unit top-K then an exact merge is the exact top-K, i.e. the golden scan.
 """
 from __future__ import annotations
@@ -56,6 +71,8 @@ class PimArray(Accelerator):
 
     #: bytes of one burst of the unit's memory stream
     tx: int = 32
+    #: units run their own programs (so a batch's queries can run on different units at once)
+    independent_units: bool = False
 
     def check_shard(self, M: int, ntotal: int) -> None:
         c = self.config
@@ -66,7 +83,11 @@ class PimArray(Accelerator):
 
     def load(self, shard) -> None:
         super().load(shard)
-        self._owner = (assign_whole_lists(shard.list_sizes, self.config.units)
+        self.place(shard.list_sizes)
+
+    def place(self, list_sizes: np.ndarray) -> None:
+        """Place lists on units (``whole`` layout) from their sizes alone (load() and projections)."""
+        self._owner = (assign_whole_lists(list_sizes, self.config.units)
                        if self.config.layout == "whole" else None)
 
     @abstractmethod
@@ -100,6 +121,13 @@ class PimArray(Accelerator):
         np.put_along_axis(out, owner[..., None], w.codes[..., None], axis=-1)
         return out
 
+    def unit_lut_ns(self, d: int, M: int) -> float:
+        """A unit building one list's LUT itself (``lut_on_host`` False): 256 x (d x lut_ops_per_term + M)
+        lane operations (residual, squared difference, sum per codebook entry; one store per entry)."""
+        c = self.config
+        ops = 256 * (d * getattr(c, "lut_ops_per_term", 3) + M)
+        return math.ceil(ops / c.lanes) * 1e3 / c.unit_clock_mhz
+
     def model(self, w: Workload, probe: np.ndarray | None = None) -> AccelTiming:
         c = self.config
         M, k, nq, P = w.M, w.k, w.nq, w.nprobe
@@ -114,6 +142,12 @@ class PimArray(Accelerator):
         mem_only = np.zeros(nq)
         comp_only = np.zeros(nq)
         lut_entry_b = math.ceil(self.fmt.lut_bits / 8)
+        concurrent = self.independent_units and c.layout == "whole"
+        lut_unit = 0.0 if c.lut_on_host else self.unit_lut_ns(w.d, M)
+        dispatch_b = 4 * w.d + 4 * P + 16  # query vector + probed list ids (+ header), per unit
+        host_ns = np.zeros(nq)             # serial host-bus work of each query (dispatch)
+        unit_ns = np.zeros((nq, c.units)) if concurrent else None  # each unit's work per query
+        calib = []
         for q in range(nq):
             # all units run in lock step over the same lists; the busiest unit sets the time
             loads = per_unit[q].sum(axis=0)
@@ -123,6 +157,10 @@ class PimArray(Accelerator):
             t_end = 0.0
             mem_end = 0.0
             comp = 0.0
+            analytic_u = 0.0
+            active = per_unit[q] > 0                                     # (P, U)
+            if not c.lut_on_host:
+                host_ns[q] = self.broadcast_ns(dispatch_b, max(1, int(active.any(axis=0).sum())))
             for pi, ncol in enumerate(cols):
                 # bytes per code this pass: its code columns + partial sums read (not first) / written (not last)
                 b_code = ncol + dist_b * ((pi > 0) + (pi < passes - 1))
@@ -137,16 +175,31 @@ class PimArray(Accelerator):
                 ready, ej = self.unit_ready(nb)
                 dram_J += ej * self.energy_scale(loads)
                 nbytes_total += int((-(-per_unit[q] * b_code // self.tx)).sum()) * self.tx
-                units_needing = int((per_unit[q] > 0).sum(axis=1).max()) if c.layout == "whole" else c.units
-                gap = self.broadcast_ns(256 * ncol * lut_entry_b, max(1, units_needing))
+                units_needing = int(active.sum(axis=1).max()) if c.layout == "whole" else c.units
+                if c.lut_on_host:
+                    gap = self.broadcast_ns(256 * ncol * lut_entry_b, max(1, units_needing))
+                    bcast_total += gap * int((items > 0).sum())
+                    if c.layout == "whole":  # each probed list's LUT crosses the host bus once
+                        host_ns[q] += gap * int(active.any(axis=1).sum())
                 # broadcasts occupy the banks' command path: they do not overlap the code stream
                 t, _ = couple(ready, items, ipb, beat, 0.0, b_code, self.tx)
                 t_end += t
-                bcast_total += gap * int((items > 0).sum())
                 if ready.size:
                     mem_end += float(ready[-1])
                 comp += float((-(-items // ipb)).sum()) * beat
-            st["lut_build"][q] = bcast_total * 1e-9
+                if concurrent:  # every unit's own stream, analytically (list by list, the slower of the two)
+                    pu = per_unit[q]
+                    c_ns = (-(-pu // ipb)) * beat
+                    m_ns = (-(-pu * b_code // self.tx)) * self.tx / self.unit_peak_Bps() * 1e9
+                    per = np.maximum(c_ns, m_ns)
+                    unit_ns[q] += per.sum(axis=0)
+                    analytic_u += float(per[:, u].sum())
+            if concurrent:
+                unit_ns[q] += active.sum(axis=0) * lut_unit
+                if analytic_u > 0:
+                    calib.append(t_end / analytic_u)  # DRAM-model effects (refresh, row misses) of the stream
+            st["lut_build"][q] = (host_ns[q] if not c.lut_on_host else bcast_total) * 1e-9 \
+                + lut_unit * int((items > 0).sum()) * 1e-9
             st["scan"][q] = t_end * 1e-9
             mem_only[q], comp_only[q] = mem_end, comp
         # host-side LUT construction (residual + 256 x M table per probed list) when the host builds it
@@ -163,6 +216,14 @@ class PimArray(Accelerator):
             st["kselect_drain"][q] = (self.readout_ns(int(kq[q]) * entry) * 1e-9
                                       + kq[q] * c.host_merge_ns * 1e-9 + c.link_latency_us * 1e-6)
         st["transfer_out"][:] = k * 12 / link_Bps + c.link_latency_us * 1e-6
+        batch_makespan = None
+        if concurrent:
+            f = float(np.mean(calib)) if calib else 1.0
+            host_lut = P * 256 * w.d * 3 / (c.host_lut_gflops * 1e9) if c.lut_on_host else 0.0
+            batch_makespan = (nq * (bytes_in + k * 12) / link_Bps + 2 * c.link_latency_us * 1e-6
+                              + nq * host_lut + float(host_ns.sum()) * 1e-9
+                              + float(unit_ns.sum(axis=0).max()) * f * 1e-9
+                              + float(st["kselect_drain"].sum()) - (nq - 1) * c.link_latency_us * 1e-6)
         codes = int(w.codes.sum())
         energy = {
             "dram": dram_J,
@@ -180,10 +241,16 @@ class PimArray(Accelerator):
             "active_units": float(active_units.mean() / c.units),
         }
         bound = "memory" if mem_only.sum() > comp_only.sum() else "compute"
-        extra = {"units": c.units, "passes": passes, "layout": c.layout,
+        extra = {"units": c.units, "passes": passes, "layout": c.layout, "lut_on_host": c.lut_on_host,
                  "memory_only_scan_s": float(mem_only.mean() * 1e-9),
                  "compute_only_scan_s": float(comp_only.mean() * 1e-9)}
-        return AccelTiming(self.config_name, st, energy, util, bound, codes, nbytes_total, extra)
+        if concurrent:
+            busy = unit_ns.sum(axis=0)
+            extra.update(batch_concurrent=True, batch_unit_busy_max_s=float(busy.max() * 1e-9),
+                         batch_unit_busy_mean_s=float(busy.mean() * 1e-9),
+                         batch_host_dispatch_s=float(host_ns.sum() * 1e-9))
+        return AccelTiming(self.config_name, st, energy, util, bound, codes, nbytes_total, extra,
+                           batch_makespan_s=batch_makespan)
 
     def energy_scale(self, loads: np.ndarray) -> float:
         """DRAM energy of the representative unit -> all units (they stream in proportion to load)."""

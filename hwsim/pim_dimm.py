@@ -10,9 +10,17 @@
   the DPU pipeline retires about one instruction per cycle when enough tasklets run, so each LUT
   look-up costs ``ops_per_subcode`` instructions.
 
-Both: partial top-K per unit, read out and merged on the host; the LUT of each probed list is sent to
-every unit that scans that list over the shared DDR bus (no multicast across DIMMs/chips), which is
-the dispatch cost PIM IVF-PQ systems report.
+Both: partial top-K per unit, read out and merged on the host. With ``lut_on_host`` the LUT of each
+probed list is sent to every unit that scans that list over the shared DDR bus (no multicast: a DDR
+beat carries one byte lane per chip, so N bytes to each of U units cost N x U bytes of bus time), which
+is the dispatch cost PIM IVF-PQ systems report; without it only the query and list ids go to the units
+holding probed lists, which build the LUTs themselves (UPMEM IVF-PQ systems do this).
+
+Layout matters on UPMEM: ``split`` (Chameleon's, every list over all 2560 DPUs) leaves each DPU a dozen
+codes per list at 1B/IVF32768, so per-list costs that do not shrink with the slice (the LUT to every
+DPU, 2560 partial top-Ks merged on the host) dominate and adding nodes barely helps; ``whole`` (one
+list per DPU, what UPMEM IVF-PQ systems do) sends work only to the DPUs holding probed lists and runs a
+batch's queries concurrently on different DPUs, at the cost of batch-1 latency (one DPU scans a list).
 """
 from __future__ import annotations
 
@@ -57,6 +65,7 @@ class DimmPimConfig:
     host_merge_ns: float = 2.0
     host_lut_gflops: float = 100.0
     lut_on_host: bool = True
+    lut_ops_per_term: int = 3         # unit-built LUT: lane ops per (entry, dimension): sub, mul, add
     layout: str = "split"
     stream_mode: str = "exact"
     sources: dict = field(default_factory=dict, compare=False, hash=False)
@@ -108,6 +117,7 @@ class DimmPimConfig:
 
 class DimmPim(PimArray):
     kind = "pim-dimm"
+    independent_units = True  # rank units (own instruction queue) and DPUs (own program) run apart
 
     def __init__(self, config: DimmPimConfig = DimmPimConfig(), fmt: LutFormat = DEFAULT_FORMAT):
         super().__init__(config, fmt)

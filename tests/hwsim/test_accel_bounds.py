@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hwsim.accelerator import Workload
-from hwsim.configs import AQUABOLT_XL, CHAMELEON_U250, HETERRAG_ACCELDIMM, UPMEM
+from hwsim.configs import AQUABOLT_XL, CHAMELEON_U250, HETERRAG_ACCELDIMM, UPMEM, UPMEM_SPLIT
 from hwsim.fpga import FpgaNode
 from hwsim.pim_dimm import DimmPim
 from hwsim.pim_hbm import HbmPim
@@ -112,7 +112,7 @@ def test_hbm_pim_unit_scaling():
 @pytest.mark.parametrize("cfg,bound", [
     (HETERRAG_ACCELDIMM, "compute"),
     (HETERRAG_ACCELDIMM.with_(lanes=128), "memory"),
-    (UPMEM, "compute"),
+    (UPMEM_SPLIT, "compute"),  # every list split over all 2560 DPUs
 ])
 def test_dimm_pim_bounds(cfg, bound):
     acc = DimmPim(cfg)
@@ -120,6 +120,16 @@ def test_dimm_pim_bounds(cfg, bound):
     r, t = rate(acc, n, 2)
     check(r, pim_bounds(acc))
     assert t.bound == bound
+
+
+def test_upmem_whole_lists_bound():
+    """Whole-list layout (the default upmem): one long list per DPU, all DPUs busy -> unit compute bound."""
+    acc = DimmPim(UPMEM)
+    assert UPMEM.layout == "whole"
+    w = Workload(np.full((1, UPMEM.units), 2000), 128, 16, 10)  # list p on DPU p (projection placement)
+    t = acc.model(w)
+    check(t.codes_scanned / float(t.stages["scan"].sum()), pim_bounds(acc))
+    assert t.bound == "compute"
 
 
 def test_dimm_pim_unit_scaling():
