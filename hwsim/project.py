@@ -134,11 +134,37 @@ def project(config, list_sizes: np.ndarray | None = None, nprobe: int = 32, M: i
         # the CPU baseline is scan-bound at any batch (8 cores x 1 GB/s), so its QPS is 1 / latency
         f"qps_batch{nq}_vs_cpu": tb.qps * cpu["latency_s"],
         "batch": nq,
+        "dominant_stage_batch1": max(tb.stage_means().items(), key=lambda kv: kv[1])[0],
+        "notes": projection_notes(cfg, tb),
     }
     if coordinator_select_s is not None:
         out["end_to_end_latency_s"] = lat + coordinator_select_s
         out["speedup_vs_cpu_end_to_end"] = cpu["latency_s"] / (lat + coordinator_select_s)
     return out
+
+
+def projection_notes(cfg, t) -> list[str]:
+    """What sets the figures, for configurations whose figures need explaining (documented assumptions)."""
+    notes = []
+    st = t.stage_means()
+    layout = getattr(cfg, "layout", None)
+    if layout == "split" and getattr(cfg, "kind", "") == "upmem":
+        notes.append("split layout over all DPUs: every probed list's LUT is written to every DPU over the "
+                     "shared DDR bus (no multicast) and every DPU's partial top-K is merged on the host; both "
+                     "are per-list costs that do not shrink when nodes each hold a smaller slice, so latency "
+                     "barely improves with nodes (UPMEM IVF-PQ systems place whole lists instead: config upmem)")
+    if layout == "whole" and t.batch_makespan_s is not None:
+        notes.append("whole lists on independent units: batch-1 latency is one unit scanning a whole list "
+                     "slice; a batch's queries run concurrently on different units, and QPS at the batch is "
+                     "bound by the busiest unit (load imbalance across lists)")
+    if st["lut_build"] + st["kselect_drain"] > st["scan"] and hasattr(cfg, "host_merge_ns"):
+        notes.append("host-side work (LUT construction at host_lut_gflops, LUT/query dispatch, merging every "
+                     "unit's partial top-K at host_merge_ns per candidate; assumed figures) exceeds the "
+                     "in-memory scan at batch 1")
+    if getattr(cfg, "lut_double_buffer", None) is False:
+        notes.append("LUT single-buffered as in Chameleon's kernels (ADC_DOUBLE_BUF_ENABLE 0): 256 cycles "
+                     "per probed list exposed")
+    return notes
 
 
 def chameleon_table(nodes_list=(1, 2, 4, 8), Ms=(16, 32, 64), nq: int = 16, imbalance: float = 0.0,
