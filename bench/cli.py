@@ -60,11 +60,11 @@ def cmd_project(args) -> int:
     from .project import run_project, write_project_report
 
     res = run_project(args.vectors, args.nlist, args.nprobe, tuple(args.M), tuple(args.nodes), tuple(args.configs),
-                      args.k, progress=not args.json)
+                      args.k, nq=args.batch, progress=not args.json)
     res["files"] = [str(f) for f in write_project_report(res, Path(args.out))]
-    _print(res, "rows", ["name", "M", "nodes", "fits", "latency_batch1_us", "qps_batch16", "energy_per_query_mJ",
-                         "bound", "speedup_vs_cpu8"], f"bench project — {res['vectors']:.0e} vectors (modeled)",
-           args.json)
+    _print(res, "rows", ["name", "M", "nodes", "fits", "latency_batch1_us", f"qps_batch{args.batch}",
+                         "energy_per_query_mJ", "bound", "latency_speedup_vs_cpu8"],
+           f"bench project — {res['vectors']:.0e} vectors (modeled)", args.json)
     if not args.json:
         print("published (Chameleon):", res["published_chameleon"]["source"])
     return 0
@@ -91,11 +91,9 @@ def cmd_dram(args) -> int:
 
 
 def cmd_ralm(args) -> int:
-    try:
-        from . import ralm_bench
-    except ModuleNotFoundError as e:
-        raise HwragError(f"the RALM benchmark is not available: {e}") from None
-    return int(ralm_bench.main(args.rest) or 0)
+    from . import ralm_bench
+
+    return ralm_bench.run_from_args(args)
 
 
 def add_bench_parser(sub) -> None:
@@ -137,6 +135,7 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--configs", nargs="+", default=["chameleon_u250", "heterrag_accelhbm", "heterrag_acceldimm",
                                                      "upmem"])
     p.add_argument("--k", type=int, default=100)
+    p.add_argument("--batch", type=int, default=16, help="queries per batch for the QPS figure (UPMEM needs large ones)")
     p.set_defaults(func=cmd_project)
 
     p = b.add_parser("dram", parents=[common], help="DRAM model speed (measured) per preset")
@@ -144,6 +143,8 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--presets", nargs="+", default=["HBM2_2Gbps", "HBM3_6400", "DDR4_3200AA", "DDR5_4800AN"])
     p.set_defaults(func=cmd_dram)
 
-    p = b.add_parser("ralm", help="RALM tokens/s with and without retrieval and overlap")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for bench.ralm_bench")
+    from .ralm_bench import add_arguments as ralm_arguments
+
+    p = b.add_parser("ralm", help="RALM tokens/s: retrieval off, chunk and token mode, with and without overlap")
+    ralm_arguments(p)
     p.set_defaults(func=cmd_ralm)

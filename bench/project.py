@@ -32,8 +32,8 @@ def run_project(vectors: float = 1e9, nlist: int = 32768, nprobe: int = 32, Ms=(
                      "nodes": n, "fits": r["fits"], "latency_batch1_us": r["latency_batch1_s"] * 1e6,
                      f"qps_batch{nq}": r[f"qps_batch{nq}"], "energy_per_query_mJ": r["energy_per_query_J"] * 1e3,
                      "bound": r["bound"], "cpu8_latency_us": cpu["latency_s"] * 1e6,
-                     "speedup_vs_cpu8": r["speedup_vs_cpu_scan_only"]})
-    return {"vectors": int(vectors), "nlist": nlist, "nprobe": nprobe, "k": k, "d": d, "rows": rows,
+                     "latency_speedup_vs_cpu8": r["speedup_vs_cpu_scan_only"]})
+    return {"vectors": int(vectors), "nlist": nlist, "nprobe": nprobe, "k": k, "d": d, "batch": nq, "rows": rows,
             "published_chameleon": CHAMELEON_REPORTED,
             "note": "all figures modeled (hwsim at paper scale, equal list sizes unless --imbalance); "
                     "cpu8 = analytic 8-core FAISS baseline (1 GB/s of codes per core, reference/hardware.md); "

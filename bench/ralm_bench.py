@@ -174,28 +174,37 @@ def write_report(result: dict, out: Path) -> list[Path]:
     return [j, png]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.ralm_bench", description=__doc__.split("\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backends", default="cpu,fpga", help="comma-separated (cpu, cpu-faiss, fpga, pim-hbm, pim-dimm)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--sub-batches", type=int, default=2)
     p.add_argument("--shards", type=int, default=2)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch/faiss/numba threads (default 1: a 2-thread torch pool stalls on a shared 2-core machine)")
     p.add_argument("--model", default=None)
     p.add_argument("--chunk-interval", type=int, default=16)
     p.add_argument("--knn-interval", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3, help="runs per configuration (the median is reported)")
-    p.add_argument("--out", default="build/bench", help="directory for ralm_bench.json and the plot")
+    p.add_argument("--out", default="report/bench", help="directory for ralm_bench.json and the plot")
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+def run_from_args(a) -> int:
     res = run([b for b in a.backends.split(",") if b], a.batch, a.new_tokens, a.sub_batches, a.shards, a.threads,
               a.model, a.chunk_interval, a.knn_interval, repeats=a.repeats)
     paths = write_report(res, Path(a.out))
     print(json.dumps(res, indent=1, default=float) if a.json else table(res))
     print("wrote " + ", ".join(map(str, paths)), file=sys.stderr)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.ralm_bench", description=__doc__.split("\n")[0])
+    add_arguments(p)
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return run_from_args(a)
 
 
 if __name__ == "__main__":
