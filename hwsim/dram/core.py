@@ -298,11 +298,35 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
             else:
                 qu[qi, tail, Q_NEXT] = j
             bqu[qi, BQ_TAIL, b] = j
+            recand = tail < 0
             if bqu[qi, BQ_HIT, b] < 0 and orw[b] == row:
                 bqu[qi, BQ_HIT, b] = j
-                _cand(qu, bqu, orw, nx, cmdq, qi, b, 4 * brank[b], bgnode[b], bbase + b)
-            elif tail < 0:
-                _cand(qu, bqu, orw, nx, cmdq, qi, b, 4 * brank[b], bgnode[b], bbase + b)
+                recand = True
+            if recand:
+                # the bank's candidate (:func:`_cand`, written out: see the note at the issue)
+                gn = bgnode[b]
+                r4 = 4 * brank[b]
+                hd = bqu[qi, BQ_HEAD, b]
+                if hd < 0:
+                    bqu[qi, BQ_CT, b] = r4 + CT_NONE
+                    bqu[qi, BQ_CID, b] = BIG
+                    bqu[qi, BQ_LOC, b] = 0
+                else:
+                    h = bqu[qi, BQ_HIT, b]
+                    if h >= 0:
+                        ct = CT_COL
+                        sl = h
+                    elif orw[b] < 0:
+                        ct = CT_ACT
+                        sl = hd
+                    else:
+                        ct = CT_PRE
+                        sl = hd
+                    bqu[qi, BQ_CT, b] = r4 + ct
+                    bqu[qi, BQ_CID, b] = qu[qi, sl, Q_ID]
+                    bqu[qi, BQ_CS, b] = sl
+                    cmd2 = cmdq[qi, ct]
+                    bqu[qi, BQ_LOC, b] = max(nx[gn, cmd2], nx[bbase + b, cmd2])
             k += 1
         if k >= hi and rqn == 0 and wqn == 0 and horizon >= BIG:
             break
@@ -525,17 +549,41 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
         b = qu[qi, slot, Q_BANK]
         r = qu[qi, slot, Q_RANK]
         gnode = qu[qi, slot, Q_GNODE]
-        _issue_u(nx, fw, fwp, tabd, r, gnode, bbase + b, R, cmd, t)
+        # the helpers (:func:`_issue_u`, :func:`_first_hit`, :func:`_close_bank`, :func:`_reloc`,
+        # :func:`_cand`) are written out on this path: an inlined helper taking arrays costs an
+        # atomic incref/decref pair per array argument per call, which was ~40 % of the loop
+        bnode = bbase + b
+        for c in range(NCMD):
+            nx[0, c] = max(nx[0, c], t + tabd[0, cmd, c])
+        for c in range(NCMD):
+            nx[1 + r, c] = max(nx[1 + r, c], t + tabd[1, cmd, c])
+        if R > 1:
+            for r2 in range(R):
+                if r2 != r:
+                    for c in range(NCMD):
+                        nx[1 + r2, c] = max(nx[1 + r2, c], t + tabd[2, cmd, c])
+        for c in range(NCMD):
+            nx[gnode, c] = max(nx[gnode, c], t + tabd[3, cmd, c])
+        for c in range(NCMD):
+            nx[bnode, c] = max(nx[bnode, c], t + tabd[4, cmd, c])
+        if cmd == ACT:
+            fw[r, fwp[r]] = t
+            fwp[r] = (fwp[r] + 1) & 3
         cnt[u, cmd] += 1
         if cmd == ACT:
             row = qu[qi, slot, Q_ROW]
             orw[b] = row
             if qu[qi, slot, Q_FLAG] == 0:
                 qu[qi, slot, Q_FLAG] = 1
-            bqu[0, BQ_HIT, b] = _first_hit(qu, 0, bqu[0, BQ_HEAD, b], row)
-            bqu[1, BQ_HIT, b] = _first_hit(qu, 1, bqu[1, BQ_HEAD, b], row)
+            for q2 in range(2):
+                x = bqu[q2, BQ_HEAD, b]
+                while x >= 0 and qu[q2, x, Q_ROW] != row:
+                    x = qu[q2, x, Q_NEXT]
+                bqu[q2, BQ_HIT, b] = x
         elif cmd == PRE:
-            _close_bank(orw, bqu, b)
+            orw[b] = -1
+            bqu[0, BQ_HIT, b] = -1
+            bqu[1, BQ_HIT, b] = -1
             qu[qi, slot, Q_FLAG] = 2
         else:
             rid = qu[qi, slot, Q_ID]
@@ -555,10 +603,16 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
             else:
                 bqu[qi, BQ_TAIL, b] = pvs
             if cmd == RDA or cmd == WRA:
-                _close_bank(orw, bqu, b)
+                orw[b] = -1
+                bqu[0, BQ_HIT, b] = -1
+                bqu[1, BQ_HIT, b] = -1
             else:
                 # the served entry was the bank's oldest hit: the next one is further on
-                bqu[qi, BQ_HIT, b] = _first_hit(qu, qi, nxs, orw[b])
+                x = nxs
+                orow = orw[b]
+                while x >= 0 and qu[qi, x, Q_ROW] != orow:
+                    x = qu[qi, x, Q_NEXT]
+                bqu[qi, BQ_HIT, b] = x
             if is_w:
                 qu[qi, slot, Q_NEXT] = wfree
                 wfree = slot
@@ -570,11 +624,56 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
         # the bank group's and the bank's timing moved: their banks' local earliest cycles
         g0 = (gnode - 1 - R) * B
         for b2 in range(g0, g0 + B):
-            _reloc(bqu, nx, cmdq, 0, b2, gnode, bbase + b2)
-            _reloc(bqu, nx, cmdq, 1, b2, gnode, bbase + b2)
+            bn2 = bbase + b2
+            cmd2 = cmdq[0, bqu[0, BQ_CT, b2] & 3]
+            bqu[0, BQ_LOC, b2] = max(nx[gnode, cmd2], nx[bn2, cmd2])
+            cmd2 = cmdq[1, bqu[1, BQ_CT, b2] & 3]
+            bqu[1, BQ_LOC, b2] = max(nx[gnode, cmd2], nx[bn2, cmd2])
         # the bank's state changed: refresh its candidates
-        _cand(qu, bqu, orw, nx, cmdq, 0, b, 4 * r, bgnode[b], bbase + b)
-        _cand(qu, bqu, orw, nx, cmdq, 1, b, 4 * r, bgnode[b], bbase + b)
+        gn = gnode
+        r4 = 4 * r
+        hd = bqu[0, BQ_HEAD, b]
+        if hd < 0:
+            bqu[0, BQ_CT, b] = r4 + CT_NONE
+            bqu[0, BQ_CID, b] = BIG
+            bqu[0, BQ_LOC, b] = 0
+        else:
+            h = bqu[0, BQ_HIT, b]
+            if h >= 0:
+                ct = CT_COL
+                sl = h
+            elif orw[b] < 0:
+                ct = CT_ACT
+                sl = hd
+            else:
+                ct = CT_PRE
+                sl = hd
+            bqu[0, BQ_CT, b] = r4 + ct
+            bqu[0, BQ_CID, b] = qu[0, sl, Q_ID]
+            bqu[0, BQ_CS, b] = sl
+            cmd2 = cmdq[0, ct]
+            bqu[0, BQ_LOC, b] = max(nx[gn, cmd2], nx[bbase + b, cmd2])
+        hd = bqu[1, BQ_HEAD, b]
+        if hd < 0:
+            bqu[1, BQ_CT, b] = r4 + CT_NONE
+            bqu[1, BQ_CID, b] = BIG
+            bqu[1, BQ_LOC, b] = 0
+        else:
+            h = bqu[1, BQ_HIT, b]
+            if h >= 0:
+                ct = CT_COL
+                sl = h
+            elif orw[b] < 0:
+                ct = CT_ACT
+                sl = hd
+            else:
+                ct = CT_PRE
+                sl = hd
+            bqu[1, BQ_CT, b] = r4 + ct
+            bqu[1, BQ_CID, b] = qu[1, sl, Q_ID]
+            bqu[1, BQ_CS, b] = sl
+            cmd2 = cmdq[1, ct]
+            bqu[1, BQ_LOC, b] = max(nx[gn, cmd2], nx[bbase + b, cmd2])
     sc[u, S_T] = t
     sc[u, S_DRAIN] = drain
     sc[u, S_RQN] = rqn
