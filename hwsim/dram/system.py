@@ -273,7 +273,11 @@ class DramStream:
 
     def _run(self, horizon: int) -> None:
         U = self.system.spec.units
-        su, sid, sb, sr, sw, sa, offsets = core.group_by_unit(U, *self._pend)
+        if U == 1:  # one unit: the pending inputs are already in order
+            su, sid, sb, sr, sw, sa = (np.ascontiguousarray(p, dtype=np.int64) for p in self._pend)
+            offsets = np.array([0, su.size], dtype=np.int64)
+        else:
+            su, sid, sb, sr, sw, sa, offsets = core.group_by_unit(U, *self._pend)
         core.simulate(self.system.params, self.system.table, self._nxt, self._open, self._faw, self._fawp,
                       self._refs, self._sc, self._q, self._bq, self._cnt,
                       sid, sb, sr, sw, sa, offsets, np.int64(horizon), self._done, self._kind,
