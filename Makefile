@@ -32,7 +32,7 @@ demo: install
 	$(VENV)/bin/hwrag demo
 
 test: install
-	$(PY) -m pytest -m "not slow" -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
