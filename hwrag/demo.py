@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -56,9 +57,6 @@ class DemoConfig:
 
 def _build_chunk_store(max_docs: int):
     """Runs in a second process: MiniLM on one core while the LM trains on the other."""
-    import os
-
-    os.environ["TQDM_DISABLE"] = "1"  # the parent's progress bar speaks for this step
     import torch
 
     torch.set_num_threads(1)
@@ -74,7 +72,12 @@ def prepare(cfg: DemoConfig, bar) -> dict:
 
     t0 = time.perf_counter()
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        chunk_future = pool.submit(_build_chunk_store, cfg.chunk_max_docs)
+        # the worker inherits the environment at spawn: no progress bars of its own (the parent's speaks)
+        os.environ["TQDM_DISABLE"] = "1"
+        try:
+            chunk_future = pool.submit(_build_chunk_store, cfg.chunk_max_docs)
+        finally:
+            os.environ.pop("TQDM_DISABLE")
         bar.set_postfix_str(f"ANN dataset, IVF{cfg.nlist},PQ{cfg.m}")
         index, ds, path = cached_index(cfg.dataset, cfg.nlist, cfg.m)
         bar.update()
