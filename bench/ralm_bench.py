@@ -10,9 +10,13 @@ the hardware's; their *modeled* figures are the device makespan per request (max
 naming the modeled configuration) and the throughput it implies without overlap:
 tokens / (measured LM compute + modeled device time) -- network and coordinator time excluded.
 
-The local service (a coordinator and ``--shards`` memory nodes per datastore) runs in this process
-on loopback: on a CPU-only machine its scans share the cores (and the GIL) with the LM, which caps
-the overlap that can be achieved here.
+Deployment (``--deploy``): ``process`` (default) starts the retrieval service as separate processes on
+loopback (``retrieval_service.cluster.Cluster``: ``--shards`` memory nodes per datastore, each scanning
+with one compute thread, and a coordinator), the way a disaggregated deployment runs it, so the LM's
+interpreter (GIL) is its own; on a 2-core machine the processes still share the cores with the LM.
+``local`` runs the coordinator and memory nodes inside this process
+(``llm_client.retrieval.LocalService``): their scans share the GIL with the LM, which makes overlap
+slow generation down rather than speed it up.
 
 Writes ``ralm_bench.json`` and ``ralm_tokens_per_s.png`` under ``--out``.
 """
@@ -24,11 +28,46 @@ import logging
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+
+from ivfpq.errors import HwragError
 
 log = logging.getLogger(__name__)
 
 EMULATED = ("fpga", "pim-hbm", "pim-dimm")
+DEPLOYMENTS = {
+    "process": "separate processes on loopback gRPC (a coordinator and memory nodes, 1 compute thread each)",
+    "local": "in-process (coordinator and memory nodes share the LM's interpreter), loopback gRPC",
+}
+
+
+def cluster_config(stores: dict, backend: str, shards: int) -> dict:
+    """One ``[[index]]`` per datastore, ``shards`` memory nodes each, on ``backend``."""
+    ix = [{"name": ds.index_name, "path": str(ds.path), "payloads": str(ds.payload_path), "backend": backend,
+           "shards": shards, "compute_threads": 1} for ds in stores.values()]
+    return {"coordinator": {"listen": "127.0.0.1:0", "default_deadline_s": 120.0}, "index": ix}
+
+
+@contextmanager
+def service(stores: dict, backend: str, shards: int, deploy: str = "process"):
+    """A retriever connected to a service for ``stores`` on ``backend``, deployed as ``deploy``."""
+    if deploy == "local":
+        from llm_client.retrieval import LocalService
+
+        with LocalService(stores, nshards=shards, backend=backend) as svc:
+            yield svc.retriever
+    elif deploy == "process":
+        from llm_client.retrieval import connect
+        from retrieval_service.cluster import Cluster
+        from retrieval_service.config import ClusterConfig
+
+        with Cluster(ClusterConfig.from_dict(cluster_config(stores, backend, shards))) as cluster:
+            with connect(cluster.address, stores) as retriever:
+                retriever.wait_ready()
+                yield retriever
+    else:
+        raise HwragError(f"unknown deployment {deploy!r}; accepted: {', '.join(DEPLOYMENTS)}")
 
 
 def _prompts(n: int) -> list[str]:
@@ -72,7 +111,10 @@ def _row(backend: str, res, lm_name: str) -> dict:
 
 def run(backends=("cpu", "fpga"), batch: int = 8, new_tokens: int = 32, sub_batches: int = 2, shards: int = 2,
         threads: int = 2, model: str | None = None, chunk_interval: int = 16, knn_interval: int = 1,
-        seed: int = 0, repeats: int = 3) -> dict:
+        seed: int = 0, repeats: int = 3, deploy: str = "process", lm=None, stores: dict | None = None,
+        prompts: list[str] | None = None, chunk_min_context: int | None = None) -> dict:
+    """``lm``, ``stores`` and ``prompts`` default to the trained model, its full-size datastores and
+    held-out prompts (tests pass tiny ones); ``chunk_min_context`` to ``ChunkRALMConfig``'s default."""
     import torch
     from ivfpq.threads import set_threads
     from llm_client.chunk_ralm import ChunkRALMConfig
@@ -80,18 +122,24 @@ def run(backends=("cpu", "fpga"), batch: int = 8, new_tokens: int = 32, sub_batc
     from llm_client.datastore import build_chunk_store, build_knn_store
     from llm_client.knnlm import KnnLMConfig
     from llm_client.lm import load_lm
-    from llm_client.retrieval import LocalService
 
+    if deploy not in DEPLOYMENTS:
+        raise HwragError(f"unknown deployment {deploy!r}; accepted: {', '.join(DEPLOYMENTS)}")
     set_threads(threads)
     torch.set_num_threads(threads)
-    lm = load_lm(model)
-    stores = {"chunk": build_chunk_store(), "token": build_knn_store(lm)}
-    prompts = _prompts(batch)
+    if lm is None:
+        lm = load_lm(model)
+    if stores is None:
+        stores = {"chunk": build_chunk_store(), "token": build_knn_store(lm)}
+    prompts = list(prompts) if prompts is not None else _prompts(batch)
     load_before = os.getloadavg()
+
+    chunk_kw = {} if chunk_min_context is None else {"min_context": chunk_min_context}
 
     def cfg(mode, overlap, n=new_tokens):
         return GenerationConfig(mode=mode, max_new_tokens=n, sub_batches=sub_batches, overlap=overlap, seed=seed,
-                                chunk=ChunkRALMConfig(interval=chunk_interval), knn=KnnLMConfig(interval=knn_interval))
+                                chunk=ChunkRALMConfig(interval=chunk_interval, **chunk_kw),
+                                knn=KnnLMConfig(interval=knn_interval))
 
     def measure(co, backend, mode, overlap) -> dict:
         """The median run (by tokens/s) of ``repeats``, with every run's tokens/s beside it."""
@@ -106,10 +154,11 @@ def run(backends=("cpu", "fpga"), batch: int = 8, new_tokens: int = 32, sub_batc
     co.generate(prompts, cfg("none", False, 8))  # warm-up
     rows.append(measure(co, "-", "none", False))
     for backend in _available(list(backends)):
-        log.info("backend %s: starting a local service (%d memory nodes per datastore)", backend, shards)
-        with LocalService(stores, nshards=shards, backend=backend) as svc:
-            co = InferenceCoordinator(lm, svc.retriever)
-            for mode in ("chunk", "token"):
+        log.info("backend %s: starting the service, %s (%d memory nodes per datastore)", backend,
+                 DEPLOYMENTS[deploy], shards)
+        with service(stores, backend, shards, deploy) as retriever:
+            co = InferenceCoordinator(lm, retriever)
+            for mode in [m for m in ("chunk", "token") if m in stores]:
                 co.generate(prompts, cfg(mode, True, 4))  # warm-up: encoder, JIT, channels
                 for overlap in (False, True):
                     t = time.perf_counter()
@@ -120,7 +169,9 @@ def run(backends=("cpu", "fpga"), batch: int = 8, new_tokens: int = 32, sub_batc
         "setup": {"batch": batch, "new_tokens": new_tokens, "sub_batches": sub_batches, "memory_nodes_per_store": shards,
                   "threads": threads, "repeats": repeats, "chunk_interval": chunk_interval, "knn_interval": knn_interval,
                   "knn_k": KnnLMConfig().k, "knn_nprobe": KnnLMConfig().nprobe, "chunk_k": ChunkRALMConfig().k,
-                  "model": lm.name, "device": str(lm.device), "deployment": "local (in-process, loopback gRPC)",
+                  "chunk_min_context": ChunkRALMConfig(**chunk_kw).min_context,
+                  "model": lm.name, "device": str(lm.device), "deployment": deploy,
+                  "deployment_note": DEPLOYMENTS[deploy],
                   "stores": {k: {"index": v.index_name, "ntotal": v.meta["ntotal"], "d": v.meta["d"]}
                              for k, v in stores.items()}},
         "machine": {"cpus": os.cpu_count(), "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg())},
@@ -144,7 +195,13 @@ def table(result: dict) -> str:
     heads = ["backend", "mode", "overlap", "tok/s", "LM s", "retr lat s", "retr wait s", "retr share", "overlap"]
     lines = [[_fmt(r.get(c)) for c in cols] for r in result["rows"]]
     w = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(heads)]
-    out = ["RALM generation (measured, wall clock on this machine)",
+    su, m = result["setup"], result["machine"]
+    out = [f"RALM generation (measured, wall clock on this machine); service: {su['deployment']} -- "
+           f"{su.get('deployment_note', '')}",
+           f"  batch {su['batch']}, {su['new_tokens']} new tokens, {su['sub_batches']} sub-batches, "
+           f"{su['memory_nodes_per_store']} memory nodes per store, LM threads {su['threads']}, median of "
+           f"{su['repeats']}; load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in m['loadavg_before'])}, "
+           f"after {'/'.join(f'{x:.2f}' for x in m['loadavg_after'])}",
            "  ".join(h.ljust(w[i]) for i, h in enumerate(heads))]
     out += ["  ".join(x.ljust(w[i]) for i, x in enumerate(l)) for l in lines]
     mod = [r for r in result["rows"] if "modeled" in r]
@@ -170,7 +227,7 @@ def write_report(result: dict, out: Path) -> list[Path]:
               for r in rows]
     png = bar_plot(labels, {"tokens/s (measured)": [r["tokens_per_s"] for r in rows]}, out / "ralm_tokens_per_s.png",
                    f"RALM generation, batch {result['setup']['batch']}, {result['setup']['model']}", "tokens/s",
-                   note="measured, wall clock on this machine; local in-process service")
+                   note=f"measured, wall clock on this machine; service: {result['setup']['deployment']}")
     return [j, png]
 
 
@@ -183,6 +240,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch/faiss/numba threads (default 1: a 2-thread torch pool stalls on a shared 2-core machine)")
     p.add_argument("--model", default=None)
+    p.add_argument("--deploy", choices=sorted(DEPLOYMENTS), default="process",
+                   help="process: coordinator and memory nodes as separate processes (default); "
+                        "local: in this process (they share the LM's GIL)")
     p.add_argument("--chunk-interval", type=int, default=16)
     p.add_argument("--knn-interval", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3, help="runs per configuration (the median is reported)")
@@ -192,7 +252,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_from_args(a) -> int:
     res = run([b for b in a.backends.split(",") if b], a.batch, a.new_tokens, a.sub_batches, a.shards, a.threads,
-              a.model, a.chunk_interval, a.knn_interval, repeats=a.repeats)
+              a.model, a.chunk_interval, a.knn_interval, repeats=a.repeats, deploy=a.deploy)
     paths = write_report(res, Path(a.out))
     print(json.dumps(res, indent=1, default=float) if a.json else table(res))
     print("wrote " + ", ".join(map(str, paths)), file=sys.stderr)

@@ -1,0 +1,67 @@
+"""The RALM benchmark with the retrieval service as separate processes (``--deploy process``), end to end on
+the tiny model and stores: every configuration runs, and every figure says whether it is measured or modeled.
+Timings are not asserted (they are measured in ``bench/``)."""
+import argparse
+
+import pytest
+
+from ivfpq.errors import HwragError
+
+
+def test_flags_default_to_the_process_deployment():
+    from bench.ralm_bench import add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    assert p.parse_args([]).deploy == "process"
+    assert p.parse_args(["--deploy", "local"]).deploy == "local"
+    with pytest.raises(SystemExit):
+        p.parse_args(["--deploy", "remote"])
+
+
+def test_unknown_deployment_is_a_clear_error(tiny_lm, knn_store):
+    from bench.ralm_bench import run
+
+    with pytest.raises(HwragError, match="accepted: process, local"):
+        run(["cpu"], deploy="elsewhere", lm=tiny_lm, stores={"token": knn_store}, prompts=["a"])
+
+
+def test_process_deployment_end_to_end(tiny_lm, knn_store, chunk_store, tmp_path):
+    from bench.ralm_bench import cluster_config, run, table, write_report
+
+    stores = {"chunk": chunk_store, "token": knn_store}
+    cc = cluster_config(stores, "fpga", 1)
+    assert [(ix["name"], ix["backend"], ix["shards"], ix["compute_threads"]) for ix in cc["index"]] == [
+        (chunk_store.index_name, "fpga", 1, 1), (knn_store.index_name, "fpga", 1, 1)]
+
+    res = run(["cpu", "fpga"], batch=2, new_tokens=4, sub_batches=2, shards=1, threads=1, chunk_interval=2,
+              knn_interval=1, repeats=1, deploy="process", lm=tiny_lm, stores=stores,
+              prompts=["The function ", "import numpy"], chunk_min_context=64)
+    assert res["setup"]["deployment"] == "process"
+    assert "separate processes" in res["setup"]["deployment_note"]
+    assert len(res["machine"]["loadavg_before"]) == 3 and len(res["machine"]["loadavg_after"]) == 3
+    got = [(r["backend"], r["mode"], r["overlap"]) for r in res["rows"]]
+    assert got == [("-", "none", None)] + [(b, m, o) for b in ("cpu", "fpga") for m in ("chunk", "token")
+                                           for o in (False, True)]
+    for r in res["rows"]:
+        assert r["provenance"] == "measured"
+        assert r["new_tokens"] == 2 * 4 and r["tokens_per_s"] > 0 and r["lm_compute_s"] > 0
+        assert 0.0 <= r["retrieval_share_of_step_time"] <= 1.0
+        if r["mode"] == "none":
+            assert r["retrievals"] == 0 and r["overlap_achieved"] is None
+        else:
+            assert r["retrievals"] > 0 and r["retrieval_latency_s"] > 0
+            assert (r["overlap_achieved"] is None) == (not r["overlap"])
+        # modeled figures only for the emulated backend, labelled with the modeled configuration
+        if r["backend"] == "fpga" and not r["overlap"]:
+            m = r["modeled"]
+            assert m["provenance"] == "modeled" and m["config"] and m["device_time_s"] > 0
+            assert m["tokens_per_s_no_overlap"] > 0
+        else:
+            assert "modeled" not in r
+
+    text = table(res)
+    assert "measured" in text and "service: process" in text and "load average" in text
+    assert "modeled" in text and cc["index"] and "FPGA" in text
+    paths = write_report(res, tmp_path)
+    assert all(p.is_file() for p in paths)
