@@ -59,16 +59,24 @@ def one_recall_at(ids: np.ndarray, gt_ids: np.ndarray, r: int) -> float:
 def same_topk_ties_aside(d_a, i_a, d_b, i_b, rtol: float = 1e-4) -> np.ndarray:
     """Per query: do two engines return the same top-k, ties aside?
 
-    True when the distances agree (to float32 rounding: faiss sums precomputed terms in another
-    order, about 1e-5 relative) and the ids strictly inside the k-th
-    distance are the same set: equal distances may be listed in any order, and which of several
-    vectors tied at the k-th distance makes the cut is free.
+    True when both return the same number of hits (id -1 marks a missing one; engines pad missing
+    distances differently: +inf here, FLT_MAX in faiss), the distances agree (to float32 rounding:
+    faiss sums precomputed terms in another order, about 1e-5 relative) and the ids strictly inside
+    the last distance are the same set: equal distances may be listed in any order, and which of
+    several vectors tied at the last distance makes the cut is free.
     """
     d_a, d_b = np.asarray(d_a, np.float64), np.asarray(d_b, np.float64)
-    out = np.empty(len(d_a), bool)
+    i_a, i_b = np.asarray(i_a), np.asarray(i_b)
+    out = np.zeros(len(d_a), bool)
     for r in range(len(d_a)):
-        tol = rtol * max(1.0, abs(d_a[r, -1]))
-        same_d = np.allclose(d_a[r], d_b[r], rtol=rtol, atol=tol)
-        cut = d_a[r, -1] - tol
-        out[r] = same_d and set(i_a[r][d_a[r] < cut]) == set(i_b[r][d_b[r] < cut])
+        va, vb = i_a[r] >= 0, i_b[r] >= 0
+        if not np.array_equal(va, vb):
+            continue
+        if not va.any():
+            out[r] = True
+            continue
+        da, db, ia, ib = d_a[r][va], d_b[r][vb], i_a[r][va], i_b[r][vb]
+        tol = rtol * max(1.0, abs(da[-1]))
+        cut = da[-1] - tol
+        out[r] = np.allclose(da, db, rtol=rtol, atol=tol) and set(ia[da < cut]) == set(ib[db < cut])
     return out

@@ -30,3 +30,7 @@ def test_same_topk_ties_aside():
     assert same_topk_ties_aside(d, np.array([[5, 6, 7, 8]]), d, np.array([[5, 6, 7, 9]]))[0]  # cut at a tie
     assert not same_topk_ties_aside(d, np.array([[5, 6, 7, 8]]), d, np.array([[4, 6, 7, 8]]))[0]
     assert not same_topk_ties_aside(d, np.array([[5, 6, 7, 8]]), d + [[0, 0, 0.5, 0]], np.array([[5, 6, 7, 8]]))[0]
+    # fewer hits than k: padding differs between engines (inf here, FLT_MAX in faiss), hits must match
+    pad_a, pad_b = np.array([[1.0, 2.0, np.inf]]), np.array([[1.0, 2.0, 3.4028235e38]])
+    assert same_topk_ties_aside(pad_a, np.array([[5, 6, -1]]), pad_b, np.array([[5, 6, -1]]))[0]
+    assert not same_topk_ties_aside(pad_a, np.array([[5, 6, -1]]), d[:, :3], np.array([[5, 6, 7]]))[0]
