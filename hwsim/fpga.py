@@ -23,7 +23,7 @@ Per query (one at a time on the node):
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -87,9 +87,7 @@ class FpgaConfig:
                 f"AXI {self.axi_bits} b")
 
     def with_(self, **kw) -> "FpgaConfig":
-        d = {k: v for k, v in asdict(self).items()}
-        d.update(kw)
-        return FpgaConfig(**d)
+        return replace(self, **kw)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -24,7 +24,7 @@ batch's queries concurrently on different DPUs, at the cost of batch-1 latency (
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -105,9 +105,7 @@ class DimmPimConfig:
                 f"{self.memory} channels, {what} @ {self.unit_clock_mhz:g} MHz")
 
     def with_(self, **kw) -> "DimmPimConfig":
-        d = asdict(self)
-        d.update(kw)
-        return DimmPimConfig(**d)
+        return replace(self, **kw)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -16,7 +16,7 @@ ids looked up on the host from (list, offset).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -90,9 +90,7 @@ class HbmPimConfig:
                 f"x {self.lanes} lanes @ {self.unit_clock_mhz:g} MHz, {self.buffer_bytes} B buffer")
 
     def with_(self, **kw) -> "HbmPimConfig":
-        d = asdict(self)
-        d.update(kw)
-        return HbmPimConfig(**d)
+        return replace(self, **kw)
 
     def to_dict(self) -> dict:
         d = asdict(self)
