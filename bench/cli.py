@@ -7,18 +7,16 @@ import json
 import sys
 from pathlib import Path
 
-from ivfpq.errors import HwragError
-
 
 def _print(result: dict, rows_key: str, cols: list[str], title: str, as_json: bool) -> None:
     if as_json:
         json.dump(result, sys.stdout, indent=1, default=float)
         sys.stdout.write("\n")
         return
-    from hwrag.output import format_table
+    from .table import format_table
 
     print(title)
-    print(format_table([{c: r.get(c, "") for c in cols} for r in result[rows_key]]))
+    print(format_table(result[rows_key], cols))
     if "note" in result:
         print(f"({result['note']})")
 

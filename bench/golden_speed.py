@@ -54,7 +54,7 @@ def run(index, ds, nprobes=(1, 4, 16, 64), k: int = 10, threads: int = 1, nq: in
 
 
 def main(argv=None) -> int:
-    from hwrag.output import format_table
+    from .table import format_table
     from ivfpq.index_cache import cached_index
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

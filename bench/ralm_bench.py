@@ -33,6 +33,8 @@ from pathlib import Path
 
 from ivfpq.errors import HwragError
 
+from .table import format_table
+
 log = logging.getLogger(__name__)
 
 EMULATED = ("fpga", "pim-hbm", "pim-dimm")
@@ -179,22 +181,10 @@ def run(backends=("cpu", "fpga"), batch: int = 8, new_tokens: int = 32, sub_batc
     }
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return str(v)
-
-
 def table(result: dict) -> str:
     cols = ["backend", "mode", "overlap", "tokens_per_s", "lm_compute_s", "retrieval_latency_s", "retrieval_wait_s",
             "retrieval_share_of_step_time", "overlap_achieved"]
     heads = ["backend", "mode", "overlap", "tok/s", "LM s", "retr lat s", "retr wait s", "retr share", "overlap"]
-    lines = [[_fmt(r.get(c)) for c in cols] for r in result["rows"]]
-    w = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(heads)]
     su, m = result["setup"], result["machine"]
     out = [f"RALM generation (measured, wall clock on this machine); service: {su['deployment']} -- "
            f"{su.get('deployment_note', '')}",
@@ -202,8 +192,7 @@ def table(result: dict) -> str:
            f"{su['memory_nodes_per_store']} memory nodes per store, LM threads {su['threads']}, median of "
            f"{su['repeats']}; load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in m['loadavg_before'])}, "
            f"after {'/'.join(f'{x:.2f}' for x in m['loadavg_after'])}",
-           "  ".join(h.ljust(w[i]) for i, h in enumerate(heads))]
-    out += ["  ".join(x.ljust(w[i]) for i, x in enumerate(l)) for l in lines]
+           format_table(result["rows"], cols, heads)]
     mod = [r for r in result["rows"] if "modeled" in r]
     if mod:
         out.append("modeled (emulated backends, no overlap: measured LM compute + modeled device makespan)")

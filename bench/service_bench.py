@@ -38,6 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .plots import bar_plot
+from .table import format_table
 
 log = logging.getLogger(__name__)
 
@@ -402,13 +403,9 @@ TABLE_COLS = ["mode", "nodes", "batch", "concurrency", "inprocess_p50_ms_measure
 
 
 def format_rows(rows: list[dict], cols=TABLE_COLS) -> str:
-    short = {c: c.replace("_measured", "").replace("latency_", "svc_").replace("inprocess_", "inproc_")
-             .replace("floor_two_hops_p50", "floor_2hop_p50") for c in cols}
-    cells = [[short[c] for c in cols]]
-    for r in rows:
-        cells.append([f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols])
-    w = [max(len(row[i]) for row in cells) for i in range(len(cols))]
-    return "\n".join("  ".join(v.rjust(w[i]) for i, v in enumerate(row)) for row in cells)
+    short = [c.replace("_measured", "").replace("latency_", "svc_").replace("inprocess_", "inproc_")
+             .replace("floor_two_hops_p50", "floor_2hop_p50") for c in cols]
+    return format_table(rows, list(cols), short)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from bench.table import format_table
+
 
 def _plain(o):
     if isinstance(o, dict):
@@ -33,17 +35,3 @@ def emit(obj: dict, as_json: bool, table: list[dict] | None = None, title: str |
         w = max((len(k) for k in obj), default=0)
         for k, v in obj.items():
             print(f"  {k:<{w}}  {v}")
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
-    return str(v)
-
-
-def format_table(rows: list[dict]) -> str:
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    cells = [[_fmt(r.get(c, "")) for c in cols] for r in rows]
-    w = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    line = lambda xs: "  ".join(x.rjust(w[i]) if i else x.ljust(w[i]) for i, x in enumerate(xs))
-    return "\n".join([line(cols), line(["-" * x for x in w])] + [line(r) for r in cells])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bench.plots import bar_plot
 
-from .output import format_table
+from bench.table import format_table
 
 
 def _fmt(v, nd=4):
