@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from ivfpq.errors import HwragError
 
 from .configs import BACKEND_OF, CONFIGS, get_config, make_accelerator
 
@@ -164,20 +163,3 @@ def add_hw_parser(subparsers) -> None:
     p.add_argument("--imbalance", type=float, default=0.0, help="list-size coefficient of variation")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_project)
-
-
-def main(argv=None) -> int:  # python -m hwsim.cli ...
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="hwsim")
-    add_hw_parser(ap.add_subparsers(dest="command", required=True))
-    args = ap.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except HwragError as e:
-        print(f"hwsim: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

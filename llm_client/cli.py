@@ -174,22 +174,3 @@ def add_llm_parsers(subparsers) -> None:
     e.add_argument("--stride", type=int, default=32, help="tokens scored per forward pass / per chunk retrieval")
     _common(e)
     e.set_defaults(func=cmd_eval_ppl)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m llm_client.cli generate ...`` (the same handlers as ``hwrag``)."""
-    import logging
-
-    p = argparse.ArgumentParser(prog="llm_client")
-    add_llm_parsers(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    try:
-        return int(args.func(args) or 0)
-    except HwragError as e:
-        print(f"llm_client: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

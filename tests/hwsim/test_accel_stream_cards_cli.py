@@ -87,7 +87,8 @@ def test_checked_in_cards_reproduce_their_measured_samples(path):
 
 
 def test_hw_compare_cli(tmp_path, capsys):
-    from hwsim.cli import add_hw_parser, main
+    from hwrag.cli import main  # the command users run; hwsim registers `hw` on it
+    from hwsim.cli import add_hw_parser
     from ivfpq.storage import save_index
 
     idx = random_index(nlist=8, n=3000)
