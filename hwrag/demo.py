@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DATASET = "synthetic:n=100000,d=128,nq=1000,seed=0"
 BACKENDS = ("cpu", "fpga", "pim-hbm", "pim-dimm")
+# The LM's small matrices gain nothing from a second OpenMP thread on 2 cores, and under any other
+# load its barriers cost 10x (measured): torch runs on one thread beside faiss/numba.
+TORCH_THREADS = 1
 PROMPTS = ("The return value of this function is", "To open a file for reading, use",
            "A dictionary maps keys to", "The with statement is used to")
 
@@ -161,21 +164,11 @@ def ralm_through_service(cfg: DemoConfig, address: str, prep: dict) -> dict:
     return out
 
 
-def _pin_threads(n: int) -> None:
-    """faiss and numba get ``n`` threads; torch gets one: the LM's small matrices gain nothing from a
-    second OpenMP thread on 2 cores, and under any other load its barriers cost 10x (measured)."""
-    import torch
-
-    from ivfpq.threads import set_threads
-
-    set_threads(n)
-    torch.set_num_threads(1)
-
-
 def run_demo(args) -> int:
     from bench.adapters import default_adapters
     from bench.ann import run_ann, write_ann_report
     from bench.project import run_project, write_project_report
+    from ivfpq.threads import set_threads
     from retrieval_service.cluster import Cluster
     from retrieval_service.config import ClusterConfig
 
@@ -183,7 +176,7 @@ def run_demo(args) -> int:
 
     cfg = DemoConfig(dataset=args.dataset, nlist=args.nlist, m=args.m, k=args.k, report=args.report,
                      threads=args.threads)
-    _pin_threads(cfg.threads)
+    set_threads(cfg.threads, torch_threads=TORCH_THREADS)
     out = Path(cfg.report)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -211,7 +204,7 @@ def run_demo(args) -> int:
         bar.update()
     bar.set_postfix_str("recall-QPS curves")
     t = time.perf_counter()
-    _pin_threads(cfg.threads)
+    set_threads(cfg.threads, torch_threads=TORCH_THREADS)
     ann = run_ann(prep["index"], prep["ds"], default_adapters(), cfg.nprobe, cfg.k, progress=False)
     write_ann_report(ann, out)
     timings["bench_ann_s"] = time.perf_counter() - t

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 
 
-def set_threads(n: int | None = None) -> int:
+def set_threads(n: int | None = None, torch_threads: int | None = None) -> int:
+    """Pin faiss and numba to ``n`` threads (default: all cores) and torch to ``torch_threads``
+    (default ``n``); returns ``n``."""
     import faiss
     import numba
 
@@ -15,7 +17,7 @@ def set_threads(n: int | None = None) -> int:
     try:
         import torch  # only if already importable; never a hard dependency of ivfpq
 
-        torch.set_num_threads(n)
+        torch.set_num_threads(torch_threads or n)
     except ImportError:
         pass
     return n
