@@ -15,7 +15,7 @@ loopback (``retrieval_service.cluster.Cluster``: ``--shards`` memory nodes per d
 with one compute thread, and a coordinator), the way a disaggregated deployment runs it, so the LM's
 interpreter (GIL) is its own; on a 2-core machine the processes still share the cores with the LM.
 ``local`` runs the coordinator and memory nodes inside this process
-(``llm_client.retrieval.LocalService``): their scans share the GIL with the LM, which makes overlap
+(``retrieval_service.local.LocalCluster``): their scans share the GIL with the LM, which makes overlap
 slow generation down rather than speed it up.
 
 Writes ``ralm_bench.json`` and ``ralm_tokens_per_s.png`` under ``--out``.
@@ -55,10 +55,12 @@ def cluster_config(stores: dict, backend: str, shards: int) -> dict:
 def service(stores: dict, backend: str, shards: int, deploy: str = "process"):
     """A retriever connected to a service for ``stores`` on ``backend``, deployed as ``deploy``."""
     if deploy == "local":
-        from llm_client.retrieval import LocalService
+        from llm_client.datastore import to_serve
+        from llm_client.retrieval import connect
+        from retrieval_service.local import LocalCluster
 
-        with LocalService(stores, nshards=shards, backend=backend) as svc:
-            yield svc.retriever
+        with LocalCluster(to_serve(stores), nshards=shards, backend=backend) as c, connect(c.address, stores) as r:
+            yield r
     elif deploy == "process":
         from llm_client.retrieval import connect
         from retrieval_service.cluster import Cluster

@@ -17,7 +17,7 @@ _REGISTRARS = [
     ("hwsim.dram.cli", "add_dram_parser"),  # dram run|sweep|presets
     ("hwsim.cli", "add_hw_parser"),  # hw compare|project
     ("retrieval_service.cli", "add_service_parsers"),  # serve, node
-    ("llm_client.cli", "add_llm_parsers"),  # generate, eval-ppl
+    ("hwrag.ralm_commands", "add_llm_parsers"),  # generate, eval-ppl
     ("bench.cli", "add_bench_parser"),  # bench ann|service|ralm|dram|project
 ]
 

@@ -59,7 +59,7 @@ class Datastore:
 
     @property
     def payload_path(self) -> Path:
-        from retrieval_service.payloads import default_path
+        from ivfpq.payloads import default_path
 
         return default_path(self.path)
 
@@ -73,9 +73,14 @@ class Datastore:
         return load_index(self.path)
 
     def load_payloads(self):
-        from retrieval_service.payloads import PayloadStore
+        from ivfpq.payloads import PayloadStore
 
         return PayloadStore.load(self.payload_path)
+
+
+def to_serve(stores: dict[str, Datastore]) -> dict[str, tuple]:
+    """{index name: (index, payloads)} of ``stores``: what a service that serves them loads."""
+    return {ds.index_name: (ds.load_index(), ds.load_payloads()) for ds in stores.values()}
 
 
 def _key(obj: dict) -> str:
@@ -91,7 +96,7 @@ def _cached(path: Path, kind: str) -> Datastore | None:
 
 def _save(kind: str, path: Path, index, payloads, meta: dict) -> Datastore:
     from ivfpq.storage import save_index
-    from retrieval_service.payloads import default_path
+    from ivfpq.payloads import default_path
 
     save_index(index, path, extra={"datastore": kind})
     payloads.save(default_path(path))
@@ -109,7 +114,7 @@ def build_chunk_store(cfg: ChunkStoreConfig | None = None, rebuild: bool = False
     from ivfpq.datasets import load_dataset
     from ivfpq.datasets.cache import cache_dir
     from ivfpq.faiss_io import train_index
-    from retrieval_service.payloads import PayloadStore
+    from ivfpq.payloads import PayloadStore
 
     cfg = cfg or ChunkStoreConfig()
     name = f"pydocs-chunks-w{cfg.chunk_words}" + (f"-d{cfg.max_docs}" if cfg.max_docs else "")
@@ -181,7 +186,7 @@ def build_knn_store(lm, cfg: KnnStoreConfig | None = None, tokens: np.ndarray | 
     """The kNN-LM store of ``lm`` over the training text (or ``tokens``), cached by model and config."""
     from ivfpq.datasets.cache import cache_dir
     from ivfpq.faiss_io import train_index
-    from retrieval_service.payloads import PayloadStore
+    from ivfpq.payloads import PayloadStore
 
     from .corpus import corpus_fingerprint, corpus_text
 

@@ -1,10 +1,10 @@
-"""The client side of retrieval: which service address and index name serve each datastore, sync and
-asynchronous (future-returning) searches with measured latency, and a local service for tests,
-examples and the CLI (one ``retrieval_service.local.LocalCluster`` of ``nshards`` memory nodes per
-datastore, on loopback, port 0).
+"""The client side of retrieval: which service address and index name serve each datastore, and sync
+and asynchronous (future-returning) searches with measured latency. Only the client side of
+``retrieval_service`` is used: whoever runs a service (the ``hwrag`` command, a benchmark, a test,
+another host) hands its address here.
 
-    with LocalService({"chunk": chunk_store, "token": knn_store}, nshards=2) as svc:
-        r = svc.retriever.search("token", hidden, k=16, nprobe=16)
+    with connect("127.0.0.1:50051", {"chunk": chunk_store, "token": knn_store}) as r:
+        t = r.search("token", hidden, k=16, nprobe=16)     # t.result.ids, t.latency_s
 """
 from __future__ import annotations
 
@@ -113,44 +113,3 @@ def connect(server: str, stores: dict, token: str | None = None, nodes: list[str
                                  f"load it there (path {ds.path}) or pass --nodes so the client loads it")
             c.load_index(ds.index_name, str(ds.path), nodes, str(ds.payload_path))
     return Retriever({kind: StoreRef(server, ds.index_name) for kind, ds in stores.items()}, token=token)
-
-
-class LocalService:
-    """Per datastore, a coordinator and ``nshards`` memory nodes in this process (loopback, port 0)."""
-
-    def __init__(self, stores: dict, nshards: int = 2, backend: str = "cpu", backend_options: dict | None = None):
-        self.stores, self.nshards, self.backend = dict(stores), nshards, backend
-        self.backend_options = backend_options
-        self.clusters = {}
-        self.retriever: Retriever | None = None
-
-    def start(self) -> "LocalService":
-        from retrieval_service.local import LocalCluster
-
-        try:
-            for kind, ds in self.stores.items():
-                c = LocalCluster(ds.load_index(), nshards=self.nshards, backend=self.backend,
-                                 name=ds.index_name, payloads=ds.load_payloads(),
-                                 backend_options=self.backend_options)
-                self.clusters[kind] = c.start()
-            self.retriever = Retriever({k: StoreRef(c.address, self.stores[k].index_name)
-                                        for k, c in self.clusters.items()})
-            self.retriever.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self.retriever is not None:
-            self.retriever.close()
-            self.retriever = None
-        for c in self.clusters.values():
-            c.stop()
-        self.clusters = {}
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()

@@ -20,13 +20,11 @@ from dataclasses import dataclass, field
 
 import grpc
 import numpy as np
+from hwrag_rpc.v1 import common_pb2, retrieval_pb2 as pb, retrieval_pb2_grpc
 from ivfpq.errors import HwragError
 
-from .backends.base import Figure
-from .coordinator import POLICIES, channel_options
-from .hwrag.v1 import common_pb2, retrieval_pb2 as pb, retrieval_pb2_grpc
-from .security import bearer, channel_credentials
-from .wire import figure_from_pb, pack_matrix, unpack
+from .wire import (RETRIEVAL_SERVICE, Figure, bearer, channel_credentials, channel_options, figure_from_pb,
+                   pack_matrix, policy_value, unpack)
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -70,10 +68,8 @@ def make_request(queries, k: int, nprobe: int, index: str = "default", policy: s
         q = q[None, :]
     if q.ndim != 2:
         raise HwragError(f"queries must be (n, d), got shape {q.shape}")
-    if policy is not None and policy not in POLICIES:
-        raise HwragError(f"policy={policy!r}; accepted: {', '.join(POLICIES)}")
     return pb.SearchRequest(index=index, queries=pack_matrix(q), k=int(k), nprobe=int(nprobe),
-                            with_payloads=with_payloads, policy=POLICIES[policy] if policy else 0,
+                            with_payloads=with_payloads, policy=policy_value(policy) if policy else 0,
                             request_id=request_id)
 
 
@@ -96,7 +92,7 @@ class _Base:
         self.tls = tls or tls_root_cert is not None
         self._md = bearer(token) if token else None
         self._admin_md = bearer(admin_token or token) if (admin_token or token) else None
-        self._opts = channel_options("hwrag.v1.Retrieval", ["Search", "Info"], attempts)
+        self._opts = channel_options(RETRIEVAL_SERVICE, ["Search", "Info"], attempts)
         if server_name:
             self._opts.append(("grpc.ssl_target_name_override", server_name))
         self._creds = channel_credentials(tls_root_cert) if self.tls else None

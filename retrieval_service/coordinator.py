@@ -21,41 +21,22 @@ from ivfpq.errors import HwragError
 from ivfpq.index import IVFPQIndex
 from ivfpq.lut import check_queries, select_lists
 
-from .backends.base import MEASURED, Figure
-from .hwrag.v1 import common_pb2, memory_node_pb2 as npb, memory_node_pb2_grpc, retrieval_pb2 as pb
-from .payloads import PayloadStore, default_path
-from .security import Security, bearer, channel_credentials
+from hwrag_rpc.v1 import common_pb2, memory_node_pb2 as npb, memory_node_pb2_grpc, retrieval_pb2 as pb
+from ivfpq.payloads import PayloadStore, default_path
+
+from .security import Security
 from .server import DEFAULT_MAX_REQUEST_BYTES, Method, Service, ServerHandle, start_server
-from .wire import (ServiceError, figure_from_pb, figure_to_pb, index_fingerprint, pack_f32, pack_i64,
+from .wire import (MEASURED, MEMORY_NODE_SERVICE, POLICIES, POLICY_NAMES, RETRIEVAL_SERVICE, Figure, ServiceError,
+                   bearer, channel_credentials, channel_options, figure_from_pb, figure_to_pb, index_fingerprint, pack_f32, pack_i64,
                    pack_matrix, unpack, unpack_matrix)
 
 log = logging.getLogger(__name__)
 
-SERVICE = "hwrag.v1.Retrieval"
-POLICIES = {"fail": pb.FAIL, "partial": pb.PARTIAL}
-_POLICY_NAME = {pb.FAIL: "fail", pb.PARTIAL: "partial"}
+SERVICE = RETRIEVAL_SERVICE
 # node errors that mean "this shard did not answer" (a dead, hung or broken node)
 _MISSING_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
                   grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.RESOURCE_EXHAUSTED,
                   grpc.StatusCode.ABORTED}
-
-
-def retry_service_config(service: str, methods: list[str], attempts: int) -> str:
-    """gRPC service config: retry idempotent ``methods`` on UNAVAILABLE (within the call's deadline)."""
-    if attempts < 2:
-        return json.dumps({"methodConfig": []})
-    return json.dumps({"methodConfig": [{
-        "name": [{"service": service, "method": m} for m in methods],
-        "retryPolicy": {"maxAttempts": min(attempts, 5), "initialBackoff": "0.02s", "maxBackoff": "0.2s",
-                        "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]})
-
-
-def channel_options(service: str, methods: list[str], attempts: int) -> list[tuple[str, object]]:
-    return [("grpc.enable_retries", 1 if attempts > 1 else 0),
-            ("grpc.service_config", retry_service_config(service, methods, attempts)),
-            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000),
-            ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 
 
 @dataclass
@@ -270,7 +251,7 @@ class Coordinator:
         return ok
 
     def _node_channel(self, address: str) -> grpc.aio.Channel:
-        opts = channel_options("hwrag.v1.MemoryNode", ["Scan", "Info"], self.config.node_attempts)
+        opts = channel_options(MEMORY_NODE_SERVICE, ["Scan", "Info"], self.config.node_attempts)
         if self.config.node_tls_root:
             if self.config.node_tls_server_name:
                 opts.append(("grpc.ssl_target_name_override", self.config.node_tls_server_name))
@@ -411,7 +392,7 @@ class Coordinator:
             if policy not in POLICIES:
                 raise HwragError(f"policy={policy!r}; accepted: {', '.join(POLICIES)}")
             return POLICIES[policy]
-        if policy not in _POLICY_NAME:
+        if policy not in POLICY_NAMES:
             raise HwragError(f"policy={policy}; accepted: FAIL (1), PARTIAL (2)")
         return int(policy)
 

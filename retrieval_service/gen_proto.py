@@ -1,36 +1,40 @@
-"""Regenerate the protobuf/gRPC stubs in ``retrieval_service/hwrag/v1/`` from ``proto/hwrag/v1/``.
+"""Regenerate the protobuf/gRPC stubs in ``hwrag_rpc/v1/`` from ``proto/hwrag_rpc/v1/``.
 
 Run ``python -m retrieval_service.gen_proto`` from the repository root (``--check`` only compares).
 
-protoc is run with ``-I proto`` so every ``.proto`` is known as ``hwrag/v1/<name>.proto``. The
-generated imports (``from hwrag.v1 import x_pb2``) are then rooted at this package
-(``from retrieval_service.hwrag.v1 import x_pb2``): the top-level ``hwrag`` package is the CLI,
-so the bare path would not resolve. Every file gets a header naming its source and this command.
-Generated files are never edited by hand; ``tests/retrieval_service/test_stubs.py`` fails when they
-are stale.
+protoc runs with ``-I proto``, so every ``.proto`` is known as ``hwrag_rpc/v1/<name>.proto`` and the
+generated modules import each other as ``from hwrag_rpc.v1 import x_pb2``: the top-level package
+``hwrag_rpc`` (a name nothing else uses) holds them as protoc writes them, with only a header naming
+the source and this command prepended -- no import is rewritten. The services keep their protocol
+names (``package hwrag.v1``: ``hwrag.v1.Retrieval``, ``hwrag.v1.MemoryNode``). Generated files are never
+edited by hand; ``tests/retrieval_service/test_stubs.py`` fails when they are stale.
 """
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
-PROTO_DIR = PROTO_ROOT / "hwrag" / "v1"
-OUT_DIR = Path(__file__).resolve().parent / "hwrag" / "v1"
+PACKAGE = Path("hwrag_rpc") / "v1"
+PROTO_DIR = PROTO_ROOT / PACKAGE
+OUT_DIR = ROOT / PACKAGE
 COMMAND = "python -m retrieval_service.gen_proto"
-_IMPORT = re.compile(r"^(from|import) hwrag\.v1\b", re.M)
 
 
 def proto_files() -> list[Path]:
     return sorted(PROTO_DIR.glob("*.proto"))
 
 
+def header(stem: str) -> str:
+    return (f"# Generated from proto/{PACKAGE.as_posix()}/{stem}.proto by `{COMMAND}`.\n"
+            "# DO NOT EDIT: edit the .proto and rerun the command.\n")
+
+
 def generate() -> dict[str, str]:
-    """Run protoc; return {file name: text} of the generated modules (headers and imports fixed)."""
+    """Run protoc; return {file name: text} of the generated modules (header prepended)."""
     import grpc_tools
     from grpc_tools import protoc
 
@@ -43,15 +47,9 @@ def generate() -> dict[str, str]:
         rc = protoc.main(args)
         if rc != 0:
             raise RuntimeError(f"protoc failed with exit code {rc}: {' '.join(args)}")
-        gen = Path(tmp) / "hwrag" / "v1"
-        for f in sorted(gen.iterdir()):
-            if f.suffix not in (".py", ".pyi"):
-                continue
-            stem = f.name.split("_pb2")[0]
-            text = _IMPORT.sub(lambda m: f"{m.group(1)} retrieval_service.hwrag.v1", f.read_text())
-            header = (f"# Generated from proto/hwrag/v1/{stem}.proto by `{COMMAND}`.\n"
-                      "# DO NOT EDIT: edit the .proto and rerun the command.\n")
-            out[f.name] = header + text
+        for f in sorted((Path(tmp) / PACKAGE).iterdir()):
+            if f.suffix in (".py", ".pyi"):
+                out[f.name] = header(f.name.split("_pb2")[0]) + f.read_text()
     return out
 
 
@@ -83,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.check:
         stale = stale_files()
         for n in stale:
-            print(f"stale: retrieval_service/hwrag/v1/{n}", file=sys.stderr)
+            print(f"stale: {PACKAGE.as_posix()}/{n}", file=sys.stderr)
         return 1 if stale else 0
     for n in write():
-        print(f"wrote retrieval_service/hwrag/v1/{n}")
+        print(f"wrote {PACKAGE.as_posix()}/{n}")
     return 0
 
 

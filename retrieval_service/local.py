@@ -1,17 +1,20 @@
-"""A coordinator and N memory nodes in this process, on loopback ports, served by one background
-event-loop thread: for tests, examples and in-process benchmarks (``cluster.py`` runs separate processes)."""
+"""A coordinator and N memory nodes per index in this process, on loopback ports, served by one
+background event-loop thread: for tests, examples and in-process benchmarks (``cluster.py`` runs
+separate processes)."""
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from ivfpq.index import IVFPQIndex
+from ivfpq.payloads import PayloadStore
 from ivfpq.shard import shard_index
 
 from . import coordinator as coord_mod, memory_node
 from .backends.base import ShardInfo
 from .coordinator import Coordinator, CoordinatorConfig
-from .payloads import PayloadStore
 from .security import Security
 from .wire import index_fingerprint
 
@@ -34,23 +37,38 @@ class LoopThread:
         self.loop.close()
 
 
-class LocalCluster:
-    """``with LocalCluster(index, nshards=4) as c: RetrievalClient(c.address).search(...)``."""
+@dataclass
+class Served:
+    """One index a local cluster serves, with its payload store (or none)."""
+    index: IVFPQIndex
+    payloads: PayloadStore | None = None
 
-    def __init__(self, index: IVFPQIndex, nshards: int = 1, backend: str = "cpu", *, name: str = "default",
-                 config: CoordinatorConfig | None = None, payloads: PayloadStore | None = None,
-                 security: Security | None = None, node_security: Security | None = None,
-                 backend_options: dict | None = None, host: str = "127.0.0.1", compute_threads: int | None = 1):
-        self.index, self.nshards, self.backend, self.name = index, nshards, backend, name
+
+class LocalCluster:
+    """``with LocalCluster(index, nshards=4) as c: RetrievalClient(c.address).search(...)``.
+
+    ``index`` is one index (served as ``name``) or a mapping name -> :class:`Served` (or an
+    ``(index, payloads)`` pair): one coordinator
+    serves every name, each index on its own ``nshards`` memory nodes (a node holds one shard of one index).
+    """
+
+    def __init__(self, index: IVFPQIndex | Mapping[str, Served | tuple], nshards: int = 1, backend: str = "cpu", *,
+                 name: str = "default", config: CoordinatorConfig | None = None,
+                 payloads: PayloadStore | None = None, security: Security | None = None,
+                 node_security: Security | None = None, backend_options: dict | None = None,
+                 host: str = "127.0.0.1", compute_threads: int | None = 1):
+        self.served = ({n: s if isinstance(s, Served) else Served(*s) for n, s in index.items()}
+                       if isinstance(index, Mapping) else {name: Served(index, payloads)})
+        self.nshards, self.backend = nshards, backend
         self.config = config or CoordinatorConfig()
-        self.payloads, self.security, self.node_security = payloads, security, node_security
+        self.security, self.node_security = security, node_security
         self.backend_options = backend_options
         self.host = host
         self.compute_threads = compute_threads  # per node; nodes share this process
         self.loop: LoopThread | None = None
         self.nodes: list[memory_node.MemoryNode] = []
         self.node_handles = []
-        self.node_addresses: list[str] = []
+        self.node_addresses: list[str] = []  # every index's nodes, in the order of ``served``
         self.coordinator: Coordinator | None = None
         self.handle = None
         self.port = 0
@@ -69,18 +87,25 @@ class LocalCluster:
         return self
 
     async def _start(self) -> None:
-        fp = index_fingerprint(self.index)
-        shards = shard_index(self.index, self.nshards) if self.nshards > 1 else [self.index]
+        self.coordinator = Coordinator(self.config)
+        for name, s in self.served.items():
+            addresses = await self._start_nodes(name, s.index)
+            self.coordinator.add_index(name, s.index, addresses, s.payloads)
+        self.handle, self.port = await coord_mod.create_server(f"{self.host}:0", self.coordinator, self.security)
+
+    async def _start_nodes(self, name: str, index: IVFPQIndex) -> list[str]:
+        fp = index_fingerprint(index)
+        shards = shard_index(index, self.nshards) if self.nshards > 1 else [index]
+        addresses = []
         for i, sh in enumerate(shards):
             node = memory_node.MemoryNode(self.backend, self.backend_options, compute_threads=self.compute_threads)
-            node.load(sh, ShardInfo(self.name, i, self.nshards, fp))
+            node.load(sh, ShardInfo(name, i, self.nshards, fp))
             h, port = await memory_node.create_server(f"{self.host}:0", node, self.node_security)
             self.nodes.append(node)
             self.node_handles.append(h)
-            self.node_addresses.append(f"{self.host}:{port}")
-        self.coordinator = Coordinator(self.config)
-        self.coordinator.add_index(self.name, self.index, self.node_addresses, self.payloads)
-        self.handle, self.port = await coord_mod.create_server(f"{self.host}:0", self.coordinator, self.security)
+            addresses.append(f"{self.host}:{port}")
+        self.node_addresses += addresses
+        return addresses
 
     def stop_node(self, i: int, grace: float | None = 0.0) -> None:
         self.loop.run(self.node_handles[i].stop(grace))

@@ -20,15 +20,15 @@ from ivfpq.index import IVFPQIndex
 from ivfpq.lut import check_queries
 from ivfpq.shard import shard_index
 
-from .backends.base import MEASURED, Figure, PartialTopK, ScanBackend, ShardInfo, create_backend
-from .hwrag.v1 import common_pb2, memory_node_pb2 as pb
+from .backends.base import PartialTopK, ScanBackend, ShardInfo, create_backend
+from hwrag_rpc.v1 import common_pb2, memory_node_pb2 as pb
 from .security import Security
 from .server import DEFAULT_MAX_REQUEST_BYTES, Method, Service, ServerHandle, start_server
-from .wire import ServiceError, figure_to_pb, index_fingerprint, pack_f32, pack_i64, unpack, unpack_matrix
+from .wire import MEASURED, MEMORY_NODE_SERVICE, Figure, ServiceError, figure_to_pb, index_fingerprint, pack_f32, pack_i64, unpack, unpack_matrix
 
 log = logging.getLogger(__name__)
 
-SERVICE = "hwrag.v1.MemoryNode"
+SERVICE = MEMORY_NODE_SERVICE
 MAX_K = 4096
 _FORMAT = {"fixed": common_pb2.FIXED_POINT, "float": common_pb2.FLOAT32}
 

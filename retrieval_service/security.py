@@ -20,9 +20,10 @@ from pathlib import Path
 import grpc
 from ivfpq.errors import HwragError
 
+from .wire import AUTH_KEY
+
 log = logging.getLogger(__name__)
 
-AUTH_KEY = "authorization"
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
@@ -139,18 +140,6 @@ def server_credentials(sec: Security) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials([(Path(sec.tls_key).read_bytes(), Path(sec.tls_cert).read_bytes())])
 
 
-def channel_credentials(root_cert) -> grpc.ChannelCredentials:
-    """Client credentials trusting ``root_cert`` (a PEM path or bytes; None = the system roots)."""
-    if root_cert is None:
-        return grpc.ssl_channel_credentials()
-    if isinstance(root_cert, (str, os.PathLike)):
-        p = Path(root_cert)
-        if not p.is_file():
-            raise HwragError(f"TLS root certificate {p} does not exist")
-        root_cert = p.read_bytes()
-    return grpc.ssl_channel_credentials(root_certificates=root_cert)
-
-
 def is_loopback(host: str) -> bool:
     h = host.strip("[]")
     if h == "localhost":
@@ -173,10 +162,6 @@ def check_bind(addr: str, sec: Security) -> None:
     if not sec.tls and not sec.allow_insecure_remote and not is_loopback(host):
         raise HwragError(f"refusing to listen on {addr} without TLS: give a certificate and key, listen on "
                          "loopback (127.0.0.1, ::1, localhost), or allow insecure remote binding explicitly")
-
-
-def bearer(token: str) -> tuple[tuple[str, str]]:
-    return ((AUTH_KEY, f"Bearer {token}"),)
 
 
 def _token_ok(metadata, token: str) -> bool:

@@ -1,20 +1,115 @@
-"""Packing arrays into messages, figures, index fingerprints and the service's error type."""
+"""The wire types both sides share: figures, dead-node policies, channel options and credentials,
+matrix and array packing, index fingerprints and the service's error type.
+
+This module and the generated stubs (``hwrag_rpc``) are all that :mod:`retrieval_service.client`
+imports, so a client loads no coordinator, memory node, backend or cluster code.
+"""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import grpc
 import numpy as np
+from hwrag_rpc.v1 import common_pb2, memory_node_pb2, retrieval_pb2
 from ivfpq.errors import HwragError
 from ivfpq.index import IVFPQIndex
 
-from .backends.base import MEASURED, MODELED, Figure
-from .hwrag.v1 import common_pb2
+RETRIEVAL_SERVICE = retrieval_pb2.DESCRIPTOR.services_by_name["Retrieval"].full_name  # "hwrag.v1.Retrieval"
+MEMORY_NODE_SERVICE = memory_node_pb2.DESCRIPTOR.services_by_name["MemoryNode"].full_name
 
-_F32 = np.dtype("<f4")
-_I64 = np.dtype("<i8")
+# ---- figures (contract 2: every figure says measured or modeled) --------------------------------------
+MEASURED, MODELED = "measured", "modeled"
 
 
+@dataclass(frozen=True)
+class Figure:
+    """One timing or energy figure of one stage, labelled measured or modeled."""
+    stage: str
+    value: float
+    provenance: str = MEASURED  # "measured" | "modeled"
+    quantity: str = "time"  # "time" | "energy"
+    unit: str = "s"  # "s" | "J"
+    where: str = ""
+    config: str = ""  # for modeled figures: the modeled configuration
+
+    def __post_init__(self):
+        assert self.provenance in (MEASURED, MODELED), self.provenance
+        assert self.quantity in ("time", "energy"), self.quantity
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_PROV = {MEASURED: common_pb2.MEASURED, MODELED: common_pb2.MODELED}
+_PROV_BACK = {v: k for k, v in _PROV.items()}
+
+
+def figure_to_pb(f: Figure, where: str | None = None) -> common_pb2.Figure:
+    return common_pb2.Figure(stage=f.stage, quantity=f.quantity, value=float(f.value), unit=f.unit,
+                             provenance=_PROV[f.provenance], where=where if where is not None else f.where,
+                             config=f.config)
+
+
+def figure_from_pb(p: common_pb2.Figure) -> Figure:
+    return Figure(stage=p.stage, value=p.value, provenance=_PROV_BACK.get(p.provenance, MEASURED),
+                  quantity=p.quantity or "time", unit=p.unit or "s", where=p.where, config=p.config)
+
+
+# ---- dead-node policies --------------------------------------------------------------------------------
+POLICIES = {"fail": retrieval_pb2.FAIL, "partial": retrieval_pb2.PARTIAL}
+POLICY_NAMES = {v: k for k, v in POLICIES.items()}
+
+
+def policy_value(policy: str) -> int:
+    if policy not in POLICIES:
+        raise HwragError(f"policy={policy!r}; accepted: {', '.join(POLICIES)}")
+    return POLICIES[policy]
+
+
+# ---- channels ------------------------------------------------------------------------------------------
+AUTH_KEY = "authorization"
+
+
+def retry_service_config(service: str, methods: list[str], attempts: int) -> str:
+    """gRPC service config: retry idempotent ``methods`` on UNAVAILABLE (within the call's deadline)."""
+    if attempts < 2:
+        return json.dumps({"methodConfig": []})
+    return json.dumps({"methodConfig": [{
+        "name": [{"service": service, "method": m} for m in methods],
+        "retryPolicy": {"maxAttempts": min(attempts, 5), "initialBackoff": "0.02s", "maxBackoff": "0.2s",
+                        "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]})
+
+
+def channel_options(service: str, methods: list[str], attempts: int) -> list[tuple[str, object]]:
+    return [("grpc.enable_retries", 1 if attempts > 1 else 0),
+            ("grpc.service_config", retry_service_config(service, methods, attempts)),
+            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
+            ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+
+
+def channel_credentials(root_cert) -> grpc.ChannelCredentials:
+    """Client credentials trusting ``root_cert`` (a PEM path or bytes; None = the system roots)."""
+    if root_cert is None:
+        return grpc.ssl_channel_credentials()
+    if isinstance(root_cert, (str, os.PathLike)):
+        p = Path(root_cert)
+        if not p.is_file():
+            raise HwragError(f"TLS root certificate {p} does not exist")
+        root_cert = p.read_bytes()
+    return grpc.ssl_channel_credentials(root_certificates=root_cert)
+
+
+def bearer(token: str) -> tuple[tuple[str, str]]:
+    """Call metadata carrying ``token`` (``authorization: Bearer <token>``)."""
+    return ((AUTH_KEY, f"Bearer {token}"),)
+
+
+# ---- errors --------------------------------------------------------------------------------------------
 class ServiceError(Exception):
     """A request that fails with a given gRPC status (user errors use HwragError: INVALID_ARGUMENT)."""
 
@@ -22,6 +117,11 @@ class ServiceError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+# ---- arrays --------------------------------------------------------------------------------------------
+_F32 = np.dtype("<f4")
+_I64 = np.dtype("<i8")
 
 
 def pack_matrix(a: np.ndarray) -> common_pb2.Matrix:
@@ -60,21 +160,7 @@ def unpack(data: bytes, dtype, shape: tuple[int, ...], what: str) -> np.ndarray:
     return np.frombuffer(data, dtype=dt).reshape(shape).astype(dt.newbyteorder("="), copy=True)
 
 
-_PROV = {MEASURED: common_pb2.MEASURED, MODELED: common_pb2.MODELED}
-_PROV_BACK = {v: k for k, v in _PROV.items()}
-
-
-def figure_to_pb(f: Figure, where: str | None = None) -> common_pb2.Figure:
-    return common_pb2.Figure(stage=f.stage, quantity=f.quantity, value=float(f.value), unit=f.unit,
-                             provenance=_PROV[f.provenance], where=where if where is not None else f.where,
-                             config=f.config)
-
-
-def figure_from_pb(p: common_pb2.Figure) -> Figure:
-    return Figure(stage=p.stage, value=p.value, provenance=_PROV_BACK.get(p.provenance, MEASURED),
-                  quantity=p.quantity or "time", unit=p.unit or "s", where=p.where, config=p.config)
-
-
+# ---- index identity ------------------------------------------------------------------------------------
 def index_fingerprint(index: IVFPQIndex) -> str:
     """What every shard of one index shares: centroids, codebooks, metric, residual flag.
 

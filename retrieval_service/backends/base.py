@@ -25,34 +25,14 @@ from __future__ import annotations
 import importlib
 import json
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
 import numpy as np
 from ivfpq.errors import HwragError
 from ivfpq.index import IVFPQIndex
 
-MEASURED, MODELED = "measured", "modeled"
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One timing or energy figure of one stage, labelled measured or modeled (contract 2)."""
-    stage: str
-    value: float
-    provenance: str = MEASURED  # "measured" | "modeled"
-    quantity: str = "time"  # "time" | "energy"
-    unit: str = "s"  # "s" | "J"
-    where: str = ""
-    config: str = ""  # for modeled figures: the modeled configuration
-
-    def __post_init__(self):
-        assert self.provenance in (MEASURED, MODELED), self.provenance
-        assert self.quantity in ("time", "energy"), self.quantity
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
+from ..wire import Figure
 
 @dataclass(frozen=True)
 class ShardInfo:

@@ -11,7 +11,8 @@ import numpy as np
 from ivfpq.errors import HwragError
 from ivfpq.index import IVFPQIndex
 
-from .base import MODELED, Figure, PartialTopK, ScanBackend, ShardInfo, register_backend
+from ..wire import MODELED, Figure
+from .base import PartialTopK, ScanBackend, ShardInfo, register_backend
 
 
 class AcceleratorBackend(ScanBackend):

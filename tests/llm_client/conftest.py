@@ -65,11 +65,15 @@ def chunk_store(_cache):
 
 
 @pytest.fixture(scope="session")
-def service(knn_store, chunk_store):
-    from llm_client.retrieval import LocalService
+def retriever(knn_store, chunk_store):
+    """A Retriever connected to a local 2-node cluster serving both stores (loopback, port 0)."""
+    from llm_client.datastore import to_serve
+    from llm_client.retrieval import connect
+    from retrieval_service.local import LocalCluster
 
-    with LocalService({"token": knn_store, "chunk": chunk_store}, nshards=2, backend="cpu") as svc:
-        yield svc
+    stores = {"token": knn_store, "chunk": chunk_store}
+    with LocalCluster(to_serve(stores), nshards=2, backend="cpu") as c, connect(c.address, stores) as r:
+        yield r
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ import json
 
 import pytest
 from ivfpq.errors import HwragError
-from llm_client.cli import add_llm_parsers
+from hwrag.ralm_commands import add_llm_parsers
 
 from .conftest import TINY_TRAIN_BYTES
 

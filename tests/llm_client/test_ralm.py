@@ -10,10 +10,10 @@ from llm_client.chunk_ralm import ChunkRALMConfig
 PROMPTS = ["The return value is", "import os\n", "Raises ValueError if", "class "]
 
 
-def test_knnlm_beats_the_plain_lm_on_heldout_text(tiny_lm, service, heldout, record_property):
+def test_knnlm_beats_the_plain_lm_on_heldout_text(tiny_lm, retriever, heldout, record_property):
     none = perplexity(tiny_lm, heldout, EvalConfig(mode="none"), progress=False)
     tok = perplexity(tiny_lm, heldout, EvalConfig(mode="token", knn=KnnLMConfig(k=64, lam=0.25, temperature=0.3)),
-                     retriever=service.retriever, progress=False)
+                     retriever=retriever, progress=False)
     record_property("ppl_none", none["perplexity"])
     record_property("ppl_token", tok["perplexity"])
     print(f"\nheld-out ppl (tiny model, {none['tokens']} tokens): none {none['perplexity']:.3f} "
@@ -22,20 +22,20 @@ def test_knnlm_beats_the_plain_lm_on_heldout_text(tiny_lm, service, heldout, rec
     assert tok["perplexity"] < none["perplexity"]
     # λ = 0 through the service: the plain LM's perplexity exactly
     zero = perplexity(tiny_lm, heldout[:600], EvalConfig(mode="token", knn=KnnLMConfig(lam=0.0)),
-                      retriever=service.retriever, progress=False)
+                      retriever=retriever, progress=False)
     base = perplexity(tiny_lm, heldout[:600], EvalConfig(mode="none"), progress=False)
     assert zero["nll_per_token"] == base["nll_per_token"]
 
 
-def test_chunk_ralm_perplexity_runs(tiny_lm, service, heldout):
+def test_chunk_ralm_perplexity_runs(tiny_lm, retriever, heldout):
     cfg = EvalConfig(mode="chunk", chunk=ChunkRALMConfig(k=2, min_context=64, query_tokens=96))
-    r = perplexity(tiny_lm, heldout[:1025], cfg, retriever=service.retriever, progress=False)
+    r = perplexity(tiny_lm, heldout[:1025], cfg, retriever=retriever, progress=False)
     assert r["tokens"] == 1024 and np.isfinite(r["perplexity"]) and 1 < r["perplexity"] < 256
 
 
 @pytest.mark.parametrize("mode", ["token", "chunk"])
-def test_generation_end_to_end(tiny_lm, service, mode):
-    co = InferenceCoordinator(tiny_lm, service.retriever)
+def test_generation_end_to_end(tiny_lm, retriever, mode):
+    co = InferenceCoordinator(tiny_lm, retriever)
     cfg = GenerationConfig(mode=mode, max_new_tokens=12, sub_batches=2,
                            chunk=ChunkRALMConfig(interval=4, min_context=64, k=2))
     res = co.generate(PROMPTS, cfg)
@@ -51,22 +51,22 @@ def test_generation_end_to_end(tiny_lm, service, mode):
     assert again.tokens == res.tokens
 
 
-def test_lambda_zero_generation_is_the_plain_lm(tiny_lm, service):
-    co = InferenceCoordinator(tiny_lm, service.retriever)
+def test_lambda_zero_generation_is_the_plain_lm(tiny_lm, retriever):
+    co = InferenceCoordinator(tiny_lm, retriever)
     plain = co.generate(PROMPTS, GenerationConfig(mode="none", max_new_tokens=10))
     zero = co.generate(PROMPTS, GenerationConfig(mode="token", max_new_tokens=10, knn=KnnLMConfig(lam=0.0)))
     assert zero.tokens == plain.tokens
 
 
-def test_sampling_is_deterministic_with_a_seed(tiny_lm, service):
-    co = InferenceCoordinator(tiny_lm, service.retriever)
+def test_sampling_is_deterministic_with_a_seed(tiny_lm, retriever):
+    co = InferenceCoordinator(tiny_lm, retriever)
     a = co.generate(PROMPTS, GenerationConfig(mode="token", max_new_tokens=8, temperature=1.0, seed=7))
     b = co.generate(PROMPTS, GenerationConfig(mode="token", max_new_tokens=8, temperature=1.0, seed=7))
     assert a.tokens == b.tokens
 
 
-def test_user_mistakes(tiny_lm, service):
-    co = InferenceCoordinator(tiny_lm, service.retriever)
+def test_user_mistakes(tiny_lm, retriever):
+    co = InferenceCoordinator(tiny_lm, retriever)
     with pytest.raises(HwragError, match="mode"):
         co.generate(PROMPTS, GenerationConfig(mode="word"))
     with pytest.raises(HwragError, match="prompt"):

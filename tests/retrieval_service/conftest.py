@@ -25,7 +25,7 @@ def index_ip(data):
 @pytest.fixture(scope="session")
 def saved_index(index, tmp_path_factory):
     from ivfpq.storage import save_index
-    from retrieval_service.payloads import PayloadStore, default_path
+    from ivfpq.payloads import PayloadStore, default_path
 
     path = tmp_path_factory.mktemp("idx") / "index"
     save_index(index, path)

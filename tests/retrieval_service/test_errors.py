@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from ivfpq.scan import search
 from retrieval_service.client import RetrievalClient, RetrievalError
 from retrieval_service.coordinator import CoordinatorConfig
-from retrieval_service.hwrag.v1 import common_pb2, memory_node_pb2, memory_node_pb2_grpc, retrieval_pb2
+from hwrag_rpc.v1 import common_pb2, memory_node_pb2, memory_node_pb2_grpc, retrieval_pb2
 from retrieval_service.local import LocalCluster
 from retrieval_service.wire import pack_i64, pack_matrix
 

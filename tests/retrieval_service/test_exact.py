@@ -9,7 +9,7 @@ from ivfpq.scan import search
 from retrieval_service.client import RetrievalClient
 from retrieval_service.coordinator import CoordinatorConfig, merge_partials
 from retrieval_service.local import LocalCluster
-from retrieval_service.payloads import PayloadStore
+from ivfpq.payloads import PayloadStore
 from ivfpq.shard import merge_topk
 
 

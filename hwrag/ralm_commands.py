@@ -1,6 +1,7 @@
 """``hwrag generate`` and ``hwrag eval-ppl``: RALM generation and held-out perplexity through the
 retrieval service -- a running one (``--server host:port``) or a local one started here (a
-coordinator and ``--shards`` memory nodes per datastore on loopback). ``--json`` prints the figures.
+coordinator and ``--shards`` memory nodes per datastore on loopback); either way ``llm_client`` talks
+to it through the client side only. ``--json`` prints the figures.
 
     hwrag generate --mode token --prompt "The return value" --max-new-tokens 64
     hwrag eval-ppl --mode none|chunk|token --max-tokens 16384 --json
@@ -47,8 +48,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _configs(args):
-    from .chunk_ralm import ChunkRALMConfig
-    from .knnlm import KnnLMConfig
+    from llm_client.chunk_ralm import ChunkRALMConfig
+    from llm_client.knnlm import KnnLMConfig
 
     knn = KnnLMConfig(k=args.k, lam=args.lam, temperature=args.knn_temperature, nprobe=args.nprobe,
                       interval=args.knn_interval)
@@ -59,7 +60,7 @@ def _configs(args):
 
 
 def _stores(lm, modes: set[str], args) -> dict:
-    from .datastore import KnnStoreConfig, build_chunk_store, build_knn_store
+    from llm_client.datastore import KnnStoreConfig, build_chunk_store, build_knn_store
 
     out = {}
     if "chunk" in modes:
@@ -74,7 +75,9 @@ def _stores(lm, modes: set[str], args) -> dict:
 @contextlib.contextmanager
 def open_retriever(lm, modes: set[str], args):
     """A Retriever for ``modes`` (none: no retriever), connected or local, closed afterwards."""
-    from .retrieval import LocalService, connect
+    from llm_client.datastore import to_serve
+    from llm_client.retrieval import connect
+    from retrieval_service.local import LocalCluster
 
     modes = set(modes) - {"none"}
     if not modes:
@@ -91,15 +94,16 @@ def open_retriever(lm, modes: set[str], args):
     else:
         if args.shards < 1:
             raise HwragError(f"--shards {args.shards}; accepted: >= 1")
-        with LocalService(stores, nshards=args.shards, backend=args.backend) as svc:
-            yield svc.retriever
+        with LocalCluster(to_serve(stores), nshards=args.shards, backend=args.backend) as c, \
+                connect(c.address, stores) as r:
+            yield r
 
 
 def _setup(args):
     import torch
     from ivfpq.threads import set_threads
 
-    from .lm import load_lm
+    from llm_client.lm import load_lm
 
     set_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -107,7 +111,7 @@ def _setup(args):
 
 
 def cmd_generate(args) -> int:
-    from .coordinator import GenerationConfig, InferenceCoordinator
+    from llm_client.coordinator import GenerationConfig, InferenceCoordinator
 
     if not args.prompt:
         raise HwragError("generate needs at least one --prompt")
@@ -133,7 +137,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_eval_ppl(args) -> int:
-    from .evaluate import EvalConfig, heldout_tokens, perplexity
+    from llm_client.evaluate import EvalConfig, heldout_tokens, perplexity
 
     knn, chunk = _configs(args)
     lm = _setup(args)

@@ -1,6 +1,6 @@
-# Generated from proto/hwrag/v1/retrieval.proto by `python -m retrieval_service.gen_proto`.
+# Generated from proto/hwrag_rpc/v1/retrieval.proto by `python -m retrieval_service.gen_proto`.
 # DO NOT EDIT: edit the .proto and rerun the command.
-from retrieval_service.hwrag.v1 import common_pb2 as _common_pb2
+from hwrag_rpc.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor

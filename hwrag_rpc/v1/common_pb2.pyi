@@ -1,4 +1,4 @@
-# Generated from proto/hwrag/v1/common.proto by `python -m retrieval_service.gen_proto`.
+# Generated from proto/hwrag_rpc/v1/common.proto by `python -m retrieval_service.gen_proto`.
 # DO NOT EDIT: edit the .proto and rerun the command.
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper

@@ -1,1 +1,0 @@
-"""Generated protobuf/gRPC code, package ``hwrag`` of the ``.proto`` sources (see gen_proto.py)."""
