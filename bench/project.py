@@ -36,7 +36,7 @@ def run_project(vectors: float = 1e9, nlist: int = 32768, nprobe: int = 32, Ms=(
     return {"vectors": int(vectors), "nlist": nlist, "nprobe": nprobe, "k": k, "d": d, "batch": nq, "rows": rows,
             "published_chameleon": CHAMELEON_REPORTED,
             "note": "all figures modeled (hwsim at paper scale, equal list sizes unless --imbalance); "
-                    "cpu8 = analytic 8-core FAISS baseline (1 GB/s of codes per core, reference/hardware.md); "
+                    "cpu8 = analytic 8-core FAISS baseline (1 GB/s of codes per core, docs/REFERENCE.md § CPU); "
                     "speedup excludes the coordinator's list selection"}
 
 

@@ -5,7 +5,7 @@ answers a batch of queries over given probed lists (:meth:`Accelerator.run`) wit
 
 * the **functional** top-K, computed here from the shard with the ``ivfpq`` fixed-point golden model
   (``ivfpq.scan.scan_lists``, or ``ivfpq.kselect`` where the model's K-selection is approximate):
-  what the scan hardware computes, never copied from another backend (DESIGN.md, contract 3);
+  what the scan hardware computes, never copied from another backend (docs/DESIGN.md § Contracts, 3);
 * the **modeled** time per stage, energy and utilisation of the configuration
   (:class:`AccelTiming`), from :meth:`Accelerator.model`, which needs only the *sizes* of the probed
   list slices (a :class:`Workload`), so the same code projects paper-scale indexes without vectors.

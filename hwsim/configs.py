@@ -1,6 +1,6 @@
 """Default configurations, named after the hardware they model; every parameter cites its source.
 
-``REF`` is ``reference/hardware.md`` (the project's reference figures). Values marked *assumed* have
+``REF`` is ``docs/REFERENCE.md`` (the project's reference figures, a section per device). Values marked *assumed* have
 no published source we could use; they are the model's stated assumptions.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from .fpga import FpgaConfig
 from .pim_dimm import DimmPimConfig
 from .pim_hbm import HbmPimConfig
 
-REF = "reference/hardware.md"
+REF = "docs/REFERENCE.md"
 
 CHAMELEON_U250 = FpgaConfig(
     name="chameleon_u250", clock_mhz=140.0, memory="DDR4_3200AA", channels=4, channel_capacity_gb=16.0,

@@ -4,13 +4,13 @@ Every constant names its source. Logic energies are 45 nm ASIC figures (Horowitz
 problem", ISSCC 2014, Table: 8-bit add 0.03 pJ, 32-bit add 0.1 pJ, 16-bit FP add 0.4 pJ, 16-bit FP mult
 1.1 pJ, 32-bit FP add 0.9 pJ, 32-bit FP mult 3.7 pJ, 8 KB SRAM 64-bit read 10 pJ); an FPGA pays the
 Kuon & Rose (IEEE TCAD 2007) dynamic-power gap of about 14x over an ASIC for the same logic.
-PIM data movement uses AttAcc's HBM3 energy per bit (reference/hardware.md).
+PIM data movement uses AttAcc's HBM3 energy per bit (docs/REFERENCE.md § DRAM energy).
 """
 from __future__ import annotations
 
 HOROWITZ = "Horowitz, ISSCC 2014 (45 nm)"
 KUON_ROSE = "Kuon & Rose, IEEE TCAD 2007: FPGA/ASIC dynamic power ~14x"
-ATTACC = "AttAcc (ASPLOS 2024) HBM3 energy per bit, reference/hardware.md"
+ATTACC = "AttAcc (ASPLOS 2024) HBM3 energy per bit, docs/REFERENCE.md § DRAM energy"
 
 #: one PQ sub-code step: one LUT entry read from a small on-chip buffer (8 KB SRAM 64-bit read
 #: 10 pJ -> 1.25 pJ per byte) plus one 16-bit integer add (between 8-bit 0.03 and 32-bit 0.1 pJ)

@@ -7,7 +7,7 @@ data). Every node scans its slice of every probed list; nodes are identical up t
 so node 0 is modeled and the coordinator merges ``nodes x K`` candidates. All figures are *modeled*.
 
 :func:`cpu_reference` is the analytic 8-core CPU baseline the papers compare against (FAISS IVF-PQ:
-coarse selection plus PQ scan at ~1 GB/s of codes per core, reference/hardware.md).
+coarse selection plus PQ scan at ~1 GB/s of codes per core, docs/REFERENCE.md § CPU).
 :func:`chameleon_table` produces the note's comparison with the paper's reported ratios.
 """
 from __future__ import annotations
@@ -24,11 +24,11 @@ from .accelerator import Workload
 from .configs import CHAMELEON_L1, get_config, make_accelerator
 from .pim_array import PimArray
 
-#: reported by the papers (reference/hardware.md)
+#: reported by the papers (docs/REFERENCE.md § Reported speedups)
 CHAMELEON_REPORTED = {
     "fpga_cpu_coordinator_speedup_vs_cpu": (1.36, 6.13),
     "fpga_gpu_coordinator_speedup_vs_cpu_max": 23.72,
-    "source": "reference/hardware.md: Chameleon vector search 1.36-6.13x (FPGA + CPU coordinator), up to "
+    "source": "docs/REFERENCE.md § Reported speedups: Chameleon vector search 1.36-6.13x (FPGA + CPU coordinator), up to "
               "23.72x (FPGA + GPU coordinator) lower latency than an 8-core CPU with FAISS",
 }
 
@@ -72,7 +72,7 @@ def cpu_reference(list_codes: np.ndarray, nlist: int, d: int, M: int, k: int, co
     scan = codes * M / (cores * gbs_per_core * 1e9)
     return {"figures": "modeled (analytic)", "select_s": sel, "lut_s": lut, "scan_s": float(scan.mean()),
             "latency_s": float(sel + lut + scan.mean()), "cores": cores,
-            "source": "reference/hardware.md: CPU PQ scan ~1 GB/s of codes per core"}
+            "source": "docs/REFERENCE.md § CPU: CPU PQ scan ~1 GB/s of codes per core"}
 
 
 def project(config, list_sizes: np.ndarray | None = None, nprobe: int = 32, M: int = 16, nodes: int = 1,

@@ -1,4 +1,4 @@
-"""The fixed-point LUT format the scan hardware computes in (DESIGN.md, contract 1).
+"""The fixed-point LUT format the scan hardware computes in (docs/DESIGN.md § Contracts, 1).
 
 Defined here once; the golden scan, the RTL, and the FPGA/PIM models all compute with it.
 

@@ -1,6 +1,6 @@
 """Timing card: the scan unit's pipeline facts, measured by simulation, as JSON data for ``hwsim``.
 
-``hwsim`` must not import ``pyrtl`` (DESIGN.md): it reads these cards. Cards of the default
+``hwsim`` must not import ``pyrtl`` (docs/DESIGN.md § Floors): it reads these cards. Cards of the default
 configurations are checked in under ``rtl/cards/`` and a test regenerates them and compares.
 Everything in a card is deterministic (seeded stimulus, no wall-clock figures).
 

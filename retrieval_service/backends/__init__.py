@@ -1,4 +1,4 @@
-"""Scan backends behind one adapter (DESIGN.md, contract 4): see :mod:`.base`."""
+"""Scan backends behind one adapter (docs/DESIGN.md § Contracts, 4): see :mod:`.base`."""
 from .base import (PartialTopK, ScanBackend, ShardInfo, available_backends, create_backend,
                    register_backend)
 

@@ -1,4 +1,4 @@
-"""The ``ScanBackend`` adapter: the only thing a memory node knows (DESIGN.md, contract 4).
+"""The ``ScanBackend`` adapter: the only thing a memory node knows (docs/DESIGN.md § Contracts, 4).
 
 A backend loads one shard (an :class:`ivfpq.IVFPQIndex` holding a slice of every IVF list, with all
 centroids and codebooks) and scans a batch of queries over given probed lists, answering the partial

@@ -37,7 +37,7 @@ def test_unloaded_latency_hit_miss_conflict_exact(preset):
 
 
 def test_reference_unloaded_ns():
-    """reference/hardware.md: (RP+RCD+CL) tCK = 41.25 ns for DDR4-3200AA, 42 ns for HBM2 2.0 Gbps."""
+    """docs/REFERENCE.md § DRAM analytic checks: (RP+RCD+CL) tCK = 41.25 ns for DDR4-3200AA, 42 ns for HBM2 2.0 Gbps."""
     for name, ns in (("DDR4_3200AA", 41.25), ("HBM2_2Gbps", 42.0)):
         s = DramSystem(name, controller=NOREF)
         m = s.mapping

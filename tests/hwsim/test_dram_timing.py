@@ -173,7 +173,7 @@ def test_faw_binds_somewhere():
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_reference_table_values(preset):
-    """Preset values against reference/hardware.md (the table the project calibrates to)."""
+    """Preset values against docs/REFERENCE.md § Memory standards (the table the project calibrates to)."""
     ref = {  # CL RCD RP RAS RFC REFI CCD_S CCD_L RRD_S RRD_L FAW
         "HBM2_2Gbps": (14, 14, 14, 34, 350, 3900, 2, 4, 4, 4, 15),
         "HBM2_8Gb_x128": (14, 14, 14, 34, 260, 3900, 1, 2, 4, 6, 30),

@@ -1,4 +1,4 @@
-"""Generated stubs are never hand-edited and never stale (docs/DESIGN.md, contract 6)."""
+"""Generated stubs are never hand-edited and never stale (docs/DESIGN.md § Contracts, 6)."""
 from retrieval_service import gen_proto
 
 

@@ -31,7 +31,7 @@ def presets():
         "REFI": (6240, R2T), "RFCpb": (320, R2T), "RREFD": (8, R2T),
     }
     rows_per_ref = max(1, (1 << 15) // 8192) * 16  # rows refreshed per REFab: rows/8192 in each bank
-    src = "AttAcc (ASPLOS 2024) HBM3 energy per bit, reference/hardware.md: ACT 0.11 pJ/bit of the row, RD/WR 3.48 pJ/bit"
+    src = "AttAcc (ASPLOS 2024) HBM3 energy per bit, docs/REFERENCE.md § DRAM energy: ACT 0.11 pJ/bit of the row, RD/WR 3.48 pJ/bit"
     energy = {k: (v, src) for k, v in attacc_energies(
         row_bits=32 * 32 * 8, burst_bits=32 * 8, rows_per_ref=rows_per_ref).items()}
     energy["REFpb"] = (energy["REF"][0] / 16, src + "; REFpb = REF / banks")
