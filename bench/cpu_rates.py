@@ -1,0 +1,255 @@
+"""Measure, on this machine, the CPU costs the system model's faiss baseline is built from.
+
+    python -m bench.cpu_rates [--out hwsim/data/cpu_rates.json] [--quick]
+
+Every figure is *measured* (on-CPU time of this thread (``time.thread_time``), faiss pinned to 1 OpenMP thread) and stored in
+cycles of this core, so :mod:`hwsim.cpu` can scale it to a named server by its clock:
+
+* ``clock_ghz``: this core's clock, from a dependent chain of 3 one-cycle integer operations
+  (shift, xor, add) per iteration in numba: ``3 x iterations / seconds``.
+* ``scan``: faiss ``IndexIVFPQ.search_preassigned`` (L2, by residual, precomputed tables, the IVF-PQ
+  search loop Chameleon's CPU baseline runs) on lists of controlled length ``L`` with random codes, for
+  each (D, M), one query at a time: cycles per probed list fitted to ``a + b * L`` (``a``: the list's
+  LUT from the precomputed table, set-up, heap; ``b`` per code) and ``c0`` per query (its LUT terms).
+* ``select``: faiss ``IndexFlatL2`` search for the nprobe nearest of ``nlist`` centroids, one query at a
+  time (faiss's sequential path, below its BLAS threshold) and 64 at a time (its BLAS path), as cycles per
+  centroid x dimension.
+* ``tcp``: one message of S bytes and a reply of R bytes between two processes over loopback TCP
+  (TCP_NODELAY, blocking sockets, as Chameleon's coordinator uses them): the round trip, fitted to
+  ``2 x per_message + per_byte x (S + R)`` (host stack cost per message and per byte, no wire).
+
+Load matters on a shared machine: ``uptime``'s load average is recorded beside the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import time
+from multiprocessing import Process
+from pathlib import Path
+
+import numpy as np
+
+
+
+def best_of(fn, repeat: int = 3):
+    """``(result, seconds)``: the least on-CPU time (``time.thread_time``) of ``repeat`` calls. On-CPU time,
+    not wall clock: on a shared machine the wall clock of a single-threaded call counts other processes'
+    time slices; the work itself runs in this thread (faiss pinned to one thread)."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.thread_time()
+        out = fn()
+        best = min(best, time.thread_time() - t0)
+    return out, best
+
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "cpu_rates.json"
+SCAN_SHAPES = ((96, 16), (128, 16), (128, 8), (512, 32), (1024, 64))
+SELECT_DIMS = (96, 128, 512, 1024)
+
+
+def measure_clock_ghz(iters: int = 200_000_000) -> float:
+    import numba
+
+    @numba.njit(cache=False)
+    def chain(n):
+        x = np.uint64(1)
+        for i in range(n):
+            x = (x ^ (x >> np.uint64(1))) + np.uint64(i)
+        return x
+
+    chain(1000)
+    _, t = best_of(lambda: chain(iters), 3)
+    return 3 * iters / t / 1e9
+
+
+def _ivfpq(d: int, M: int, nlist: int):
+    import faiss
+
+    rng = np.random.default_rng(0)
+    q = faiss.IndexFlatL2(d)
+    index = faiss.IndexIVFPQ(q, d, nlist, M, 8)
+    xt = rng.standard_normal((max(256 * 4, nlist * 4), d)).astype(np.float32)
+    index.train(xt)
+    index.use_precomputed_table = 1
+    index.precompute_table()
+    return index
+
+
+def _fill(index, lengths: list[int], M: int):
+    rng = np.random.default_rng(1)
+    inv = index.invlists
+    for l, n in enumerate(lengths):
+        codes = rng.integers(0, 256, (n, M), dtype=np.uint8)
+        ids = np.arange(n, dtype=np.int64) + l * 10 ** 7
+        import faiss
+
+        inv.add_entries(l, n, faiss.swig_ptr(ids), faiss.swig_ptr(codes))
+    index.ntotal = int(sum(lengths))
+
+
+def measure_scan(d: int, M: int, lengths=(500, 1000, 2000, 4000, 8000, 16000), nprobe: int = 8,
+                 nq: int = 8, ghz: float = 1.0) -> dict:
+    """Cycles of faiss's IVF-PQ scan, one query at a time: ``nprobe`` lists of each length (a probe's
+    codes stay within this core's 2 MB L2 at M=16: on a shared machine, data in the shared L3 is evicted by
+    other tenants, which is their load, not the scan's cost); per list ``a + b * L`` by least squares,
+    and the per-query cost ``c0`` from one probe against ``nprobe`` probes of the shortest length."""
+    from faiss.contrib.ivf_tools import search_preassigned
+
+    index = _ivfpq(d, M, nprobe)
+    rng = np.random.default_rng(2)
+    xq = rng.standard_normal((nq, d)).astype(np.float32)
+    rows = []
+
+    def per_query(p):
+        index.nprobe = p
+        lists = np.arange(p, dtype=np.int64)[None, :]
+        search_preassigned(index, xq[:1], 100, lists)
+        _, t = best_of(lambda: [search_preassigned(index, xq[i:i + 1], 100, lists) for i in range(nq)], 3)
+        return t / nq * ghz * 1e9
+
+    for L in lengths:
+        index.reset()
+        _fill(index, [L] * nprobe, M)
+        rows.append((L, per_query(nprobe) / nprobe))
+    A = np.array([[1.0, L] for L, _ in rows])
+    y = np.array([c for _, c in rows])
+    (a, b), *_ = np.linalg.lstsq(A, y, rcond=None)
+    c1 = per_query(1)  # the shortest lists are loaded: c0 + a + b L0 = one probe
+    c0 = max(0.0, c1 - (a + b * lengths[-1]))
+    resid = float(np.max(np.abs(A @ np.array([a, b]) - y) / y))
+    return {"d": d, "M": M, "nprobe": nprobe, "query_cycles": float(c0), "list_cycles": float(a),
+            "code_cycles": float(b), "fit_max_rel_error": resid,
+            "samples": [{"codes_per_list": L, "cycles_per_list": c} for L, c in rows]}
+
+
+def measure_select(d: int, nlist: int = 32768, nprobe: int = 32, ghz: float = 1.0) -> dict:
+    """Cycles per centroid x dimension of faiss's flat search: one query (sequential path), and per query
+    in a batch of 64 (BLAS path)."""
+    import faiss
+
+    rng = np.random.default_rng(3)
+    if d > 128:
+        nlist = nlist // 4  # keep the matrix small on a shared machine; cost is per centroid x dim
+    index = faiss.IndexFlatL2(d)
+    index.add(rng.standard_normal((nlist, d)).astype(np.float32))
+    xq = rng.standard_normal((64, d)).astype(np.float32)
+    index.search(xq[:1], nprobe)
+    _, t1 = best_of(lambda: [index.search(xq[i:i + 1], nprobe) for i in range(8)], 3)
+    _, tb = best_of(lambda: index.search(xq, nprobe), 3)
+    per = nlist * d
+    return {"d": d, "nlist": nlist, "seq_cycles_per_centroid_dim": t1 / 8 * ghz * 1e9 / per,
+            "blas_cycles_per_centroid_dim": tb / 64 * ghz * 1e9 / per}
+
+
+def _echo_server(port_file: str, reply_sizes: list[int]) -> None:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    Path(port_file).write_text(str(srv.getsockname()[1]))
+    conn, _ = srv.accept()
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for size_msg in iter(lambda: conn.recv(8), b""):
+        n, r = int.from_bytes(size_msg[:4], "little"), int.from_bytes(size_msg[4:8], "little")
+        got = 0
+        while got < n:
+            got += len(conn.recv(min(1 << 16, n - got)))
+        conn.sendall(b"\0" * r)
+    conn.close()
+
+
+def measure_tcp(pairs=((64, 64), (1024, 64), (16_960, 64), (64, 1344), (65_536, 64)), rounds: int = 2000,
+                ghz: float = 1.0) -> dict:
+    """Round trip of an S-byte message and an R-byte reply between two processes over loopback TCP."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as td:
+        pf = os.path.join(td, "port")
+        proc = Process(target=_echo_server, args=(pf, []), daemon=True)
+        proc.start()
+        for _ in range(500):
+            if os.path.exists(pf) and Path(pf).read_text():
+                break
+            time.sleep(0.01)
+        s = socket.create_connection(("127.0.0.1", int(Path(pf).read_text())))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        rows = []
+        for S, R in pairs:
+            payload = b"\1" * S
+            hdr = S.to_bytes(4, "little") + R.to_bytes(4, "little")
+            ts = []
+            for i in range(rounds):
+                t0 = time.perf_counter()
+                s.sendall(hdr + payload)
+                got = 0
+                while got < R:
+                    got += len(s.recv(R - got))
+                ts.append(time.perf_counter() - t0)
+            rows.append((S, R, float(np.median(ts[rounds // 10:]))))
+        s.close()
+        proc.join(5)
+    A = np.array([[2.0, S + R + 8] for S, R, _ in rows])
+    y = np.array([t for *_, t in rows])
+    (per_msg, per_byte), *_ = np.linalg.lstsq(A, y, rcond=None)
+    return {"per_message_cycles": float(per_msg * ghz * 1e9), "per_byte_cycles": float(per_byte * ghz * 1e9),
+            "samples": [{"bytes_out": S, "bytes_back": R, "round_trip_s": t} for S, R, t in rows]}
+
+
+def run(quick: bool = False) -> dict:
+    from ivfpq.threads import set_threads
+    import faiss
+
+    set_threads(1)
+    faiss.omp_set_num_threads(1)
+    ghz = measure_clock_ghz(50_000_000 if quick else 200_000_000)
+    lengths = (500, 2000, 8000) if quick else (500, 1000, 2000, 4000, 8000, 16000)
+    shapes = SCAN_SHAPES[:2] if quick else SCAN_SHAPES
+    out = {"figures": "measured (on-CPU thread time on this machine, 1 thread; tcp: wall clock)",
+           "machine": platform.processor() or platform.machine(), "cpu_model": _cpu_model(),
+           "faiss": faiss.__version__, "load_average_before": os.getloadavg(), "clock_ghz": ghz,
+           "command": "python -m bench.cpu_rates" + (" --quick" if quick else ""),
+           "scan": [measure_scan(d, M, lengths, ghz=ghz) for d, M in shapes],
+           "select": [measure_select(d, ghz=ghz) for d in (SELECT_DIMS[:2] if quick else SELECT_DIMS)],
+           "tcp": measure_tcp(rounds=300 if quick else 2000, ghz=ghz)}
+    out["load_average_after"] = os.getloadavg()
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--quick", action="store_true", help="fewer lengths and shapes (a smoke run)")
+    args = ap.parse_args(argv)
+    res = run(args.quick)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(res, indent=1))
+    tmp.replace(out)
+    print(json.dumps({k: res[k] for k in ("clock_ghz", "load_average_before", "load_average_after")}))
+    for s in res["scan"]:
+        print(f"scan D={s['d']} M={s['M']}: {s['query_cycles']:.0f} cyc/query + {s['list_cycles']:.0f} cyc/list "
+              f"+ {s['code_cycles']:.2f} cyc/code (fit error {s['fit_max_rel_error']:.1%})")
+    for s in res["select"]:
+        print(f"select D={s['d']}: seq {s['seq_cycles_per_centroid_dim']:.3f}, blas "
+              f"{s['blas_cycles_per_centroid_dim']:.3f} cycles per centroid x dim")
+    t = res["tcp"]
+    print(f"tcp loopback: {t['per_message_cycles']:.0f} cycles per message + {t['per_byte_cycles']:.3f} per byte")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

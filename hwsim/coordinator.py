@@ -1,0 +1,73 @@
+"""Chameleon's CPU coordinator between the GPU/CPU host and the memory nodes (released
+``CPU_cooridnator_for_GPU_FPGA.cpp``): three threads joined by semaphores.
+
+* G2C thread: receives a batch (queries + probed list ids) from the host.
+* C2F thread: sends the batch header, then each query (ids, query, probed centroids) to every node, at most
+  ``query_window`` queries ahead of the results received (5 in Chameleon's configs).
+* F2C thread: receives each query's top-K from every node; after the batch, sends all results to the host.
+  At most ``batch_window`` batches are in flight (2: consecutive batches pipeline).
+
+Nodes take queries one at a time, in order. :func:`batch_flow` walks one batch through this and returns
+the times of its stages; :func:`merge_s` is the coordinator's top-K merge of ``nodes x K`` candidates.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .network import Network, c2f_query_bytes, c2g_bytes, f2c_query_bytes, g2c_bytes
+
+QUERY_WINDOW = 5   # Chameleon's config/*.yaml query_window_size
+BATCH_WINDOW = 2   # batch_window_size
+
+
+def merge_s(nodes: int, k: int, ghz: float) -> float:
+    """Merging ``nodes`` sorted top-K lists into one: a heap of ``nodes`` heads, K pops of log2(nodes)
+    compare-and-swap steps (~4 cycles each, analytic); a single node's list is copied as is."""
+    if nodes <= 1:
+        return 0.0
+    return k * (4 * math.ceil(math.log2(nodes)) + 4) / (ghz * 1e9)
+
+
+@dataclass
+class BatchFlow:
+    request_s: float     # host -> coordinator (G2C)
+    forward_s: float     # first query's arrival at the nodes after the coordinator has the batch
+    nodes_s: float       # first query's arrival to last result at the coordinator
+    reply_s: float       # merge + coordinator -> host (C2G)
+    node_busy_s: float   # sum of device time (one node)
+    sender_busy_s: float # the C2F thread's time sending the batch
+
+    @property
+    def total_s(self) -> float:
+        return self.request_s + self.forward_s + self.nodes_s + self.reply_s
+
+
+def batch_flow(dev_s: np.ndarray, net: Network, d: int, nprobe: int, k: int, nodes: int = 1,
+               node_end: str = "fpga", window: int = QUERY_WINDOW) -> BatchFlow:
+    """One batch through the coordinator: ``dev_s[i]`` = query i's device time on a node."""
+    dev_s = np.asarray(dev_s, float)
+    b = dev_s.size
+    q_bytes, r_bytes = c2f_query_bytes(d, nprobe), f2c_query_bytes(k)
+    request = net.message_s(g2c_bytes(b, d, nprobe))
+    send_occ = nodes * net.send_occupancy_s(q_bytes)      # the C2F thread sends each query to every node
+    to_node = net.message_s(q_bytes, "host", node_end)
+    back = net.message_s(r_bytes, node_end, "host")
+    header = net.message_s(64, "host", node_end)
+    sent = np.zeros(b)
+    result = np.zeros(b)
+    t_send, t_node = header, 0.0
+    for i in range(b):
+        if i >= window:
+            t_send = max(t_send, result[i - window])
+        t_send += send_occ
+        sent[i] = t_send
+        start = max(t_send - send_occ + to_node, t_node)
+        t_node = start + dev_s[i]
+        result[i] = t_node + back
+    reply = merge_s(nodes, k, net.host_ghz) * b + net.message_s(c2g_bytes(b, k))
+    first = sent[0] - send_occ + to_node if b else 0.0
+    return BatchFlow(request, first, float(result[-1] - first) if b else 0.0, reply,
+                     float(dev_s.sum()), float(b * send_occ))

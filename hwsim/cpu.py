@@ -1,0 +1,157 @@
+"""The CPU baseline: faiss IVF-PQ on a named server, from per-core costs measured here.
+
+:mod:`bench.cpu_rates` measures on this machine, in cycles of this core (``hwsim/data/cpu_rates.json``):
+faiss's IVF-PQ scan as ``c0`` per query + ``a`` per probed list + ``b`` per code (per D, M), and its flat
+list selection in cycles per centroid x dimension (sequential path for one query, BLAS path per query of a
+batch). A named server (:class:`CpuServer`) turns cycles into seconds by its clock (cycles per operation
+assumed equal across the two x86 cores; the named server's clock is cited), runs a batch as faiss does,
+and is bounded by its memory bandwidth:
+
+* ``IndexIVF::search`` with ``parallel_mode`` 0 (faiss ``IndexIVF.cpp``) splits a batch of ``b`` queries
+  into ``nt = min(threads, b)`` contiguous slices, one OpenMP thread each; a thread runs the coarse
+  quantizer on its slice (``IndexFlatL2``: sequential below ``distance_compute_blas_threshold`` = 20
+  queries, BLAS above) and then scans its queries one after another. So a lone query runs on one
+  thread, and a batch takes as long as its slowest slice.
+* ``search_preassigned`` (list selection elsewhere) with ``parallel_mode`` 3 parallelises over queries
+  with a static OpenMP schedule: the same slices without the coarse quantizer.
+* Memory ceiling: a batch cannot finish before its code bytes have streamed at the server's memory
+  bandwidth.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ivfpq.errors import HwragError
+
+RATES_FILE = Path(__file__).resolve().parent / "data" / "cpu_rates.json"
+BLAS_THRESHOLD = 20  # faiss distance_compute_blas_threshold (IndexFlat / utils/distances.cpp)
+
+
+@dataclass(frozen=True)
+class CpuServer:
+    """A named CPU server running faiss with ``cores`` OpenMP threads."""
+
+    name: str
+    cores: int
+    clock_ghz: float
+    memory_gbs: float
+    sources: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def with_cores(self, cores: int) -> "CpuServer":
+        if cores < 1:
+            raise HwragError(f"cpu cores must be >= 1, got {cores}")
+        from dataclasses import replace
+
+        return replace(self, cores=int(cores), name=f"{self.name.split('-')[0]}-{cores}c")
+
+
+EPYC_7313 = CpuServer(
+    "epyc7313-8c", cores=8, clock_ghz=3.0, memory_gbs=204.8,
+    sources={"cores": "reference/chameleon-measured.md: faiss on 8 cores of an AMD EPYC 7313 (16 for SYN-1024)",
+             "clock_ghz": "reference/chameleon-measured.md: EPYC 7313 at 3.0 GHz (AMD data sheet: base 3.0, "
+                          "boost up to 3.7 GHz; the boost is not modeled)",
+             "memory_gbs": "AMD EPYC 7313 data sheet: 8 channels DDR4-3200 = 8 x 25.6 GB/s"})
+
+
+@dataclass(frozen=True)
+class CpuRates:
+    """Per-core costs measured here (cycles of the measuring core), and where they came from."""
+
+    scan: dict          # (d, M) -> (query_cycles, list_cycles, code_cycles)
+    select: dict        # d -> (seq, blas) cycles per centroid x dimension
+    tcp: tuple          # (per_message_cycles, per_byte_cycles)
+    measured_on: str
+
+    def scan_costs(self, d: int, M: int) -> tuple[float, float, float]:
+        """Nearest measured shape: same M (nearest D), else nearest M scaled per code by M."""
+        same = [k for k in self.scan if k[1] == M]
+        if same:
+            return self.scan[min(same, key=lambda k: abs(k[0] - d))]
+        k = min(self.scan, key=lambda k: abs(np.log2(k[1] / M)))
+        c0, a, b = self.scan[k]
+        return c0, a, b * M / k[1]
+
+    def select_cycles(self, d: int, batch: int) -> float:
+        """Cycles per centroid x dimension of the flat coarse search, by faiss's path for this batch."""
+        k = min(self.select, key=lambda x: abs(x - d))
+        return self.select[k][1 if batch >= BLAS_THRESHOLD else 0]
+
+
+@lru_cache(maxsize=4)
+def load_rates(path: str | None = None) -> CpuRates:
+    p = Path(path) if path else RATES_FILE
+    if not p.is_file():
+        raise HwragError(f"no CPU rates at {p}; measure them with: python -m bench.cpu_rates")
+    r = json.loads(p.read_text())
+    ghz = r["clock_ghz"]  # noqa: F841 (recorded; the figures are already in cycles)
+    return CpuRates(
+        scan={(s["d"], s["M"]): (s["query_cycles"], s["list_cycles"], s["code_cycles"]) for s in r["scan"]},
+        select={s["d"]: (s["seq_cycles_per_centroid_dim"], s["blas_cycles_per_centroid_dim"]) for s in r["select"]},
+        tcp=(r["tcp"]["per_message_cycles"], r["tcp"]["per_byte_cycles"]),
+        measured_on=f"{r['cpu_model']} at {r['clock_ghz']:.2f} GHz (measured), faiss {r['faiss']}, "
+                    f"load {r['load_average_before'][0]:.1f}; {r['command']}")
+
+
+@dataclass
+class CpuBatch:
+    """Modeled faiss run of one batch: per-thread busy seconds and the batch's time."""
+
+    select_s: float      # slowest thread's coarse quantizer time
+    scan_s: float        # slowest thread's scan time
+    batch_s: float       # max over threads (select + scan), at least the memory ceiling
+    threads: int
+    memory_bound: bool
+
+
+class FaissCpu:
+    """faiss IVF-PQ on ``server`` (see module doc)."""
+
+    def __init__(self, server: CpuServer = EPYC_7313, rates: CpuRates | None = None):
+        self.server = server
+        self.rates = rates or load_rates()
+
+    def seconds(self, cycles):
+        return np.asarray(cycles, float) / (self.server.clock_ghz * 1e9)
+
+    def select_query_s(self, nlist: int, d: int, batch: int) -> float:
+        """One thread's coarse-quantizer time per query, in a slice of ``batch`` queries."""
+        return float(self.seconds(nlist * d * self.rates.select_cycles(d, batch)))
+
+    def scan_query_s(self, codes: np.ndarray, d: int, M: int) -> np.ndarray:
+        """(b,) one thread's scan time per query; ``codes[q, p]`` codes in query q's probed list p."""
+        c0, a, b = self.rates.scan_costs(d, M)
+        codes = np.atleast_2d(np.asarray(codes, np.int64))
+        return self.seconds(c0 + (codes > 0).sum(axis=1) * a + codes.sum(axis=1) * b)
+
+    def batch(self, codes: np.ndarray, nlist: int, d: int, M: int, select: bool = True,
+              threads: int | None = None) -> CpuBatch:
+        """faiss's run of a batch (module doc): slices over ``min(threads, b)`` threads."""
+        codes = np.atleast_2d(np.asarray(codes, np.int64))
+        b = codes.shape[0]
+        nt = max(1, min(threads or self.server.cores, b))
+        per_q = self.scan_query_s(codes, d, M)
+        bounds = [(b * i // nt, b * (i + 1) // nt) for i in range(nt)]
+        sel = [self.select_query_s(nlist, d, hi - lo) * (hi - lo) if select else 0.0 for lo, hi in bounds]
+        scan = [float(per_q[lo:hi].sum()) for lo, hi in bounds]
+        t = [s + c for s, c in zip(sel, scan)]
+        j = int(np.argmax(t))
+        ceiling = codes.sum() * M / (self.server.memory_gbs * 1e9)
+        return CpuBatch(sel[j], scan[j], max(t[j], ceiling), nt, ceiling > t[j])
+
+    def flat_select_s(self, b: int, nlist: int, d: int) -> float:
+        """A separate coarse search of ``b`` queries over all threads (Chameleon's CPU coordinator, FPGA-CPU):
+        faiss parallelises the sequential path over queries and the BLAS path inside the GEMM."""
+        per = self.select_query_s(nlist, d, b)
+        if b >= BLAS_THRESHOLD:
+            return per * b / self.server.cores
+        return per * -(-b // self.server.cores)
+
+    def describe(self) -> str:
+        s = self.server
+        return (f"{s.name}: faiss IVF-PQ, {s.cores} threads at {s.clock_ghz:g} GHz, {s.memory_gbs:g} GB/s; "
+                f"per-core costs measured on {self.rates.measured_on}")
