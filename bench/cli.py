@@ -1,4 +1,4 @@
-"""``hwrag bench ann|service|ralm|dram|project``: each prints a table, writes JSON and a PNG plot, and
+"""``hwrag bench ann|service|ralm|dram|project|fidelity``: each prints a table, writes JSON and a PNG plot, and
 labels every figure measured or modeled."""
 from __future__ import annotations
 
@@ -65,6 +65,19 @@ def cmd_project(args) -> int:
            f"bench project — {res['vectors']:.0e} vectors (modeled)", args.json)
     if not args.json:
         print("published (Chameleon):", res["published_chameleon"]["source"])
+    return 0
+
+
+def cmd_fidelity(args) -> int:
+    from .fidelity import run_fidelity, write_fidelity_report
+
+    res = run_fidelity(progress=not args.json, chamlm=not args.no_chamlm)
+    res["files"] = [str(f) for f in write_fidelity_report(res, Path(args.out))]
+    _print(res, "rows", ["figure", "dataset", "system", "batch", "unit", "measured", "modeled", "error_pct",
+                         "within_tolerance"], "bench fidelity — modeled (hwsim) vs measured (Chameleon)", args.json)
+    if not args.json:
+        ok = sum(r["within_tolerance"] for r in res["rows"])
+        print(f"{ok} of {len(res['rows'])} figures within tolerance {res['tolerance_pct']}")
     return 0
 
 
@@ -135,6 +148,10 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--k", type=int, default=100)
     p.add_argument("--batch", type=int, default=16, help="queries per batch for the QPS figure (UPMEM needs large ones)")
     p.set_defaults(func=cmd_project)
+
+    p = b.add_parser("fidelity", parents=[common], help="system model vs Chameleon's measured figures (table + PNG)")
+    p.add_argument("--no-chamlm", action="store_true", help="vector search figures only")
+    p.set_defaults(func=cmd_fidelity)
 
     p = b.add_parser("dram", parents=[common], help="DRAM model speed (measured) per preset")
     p.add_argument("--requests", type=int, default=1_000_000)

@@ -1,4 +1,5 @@
-"""``hwrag hw ...``: compare the hardware models on an index (``compare``) or at paper scale (``project``).
+"""``hwrag hw ...``: compare the hardware models on an index (``compare``), at paper scale (``project``), and
+the end-to-end system and ChamLM (``system``, ``ralm``: :mod:`hwsim.system_cli`).
 
 ``add_hw_parser(subparsers)`` registers ``hw`` with handlers set via ``set_defaults(func=...)``.
 Every figure printed is *modeled* and names its configuration.
@@ -163,3 +164,6 @@ def add_hw_parser(subparsers) -> None:
     p.add_argument("--imbalance", type=float, default=0.0, help="list-size coefficient of variation")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_project)
+    from .system_cli import add_system_parsers
+
+    add_system_parsers(sub)
