@@ -130,7 +130,7 @@ def _cmd_project(args) -> int:
                   f"({r[f'qps_batch{b}_vs_cpu']:.2f}x CPU-8) "
                   f"E={r['energy_per_query_J'] * 1e3:.3f} mJ/q bound={r['bound']}")
             notes.update(dict.fromkeys(r["notes"]))
-        print("modeled; CPU-8 = analytic 8-core FAISS (1 GB/s/core scan). Published: PIM IVF-PQ on UPMEM "
+        print("modeled; CPU-8 = faiss on 8 EPYC 7313 cores (hwsim.cpu: per-core costs measured here; end to end: hwrag hw system). Published: PIM IVF-PQ on UPMEM "
               "2.5-4.3x CPU-FAISS QPS (large batches); Chameleon 1.36-6.13x lower latency (CPU coordinator)")
         for n in notes:
             print(f"note: {n}")

@@ -6,8 +6,9 @@ a batch of queries each probing ``nprobe`` lists drawn in proportion to list siz
 data). Every node scans its slice of every probed list; nodes are identical up to one code per list,
 so node 0 is modeled and the coordinator merges ``nodes x K`` candidates. All figures are *modeled*.
 
-:func:`cpu_reference` is the analytic 8-core CPU baseline the papers compare against (FAISS IVF-PQ:
-coarse selection plus PQ scan at ~1 GB/s of codes per core, docs/REFERENCE.md § CPU).
+:func:`cpu_reference` is the CPU baseline of the system model (:mod:`hwsim.cpu`: faiss per-core costs
+measured here, scaled to Chameleon's EPYC 7313); end-to-end figures (coordinator, network, GPU, energy)
+come from :mod:`hwsim.system` (``hwrag hw system``), of which this projection is the device-level view.
 :func:`chameleon_table` produces the note's comparison with the paper's reported ratios.
 """
 from __future__ import annotations
@@ -57,22 +58,18 @@ def sample_probes(list_sizes: np.ndarray, nq: int, nprobe: int, seed: int = 0) -
     return np.stack([rng.choice(list_sizes.size, nprobe, replace=False, p=p) for _ in range(nq)])
 
 
-def cpu_reference(list_codes: np.ndarray, nlist: int, d: int, M: int, k: int, cores: int = 8,
-                  gbs_per_core: float = 1.0, gflops_per_core: float = 16.0) -> dict[str, float]:
-    """Analytic CPU FAISS IVF-PQ latency per query (s): coarse selection + LUTs + PQ scan.
+def cpu_reference(list_codes: np.ndarray, nlist: int, d: int, M: int, k: int, cores: int = 8) -> dict[str, float]:
+    """The calibrated faiss CPU baseline (:class:`hwsim.cpu.FaissCpu`, the system model's) per query, alone
+    on the server (a lone query runs on one thread): coarse selection + scan, mean over the sampled queries."""
+    from .cpu import EPYC_7313, FaissCpu
 
-    Scan: ``gbs_per_core`` GB/s of codes per core (reference: ~1 GB/s, Chameleon's measurement);
-    coarse selection nlist x d x 2 FLOP and LUT construction nprobe x 256 x d x 3 FLOP at
-    ``gflops_per_core`` (assumed: AVX2 FP32 at a sustained ~16 GFLOP/s per core).
-    """
-    codes = np.asarray(list_codes).sum(axis=1)
-    nprobe = np.asarray(list_codes).shape[1]
-    sel = nlist * d * 2 / (cores * gflops_per_core * 1e9)
-    lut = nprobe * 256 * d * 3 / (cores * gflops_per_core * 1e9)
-    scan = codes * M / (cores * gbs_per_core * 1e9)
-    return {"figures": "modeled (analytic)", "select_s": sel, "lut_s": lut, "scan_s": float(scan.mean()),
-            "latency_s": float(sel + lut + scan.mean()), "cores": cores,
-            "source": "docs/REFERENCE.md § CPU: CPU PQ scan ~1 GB/s of codes per core"}
+    cpu = FaissCpu(EPYC_7313.with_cores(cores))
+    codes = np.atleast_2d(np.asarray(list_codes))
+    sel = cpu.select_query_s(nlist, d, 1)
+    scan = float(cpu.scan_query_s(codes, d, M).mean())
+    return {"figures": "modeled (faiss per-core costs measured here, scaled to the server)", "select_s": sel,
+            "lut_s": 0.0, "scan_s": scan, "latency_s": sel + scan, "cores": cores,
+            "source": cpu.describe()}
 
 
 def project(config, list_sizes: np.ndarray | None = None, nprobe: int = 32, M: int = 16, nodes: int = 1,
