@@ -1,6 +1,6 @@
 """``hwrag bench fidelity``: the system model against Chameleon's measured system, every calibration figure.
 
-Measured figures: ``reference/chameleon-measured.md`` (Chameleon's result archives; SIFT is the calibration
+Measured figures: ``docs/REFERENCE.md`` § Chameleon measured results (Chameleon's result archives; SIFT is the calibration
 set, Deep the validation set: no parameter comes from Deep). Modeled: :mod:`hwsim.system` and
 :mod:`hwsim.ralm` with their cited and measured-here parameters. Prints modeled vs measured with the error
 of each and writes ``fidelity.json`` and ``fidelity.png``.
@@ -13,7 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 SYSTEMS = ("cpu", "cpu-gpu", "fpga-cpu", "fpga-gpu")
-#: reference/chameleon-measured.md (medians of 100 batches; QPS at large batches; energy; ChamLM)
+#: docs/REFERENCE.md § Chameleon measured results (medians of 100 batches; QPS at large batches; energy; ChamLM)
 LATENCY_MS = {
     "sift": {1: (9.12, 7.83, 2.49, 1.59), 4: (10.67, 9.73, 4.22, 3.39), 16: (22.15, 20.99, 11.24, 10.35),
              64: (77.70, 75.77, 43.29, 37.78)},
@@ -61,7 +61,7 @@ def run_fidelity(progress: bool = True, datasets=("sift", "deep"), chamlm: bool 
     for r in rows:
         r["within_tolerance"] = bool(abs(r["error_pct"]) <= tol[r["figure"]])
     return {"rows": rows, "tolerance_pct": tol,
-            "note": "measured = Chameleon's published measurements (reference/chameleon-measured.md); modeled = "
+            "note": "measured = Chameleon's published measurements (docs/REFERENCE.md § Chameleon measured results); modeled = "
                     "hwsim.system / hwsim.ralm; SIFT calibrates, Deep validates"}
 
 

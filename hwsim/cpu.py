@@ -52,8 +52,8 @@ class CpuServer:
 
 EPYC_7313 = CpuServer(
     "epyc7313-8c", cores=8, clock_ghz=3.0, memory_gbs=204.8,
-    sources={"cores": "reference/chameleon-measured.md: faiss on 8 cores of an AMD EPYC 7313 (16 for SYN-1024)",
-             "clock_ghz": "reference/chameleon-measured.md: EPYC 7313 at 3.0 GHz (AMD data sheet: base 3.0, "
+    sources={"cores": "docs/REFERENCE.md § Chameleon measured results: faiss on 8 cores of an AMD EPYC 7313 (16 for SYN-1024)",
+             "clock_ghz": "docs/REFERENCE.md § Chameleon measured results: EPYC 7313 at 3.0 GHz (AMD data sheet: base 3.0, "
                           "boost up to 3.7 GHz; the boost is not modeled)",
              "memory_gbs": "AMD EPYC 7313 data sheet: 8 channels DDR4-3200 = 8 x 25.6 GB/s"})
 

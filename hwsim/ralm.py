@@ -9,7 +9,7 @@ node kind), its query being the model's hidden state (D = d_model). ChamLM overl
 in alternation: one half's retrieval runs while the GPU steps the other half, so ``interval`` tokens of the
 batch take ``max(2 x interval x step(B/2), interval x step(B/2) + retrieval(B/2))``.
 
-Models (reference/chameleon-measured.md): sequences of 512 tokens, vocabulary 50K, nlist 32768, nprobe 32.
+Models (docs/REFERENCE.md § Chameleon measured results): sequences of 512 tokens, vocabulary 50K, nlist 32768, nprobe 32.
 """
 from __future__ import annotations
 
