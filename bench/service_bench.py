@@ -79,7 +79,8 @@ class InProcessSearch:
             self.backends.append(b)
 
     def search(self, q: np.ndarray, k: int, nprobe: int):
-        from retrieval_service.coordinator import merge_partials, select_probe
+        from retrieval_service.coordinator.merge import merge_partials
+        from retrieval_service.coordinator.selection import select_probe
 
         probe = select_probe(self.index, q, nprobe)
         parts = [b.scan(q, probe, k) for b in self.backends]

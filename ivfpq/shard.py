@@ -36,10 +36,13 @@ def shard_index(index: IVFPQIndex, nshards: int, only: int | None = None) -> lis
     return out
 
 
-def merge_topk(distances: list[np.ndarray], ids: list[np.ndarray], k: int):
+def merge_topk(distances: list[np.ndarray], ids: list[np.ndarray], k: int,
+               carry: list[np.ndarray] | None = None):
     """Merge partial top-K lists (each (nq, k_i)) into the top ``k`` by ``(distance, id)``.
 
-    Entries with id -1 (missing) sort last. Returns (distances (nq, k), ids (nq, k)).
+    Entries with id -1 (missing) sort last. Returns (distances (nq, k), ids (nq, k)); with ``carry``
+    (arrays shaped like ``ids`` that follow the ranking, e.g. float distances beside the integer keys
+    they are ranked by) also the carried values (nq, k), +inf where padded.
     Raises on an id returned by two partial lists for one query: shards must be disjoint.
     """
     if not distances:
@@ -58,9 +61,12 @@ def merge_topk(distances: list[np.ndarray], ids: list[np.ndarray], k: int):
     srt = np.sort(np.where(missing, -1 - np.arange(I.shape[1])[None, :], I), axis=1)
     if (np.diff(srt, axis=1) == 0).any():
         raise HwragError("partial results share an id for one query: shards are not disjoint")
+    C_out = None if carry is None else np.take_along_axis(np.concatenate([np.asarray(c) for c in carry], axis=1),
+                                                          order, 1)
     if I_out.shape[1] < k:  # fewer candidates than k in total
-        pad = k - I_out.shape[1]
-        I_out = np.pad(I_out, ((0, 0), (0, pad)), constant_values=-1)
-        fill = np.inf if np.issubdtype(D.dtype, np.floating) else -1
-        D_out = np.pad(D_out, ((0, 0), (0, pad)), constant_values=fill)
-    return D_out, I_out
+        pad = ((0, 0), (0, k - I_out.shape[1]))
+        I_out = np.pad(I_out, pad, constant_values=-1)
+        D_out = np.pad(D_out, pad, constant_values=np.inf if np.issubdtype(D.dtype, np.floating) else -1)
+        if C_out is not None:
+            C_out = np.pad(C_out, pad, constant_values=np.inf)
+    return (D_out, I_out) if carry is None else (D_out, I_out, C_out)

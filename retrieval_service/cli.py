@@ -82,6 +82,7 @@ async def run_coordinator(a) -> int:
 
     from .config import ClusterConfig
     from .coordinator import Coordinator, create_server
+    from .coordinator.registry import load_payloads
 
     cfg = ClusterConfig.load(a.config)
     coord = Coordinator(cfg.coordinator_config())
@@ -91,7 +92,7 @@ async def run_coordinator(a) -> int:
                              "them) or give nodes = [...]")
         path = cfg.resolve(ix.path)
         index = await asyncio.to_thread(load_index, path)
-        store = await asyncio.to_thread(coord._load_payloads, path, cfg.resolve(ix.payloads) or None)
+        store = await asyncio.to_thread(load_payloads, path, cfg.resolve(ix.payloads) or None)
         coord.add_index(ix.name, index, ix.nodes, store, path)
     listen = a.listen or cfg.coordinator.listen
     h, port = await create_server(listen, coord, cfg.server_security())

@@ -90,13 +90,13 @@ class _Base:
                  timeout: float, attempts: int, admin_token: str | None):
         self.target, self.timeout = target, timeout
         self.tls = tls or tls_root_cert is not None
-        self._md = bearer(token) if token else None
+        self.metadata = bearer(token) if token else None  # call metadata (its streams use it too)
         self._admin_md = bearer(admin_token or token) if (admin_token or token) else None
         self._opts = channel_options(RETRIEVAL_SERVICE, ["Search", "Info"], attempts)
         if server_name:
             self._opts.append(("grpc.ssl_target_name_override", server_name))
         self._creds = channel_credentials(tls_root_cert) if self.tls else None
-        self._ids = itertools.count(1)
+        self.request_ids = itertools.count(1)  # request ids of its streams
 
 
 class RetrievalClient(_Base):
@@ -114,13 +114,13 @@ class RetrievalClient(_Base):
                with_payloads: bool = False, timeout: float | None = None) -> SearchResult:
         req = make_request(queries, k, nprobe, index, policy, with_payloads)
         try:
-            return parse_response(self.stub.Search(req, timeout=timeout or self.timeout, metadata=self._md))
+            return parse_response(self.stub.Search(req, timeout=timeout or self.timeout, metadata=self.metadata))
         except grpc.RpcError as e:
             raise _wrap(e) from None
 
     def info(self, timeout: float | None = None) -> pb.InfoResponse:
         try:
-            return self.stub.Info(pb.InfoRequest(), timeout=timeout or self.timeout, metadata=self._md)
+            return self.stub.Info(pb.InfoRequest(), timeout=timeout or self.timeout, metadata=self.metadata)
         except grpc.RpcError as e:
             raise _wrap(e) from None
 
@@ -160,7 +160,7 @@ class SearchSession:
         self.client = client
         self._q: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
-        self._call = client.stub.SearchStream(self._requests(), metadata=client._md, timeout=timeout)
+        self._call = client.stub.SearchStream(self._requests(), metadata=client.metadata, timeout=timeout)
 
     def _requests(self):
         while (r := self._q.get()) is not self._END:
@@ -169,7 +169,7 @@ class SearchSession:
     def search(self, queries, k: int, nprobe: int, *, index: str = "default", policy: str | None = None,
                with_payloads: bool = False) -> SearchResult:
         with self._lock:
-            rid = next(self.client._ids)
+            rid = next(self.client.request_ids)
             self._q.put(make_request(queries, k, nprobe, index, policy, with_payloads, rid))
             try:
                 resp = next(self._call)
@@ -206,13 +206,13 @@ class AsyncRetrievalClient(_Base):
                      with_payloads: bool = False, timeout: float | None = None) -> SearchResult:
         req = make_request(queries, k, nprobe, index, policy, with_payloads)
         try:
-            return parse_response(await self.stub.Search(req, timeout=timeout or self.timeout, metadata=self._md))
+            return parse_response(await self.stub.Search(req, timeout=timeout or self.timeout, metadata=self.metadata))
         except grpc.RpcError as e:
             raise _wrap(e) from None
 
     async def info(self, timeout: float | None = None) -> pb.InfoResponse:
         try:
-            return await self.stub.Info(pb.InfoRequest(), timeout=timeout or self.timeout, metadata=self._md)
+            return await self.stub.Info(pb.InfoRequest(), timeout=timeout or self.timeout, metadata=self.metadata)
         except grpc.RpcError as e:
             raise _wrap(e) from None
 
@@ -241,7 +241,7 @@ class AsyncRetrievalClient(_Base):
 class AsyncSearchSession:
     def __init__(self, client: AsyncRetrievalClient, timeout: float | None):
         self.client = client
-        self._call = client.stub.SearchStream(metadata=client._md, timeout=timeout)
+        self._call = client.stub.SearchStream(metadata=client.metadata, timeout=timeout)
         self._lock = None
 
     async def search(self, queries, k: int, nprobe: int, *, index: str = "default", policy: str | None = None,
@@ -251,7 +251,7 @@ class AsyncSearchSession:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            rid = next(self.client._ids)
+            rid = next(self.client.request_ids)
             try:
                 await self._call.write(make_request(queries, k, nprobe, index, policy, with_payloads, rid))
                 resp = await self._call.read()

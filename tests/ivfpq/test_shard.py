@@ -42,3 +42,14 @@ def test_merge_hand_case():
 def test_merge_rejects_overlapping_shards():
     with pytest.raises(HwragError, match="disjoint"):
         merge_topk([np.array([[1.0]]), np.array([[2.0]])], [np.array([[4]]), np.array([[4]])], 2)
+
+
+def test_merge_carries_values_along_the_ranking():
+    """Integer keys rank; the carried floats follow their entries (not their own order); padding is +inf."""
+    keys = [np.array([[10, np.iinfo(np.int64).max]]), np.array([[10, 12]])]
+    ids = [np.array([[3, -1]]), np.array([[5, 9]])]
+    carry = [np.array([[1.0, np.inf]]), np.array([[0.5, 1.2]])]
+    D, I, C = merge_topk(keys, ids, 5, carry=carry)
+    np.testing.assert_array_equal(I, [[3, 5, 9, -1, -1]])
+    np.testing.assert_array_equal(D[:, :3], [[10, 10, 12]])
+    np.testing.assert_array_equal(C, [[1.0, 0.5, 1.2, np.inf, np.inf]])

@@ -7,7 +7,8 @@ import pytest
 from ivfpq.faiss_io import to_faiss
 from ivfpq.scan import search
 from retrieval_service.client import RetrievalClient
-from retrieval_service.coordinator import CoordinatorConfig, merge_partials
+from retrieval_service.coordinator import CoordinatorConfig
+from retrieval_service.coordinator.merge import merge_partials
 from retrieval_service.local import LocalCluster
 from ivfpq.payloads import PayloadStore
 from ivfpq.shard import merge_topk
@@ -65,6 +66,18 @@ def test_merge_partials_agrees_with_ivfpq_merge_topk():
     np.testing.assert_array_equal(I, I2)
 
 
+def test_merge_refuses_overlapping_answers_as_a_service_error():
+    """Two nodes answering the same id for one query is the nodes' fault, not the caller's: not INVALID_ARGUMENT."""
+    import grpc
+    from retrieval_service.wire import ServiceError
+
+    ids = [np.array([[3, 7]]), np.array([[5, 7]])]
+    keys = [np.array([[10, 20]]), np.array([[15, 25]])]
+    with pytest.raises(ServiceError) as e:
+        merge_partials(ids, keys, [k.astype(np.float32) for k in keys], 3)
+    assert e.value.code == grpc.StatusCode.FAILED_PRECONDITION and "same id" in e.value.message
+
+
 def test_payloads_and_batching_window(index, data):
     xq = data[1]
     ref = search(index, xq, 5, 4)
@@ -113,7 +126,7 @@ def test_torch_list_selection_matches_faiss(index, data):
     """The torch path (CUDA in production) picks the same lists as ivfpq.lut.select_lists; run on CPU here."""
     torch = pytest.importorskip("torch")
     from ivfpq.lut import select_lists
-    from retrieval_service.coordinator import Coordinator, IndexEntry
+    from retrieval_service.coordinator.selection import TorchListSelector
 
-    e = IndexEntry("x", index, "f", [], selector=torch.as_tensor(np.array(index.centroids)))
-    np.testing.assert_array_equal(Coordinator()._select(e, data[1], 6), select_lists(index, data[1], 6))
+    selector = TorchListSelector(index, device="cpu")
+    np.testing.assert_array_equal(selector.select(data[1], 6), select_lists(index, data[1], 6))

@@ -7,7 +7,8 @@ import numpy as np
 from ivfpq.lut import select_lists
 from ivfpq.scan import search
 from retrieval_service.client import RetrievalClient
-from retrieval_service.coordinator import CoordinatorConfig, make_quantizer, select_probe
+from retrieval_service.coordinator import CoordinatorConfig
+from retrieval_service.coordinator.selection import make_quantizer, select_probe
 from retrieval_service.local import LocalCluster
 from retrieval_service.memory_node import MemoryNode
 

@@ -1,0 +1,41 @@
+"""What Info answers: the coordinator's limits and, per served index, its shape and each memory node's
+state (reachable, backend, serving what this coordinator expects)."""
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from hwrag_rpc.v1 import retrieval_pb2 as pb
+
+from ..wire import POLICIES
+from .config import CoordinatorConfig
+from .nodes import NodeHandle, NodeLinks
+from .registry import IndexEntry, IndexRegistry
+
+
+async def node_status(links: NodeLinks, entry: IndexEntry, n: NodeHandle) -> pb.NodeStatus:
+    try:
+        r = await links.info(n)
+    except grpc.aio.AioRpcError as x:
+        return pb.NodeStatus(shard=n.shard, address=n.address, reachable=False, error=f"{x.code().name}: {x.details()}")
+    ok = r.fingerprint == entry.fingerprint and (r.shard, r.nshards) == (n.shard, entry.nshards)
+    err = "" if ok else (f"serves {r.index!r} shard {r.shard}/{r.nshards} fingerprint {r.fingerprint}, "
+                         "not what this coordinator expects")
+    return pb.NodeStatus(shard=n.shard, address=n.address, reachable=True, backend=r.backend, error=err)
+
+
+async def index_info(links: NodeLinks, e: IndexEntry) -> pb.IndexInfo:
+    ix = e.index
+    info = pb.IndexInfo(name=e.name, d=ix.d, nlist=ix.nlist, M=ix.M, ntotal=ix.ntotal, metric=ix.metric,
+                        nshards=e.nshards, fingerprint=e.fingerprint, has_payloads=e.payloads is not None)
+    info.nodes.extend(await asyncio.gather(*[node_status(links, e, n) for n in e.nodes]))
+    return info
+
+
+async def service_info(config: CoordinatorConfig, registry: IndexRegistry, list_selection: str) -> pb.InfoResponse:
+    out = pb.InfoResponse(max_k=config.max_k, max_batch=config.max_batch, max_request_bytes=config.max_request_bytes,
+                          batch_window_s=config.batch_window_s, default_policy=POLICIES[config.default_policy],
+                          list_selection=list_selection)
+    for e in registry.entries.values():
+        out.indexes.append(await index_info(registry.links, e))
+    return out

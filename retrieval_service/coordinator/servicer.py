@@ -1,0 +1,74 @@
+"""The ``hwrag.v1.Retrieval`` servicer: thin handlers that turn requests into calls of the
+coordinator's plain functions and their answers into responses; :func:`create_server` binds it."""
+from __future__ import annotations
+
+from hwrag_rpc.v1 import common_pb2, retrieval_pb2 as pb
+
+from ..security import Security
+from ..server import Method, Service, ServerHandle, start_server
+from ..wire import RETRIEVAL_SERVICE, figure_to_pb, pack_f32, pack_i64, unpack_matrix
+from .core import Coordinator
+from .outcome import SearchOutcome
+
+
+def _time_left(context) -> float | None:
+    rem = context.time_remaining()
+    return None if rem is None else max(0.0, rem)
+
+
+def search_response(out: SearchOutcome, request_id: int) -> pb.SearchResponse:
+    resp = pb.SearchResponse(nq=out.ids.shape[0], k=out.ids.shape[1], ids=pack_i64(out.ids),
+                             distances=pack_f32(out.distances), missing_shards=out.missing_shards,
+                             number_format=common_pb2.FIXED_POINT if out.fixed_point else common_pb2.FLOAT32,
+                             request_id=request_id)
+    if out.payloads is not None:
+        resp.payloads.extend(out.payloads)
+    resp.timing.extend(figure_to_pb(f) for f in out.figures)
+    return resp
+
+
+class RetrievalServicer:
+    def __init__(self, coordinator: Coordinator):
+        self.coordinator = coordinator
+
+    async def _search(self, req: pb.SearchRequest, context) -> pb.SearchResponse:
+        c = self.coordinator
+        name = c.entry(req.index).name  # an unknown index is NOT_FOUND before the queries are read
+        out = await c.search(unpack_matrix(req.queries), req.k, req.nprobe, name, req.policy, req.with_payloads,
+                             timeout=_time_left(context))
+        return search_response(out, req.request_id)
+
+    async def Search(self, req, context):
+        return await self._search(req, context)
+
+    async def SearchStream(self, requests, context):
+        async for req in requests:
+            yield await self._search(req, context)
+
+    async def Info(self, req, context):
+        return await self.coordinator.info()
+
+    async def LoadIndex(self, req: pb.LoadIndexRequest, context):
+        return await self.coordinator.load_index(req.name, req.path, list(req.nodes), req.payloads or None)
+
+    async def ReplaceIndex(self, req: pb.LoadIndexRequest, context):
+        return await self.coordinator.load_index(req.name, req.path, list(req.nodes), req.payloads or None,
+                                                 replace=True)
+
+    def service(self) -> Service:
+        return Service(RETRIEVAL_SERVICE, [
+            Method("Search", pb.SearchRequest, pb.SearchResponse, self.Search),
+            Method("SearchStream", pb.SearchRequest, pb.SearchResponse, self.SearchStream, streaming=True),
+            Method("Info", pb.InfoRequest, pb.InfoResponse, self.Info),
+            Method("LoadIndex", pb.LoadIndexRequest, pb.IndexInfo, self.LoadIndex, admin=True),
+            Method("ReplaceIndex", pb.LoadIndexRequest, pb.IndexInfo, self.ReplaceIndex, admin=True),
+        ])
+
+
+async def create_server(addr: str, coordinator: Coordinator, security: Security | None = None
+                        ) -> tuple[ServerHandle, int]:
+    """Start the coordinator's Retrieval server on ``addr``; returns (handle, bound port)."""
+    h = await start_server(addr, [RetrievalServicer(coordinator).service()], security,
+                           coordinator.config.max_request_bytes)
+    h.on_stop.append(coordinator.close)
+    return h, h.port
