@@ -43,15 +43,9 @@ def cmd_ann(args) -> int:
 
 
 def cmd_service(args) -> int:
-    from .service_bench import run_service, write_service_report
+    from . import service_bench
 
-    index, ds = _load_index_and_data(args)
-    res = run_service(index, ds.queries, tuple(args.backends), tuple(args.nodes), args.k, args.nprobe,
-                      tuple(args.batch), args.requests, args.concurrency, progress=not args.json)
-    res["files"] = [str(f) for f in write_service_report(res, Path(args.out))]
-    _print(res, "rows", ["backend", "nodes", "batch", "calls", "errors", "latency_p50_ms_measured",
-                         "latency_p99_ms_measured", "qps_measured"], "bench service (gRPC, loopback)", args.json)
-    return 0
+    return service_bench.run_from_args(args)
 
 
 def cmd_project(args) -> int:
@@ -83,22 +77,8 @@ def cmd_fidelity(args) -> int:
 
 def cmd_dram(args) -> int:
     from . import dram_speed
-    from .plots import bar_plot
 
-    rows = dram_speed.run(args.presets, args.requests)
-    res = {"rows": rows, "note": "requests_per_s and wall_s measured (wall clock); cycles and bandwidth modeled"}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "dram.json").write_text(json.dumps(res, indent=1, default=float))
-    labels = sorted({r["preset"] for r in rows}, key=[r["preset"] for r in rows].index)
-    series = {p: [next(r["requests_per_s_measured"] / 1e6 for r in rows if r["preset"] == l and r["pattern"] == p)
-                  for l in labels] for p in ("random", "stream")}
-    bar_plot(labels, series, out / "dram_speed.png", f"DRAM model speed, {args.requests} requests per trace",
-             "M requests simulated per second (measured)", note="measured: wall clock on this machine")
-    res["files"] = [str(out / "dram.json"), str(out / "dram_speed.png")]
-    _print(res, "rows", ["preset", "pattern", "requests", "requests_per_s_measured", "cycles_modeled",
-                         "bandwidth_GBps_modeled", "peak_GBps_modeled"], "bench dram", args.json)
-    return 0
+    return dram_speed.run_from_args(args)
 
 
 def cmd_ralm(args) -> int:
@@ -128,13 +108,10 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--threads", type=int)
     p.set_defaults(func=cmd_ann)
 
-    p = b.add_parser("service", parents=[common, data], help="gRPC service latency and QPS")
-    p.add_argument("--backends", nargs="+", default=["cpu"])
-    p.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 4])
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 16])
-    p.add_argument("--nprobe", type=int, default=16)
-    p.add_argument("--requests", type=int, default=30, help="Search calls per client thread")
-    p.add_argument("--concurrency", type=int, default=4)
+    from .service_bench import add_arguments as service_arguments
+
+    p = b.add_parser("service", help="gRPC service latency and QPS against the same search in process")
+    service_arguments(p)
     p.set_defaults(func=cmd_service)
 
     p = b.add_parser("project", parents=[common], help="hardware models at paper scale (modeled)")
@@ -153,9 +130,10 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--no-chamlm", action="store_true", help="vector search figures only")
     p.set_defaults(func=cmd_fidelity)
 
-    p = b.add_parser("dram", parents=[common], help="DRAM model speed (measured) per preset")
-    p.add_argument("--requests", type=int, default=1_000_000)
-    p.add_argument("--presets", nargs="+", default=["HBM2_2Gbps", "HBM3_6400", "DDR4_3200AA", "DDR5_4800AN"])
+    from .dram_speed import add_arguments as dram_arguments
+
+    p = b.add_parser("dram", help="DRAM model speed (measured) per preset")
+    dram_arguments(p)
     p.set_defaults(func=cmd_dram)
 
     from .ralm_bench import add_arguments as ralm_arguments

@@ -4,9 +4,10 @@ streaming traces for every preset, with the modeled cycles and bandwidth of each
 Both wall clock and this process's CPU time (``time.process_time``, user + system) are measured: the
 machine is shared, and CPU time is far less sensitive to other processes' load than wall time.
 
-    python -m bench.dram_speed [--requests 1000000] [--presets HBM2 DDR4 ...] [--out out/bench]
+    python -m bench.dram_speed [--requests 1000000] [--presets HBM2_2Gbps DDR4_3200AA ...] [--out report/bench]
+    hwrag bench dram ...       (the same flags and defaults: :class:`DramSpeedConfig`)
 
-Prints a table and writes JSON (``dram_speed.json``). The goal is >= 2 M requests/s on this machine
+Prints a table and writes JSON (``dram_speed.json``) and a PNG (``dram_speed.png``). The goal is >= 2 M requests/s on this machine
 (2 cores, shared); numba compile time is excluded (one small warm-up run per preset first).
 """
 from __future__ import annotations
@@ -16,15 +17,28 @@ import json
 import logging
 import os
 import platform
+import sys
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from hwsim.dram import DramSystem, get_preset
-
 DEFAULT_PRESETS = ["HBM2_2Gbps", "HBM2_8Gb_x128", "HBM3_6400", "DDR4_3200AA", "DDR4_8Gb_x8_3200",
                    "DDR5_4800AN"]
+NOTE = ("requests_per_s and wall_s are measured (wall clock, numba compile excluded); cpu_s and "
+        "requests_per_cpu_s are measured (this process's CPU time, time.process_time); cycles, bandwidth and hit "
+        "rate are modeled")
+
+
+@dataclass
+class DramSpeedConfig:
+    """The DRAM-speed benchmark's one configuration, whichever front-end runs it (``hwrag bench dram`` or
+    ``python -m bench.dram_speed``)."""
+    presets: list[str] = field(default_factory=lambda: list(DEFAULT_PRESETS))
+    requests: int = 1_000_000
+    repeats: int = 1  # the best of this many runs per trace
+    out: str = "report/bench"
 
 
 def traces(spec, n, seed=0):
@@ -35,6 +49,8 @@ def traces(spec, n, seed=0):
 
 
 def run(presets, n, repeats=1):
+    from hwsim.dram import DramSystem
+
     rows = []
     for name in presets:
         sysm = DramSystem(name)
@@ -65,38 +81,75 @@ def run(presets, n, repeats=1):
     return rows
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--requests", type=int, default=1_000_000)
-    ap.add_argument("--presets", nargs="*", default=DEFAULT_PRESETS)
-    ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--out", default="out/bench")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for p in args.presets:
-        get_preset(p)
-    rows = run(args.presets, args.requests, args.repeats)
-    hdr = (f"{'preset':<18} {'pattern':<7} {'M req/s':>8} {'wall s':>7} {'M/CPU-s':>8} {'CPU s':>7} | "
-           f"{'cycles':>10} {'GB/s':>8} {'peak':>7} {'hit%':>5}")
-    print(hdr)
-    print(f"{'':<18} {'':<7} {'measured':>33} | {'modeled':>34}")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    d = DramSpeedConfig()
+    ap.add_argument("--requests", type=int, default=d.requests, help="requests per trace")
+    ap.add_argument("--presets", nargs="+", default=d.presets)
+    ap.add_argument("--repeats", type=int, default=d.repeats, help="best of this many runs per trace")
+    ap.add_argument("--out", default=d.out, help="directory for dram_speed.json and dram_speed.png")
+    ap.add_argument("--json", action="store_true", help="print the JSON instead of the table")
+
+
+def table(rows: list[dict]) -> str:
+    out = [f"{'preset':<18} {'pattern':<7} {'M req/s':>8} {'wall s':>7} {'M/CPU-s':>8} {'CPU s':>7} | "
+           f"{'cycles':>10} {'GB/s':>8} {'peak':>7} {'hit%':>5}",
+           f"{'':<18} {'':<7} {'measured':>33} | {'modeled':>34}"]
     for r in rows:
-        print(f"{r['preset']:<18} {r['pattern']:<7} {r['requests_per_s_measured'] / 1e6:>8.2f} "
-              f"{r['wall_s_measured']:>7.2f} {r['requests_per_cpu_s_measured'] / 1e6:>8.2f} "
-              f"{r['cpu_s_measured']:>7.2f} | {r['cycles_modeled']:>10} {r['bandwidth_GBps_modeled']:>8.1f} "
-              f"{r['peak_GBps_modeled']:>7.1f} {100 * r['row_hit_rate_modeled']:>5.1f}")
-    out = Path(args.out)
+        out.append(f"{r['preset']:<18} {r['pattern']:<7} {r['requests_per_s_measured'] / 1e6:>8.2f} "
+                   f"{r['wall_s_measured']:>7.2f} {r['requests_per_cpu_s_measured'] / 1e6:>8.2f} "
+                   f"{r['cpu_s_measured']:>7.2f} | {r['cycles_modeled']:>10} {r['bandwidth_GBps_modeled']:>8.1f} "
+                   f"{r['peak_GBps_modeled']:>7.1f} {100 * r['row_hit_rate_modeled']:>5.1f}")
+    return "\n".join(out)
+
+
+def write_report(doc: dict, out: Path) -> list[Path]:
+    from .plots import bar_plot
+
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"benchmark": "dram_speed", "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-           "note": "requests_per_s and wall_s are measured (wall clock, numba compile excluded); "
-                   "cpu_s and requests_per_cpu_s are measured (this process's CPU time, time.process_time); "
-                   "cycles, bandwidth and hit rate are modeled", "goal_requests_per_s": 2e6, "rows": rows}
     path = out / "dram_speed.json"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2))
     os.replace(tmp, path)
-    print(f"wrote {path}")
+    rows = doc["rows"]
+    labels = list(dict.fromkeys(r["preset"] for r in rows))
+    series = {p: [next(r["requests_per_s_measured"] / 1e6 for r in rows if r["preset"] == l and r["pattern"] == p)
+                  for l in labels] for p in ("random", "stream")}
+    png = bar_plot(labels, series, out / "dram_speed.png",
+                   f"DRAM model speed, {doc['config']['requests']} requests per trace",
+                   "M requests simulated per second (measured)", note="measured: wall clock on this machine")
+    return [path, png]
+
+
+def run_from_args(a) -> int:
+    """Both front-ends: the config from the flags, the runs, the report, the table (or JSON)."""
+    from hwsim.dram import get_preset
+
+    cfg = DramSpeedConfig(list(a.presets), a.requests, a.repeats, a.out)
+    for p in cfg.presets:
+        get_preset(p)  # an unknown preset fails before any work
+    rows = run(cfg.presets, cfg.requests, cfg.repeats)
+    doc = {"benchmark": "dram_speed", "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                                                  "loadavg": list(os.getloadavg())},
+           "note": NOTE, "goal_requests_per_s": 2e6, "config": asdict(cfg), "rows": rows}
+    files = write_report(doc, Path(cfg.out))
+    if a.json:
+        json.dump({**doc, "files": [str(f) for f in files]}, sys.stdout, indent=1, default=float)
+        print()
+    else:
+        print(table(rows))
+        print(f"({NOTE})")
+        print("wrote", ", ".join(map(str, files)))
     return 0
+
+
+def main(argv=None) -> int:
+    from ivfpq.errors import CommandParser, run_command
+
+    ap = CommandParser(prog="python -m bench.dram_speed", description=__doc__.split("\n")[0])
+    add_arguments(ap)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return run_command(lambda: run_from_args(args))
 
 
 if __name__ == "__main__":

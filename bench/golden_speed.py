@@ -9,7 +9,6 @@ and fixed point (tie-tolerant). Prints a table and writes ``golden_speed.json``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -54,10 +53,9 @@ def run(index, ds, nprobes=(1, 4, 16, 64), k: int = 10, threads: int = 1, nq: in
 
 
 def main(argv=None) -> int:
-    from .table import format_table
-    from ivfpq.index_cache import cached_index
+    from ivfpq.errors import CommandParser, run_command
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = CommandParser(prog="python -m bench.golden_speed", description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", default="synthetic:n=100000,d=128,nq=1000,seed=0")
     ap.add_argument("--nlist", type=int, default=1024)
     ap.add_argument("--m", type=int, default=16)
@@ -66,6 +64,14 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="report/bench")
     args = ap.parse_args(argv)
+    return run_command(lambda: _run_from_args(args))
+
+
+def _run_from_args(args) -> int:
+    from ivfpq.index_cache import cached_index
+
+    from .table import format_table
+
     index, ds, _ = cached_index(args.dataset, args.nlist, args.m)
     res = run(index, ds, args.nprobe, args.k, args.threads)
     out = Path(args.out)

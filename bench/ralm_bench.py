@@ -29,6 +29,7 @@ import os
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from ivfpq.errors import HwragError
@@ -44,11 +45,33 @@ DEPLOYMENTS = {
 }
 
 
-def cluster_config(stores: dict, backend: str, shards: int) -> dict:
-    """One ``[[index]]`` per datastore, ``shards`` memory nodes each, on ``backend``."""
-    ix = [{"name": ds.index_name, "path": str(ds.path), "payloads": str(ds.payload_path), "backend": backend,
-           "shards": shards, "compute_threads": 1} for ds in stores.values()]
-    return {"coordinator": {"listen": "127.0.0.1:0", "default_deadline_s": 120.0}, "index": ix}
+@dataclass
+class RalmBenchConfig:
+    """The RALM benchmark's one configuration, whichever front-end runs it (``hwrag bench ralm``,
+    ``python -m bench.ralm_bench``, or :func:`run`): their flags map onto these fields."""
+    backends: tuple[str, ...] = ("cpu", "fpga")
+    batch: int = 8
+    new_tokens: int = 32
+    sub_batches: int = 2
+    shards: int = 2  # memory nodes per datastore
+    threads: int = 1  # torch/faiss/numba threads (a 2-thread torch pool stalls on a shared 2-core machine)
+    model: str | None = None
+    chunk_interval: int = 16
+    knn_interval: int = 1
+    seed: int = 0
+    repeats: int = 3  # runs per configuration (the median is reported)
+    deploy: str = "process"
+    chunk_min_context: int | None = None  # None: ChunkRALMConfig's default
+    out: str = "report/bench"
+
+
+def cluster_config(stores: dict, backend: str, shards: int):
+    """A :class:`ClusterConfig`: one ``[[index]]`` per datastore, ``shards`` memory nodes each, on ``backend``."""
+    from retrieval_service.config import ClusterConfig, CoordinatorSection, IndexSection
+
+    ix = [IndexSection(name=ds.index_name, path=str(ds.path), payloads=str(ds.payload_path), backend=backend,
+                       shards=shards, compute_threads=1) for ds in stores.values()]
+    return ClusterConfig(CoordinatorSection(listen="127.0.0.1:0", default_deadline_s=120.0), index=ix)
 
 
 @contextmanager
@@ -64,9 +87,8 @@ def service(stores: dict, backend: str, shards: int, deploy: str = "process"):
     elif deploy == "process":
         from llm_client.retrieval import connect
         from retrieval_service.cluster import Cluster
-        from retrieval_service.config import ClusterConfig
 
-        with Cluster(ClusterConfig.from_dict(cluster_config(stores, backend, shards))) as cluster:
+        with Cluster(cluster_config(stores, backend, shards)) as cluster:
             with connect(cluster.address, stores) as retriever:
                 retriever.wait_ready()
                 yield retriever
@@ -113,12 +135,10 @@ def _row(backend: str, res, lm_name: str) -> dict:
     return row
 
 
-def run(backends=("cpu", "fpga"), batch: int = 8, new_tokens: int = 32, sub_batches: int = 2, shards: int = 2,
-        threads: int = 2, model: str | None = None, chunk_interval: int = 16, knn_interval: int = 1,
-        seed: int = 0, repeats: int = 3, deploy: str = "process", lm=None, stores: dict | None = None,
-        prompts: list[str] | None = None, chunk_min_context: int | None = None) -> dict:
+def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None, prompts: list[str] | None = None
+        ) -> dict:
     """``lm``, ``stores`` and ``prompts`` default to the trained model, its full-size datastores and
-    held-out prompts (tests pass tiny ones); ``chunk_min_context`` to ``ChunkRALMConfig``'s default."""
+    held-out prompts (tests pass tiny ones)."""
     import torch
     from ivfpq.threads import set_threads
     from llm_client.chunk_ralm import ChunkRALMConfig
@@ -127,57 +147,60 @@ def run(backends=("cpu", "fpga"), batch: int = 8, new_tokens: int = 32, sub_batc
     from llm_client.knnlm import KnnLMConfig
     from llm_client.lm import load_lm
 
-    if deploy not in DEPLOYMENTS:
-        raise HwragError(f"unknown deployment {deploy!r}; accepted: {', '.join(DEPLOYMENTS)}")
-    set_threads(threads)
-    torch.set_num_threads(threads)
+    c = cfg or RalmBenchConfig()
+    if c.deploy not in DEPLOYMENTS:
+        raise HwragError(f"unknown deployment {c.deploy!r}; accepted: {', '.join(DEPLOYMENTS)}")
+    set_threads(c.threads)
+    torch.set_num_threads(c.threads)
     if lm is None:
-        lm = load_lm(model)
+        lm = load_lm(c.model)
     if stores is None:
         stores = {"chunk": build_chunk_store(), "token": build_knn_store(lm)}
-    prompts = list(prompts) if prompts is not None else _prompts(batch)
+    prompts = list(prompts) if prompts is not None else _prompts(c.batch)
     load_before = os.getloadavg()
 
-    chunk_kw = {} if chunk_min_context is None else {"min_context": chunk_min_context}
+    chunk_kw = {} if c.chunk_min_context is None else {"min_context": c.chunk_min_context}
 
-    def cfg(mode, overlap, n=new_tokens):
-        return GenerationConfig(mode=mode, max_new_tokens=n, sub_batches=sub_batches, overlap=overlap, seed=seed,
-                                chunk=ChunkRALMConfig(interval=chunk_interval, **chunk_kw),
-                                knn=KnnLMConfig(interval=knn_interval))
+    def generation(mode, overlap, n=c.new_tokens):
+        return GenerationConfig(mode=mode, max_new_tokens=n, sub_batches=c.sub_batches, overlap=overlap, seed=c.seed,
+                                chunk=ChunkRALMConfig(interval=c.chunk_interval, **chunk_kw),
+                                knn=KnnLMConfig(interval=c.knn_interval))
 
     def measure(co, backend, mode, overlap) -> dict:
         """The median run (by tokens/s) of ``repeats``, with every run's tokens/s beside it."""
-        runs = sorted((_row(backend, co.generate(prompts, cfg(mode, overlap)), lm.name) for _ in range(repeats)),
-                      key=lambda r: r["tokens_per_s"])
+        runs = sorted((_row(backend, co.generate(prompts, generation(mode, overlap)), lm.name)
+                       for _ in range(c.repeats)), key=lambda r: r["tokens_per_s"])
         row = runs[len(runs) // 2]
         row["tokens_per_s_runs"] = [r["tokens_per_s"] for r in runs]
         return row
 
     rows = []
     co = InferenceCoordinator(lm, None)
-    co.generate(prompts, cfg("none", False, 8))  # warm-up
+    co.generate(prompts, generation("none", False, 8))  # warm-up
     rows.append(measure(co, "-", "none", False))
-    for backend in _available(list(backends)):
+    for backend in _available(list(c.backends)):
         log.info("backend %s: starting the service, %s (%d memory nodes per datastore)", backend,
-                 DEPLOYMENTS[deploy], shards)
-        with service(stores, backend, shards, deploy) as retriever:
+                 DEPLOYMENTS[c.deploy], c.shards)
+        with service(stores, backend, c.shards, c.deploy) as retriever:
             co = InferenceCoordinator(lm, retriever)
             for mode in [m for m in ("chunk", "token") if m in stores]:
-                co.generate(prompts, cfg(mode, True, 4))  # warm-up: encoder, JIT, channels
+                co.generate(prompts, generation(mode, True, 4))  # warm-up: encoder, JIT, channels
                 for overlap in (False, True):
                     t = time.perf_counter()
                     rows.append(measure(co, backend, mode, overlap))
                     log.info("%s %s overlap=%s: %.1f s", backend, mode, overlap, time.perf_counter() - t)
     return {
         "bench": "ralm", "provenance": "measured unless a figure says modeled",
-        "setup": {"batch": batch, "new_tokens": new_tokens, "sub_batches": sub_batches, "memory_nodes_per_store": shards,
-                  "threads": threads, "repeats": repeats, "chunk_interval": chunk_interval, "knn_interval": knn_interval,
+        "setup": {"batch": c.batch, "new_tokens": c.new_tokens, "sub_batches": c.sub_batches,
+                  "memory_nodes_per_store": c.shards, "threads": c.threads, "repeats": c.repeats,
+                  "chunk_interval": c.chunk_interval, "knn_interval": c.knn_interval,
                   "knn_k": KnnLMConfig().k, "knn_nprobe": KnnLMConfig().nprobe, "chunk_k": ChunkRALMConfig().k,
                   "chunk_min_context": ChunkRALMConfig(**chunk_kw).min_context,
-                  "model": lm.name, "device": str(lm.device), "deployment": deploy,
-                  "deployment_note": DEPLOYMENTS[deploy],
+                  "model": lm.name, "device": str(lm.device), "deployment": c.deploy,
+                  "deployment_note": DEPLOYMENTS[c.deploy],
                   "stores": {k: {"index": v.index_name, "ntotal": v.meta["ntotal"], "d": v.meta["d"]}
                              for k, v in stores.items()}},
+        "config": asdict(c),
         "machine": {"cpus": os.cpu_count(), "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg())},
         "rows": rows,
     }
@@ -223,39 +246,55 @@ def write_report(result: dict, out: Path) -> list[Path]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backends", default="cpu,fpga", help="comma-separated (cpu, cpu-faiss, fpga, pim-hbm, pim-dimm)")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--new-tokens", type=int, default=32)
-    p.add_argument("--sub-batches", type=int, default=2)
-    p.add_argument("--shards", type=int, default=2)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch/faiss/numba threads (default 1: a 2-thread torch pool stalls on a shared 2-core machine)")
-    p.add_argument("--model", default=None)
-    p.add_argument("--deploy", choices=sorted(DEPLOYMENTS), default="process",
+    """The flags of both front-ends, defaulting to :class:`RalmBenchConfig`'s fields."""
+    d = RalmBenchConfig()
+    p.add_argument("--backends", default=",".join(d.backends),
+                   help="comma-separated (cpu, cpu-faiss, fpga, pim-hbm, pim-dimm)")
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--new-tokens", type=int, default=d.new_tokens)
+    p.add_argument("--sub-batches", type=int, default=d.sub_batches)
+    p.add_argument("--shards", type=int, default=d.shards, help="memory nodes per datastore")
+    p.add_argument("--threads", type=int, default=d.threads,
+                   help=f"torch/faiss/numba threads (default {d.threads}: a 2-thread torch pool stalls on a shared "
+                        "2-core machine)")
+    p.add_argument("--model", default=d.model)
+    p.add_argument("--deploy", choices=sorted(DEPLOYMENTS), default=d.deploy,
                    help="process: coordinator and memory nodes as separate processes (default); "
                         "local: in this process (they share the LM's GIL)")
-    p.add_argument("--chunk-interval", type=int, default=16)
-    p.add_argument("--knn-interval", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=3, help="runs per configuration (the median is reported)")
-    p.add_argument("--out", default="report/bench", help="directory for ralm_bench.json and the plot")
+    p.add_argument("--chunk-interval", type=int, default=d.chunk_interval)
+    p.add_argument("--knn-interval", type=int, default=d.knn_interval)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--repeats", type=int, default=d.repeats, help="runs per configuration (the median is reported)")
+    p.add_argument("--chunk-min-context", type=int, default=d.chunk_min_context,
+                   help="tokens of own context chunk RALM always keeps (default: ChunkRALMConfig's)")
+    p.add_argument("--out", default=d.out, help="directory for ralm_bench.json and the plot")
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
 
 
+def config_from_args(a) -> RalmBenchConfig:
+    vals = {f.name: getattr(a, f.name) for f in fields(RalmBenchConfig)}
+    vals["backends"] = tuple(b for b in a.backends.split(",") if b)
+    return RalmBenchConfig(**vals)
+
+
 def run_from_args(a) -> int:
-    res = run([b for b in a.backends.split(",") if b], a.batch, a.new_tokens, a.sub_batches, a.shards, a.threads,
-              a.model, a.chunk_interval, a.knn_interval, repeats=a.repeats, deploy=a.deploy)
-    paths = write_report(res, Path(a.out))
+    cfg = config_from_args(a)
+    res = run(cfg)
+    paths = write_report(res, Path(cfg.out))
     print(json.dumps(res, indent=1, default=float) if a.json else table(res))
     print("wrote " + ", ".join(map(str, paths)), file=sys.stderr)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.ralm_bench", description=__doc__.split("\n")[0])
+    from ivfpq.errors import CommandParser, quiet_library_loggers, run_command
+
+    p = CommandParser(prog="python -m bench.ralm_bench", description=__doc__.split("\n")[0])
     add_arguments(p)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return run_from_args(a)
+    quiet_library_loggers()
+    return run_command(lambda: run_from_args(a))
 
 
 if __name__ == "__main__":

@@ -32,12 +32,13 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+from ivfpq.errors import HwragError
 from tqdm import tqdm
 
-from .plots import bar_plot
 from .table import format_table
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,35 @@ log = logging.getLogger(__name__)
 MODES = ("process", "local")
 GOAL_ADDED_P50_MS = 1.0  # issue 6: p50 added latency <= 1 ms at batch 16 on loopback
 GOAL_BATCH = 16
+
+
+@dataclass
+class ServiceBenchConfig:
+    """The service benchmark's one configuration, whichever front-end runs it (``hwrag bench service``,
+    ``python -m bench.service_bench``, or :func:`run_service`): their flags map onto these fields."""
+    dataset: str = "synthetic:n=20000,d=64,nq=1000,seed=0"
+    index: str | None = None  # a saved index (default: the cached IVF<nlist>,PQ<m> of the dataset)
+    nlist: int = 64
+    m: int = 16
+    k: int = 10
+    nprobe: int = 8
+    backends: tuple[str, ...] = ("cpu",)
+    nodes: tuple[int, ...] = (1,)  # memory nodes per deployment
+    modes: tuple[str, ...] = MODES
+    batches: tuple[int, ...] = (1, 16, 64)  # queries per Search call
+    concurrency: tuple[int, ...] = (1, 8)  # concurrent client threads
+    requests: int = 40  # Search calls per client thread per measurement
+    repeats: int = 3
+    compute_threads: int | None = 1  # faiss/numba threads of list selection and of each scan
+    batch_window_ms: float = 0.0  # the coordinator's batching window
+    out: str = "report/bench"
+
+    def check(self) -> None:
+        bad = [m for m in self.modes if m not in MODES]
+        if bad:
+            raise HwragError(f"mode={bad[0]!r}; accepted: {', '.join(MODES)}")
+        if min((*self.nodes, *self.batches, *self.concurrency, self.requests, self.repeats)) < 1:
+            raise HwragError("--nodes, --batch, --concurrency, --requests and --repeats take values >= 1")
 
 
 def _stage_means(results) -> dict:
@@ -194,6 +224,8 @@ class _Deployment:
 
     def __init__(self, mode: str, index, backend: str, nodes: int, compute_threads: int | None,
                  batch_window_ms: float = 0.0):
+        from retrieval_service.config import ClusterConfig, CoordinatorSection, IndexSection
+
         self.mode = mode
         self._tmp = None
         self.node_addresses: list[str] = []
@@ -208,19 +240,17 @@ class _Deployment:
         elif mode == "process":
             from ivfpq.storage import save_index
             from retrieval_service.cluster import Cluster
-            from retrieval_service.config import ClusterConfig
 
             self._tmp = tempfile.TemporaryDirectory(prefix="hwrag-bench-service-")
             path = save_index(index, Path(self._tmp.name) / "index")
-            cfg = ClusterConfig.from_dict({"coordinator": {"listen": "127.0.0.1:0", "batch_window_ms": batch_window_ms},
-                                           "index": [{"name": "default", "path": str(path), "shards": nodes,
-                                                      "backend": backend,
-                                                      "compute_threads": int(compute_threads or 0)}]})
+            cfg = ClusterConfig(CoordinatorSection(listen="127.0.0.1:0", batch_window_ms=batch_window_ms),
+                                index=[IndexSection(name="default", path=str(path), shards=nodes, backend=backend,
+                                                    compute_threads=int(compute_threads or 0))])
             self._c = Cluster(cfg, run_dir=Path(self._tmp.name) / "run")
             self.address = self._c.start()
             self.node_addresses = [self._c.node(i).address for i in range(nodes)]
         else:
-            raise ValueError(f"mode={mode!r}; accepted: {', '.join(MODES)}")
+            raise HwragError(f"mode={mode!r}; accepted: {', '.join(MODES)}")
 
     def close(self) -> None:
         try:
@@ -266,31 +296,31 @@ def _service_calls(address: str, k: int, nprobe: int, clients: list):
     return factory
 
 
-def bench_deployment(index, queries, backend: str, nodes: int, mode: str, k: int, nprobe: int, batches,
-                     concurrency, requests: int, repeats: int, compute_threads: int | None = 1,
-                     progress: bool = True, bar=None, batch_window_ms: float = 0.0) -> list[dict]:
-    """Rows for one deployment: each (batch, concurrency) measured ``repeats`` times, in process and service."""
+def bench_deployment(index, queries, backend: str, nodes: int, mode: str, cfg: ServiceBenchConfig,
+                     bar=None) -> list[dict]:
+    """Rows for one deployment: each (batch, concurrency) measured ``cfg.repeats`` times, in process and service."""
+    k, nprobe, requests, threads = cfg.k, cfg.nprobe, cfg.requests, cfg.compute_threads
     inproc = InProcessSearch(index, backend, nodes)
-    dep = _Deployment(mode, index, backend, nodes, compute_threads, batch_window_ms)
+    dep = _Deployment(mode, index, backend, nodes, threads, cfg.batch_window_ms)
     raw = defaultdict(list)
     stages = defaultdict(list)
     floors = []
     try:
-        for rep in range(repeats):
+        for rep in range(cfg.repeats):
             floors.append(transport_floor(dep))
-            for bs in batches:
-                for c in concurrency:
+            for bs in cfg.batches:
+                for c in cfg.concurrency:
                     seed = 1000 * rep + 17 * bs + c
                     clients: list = []
                     svc = _service_calls(dep.address, k, nprobe, clients)
                     try:
                         if c == 1:  # one client: alternate the two calls, paired under the same load
                             a, s = paired_loop(lambda q: inproc.search(q, k, nprobe), svc(0), queries, bs,
-                                               requests, seed, compute_threads)
+                                               requests, seed, threads)
                         else:
                             a = closed_loop(lambda w: (lambda q: inproc.search(q, k, nprobe)), queries, bs,
-                                            requests, c, seed, compute_threads)
-                            s = closed_loop(svc, queries, bs, requests, c, seed, compute_threads)
+                                            requests, c, seed, threads)
+                            s = closed_loop(svc, queries, bs, requests, c, seed, threads)
                     finally:
                         for cl in clients:
                             cl.close()
@@ -319,7 +349,7 @@ def bench_deployment(index, queries, backend: str, nodes: int, mode: str, k: int
             "added_p50_ms_measured": med(y["p50_ms"] - x["p50_ms"] for x, y in zip(ins, svc)),
             "added_p99_ms_measured": med(y["p99_ms"] - x["p99_ms"] for x, y in zip(ins, svc)),
             "floor_two_hops_p50_ms_measured": floor.get("two_hops_ms", float("nan")),
-            "batch_window_ms": batch_window_ms,
+            "batch_window_ms": cfg.batch_window_ms,
             "floor_per_repeat": floors,
             "per_repeat": [{"inprocess": x, "service": y} for x, y in reps],
             "stage_mean_s": _stage_means(stages[(bs, c)]),
@@ -327,35 +357,20 @@ def bench_deployment(index, queries, backend: str, nodes: int, mode: str, k: int
     return rows
 
 
-def _as_tuple(x) -> tuple:
-    return tuple(x) if isinstance(x, (list, tuple)) else (x,)
-
-
-def run_service(index, queries, backends=("cpu",), nodes=(1, 2, 4), k: int = 10, nprobe: int = 16,
-                batches=(1, 16, 64), requests: int = 30, concurrency=(1, 8), progress: bool = True,
-                modes=("process", "local"), repeats: int = 3, compute_threads: int | None = 1,
-                batch_window_ms: float = 0.0) -> dict:
-    """Service vs in-process search for every (backend, nodes, mode, batch, concurrency); see module doc.
-
-    ``concurrency``: concurrent client threads, an int or a tuple; ``requests``: Search calls per client
-    thread per measurement; ``compute_threads``: faiss/numba threads of list selection and of each scan
-    (client threads in process, coordinator and memory nodes in the service).
-    """
-    batches, concurrency, nodes, backends, modes = (_as_tuple(batches), _as_tuple(concurrency), _as_tuple(nodes),
-                                                    _as_tuple(backends), _as_tuple(modes))
-    for m in modes:
-        if m not in MODES:
-            raise ValueError(f"mode={m!r}; accepted: {', '.join(MODES)}")
+def run_service(index, queries, cfg: ServiceBenchConfig | None = None, progress: bool = True) -> dict:
+    """Service vs in-process search for every (backend, nodes, mode, batch, concurrency) of ``cfg``;
+    see the module doc. ``cfg.dataset``, ``index`` and ``out`` are the front-ends' business."""
+    cfg = cfg or ServiceBenchConfig()
+    cfg.check()
     load_before = os.getloadavg()
     t0 = time.time()
     rows = []
-    total = len(backends) * len(nodes) * len(modes) * repeats * len(batches) * len(concurrency)
+    total = len(cfg.backends) * len(cfg.nodes) * len(cfg.modes) * cfg.repeats * len(cfg.batches) * len(cfg.concurrency)
     with tqdm(total=total, desc="bench service", disable=not progress) as bar:
-        for b in backends:
-            for n in nodes:
-                for m in modes:
-                    rows += bench_deployment(index, queries, b, n, m, k, nprobe, batches, concurrency, requests,
-                                             repeats, compute_threads, progress, bar, batch_window_ms)
+        for b in cfg.backends:
+            for n in cfg.nodes:
+                for m in cfg.modes:
+                    rows += bench_deployment(index, queries, b, n, m, cfg, bar)
     goal = []
     for r in rows:
         if r["batch"] == GOAL_BATCH:
@@ -367,8 +382,9 @@ def run_service(index, queries, backends=("cpu",), nodes=(1, 2, 4), k: int = 10,
         "machine": {"cpus": os.cpu_count(), "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg()),
                     "python": sys.version.split()[0], "wall_s": time.time() - t0},
         "index": {"ntotal": int(index.ntotal), "d": int(index.d), "nlist": int(index.nlist), "M": int(index.M)},
-        "settings": {"requests_per_client": requests, "repeats": repeats, "compute_threads": compute_threads,
-                     "batch_window_ms": batch_window_ms},
+        "settings": {"requests_per_client": cfg.requests, "repeats": cfg.repeats,
+                     "compute_threads": cfg.compute_threads, "batch_window_ms": cfg.batch_window_ms},
+        "config": asdict(cfg),
         "note": "all figures measured (wall clock on this machine, loopback gRPC); each row is the median over "
                 "repeats; added = service p50 - in-process p50 of the same repeat; in process = the same list "
                 "selection, backend scan per shard and merge without gRPC; mode 'process': coordinator and each "
@@ -378,6 +394,8 @@ def run_service(index, queries, backends=("cpu",), nodes=(1, 2, 4), k: int = 10,
 
 
 def write_service_report(result: dict, out: Path) -> list[Path]:
+    from .plots import bar_plot
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "service.json").write_text(json.dumps(result, indent=1, default=float))
@@ -409,56 +427,75 @@ def format_rows(rows: list[dict], cols=TABLE_COLS) -> str:
     return format_table(rows, list(cols), short)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.service_bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", default="synthetic:n=20000,d=64,nq=1000,seed=0")
-    ap.add_argument("--index", help="saved index (default: train IVF<nlist>,PQ<m> on the dataset)")
-    ap.add_argument("--nlist", type=int, default=64)
-    ap.add_argument("--m", type=int, default=16)
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--nprobe", type=int, default=8)
-    ap.add_argument("--backends", nargs="+", default=["cpu"])
-    ap.add_argument("--nodes", type=int, nargs="+", default=[1])
-    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    ap.add_argument("--batch", type=int, nargs="+", default=[1, 16, 64])
-    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
-    ap.add_argument("--requests", type=int, default=40, help="Search calls per client thread per measurement")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--compute-threads", type=int, default=1)
-    ap.add_argument("--batch-window-ms", type=float, default=0.0, help="coordinator batching window")
-    ap.add_argument("--out", default="report/bench/service")
-    ap.add_argument("--json", action="store_true")
-    a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of both front-ends, defaulting to :class:`ServiceBenchConfig`'s fields."""
+    d = ServiceBenchConfig()
+    p.add_argument("--dataset", default=d.dataset)
+    p.add_argument("--index", default=d.index, help="saved index (default: the cached IVF<nlist>,PQ<m> of the dataset)")
+    p.add_argument("--nlist", type=int, default=d.nlist)
+    p.add_argument("--m", type=int, default=d.m)
+    p.add_argument("--k", type=int, default=d.k)
+    p.add_argument("--nprobe", type=int, default=d.nprobe)
+    p.add_argument("--backends", nargs="+", default=list(d.backends))
+    p.add_argument("--nodes", type=int, nargs="+", default=list(d.nodes), help="memory nodes per deployment")
+    p.add_argument("--modes", nargs="+", default=list(d.modes), choices=MODES)
+    p.add_argument("--batch", dest="batches", type=int, nargs="+", default=list(d.batches),
+                   help="queries per Search call")
+    p.add_argument("--concurrency", type=int, nargs="+", default=list(d.concurrency), help="concurrent client threads")
+    p.add_argument("--requests", type=int, default=d.requests, help="Search calls per client thread per measurement")
+    p.add_argument("--repeats", type=int, default=d.repeats)
+    p.add_argument("--compute-threads", type=int, default=d.compute_threads)
+    p.add_argument("--batch-window-ms", type=float, default=d.batch_window_ms, help="coordinator batching window")
+    p.add_argument("--out", default=d.out, help="directory for service.json and the plot")
+    p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
 
-    from ivfpq.datasets import load_dataset
-    from ivfpq.faiss_io import train_index
-    from ivfpq.storage import load_index
 
-    ds = load_dataset(a.dataset)
-    index = load_index(a.index) if a.index else train_index(ds.base, a.nlist, a.m, metric=ds.metric)
-    res = run_service(index, ds.queries, tuple(a.backends), tuple(a.nodes), a.k, a.nprobe, tuple(a.batch),
-                      a.requests, tuple(a.concurrency), progress=not a.json, modes=tuple(a.modes), repeats=a.repeats,
-                      compute_threads=a.compute_threads, batch_window_ms=a.batch_window_ms)
-    res["command"] = "python -m bench.service_bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    res["files"] = [str(f) for f in write_service_report(res, Path(a.out))]
-    (Path(a.out) / "service.json").write_text(json.dumps(res, indent=1, default=float))
-    if a.json:
-        json.dump(res, sys.stdout, indent=1, default=float)
-        print()
-        return 0
-    ix = res["index"]
-    print(f"bench service — {ds.name}: {ix['ntotal']} x {ix['d']}, nlist {ix['nlist']}, M {ix['M']}, "
-          f"k {a.k}, nprobe {a.nprobe}, backend {', '.join(a.backends)}; {a.requests} calls per client, "
-          f"median of {a.repeats} repeats; load average {res['machine']['loadavg_before'][0]:.2f} -> "
-          f"{res['machine']['loadavg_after'][0]:.2f} on {res['machine']['cpus']} cpus")
+def config_from_args(a) -> ServiceBenchConfig:
+    vals = {f.name: getattr(a, f.name) for f in fields(ServiceBenchConfig)}
+    return ServiceBenchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in vals.items()})
+
+
+def _print_result(res: dict, cfg: ServiceBenchConfig) -> None:
+    ix, m = res["index"], res["machine"]
+    print(f"bench service — {cfg.dataset}: {ix['ntotal']} x {ix['d']}, nlist {ix['nlist']}, M {ix['M']}, "
+          f"k {cfg.k}, nprobe {cfg.nprobe}, backend {', '.join(cfg.backends)}; {cfg.requests} calls per client, "
+          f"median of {cfg.repeats} repeats; load average {m['loadavg_before'][0]:.2f} -> "
+          f"{m['loadavg_after'][0]:.2f} on {m['cpus']} cpus")
     print(format_rows(res["rows"]))
     for g in res["goal"]["checks"]:
         print(f"goal (added p50 <= {GOAL_ADDED_P50_MS} ms at batch {GOAL_BATCH}): {g['mode']} n={g['nodes']} "
               f"c={g['concurrency']}: {g['added_p50_ms_measured']:.3f} ms -> {'met' if g['met'] else 'not met'}")
     print(f"({res['note']})")
     print("wrote", ", ".join(res["files"]))
+
+
+def run_from_args(a) -> int:
+    """Both front-ends: the config from the flags, the index, the run, the report, the table (or JSON)."""
+    from ivfpq.index_cache import cached_index
+
+    cfg = config_from_args(a)
+    cfg.check()
+    index, ds, _ = cached_index(cfg.dataset, cfg.nlist, cfg.m, cfg.index)
+    res = run_service(index, ds.queries, cfg, progress=not a.json)
+    res["command"] = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    res["files"] = [str(f) for f in write_service_report(res, Path(cfg.out))]
+    (Path(cfg.out) / "service.json").write_text(json.dumps(res, indent=1, default=float))
+    if a.json:
+        json.dump(res, sys.stdout, indent=1, default=float)
+        print()
+    else:
+        _print_result(res, cfg)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ivfpq.errors import CommandParser, run_command
+
+    ap = CommandParser(prog="python -m bench.service_bench", description=__doc__.split("\n\n")[0])
+    add_arguments(ap)
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    return run_command(lambda: run_from_args(a))
 
 
 if __name__ == "__main__":

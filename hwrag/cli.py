@@ -1,5 +1,6 @@
 """The ``hwrag`` command. Subcommands are registered by the package that owns them; user mistakes
-(:class:`HwragError`) print one line naming the problem and exit 2, never a traceback."""
+(:class:`HwragError`) print one line naming the problem and exit 2, never a traceback
+(:func:`ivfpq.errors.run_command`)."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,7 @@ import importlib
 import logging
 import sys
 
-from ivfpq.errors import HwragError
+from ivfpq.errors import CommandParser, quiet_library_loggers, run_command
 
 # (module, function adding subparsers): each package owns its subcommands.
 _REGISTRARS = [
@@ -23,7 +24,7 @@ _REGISTRARS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hwrag", description="hwrag: retrieval for RALMs on emulated vector-search "
+    p = CommandParser(prog="hwrag", description="hwrag: retrieval for RALMs on emulated vector-search "
                                 "hardware (IVF-PQ RTL, DRAM/FPGA/PIM models, gRPC service, RALM client).")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -43,14 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except HwragError as e:
-        print(f"hwrag: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("hwrag: interrupted", file=sys.stderr)
-        return 130
+    quiet_library_loggers()
+    return run_command(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -96,13 +96,16 @@ def prepare(cfg: DemoConfig, bar) -> dict:
             "seconds_measured": time.perf_counter() - t0}
 
 
-def cluster_config(cfg: DemoConfig, prep: dict) -> dict:
-    ix = [{"name": f"ann-{b}", "path": str(prep["index_path"]), "backend": b, "shards": 2 if b == "cpu" else 1}
+def cluster_config(cfg: DemoConfig, prep: dict, base_dir: str = "."):
+    """The demo's cluster: the ANN index on every backend (``ann-<backend>``) and the two RALM datastores."""
+    from retrieval_service.config import ClusterConfig, CoordinatorSection, IndexSection
+
+    ix = [IndexSection(name=f"ann-{b}", path=str(prep["index_path"]), backend=b, shards=2 if b == "cpu" else 1)
           for b in cfg.backends]
-    for s in prep["stores"].values():
-        ix.append({"name": s.index_name, "path": str(s.path), "payloads": str(s.payload_path), "backend": "cpu",
-                   "shards": 2})
-    return {"coordinator": {"listen": "127.0.0.1:0", "default_deadline_s": 120.0}, "index": ix}
+    ix += [IndexSection(name=s.index_name, path=str(s.path), payloads=str(s.payload_path), backend="cpu", shards=2)
+           for s in prep["stores"].values()]
+    return ClusterConfig(CoordinatorSection(listen="127.0.0.1:0", default_deadline_s=120.0), index=ix,
+                         base_dir=base_dir)
 
 
 def ann_through_service(cfg: DemoConfig, address: str, prep: dict) -> list[dict]:
@@ -170,7 +173,6 @@ def run_demo(args) -> int:
     from bench.project import run_project, write_project_report
     from ivfpq.threads import set_threads
     from retrieval_service.cluster import Cluster
-    from retrieval_service.config import ClusterConfig
 
     from .report import print_summary, write_report
 
@@ -187,8 +189,7 @@ def run_demo(args) -> int:
 
     bar.set_postfix_str("starting cluster")
     t = time.perf_counter()
-    ccfg = ClusterConfig.from_dict(cluster_config(cfg, prep), base_dir=str(out))
-    with Cluster(ccfg) as cluster:  # processes log to a temporary run directory
+    with Cluster(cluster_config(cfg, prep, base_dir=str(out))) as cluster:  # processes log to a temporary run directory
         address = cluster.address
         timings["cluster_start_s"] = time.perf_counter() - t
         bar.update()

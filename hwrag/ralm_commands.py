@@ -47,6 +47,23 @@ def _common(p: argparse.ArgumentParser) -> None:
     c.add_argument("--min-context", type=int, default=128, help="tokens of own context always kept")
 
 
+def _check_service_args(args) -> None:
+    """The cheap checks of the service flags, before the LM loads and the datastores are built."""
+    from retrieval_service.backends.base import available_backends
+    from retrieval_service.security import split_address
+
+    if args.server:
+        split_address(args.server)
+        for addr in (x for x in (args.load_on or "").split(",") if x):
+            split_address(addr)
+    else:
+        if args.shards < 1:
+            raise HwragError(f"--shards {args.shards}; accepted: >= 1")
+        if args.backend not in available_backends() and ":" not in args.backend:
+            raise HwragError(f"--backend {args.backend!r}; accepted: {', '.join(available_backends())} "
+                             "or a 'package.module:Class' path")
+
+
 def _configs(args):
     from llm_client.chunk_ralm import ChunkRALMConfig
     from llm_client.knnlm import KnnLMConfig
@@ -56,6 +73,7 @@ def _configs(args):
     chunk = ChunkRALMConfig(k=args.chunks, interval=args.chunk_interval, nprobe=args.chunk_nprobe,
                             query_tokens=args.query_tokens, min_context=args.min_context)
     knn.check()
+    _check_service_args(args)
     return knn, chunk
 
 
@@ -92,8 +110,6 @@ def open_retriever(lm, modes: set[str], args):
         finally:
             r.close()
     else:
-        if args.shards < 1:
-            raise HwragError(f"--shards {args.shards}; accepted: >= 1")
         with LocalCluster(to_serve(stores), nshards=args.shards, backend=args.backend) as c, \
                 connect(c.address, stores) as r:
             yield r

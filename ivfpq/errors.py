@@ -1,9 +1,51 @@
-"""The one exception type for user mistakes across hwrag.
+"""The one exception type for user mistakes across hwrag, and the one form a command line prints it in.
 
 Broken invariants stay assertions; anything a user can cause (a bad file, a bad flag, a bad request)
-raises :class:`HwragError` with a message naming what was wrong and what is accepted.
+raises :class:`HwragError` with a message naming what was wrong and what is accepted. Every command
+line (``hwrag``, ``python -m retrieval_service``, ``python -m bench.*``) prints it as one
+``hwrag: error: <cause>`` line first (:func:`run_command`) and exits 2, never with a traceback.
 """
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable, NoReturn
+
+CLI_PREFIX = "hwrag: error: "
+#: libraries whose INFO logging buries the cause of an error (faiss's loader reports every optional
+#: build it did not find as a ModuleNotFoundError before it loads the one it has)
+NOISY_LOGGERS = ("faiss.loader",)
 
 
 class HwragError(Exception):
     """A user-facing error: the message says what was wrong and what is accepted."""
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse in the same form: a bad flag is ``hwrag: error: <command>: <cause>`` on the first line, the
+    usage after it (argparse itself prints the usage first). Subcommand parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        sub = self.prog.partition(" ")[2]
+        print(f"{CLI_PREFIX}{sub + ': ' if sub else ''}{message}", file=sys.stderr)
+        self.print_usage(sys.stderr)
+        sys.exit(2)
+
+
+def run_command(body: Callable[[], int | None]) -> int:
+    """Run a command's body; a user mistake prints ``hwrag: error: <cause>`` on stderr and gives exit code 2."""
+    try:
+        return int(body() or 0)
+    except HwragError as e:
+        print(f"{CLI_PREFIX}{e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hwrag: interrupted", file=sys.stderr)
+        return 130
+
+
+def quiet_library_loggers() -> None:
+    """Keep :data:`NOISY_LOGGERS` to warnings, whatever level a command line logs at."""
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

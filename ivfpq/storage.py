@@ -66,11 +66,10 @@ def write_arrays_atomic(path, arrays: dict[str, np.ndarray], meta: dict, format_
     return path
 
 
-def read_arrays_verified(path, format_name: str, version: int, mmap: bool = True,
-                         verify: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
-    """Read a directory written by :func:`write_arrays_atomic`; returns (manifest, arrays)."""
-    path = Path(path)
-    mpath = path / MANIFEST
+def read_manifest(path, format_name: str, version: int) -> dict:
+    """The manifest of a directory written by :func:`write_arrays_atomic`, its format and version checked
+    (cheap: no array is read)."""
+    mpath = Path(path) / MANIFEST
     if not mpath.is_file():
         raise HwragError(f"{path} is not a saved {format_name} (no {MANIFEST}); accepted: a directory "
                          f"written by hwrag")
@@ -83,6 +82,14 @@ def read_arrays_verified(path, format_name: str, version: int, mmap: bool = True
     if manifest.get("version") != version:
         raise HwragError(f"{mpath}: format version {manifest.get('version')!r} is not supported; "
                          f"accepted: {version}")
+    return manifest
+
+
+def read_arrays_verified(path, format_name: str, version: int, mmap: bool = True,
+                         verify: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read a directory written by :func:`write_arrays_atomic`; returns (manifest, arrays)."""
+    path = Path(path)
+    manifest = read_manifest(path, format_name, version)
     arrays = {}
     for name, e in manifest.get("arrays", {}).items():
         f = path / e["file"]
@@ -121,7 +128,5 @@ def load_index(path, mmap: bool = True, verify: bool = True) -> IVFPQIndex:
 
 
 def load_manifest(path) -> dict:
-    mpath = Path(path) / MANIFEST
-    if not mpath.is_file():
-        raise HwragError(f"{path} is not a saved index (no {MANIFEST})")
-    return json.loads(mpath.read_text())
+    """The manifest of the index saved at ``path`` (a cheap check that one is there: no array is read)."""
+    return read_manifest(path, FORMAT_NAME, FORMAT_VERSION)

@@ -1,7 +1,9 @@
 """Command-line entry points: ``serve`` (a whole cluster on this machine) and ``node`` (one memory node).
 
 ``hwrag`` wires these in with :func:`add_service_parsers`; ``python -m retrieval_service`` runs them
-directly and also offers ``coordinator`` (the coordinator process a cluster starts).
+directly and also offers ``coordinator`` (the coordinator process a cluster starts). Either way an error
+is one ``hwrag: error: <cause>`` line (:func:`ivfpq.errors.run_command`), and the cheap checks
+(addresses, paths, flags) run before the expensive work (loading and verifying an index).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import os
 import signal
 from pathlib import Path
 
-from ivfpq.errors import HwragError
+from ivfpq.errors import CommandParser, HwragError, quiet_library_loggers, run_command
 
 from .security import Security, read_token
 
@@ -54,14 +56,33 @@ def _add_security_args(p: argparse.ArgumentParser) -> None:
 
 
 # ---- node ----------------------------------------------------------------------------------------
-async def run_node(a) -> int:
-    from .memory_node import MemoryNode, create_server, parse_shard_spec
+def _backend_options(text: str | None) -> dict:
+    try:
+        opts = json.loads(text) if text else {}
+    except json.JSONDecodeError as e:
+        raise HwragError(f"--backend-options {text!r} is not JSON ({e}); accepted: a JSON object") from None
+    if not isinstance(opts, dict):
+        raise HwragError(f"--backend-options {text!r}: accepted: a JSON object")
+    return opts
 
+
+async def run_node(a) -> int:
+    from ivfpq.storage import load_manifest
+
+    from .memory_node import MemoryNode, create_server, parse_shard_spec
+    from .server import check_listen
+
+    # cheap checks first: flags, the listen address, the index directory, the backend and its options
     shard, nshards = parse_shard_spec(a.shard)
-    opts = json.loads(a.backend_options) if a.backend_options else {}
-    node = MemoryNode(a.backend, opts, compute_threads=a.compute_threads or None)
-    await asyncio.to_thread(node.load_path, a.index, shard, nshards, a.name)
-    h, port = await create_server(a.listen, node, _security(a))
+    if a.compute_threads < 0:
+        raise HwragError(f"--compute-threads {a.compute_threads}; accepted: >= 0 (0: the libraries' default)")
+    sec = _security(a)
+    sec.check()
+    check_listen(a.listen, sec)
+    load_manifest(a.index)  # an index is there (its arrays are verified when the shard loads)
+    node = MemoryNode(a.backend, _backend_options(a.backend_options), compute_threads=a.compute_threads or None)
+    await asyncio.to_thread(node.load_path, a.index, shard, nshards, a.name)  # loads and verifies the shard
+    h, port = await create_server(a.listen, node, sec)
     host = a.listen.rpartition(":")[0]
     write_ready_file(a.ready_file, address=f"{host}:{port}", port=port)
     log.info("memory node: index %r shard %d/%d, backend %s, listening on %s:%d", a.name, shard, nshards,
@@ -73,28 +94,32 @@ async def run_node(a) -> int:
 
 
 def cmd_node(a) -> int:
-    return _run(run_node(a))
+    return asyncio.run(run_node(a))
 
 
 # ---- coordinator -----------------------------------------------------------------------------------
 async def run_coordinator(a) -> int:
-    from ivfpq.storage import load_index
+    from ivfpq.storage import load_index, load_manifest
 
     from .config import ClusterConfig
     from .coordinator import Coordinator, create_server
     from .coordinator.registry import load_payloads
+    from .server import check_listen
 
     cfg = ClusterConfig.load(a.config)
-    coord = Coordinator(cfg.coordinator_config())
+    listen = a.listen or cfg.coordinator.listen
+    check_listen(listen, cfg.server_security())
     for ix in cfg.index:
         if not ix.nodes:
             raise HwragError(f"index {ix.name!r} lists no memory nodes: start it with `serve` (which starts "
                              "them) or give nodes = [...]")
+        load_manifest(cfg.resolve(ix.path))
+    coord = Coordinator(cfg.coordinator_config())
+    for ix in cfg.index:
         path = cfg.resolve(ix.path)
         index = await asyncio.to_thread(load_index, path)
         store = await asyncio.to_thread(load_payloads, path, cfg.resolve(ix.payloads) or None)
         coord.add_index(ix.name, index, ix.nodes, store, path)
-    listen = a.listen or cfg.coordinator.listen
     h, port = await create_server(listen, coord, cfg.server_security())
     host = listen.rpartition(":")[0]
     write_ready_file(a.ready_file, address=f"{host}:{port}", port=port)
@@ -105,7 +130,7 @@ async def run_coordinator(a) -> int:
 
 
 def cmd_coordinator(a) -> int:
-    return _run(run_coordinator(a))
+    return asyncio.run(run_coordinator(a))
 
 
 # ---- serve -----------------------------------------------------------------------------------------
@@ -120,14 +145,6 @@ def cmd_serve(a) -> int:
         return cluster.wait()
     finally:
         cluster.stop()
-
-
-def _run(coro) -> int:
-    try:
-        return asyncio.run(coro)
-    except HwragError as e:
-        log.error("%s", e)
-        return 2
 
 
 def add_service_parsers(subparsers, internal: bool = False) -> None:
@@ -165,14 +182,11 @@ def add_service_parsers(subparsers, internal: bool = False) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m retrieval_service")
+    ap = CommandParser(prog="python -m retrieval_service")
     ap.add_argument("--log-level", default=os.environ.get("HWRAG_LOG", "INFO"))
     sub = ap.add_subparsers(dest="command", required=True)
     add_service_parsers(sub, internal=True)
     a = ap.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        return a.func(a)
-    except HwragError as e:
-        log.error("%s", e)
-        return 2
+    quiet_library_loggers()
+    return run_command(lambda: a.func(a))

@@ -4,6 +4,10 @@ Memory nodes start first (each on a free loopback port unless the config says ot
 their address in a ready file; then the coordinator starts with those addresses. Stopping sends
 SIGTERM (calls in flight finish within the grace period), then SIGKILL to stragglers. Tokens reach
 the children through the environment, never the command line.
+
+The cheap checks (listen addresses, index directories, payload stores, TLS files) run here before any
+process starts; a child that fails anyway is reported by its own error line (``hwrag: error: ...``
+in its log), first.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ivfpq.errors import HwragError
+from ivfpq.errors import CLI_PREFIX, HwragError
 
 from .config import ClusterConfig
 
@@ -33,6 +37,7 @@ class Process:
         self.log_file = run_dir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
         self.address: str | None = None
+        self.exit_reported = False  # Cluster.wait has logged this child's exit
 
     def start(self, listen: str) -> None:
         self.ready_file.unlink(missing_ok=True)
@@ -50,16 +55,27 @@ class Process:
                 self.address = json.loads(self.ready_file.read_text())["address"]
                 return self.address
             if self.proc.poll() is not None:
-                raise HwragError(f"{self.name} exited with code {self.proc.returncode} before serving:\n"
-                                 f"{self.log_tail()}")
+                raise HwragError(f"{self.name} exited with code {self.proc.returncode} before serving: "
+                                 f"{self.failure()}")
             time.sleep(0.05)
-        raise HwragError(f"{self.name} did not start serving in {timeout:.0f} s:\n{self.log_tail()}")
+        raise HwragError(f"{self.name} did not start serving in {timeout:.0f} s; the end of its log:\n"
+                         f"{self.log_tail()}")
 
     def log_tail(self, n: int = 2000) -> str:
         try:
             return self.log_file.read_text(errors="replace")[-n:]
         except OSError:
             return ""
+
+    def failure(self) -> str:
+        """Why the child failed, in its own words: its ``hwrag: error:`` line (from there on), else the last
+        line of its log (a traceback's exception) followed by the end of the log."""
+        text = self.log_tail(20000).rstrip()
+        at = text.rfind(CLI_PREFIX)
+        if at >= 0 and (at == 0 or text[at - 1] == "\n"):
+            return text[at + len(CLI_PREFIX):]
+        last = text.rpartition("\n")[2] or "(its log is empty)"
+        return f"{last}\nthe end of its log:\n{text[-2000:]}"
 
     @property
     def alive(self) -> bool:
@@ -89,10 +105,19 @@ class Process:
         return self.proc.returncode
 
 
+def _in_config(key: str, check, *args) -> None:
+    """Run a check; its error names the config key it is about."""
+    try:
+        check(*args)
+    except HwragError as e:
+        raise HwragError(f"{key}: {e}") from None
+
+
 class Cluster:
     """``with Cluster.from_file("cluster.toml") as c: RetrievalClient(c.address)``."""
 
     def __init__(self, config: ClusterConfig, run_dir=None):
+        config.check()  # a config built from its dataclasses is checked like one read from a file
         self.config = config
         self._tmp = None
         if run_dir is None:
@@ -131,8 +156,33 @@ class Cluster:
             args.append("--insecure-remote")
         return args
 
+    def check_before_start(self) -> None:
+        """The cheap checks, before any process starts: the coordinator's listen address, the memory nodes'
+        host, every index directory and payload store, the TLS and token files."""
+        from ivfpq import payloads
+        from ivfpq.storage import load_manifest, read_manifest
+
+        from .security import Security
+        from .server import check_listen
+
+        c = self.config
+        server_sec = c.server_security()  # reads the token files, checks the TLS files
+        server_sec.check()
+        _in_config("[coordinator] listen", check_listen, c.coordinator.listen, server_sec)
+        node_sec = Security(c.resolve(c.security.tls_cert) or None, c.resolve(c.security.tls_key) or None,
+                            allow_insecure_remote=c.security.allow_insecure_remote)
+        for ix in c.index:
+            where = f"[[index]] {ix.name!r}"
+            _in_config(f"{where} path", load_manifest, c.resolve(ix.path))
+            if ix.payloads:
+                _in_config(f"{where} payloads", read_manifest, c.resolve(ix.payloads), payloads.FORMAT_NAME,
+                           payloads.FORMAT_VERSION)
+            if not ix.nodes:
+                _in_config(f"{where} node_host", check_listen, f"{ix.node_host}:0", node_sec)
+
     def start(self, timeout: float = 120.0) -> str:
-        """Start every memory node, then the coordinator; returns the coordinator's address."""
+        """Check, start every memory node, then the coordinator; returns the coordinator's address."""
+        self.check_before_start()
         try:
             resolved = self.config.to_dict()
             for ix_dict, ix in zip(resolved["index"], self.config.index):
@@ -181,12 +231,12 @@ class Cluster:
         try:
             while not got:
                 if self.coordinator is None or not self.coordinator.alive:
-                    log.error("the coordinator exited:\n%s", self.coordinator.log_tail() if self.coordinator else "")
+                    log.error("the coordinator exited: %s", self.coordinator.failure() if self.coordinator else "")
                     return 1
                 for p in self.nodes.values():
-                    if p.proc is not None and p.proc.poll() is not None and not getattr(p, "_reported", False):
+                    if p.proc is not None and p.proc.poll() is not None and not p.exit_reported:
                         log.warning("%s exited with code %s", p.name, p.proc.returncode)
-                        p._reported = True
+                        p.exit_reported = True
                 time.sleep(0.2)
             return 0
         finally:

@@ -3,7 +3,9 @@ token auth, TLS, message limits, health checking, reflection and graceful shutdo
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -13,7 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from ivfpq.errors import HwragError
 
-from .security import Security, TokenAuthInterceptor, check_bind, server_credentials
+from .security import Security, TokenAuthInterceptor, check_bind, server_credentials, split_address
 from .wire import ServiceError
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,27 @@ def _stream(m: Method, max_bytes: int):
             await _fail(context, e, m.name)
 
     return grpc.stream_stream_rpc_method_handler(handler, response_serializer=m.response_cls.SerializeToString)
+
+
+def check_listen(addr: str, security: Security | None = None) -> None:
+    """The cheap checks of a listen address, to run before any expensive work: ``host:port`` form, the
+    TLS rule (:func:`check_bind`), a host name that resolves, and an address this host can bind now (a
+    port another server holds, or an address of another machine, fails here, not after loading a shard)."""
+    sec = security or Security()
+    check_bind(addr, sec)
+    host, port = split_address(addr)
+    try:
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
+                                                              flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e:
+        raise HwragError(f"cannot listen on {addr}: host {host!r} does not resolve ({e.strerror})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC's listener: TIME_WAIT is no obstacle
+        try:
+            probe.bind(sockaddr)
+        except OSError as e:
+            held = " (another server holds it)" if e.errno == errno.EADDRINUSE else ""
+            raise HwragError(f"cannot listen on {addr}: {e.strerror}{held}") from None
 
 
 @dataclass

@@ -20,23 +20,24 @@ def test_flags_default_to_the_process_deployment():
 
 
 def test_unknown_deployment_is_a_clear_error(tiny_lm, knn_store):
-    from bench.ralm_bench import run
+    from bench.ralm_bench import RalmBenchConfig, run
 
     with pytest.raises(HwragError, match="accepted: process, local"):
-        run(["cpu"], deploy="elsewhere", lm=tiny_lm, stores={"token": knn_store}, prompts=["a"])
+        run(RalmBenchConfig(backends=("cpu",), deploy="elsewhere"), lm=tiny_lm, stores={"token": knn_store},
+            prompts=["a"])
 
 
 def test_process_deployment_end_to_end(tiny_lm, knn_store, chunk_store, tmp_path):
-    from bench.ralm_bench import cluster_config, run, table, write_report
+    from bench.ralm_bench import RalmBenchConfig, cluster_config, run, table, write_report
 
     stores = {"chunk": chunk_store, "token": knn_store}
     cc = cluster_config(stores, "fpga", 1)
-    assert [(ix["name"], ix["backend"], ix["shards"], ix["compute_threads"]) for ix in cc["index"]] == [
+    assert [(ix.name, ix.backend, ix.shards, ix.compute_threads) for ix in cc.index] == [
         (chunk_store.index_name, "fpga", 1, 1), (knn_store.index_name, "fpga", 1, 1)]
 
-    res = run(["cpu", "fpga"], batch=2, new_tokens=4, sub_batches=2, shards=1, threads=1, chunk_interval=2,
-              knn_interval=1, repeats=1, deploy="process", lm=tiny_lm, stores=stores,
-              prompts=["The function ", "import numpy"], chunk_min_context=64)
+    cfg = RalmBenchConfig(backends=("cpu", "fpga"), batch=2, new_tokens=4, sub_batches=2, shards=1, threads=1,
+                          chunk_interval=2, knn_interval=1, repeats=1, deploy="process", chunk_min_context=64)
+    res = run(cfg, lm=tiny_lm, stores=stores, prompts=["The function ", "import numpy"])
     assert res["setup"]["deployment"] == "process"
     assert "separate processes" in res["setup"]["deployment_note"]
     assert len(res["machine"]["loadavg_before"]) == 3 and len(res["machine"]["loadavg_after"]) == 3
@@ -62,6 +63,6 @@ def test_process_deployment_end_to_end(tiny_lm, knn_store, chunk_store, tmp_path
 
     text = table(res)
     assert "measured" in text and "service: process" in text and "load average" in text
-    assert "modeled" in text and cc["index"] and "FPGA" in text
+    assert "modeled" in text and cc.index and "FPGA" in text
     paths = write_report(res, tmp_path)
     assert all(p.is_file() for p in paths)
