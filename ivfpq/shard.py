@@ -49,24 +49,25 @@ def merge_topk(distances: list[np.ndarray], ids: list[np.ndarray], k: int,
         raise HwragError("nothing to merge: no partial results")
     D = np.concatenate([np.asarray(d) for d in distances], axis=1)
     I = np.concatenate([np.asarray(i, dtype=np.int64) for i in ids], axis=1)
+    floating = np.issubdtype(D.dtype, np.floating)
+    Dk = D if floating else D.astype(np.int64, copy=False)
+    Ik = I
     missing = I < 0
-    if np.issubdtype(D.dtype, np.floating):
-        Dk = np.where(missing, np.inf, D)
-    else:
-        Dk = np.where(missing, np.iinfo(np.int64).max, D.astype(np.int64))
-    Ik = np.where(missing, np.iinfo(np.int64).max, I)
+    if missing.any():  # missing entries rank last, whatever their distance
+        Dk = np.where(missing, np.inf if floating else np.iinfo(np.int64).max, Dk)
+        Ik = np.where(missing, np.iinfo(np.int64).max, I)
     order = np.lexsort((Ik, Dk), axis=-1)[:, :k]
     I_out = np.take_along_axis(I, order, 1)
     D_out = np.take_along_axis(D, order, 1)
-    srt = np.sort(np.where(missing, -1 - np.arange(I.shape[1])[None, :], I), axis=1)
-    if (np.diff(srt, axis=1) == 0).any():
+    srt = np.sort(I, axis=1)
+    if ((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)).any():
         raise HwragError("partial results share an id for one query: shards are not disjoint")
     C_out = None if carry is None else np.take_along_axis(np.concatenate([np.asarray(c) for c in carry], axis=1),
                                                           order, 1)
     if I_out.shape[1] < k:  # fewer candidates than k in total
         pad = ((0, 0), (0, k - I_out.shape[1]))
         I_out = np.pad(I_out, pad, constant_values=-1)
-        D_out = np.pad(D_out, pad, constant_values=np.inf if np.issubdtype(D.dtype, np.floating) else -1)
+        D_out = np.pad(D_out, pad, constant_values=np.inf if floating else -1)
         if C_out is not None:
             C_out = np.pad(C_out, pad, constant_values=np.inf)
     return (D_out, I_out) if carry is None else (D_out, I_out, C_out)
