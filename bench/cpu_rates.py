@@ -22,7 +22,6 @@ Load matters on a shared machine: ``uptime``'s load average is recorded beside t
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -229,10 +228,16 @@ def _cpu_model() -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from ivfpq.errors import CommandParser, run_command
+
+    ap = CommandParser(prog="python -m bench.cpu_rates", description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--quick", action="store_true", help="fewer lengths and shapes (a smoke run)")
     args = ap.parse_args(argv)
+    return run_command(lambda: _measure_and_write(args))
+
+
+def _measure_and_write(args) -> int:
     res = run(args.quick)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,8 @@ class CommandParser(argparse.ArgumentParser):
     usage after it (argparse itself prints the usage first). Subcommand parsers inherit the class."""
 
     def error(self, message: str) -> NoReturn:
-        sub = self.prog.partition(" ")[2]
+        words = self.prog.split()
+        sub = " ".join(words[3 if words[:2] == ["python", "-m"] else 1:])  # "hwrag bench service" -> "bench service"
         print(f"{CLI_PREFIX}{sub + ': ' if sub else ''}{message}", file=sys.stderr)
         self.print_usage(sys.stderr)
         sys.exit(2)
