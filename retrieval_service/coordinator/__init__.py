@@ -8,6 +8,7 @@
 * ``fanout.py`` — one Scan per memory node under the deadline, and the dead-node policy;
 * ``merge.py`` — the exact merge of the partial top-K answers (``ivfpq.shard.merge_topk``);
 * ``info.py`` — what Info answers;
+* ``outcome.py`` — :class:`SearchOutcome`, the answer the plain functions return;
 * ``core.py`` — :class:`Coordinator`, the plain functions composing the rooms above;
 * ``servicer.py`` — the thin gRPC servicer and ``create_server(addr, coordinator) -> (handle, port)``.
 """
