@@ -3,7 +3,9 @@
     python -m bench.cpu_rates [--out hwsim/data/cpu_rates.json] [--quick]
 
 Every figure is *measured* (on-CPU time of this thread (``time.thread_time``), faiss pinned to 1 OpenMP thread) and stored in
-cycles of this core, so :mod:`hwsim.cpu` can scale it to a named server by its clock:
+cycles of this core, so :mod:`hwsim.cpu` can scale it to a named server by its clock. faiss runs at its AVX2
+SIMD level (``faiss.SIMDConfig``): the modeled server's AMD EPYC 7313 (Zen 3) has AVX2 and no AVX-512, so
+faiss there runs the AVX2 kernels, whatever this machine has (the SIMD level used is recorded):
 
 * ``clock_ghz``: this core's clock, from a dependent chain of 3 one-cycle integer operations
   (shift, xor, add) per iteration in numba: ``3 x iterations / seconds``.
@@ -12,11 +14,16 @@ cycles of this core, so :mod:`hwsim.cpu` can scale it to a named server by its c
   each (D, M), one query at a time: cycles per probed list fitted to ``a + b * L`` (``a``: the list's
   LUT from the precomputed table, set-up, heap; ``b`` per code) and ``c0`` per query (its LUT terms).
 * ``select``: faiss ``IndexFlatL2`` search for the nprobe nearest of ``nlist`` centroids, one query at a
-  time (faiss's sequential path, below its BLAS threshold) and 64 at a time (its BLAS path), as cycles per
-  centroid x dimension.
+  time (faiss's sequential path) and batches of ``BLAS_BATCHES`` queries on its GEMM path, as cycles per
+  centroid x dimension. The faiss 1.7 that Chameleon ran takes the GEMM path from 20 queries
+  (``distance_compute_blas_threshold`` = 20); this faiss decides by another rule, so the GEMM path is forced
+  (threshold 0) while the batches are measured, and restored after.
 * ``tcp``: one message of S bytes and a reply of R bytes between two processes over loopback TCP
   (TCP_NODELAY, blocking sockets, as Chameleon's coordinator uses them): the round trip, fitted to
   ``2 x per_message + per_byte x (S + R)`` (host stack cost per message and per byte, no wire).
+
+* ``host``: the host-side costs of Chameleon's request path (:mod:`bench.host_costs`: a thread wake-up,
+  one more 64-byte TCP segment, the GPU host's Python client per batch).
 
 Load matters on a shared machine: ``uptime``'s load average is recorded beside the figures.
 """
@@ -32,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .host_costs import measure_host_costs
 
 
 def best_of(fn, repeat: int = 3):
@@ -48,6 +56,8 @@ def best_of(fn, repeat: int = 3):
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "cpu_rates.json"
 SCAN_SHAPES = ((96, 16), (128, 16), (128, 8), (512, 32), (1024, 64))
 SELECT_DIMS = (96, 128, 512, 1024)
+BLAS_BATCHES = (20, 64, 256, 1024)  # GEMM-path batches: a small GEMM costs more per query than a large one
+SIMD_LEVEL = "AVX2"  # the widest SIMD level of the modeled AMD EPYC 7313 (Zen 3: AVX2, no AVX-512)
 
 
 def measure_clock_ghz(iters: int = 200_000_000) -> float:
@@ -126,8 +136,8 @@ def measure_scan(d: int, M: int, lengths=(500, 1000, 2000, 4000, 8000, 16000), n
 
 
 def measure_select(d: int, nlist: int = 32768, nprobe: int = 32, ghz: float = 1.0) -> dict:
-    """Cycles per centroid x dimension of faiss's flat search: one query (sequential path), and per query
-    in a batch of 64 (BLAS path)."""
+    """Cycles per centroid x dimension of faiss's flat search: one query at a time (sequential path), and
+    per query in batches of ``BLAS_BATCHES`` on the GEMM path."""
     import faiss
 
     rng = np.random.default_rng(3)
@@ -135,13 +145,22 @@ def measure_select(d: int, nlist: int = 32768, nprobe: int = 32, ghz: float = 1.
         nlist = nlist // 4  # keep the matrix small on a shared machine; cost is per centroid x dim
     index = faiss.IndexFlatL2(d)
     index.add(rng.standard_normal((nlist, d)).astype(np.float32))
-    xq = rng.standard_normal((64, d)).astype(np.float32)
+    xq = rng.standard_normal((max(BLAS_BATCHES), d)).astype(np.float32)
     index.search(xq[:1], nprobe)
     _, t1 = best_of(lambda: [index.search(xq[i:i + 1], nprobe) for i in range(8)], 3)
-    _, tb = best_of(lambda: index.search(xq, nprobe), 3)
     per = nlist * d
+    threshold = faiss.cvar.distance_compute_blas_threshold
+    blas = {}
+    try:
+        faiss.cvar.distance_compute_blas_threshold = 0
+        for b in BLAS_BATCHES:
+            index.search(xq[:b], nprobe)
+            _, tb = best_of(lambda: index.search(xq[:b], nprobe), 3)
+            blas[str(b)] = tb / b * ghz * 1e9 / per
+    finally:
+        faiss.cvar.distance_compute_blas_threshold = threshold
     return {"d": d, "nlist": nlist, "seq_cycles_per_centroid_dim": t1 / 8 * ghz * 1e9 / per,
-            "blas_cycles_per_centroid_dim": tb / 64 * ghz * 1e9 / per}
+            "blas_cycles_per_centroid_dim": blas}
 
 
 def _echo_server(port_file: str, reply_sizes: list[int]) -> None:
@@ -203,18 +222,35 @@ def run(quick: bool = False) -> dict:
 
     set_threads(1)
     faiss.omp_set_num_threads(1)
+    simd = _set_simd_level(faiss)
     ghz = measure_clock_ghz(50_000_000 if quick else 200_000_000)
     lengths = (500, 2000, 8000) if quick else (500, 1000, 2000, 4000, 8000, 16000)
     shapes = SCAN_SHAPES[:2] if quick else SCAN_SHAPES
     out = {"figures": "measured (on-CPU thread time on this machine, 1 thread; tcp: wall clock)",
            "machine": platform.processor() or platform.machine(), "cpu_model": _cpu_model(),
-           "faiss": faiss.__version__, "load_average_before": os.getloadavg(), "clock_ghz": ghz,
+           "faiss": faiss.__version__, "faiss_simd_level": simd,
+           "load_average_before": os.getloadavg(), "clock_ghz": ghz,
            "command": "python -m bench.cpu_rates" + (" --quick" if quick else ""),
            "scan": [measure_scan(d, M, lengths, ghz=ghz) for d, M in shapes],
            "select": [measure_select(d, ghz=ghz) for d in (SELECT_DIMS[:2] if quick else SELECT_DIMS)],
-           "tcp": measure_tcp(rounds=300 if quick else 2000, ghz=ghz)}
+           "tcp": measure_tcp(rounds=300 if quick else 2000, ghz=ghz),
+           "host": measure_host_costs(ghz, quick)}
     out["load_average_after"] = os.getloadavg()
     return out
+
+
+def _set_simd_level(faiss) -> str:
+    """Run faiss at ``SIMD_LEVEL`` where this faiss dispatches at run time; returns the level in force."""
+    cfg = getattr(faiss, "SIMDConfig", None)
+    if cfg is None:
+        return "unknown (faiss without SIMDConfig)"
+    try:
+        cfg.set_level(faiss.to_simd_level(SIMD_LEVEL))
+    except Exception:  # noqa: BLE001 - a faiss built for one level only keeps it
+        pass
+    names = {0: "NONE", 1: "AVX2", 2: "AVX512", 3: "AVX512_SPR"}
+    lvl = cfg.get_level()
+    return names.get(int(lvl), str(lvl))
 
 
 def _cpu_model() -> str:
@@ -249,10 +285,15 @@ def _measure_and_write(args) -> int:
         print(f"scan D={s['d']} M={s['M']}: {s['query_cycles']:.0f} cyc/query + {s['list_cycles']:.0f} cyc/list "
               f"+ {s['code_cycles']:.2f} cyc/code (fit error {s['fit_max_rel_error']:.1%})")
     for s in res["select"]:
-        print(f"select D={s['d']}: seq {s['seq_cycles_per_centroid_dim']:.3f}, blas "
-              f"{s['blas_cycles_per_centroid_dim']:.3f} cycles per centroid x dim")
+        blas = ", ".join(f"{b}: {c:.3f}" for b, c in s["blas_cycles_per_centroid_dim"].items())
+        print(f"select D={s['d']}: seq {s['seq_cycles_per_centroid_dim']:.3f}, GEMM by batch {{{blas}}} "
+              f"cycles per centroid x dim")
     t = res["tcp"]
     print(f"tcp loopback: {t['per_message_cycles']:.0f} cycles per message + {t['per_byte_cycles']:.3f} per byte")
+    h = res["host"]
+    print(f"host: wake-up {h['wakeup_s'] * 1e6:.2f} us, extra 64-byte segment {h['segment_s'] * 1e6:.2f} us, "
+          f"Python client {h['python_client']['fixed_s'] * 1e6:.1f} us + {h['python_client']['per_query_s'] * 1e6:.2f} "
+          f"us/query; faiss SIMD level {res['faiss_simd_level']}")
     return 0
 
 
