@@ -11,8 +11,9 @@ from the RTL timing card (:mod:`hwsim.cards`).
 Per query (one at a time on the node):
 
 * ``transfer_in``: query vector, probed list ids and their centroids over the network.
-* ``lut_build``: per probed list, the LUT-construction PE produces 256 rows at II 1/2/4 (D <= 128 /
-  <= 256 / above; Chameleon) straight into the units' LUT banks; the scan unit accepts no beat
+* ``lut_build``: per probed list, ``lut_pes`` construction PEs build the 256 rows, each PE M / lut_pes
+  sub-quantizer entries per row at II 1/2/4/8 for D/M <= 8/16/32/above (Chameleon's HLS
+  ``LUT_construction_sub_PE``), straight into the units' LUT banks; the scan unit accepts no beat
   meanwhile (the RTL protocol), unless ``lut_double_buffer`` is set (then it overlaps the previous list).
 * ``scan``: every channel's bursts go through the DRAM model (:mod:`hwsim.stream`) and the AXI port to
   the decode units (one beat of U codes per II cycles); the channel finishing last sets the time, so
@@ -54,6 +55,7 @@ class FpgaConfig:
     id_bytes: int = 8
     l1: int | None = None                # level-1 queue length; None: K (exact)
     lut_double_buffer: bool = False
+    lut_pes: int = 16                    # LUT-construction PEs (Chameleon's LUT_CONSTR_SUB_PE_NUM)
     network_gbps: float = 100.0
     network_latency_us: float = 1.0
     stream_mode: str = "exact"           # "exact" (every burst simulated) | "calibrated"
@@ -78,9 +80,13 @@ class FpgaConfig:
                              f"{self.axi_bits}-bit AXI word; accepted: M <= {self.axi_bits // 8}")
         return u
 
-    def lut_ii(self, d: int) -> int:
-        """Chameleon's LUT-construction initiation interval: 1 for D <= 128, 2 for D <= 256, 4 above."""
-        return 1 if d <= 128 else 2 if d <= 256 else 4
+    def lut_cycles(self, d: int, M: int) -> int:
+        """Cycles to build one list's 256-row LUT: 256 x ceil(M / lut_pes) x II(D/M), II = 1/2/4/8 for
+        D/M <= 8/16/32/above (Chameleon's HLS kernels). The rows reach the scan units through FIFOs a few
+        rows deep, so the build is not hidden behind the previous list's scan (single-buffered LUT)."""
+        sub = d / M
+        ii = 1 if sub <= 8 else 2 if sub <= 16 else 4 if sub <= 32 else 8
+        return 256 * -(-M // self.lut_pes) * ii
 
     def describe(self) -> str:
         return (f"{self.name}: FPGA {self.clock_mhz:g} MHz, {self.channels} x {self.memory}, "
@@ -150,7 +156,7 @@ class FpgaNode(Accelerator):
         f_ns = 1e3 / c.clock_mhz  # ns per kernel cycle
         tx = self.spec.tx_bytes
         eb = c.entry_bytes(M)
-        lut_cycles = max(256 * c.lut_ii(w.d), card.lut_load)
+        lut_cycles = max(c.lut_cycles(w.d, M), card.lut_load)
         lut_ns = lut_cycles * f_ns
         port_ns = tx / (c.axi_bits / 8) * f_ns
         if bases is None and self.shard is not None:
