@@ -1,7 +1,8 @@
 """Chameleon's CPU coordinator between the GPU/CPU host and the memory nodes (released
 ``CPU_cooridnator_for_GPU_FPGA.cpp``): three threads joined by semaphores.
 
-* G2C thread: receives a batch (queries + probed list ids) from the host.
+* G2C thread: receives a batch (queries + probed list ids) from the host and hands it to the C2F thread
+  through a semaphore (one thread wake-up, :meth:`hwsim.network.Network.wakeup_s`).
 * C2F thread: sends the batch header, then each query (ids, query, probed centroids) to every node, at most
   ``query_window`` queries ahead of the results received (5 in Chameleon's configs).
 * F2C thread: receives each query's top-K from every node; after the batch, sends all results to the host.
@@ -51,7 +52,7 @@ def batch_flow(dev_s: np.ndarray, net: Network, d: int, nprobe: int, k: int, nod
     dev_s = np.asarray(dev_s, float)
     b = dev_s.size
     q_bytes, r_bytes = c2f_query_bytes(d, nprobe), f2c_query_bytes(k)
-    request = net.message_s(g2c_bytes(b, d, nprobe))
+    request = net.message_s(g2c_bytes(b, d, nprobe)) + net.wakeup_s()
     send_occ = nodes * net.send_occupancy_s(q_bytes)      # the C2F thread sends each query to every node
     to_node = net.message_s(q_bytes, "host", node_end)
     back = net.message_s(r_bytes, node_end, "host")
@@ -70,3 +71,17 @@ def batch_flow(dev_s: np.ndarray, net: Network, d: int, nprobe: int, k: int, nod
     first = sent[0] - send_occ + to_node if b else 0.0
     return BatchFlow(request, first, float(result[-1] - first) if b else 0.0, reply,
                      float(dev_s.sum()), float(b * send_occ))
+
+
+def batch_concurrent_flow(batch_s: float, b: int, net: Network, d: int, nprobe: int, k: int, nodes: int = 1,
+                          node_end: str = "host") -> BatchFlow:
+    """One batch to nodes that run its queries at once (PIM whole lists on independent units): the batch
+    goes to every node in one message, each answers after ``batch_s`` with all the batch's results."""
+    request = net.message_s(g2c_bytes(b, d, nprobe)) + net.wakeup_s()
+    q_bytes, r_bytes = 64 + b * c2f_query_bytes(d, nprobe), b * f2c_query_bytes(k)
+    send_occ = nodes * net.send_occupancy_s(q_bytes)
+    forward = send_occ + net.message_s(q_bytes, "host", node_end) - net.send_occupancy_s(q_bytes)
+    back = net.message_s(r_bytes, node_end, "host")
+    reply = merge_s(nodes, k, net.host_ghz) * b + net.message_s(c2g_bytes(b, k))
+    return BatchFlow(request, forward, batch_s + back, reply, batch_s, send_occ)
+

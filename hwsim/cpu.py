@@ -3,9 +3,20 @@
 :mod:`bench.cpu_rates` measures on this machine, in cycles of this core (``hwsim/data/cpu_rates.json``):
 faiss's IVF-PQ scan as ``c0`` per query + ``a`` per probed list + ``b`` per code (per D, M), and its flat
 list selection in cycles per centroid x dimension (sequential path for one query, BLAS path per query of a
-batch). A named server (:class:`CpuServer`) turns cycles into seconds by its clock (cycles per operation
-assumed equal across the two x86 cores; the named server's clock is cited), runs a batch as faiss does,
-and is bounded by its memory bandwidth:
+batch). A named server (:class:`CpuServer`) turns cycles into seconds by the clock its busy cores run at,
+runs a batch as faiss does, and is bounded by its memory bandwidth:
+
+* Clock: the EPYC 7313 is rated 3.0 GHz base and up to 3.7 GHz boost (AMD product page). Its Precision
+  Boost 2 raises every busy core's clock in small steps as long as the socket's power, current and
+  thermal limits allow, with no fixed per-core-count table (docs/REFERENCE.md § CPU). A lone query keeps
+  one core busy and the rest of the socket idle, so it runs at the rated 3.7 GHz; Chameleon's turbostat
+  readings put the socket at 164 W with all 16 cores busy, inside the part's configurable 155-180 W TDP,
+  so a batch on 8 (or 16) cores is not power-limited either. The model runs every busy core at the boost
+  clock; the base clock stays recorded as the floor AMD guarantees.
+* Cycles per operation are taken as equal on the measuring core and the modeled one (an assumption: no
+  published per-operation figures exist for Zen 3 against this core). The measurement runs faiss's AVX2
+  kernels, the instruction stream the EPYC runs; faiss's scalar, AVX2 and AVX-512 scans measure within
+  about 10 % of each other here (``bench.cpu_rates``), so the code path does not carry the difference.
 
 * ``IndexIVF::search`` with ``parallel_mode`` 0 (faiss ``IndexIVF.cpp``) splits a batch of ``b`` queries
   into ``nt = min(threads, b)`` contiguous slices, one OpenMP thread each; a thread runs the coarse
@@ -29,17 +40,18 @@ import numpy as np
 from ivfpq.errors import HwragError
 
 RATES_FILE = Path(__file__).resolve().parent / "data" / "cpu_rates.json"
-BLAS_THRESHOLD = 20  # faiss distance_compute_blas_threshold (IndexFlat / utils/distances.cpp)
+BLAS_THRESHOLD = 20  # faiss 1.7.2 distance_compute_blas_threshold (utils/distances.cpp), the faiss Chameleon ran
 
 
 @dataclass(frozen=True)
 class CpuServer:
-    """A named CPU server running faiss with ``cores`` OpenMP threads."""
+    """A named CPU server running faiss with ``cores`` OpenMP threads; busy cores run at ``clock_ghz``."""
 
     name: str
     cores: int
     clock_ghz: float
     memory_gbs: float
+    base_ghz: float = 0.0
     sources: dict = field(default_factory=dict, compare=False, hash=False)
 
     def with_cores(self, cores: int) -> "CpuServer":
@@ -51,11 +63,12 @@ class CpuServer:
 
 
 EPYC_7313 = CpuServer(
-    "epyc7313-8c", cores=8, clock_ghz=3.0, memory_gbs=204.8,
+    "epyc7313-8c", cores=8, clock_ghz=3.7, memory_gbs=204.8, base_ghz=3.0,
     sources={"cores": "docs/REFERENCE.md § Chameleon measured results: faiss on 8 cores of an AMD EPYC 7313 (16 for SYN-1024)",
-             "clock_ghz": "docs/REFERENCE.md § Chameleon measured results: EPYC 7313 at 3.0 GHz (AMD data sheet: base 3.0, "
-                          "boost up to 3.7 GHz; the boost is not modeled)",
-             "memory_gbs": "AMD EPYC 7313 data sheet: 8 channels DDR4-3200 = 8 x 25.6 GB/s"})
+             "clock_ghz": "docs/REFERENCE.md § CPU: AMD EPYC 7313 max boost 3.7 GHz; Precision Boost 2 boosts busy "
+                          "cores while the socket is within its power budget (module doc)",
+             "base_ghz": "docs/REFERENCE.md § CPU: AMD EPYC 7313 base clock 3.0 GHz",
+             "memory_gbs": "docs/REFERENCE.md § CPU: AMD EPYC 7313, 8 channels DDR4-3200 = 8 x 25.6 GB/s"})
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,7 @@ class CpuRates:
     select: dict        # d -> (seq, blas) cycles per centroid x dimension
     tcp: tuple          # (per_message_cycles, per_byte_cycles)
     measured_on: str
+    host: dict = field(default_factory=dict)  # bench.host_costs: wake-up, extra segment, Python client (cycles)
 
     def scan_costs(self, d: int, M: int) -> tuple[float, float, float]:
         """Nearest measured shape: same M (nearest D), else nearest M scaled per code by M."""
@@ -77,9 +91,17 @@ class CpuRates:
         return c0, a, b * M / k[1]
 
     def select_cycles(self, d: int, batch: int) -> float:
-        """Cycles per centroid x dimension of the flat coarse search, by faiss's path for this batch."""
-        k = min(self.select, key=lambda x: abs(x - d))
-        return self.select[k][1 if batch >= BLAS_THRESHOLD else 0]
+        """Cycles per centroid x dimension of the flat coarse search of ``batch`` queries, by faiss's path:
+        sequential below ``BLAS_THRESHOLD``, else the GEMM path at that batch (log-interpolated between the
+        measured batches, the ends held)."""
+        seq, blas = self.select[min(self.select, key=lambda x: abs(x - d))]
+        if batch < BLAS_THRESHOLD:
+            return seq
+        if not isinstance(blas, dict):
+            return float(blas)
+        b = np.array(sorted(int(x) for x in blas), float)
+        c = np.array([blas[str(int(x))] for x in b])
+        return float(np.interp(np.log(batch), np.log(b), c))
 
 
 @lru_cache(maxsize=4)
@@ -88,13 +110,18 @@ def load_rates(path: str | None = None) -> CpuRates:
     if not p.is_file():
         raise HwragError(f"no CPU rates at {p}; measure them with: python -m bench.cpu_rates")
     r = json.loads(p.read_text())
-    ghz = r["clock_ghz"]  # noqa: F841 (recorded; the figures are already in cycles)
+    h = r.get("host", {})
+    host = {"wakeup_cycles": h.get("wakeup_cycles", 0.0), "segment_cycles": h.get("segment_cycles", 0.0),
+            "client_fixed_cycles": h.get("python_client", {}).get("fixed_cycles", 0.0),
+            "client_query_cycles": h.get("python_client", {}).get("per_query_cycles", 0.0)}
     return CpuRates(
         scan={(s["d"], s["M"]): (s["query_cycles"], s["list_cycles"], s["code_cycles"]) for s in r["scan"]},
         select={s["d"]: (s["seq_cycles_per_centroid_dim"], s["blas_cycles_per_centroid_dim"]) for s in r["select"]},
         tcp=(r["tcp"]["per_message_cycles"], r["tcp"]["per_byte_cycles"]),
-        measured_on=f"{r['cpu_model']} at {r['clock_ghz']:.2f} GHz (measured), faiss {r['faiss']}, "
-                    f"load {r['load_average_before'][0]:.1f}; {r['command']}")
+        host=host,
+        measured_on=f"{r['cpu_model']} at {r['clock_ghz']:.2f} GHz (measured), faiss {r['faiss']} "
+                    f"({r.get('faiss_simd_level', 'default')} kernels), load {r['load_average_before'][0]:.1f}; "
+                    f"{r['command']}")
 
 
 @dataclass

@@ -21,6 +21,9 @@ from .power import FPGA_BOARD_SOURCE, fpga_board_w
 #: memory-node kinds of the system frame -> default configuration
 NODE_KINDS = {"fpga": "chameleon_u250", "pim-hbm": DEFAULT_FOR_BACKEND["pim-hbm"],
               "pim-dimm": DEFAULT_FOR_BACKEND["pim-dimm"], "upmem": "upmem"}
+#: LUT-construction PEs of Chameleon's bitstream for a (D, M) where it is not the default 16
+#: (``kernel/user_krnl/accelerator_D512_M32_batch/src/hls/constants.hpp``: LUT_CONSTR_SUB_PE_NUM 8)
+CHAMELEON_LUT_PES = {(512, 32): 8}
 
 
 @dataclass
@@ -31,6 +34,7 @@ class NodeTimes:
     fits: bool
     capacity_note: str
     energy_note: str
+    concurrent: bool = False  # the node runs a batch's queries at once (PIM whole lists on independent units)
 
 
 def node_slice(list_sizes: np.ndarray, nodes: int) -> np.ndarray:
@@ -59,11 +63,15 @@ class MemoryNode:
         except HwragError as e:
             fits, why = False, str(e)
         w = Workload(sizes[probe], d, M, k)
+        if self.kind == "fpga" and (d, M) in CHAMELEON_LUT_PES:
+            self.config = replace(self.config, lut_pes=CHAMELEON_LUT_PES[(d, M)])
+            self.acc = make_accelerator(self.config)
         if isinstance(self.acc, PimArray):
             self.acc.place(sizes)
             t = self.acc.model(w, probe=probe)
         else:
             t = self.acc.model(w)
+        self._sizes = sizes
         dev = sum(np.asarray(t.stages[s], float) for s in DEVICE_STAGES)
         if self.kind == "fpga":
             board = fpga_board_w(d, M)
@@ -72,4 +80,12 @@ class MemoryNode:
         else:
             e = t.energy_per_query_J
             note = "dynamic energy of the PIM model (DRAM commands, logic, link); no static power cited"
-        return NodeTimes(dev, e, t.config, fits, why, note)
+        return NodeTimes(dev, e, t.config, fits, why, note, t.batch_makespan_s is not None)
+
+    def batch_s(self, probe: np.ndarray, d: int, M: int, k: int) -> float:
+        """One batch (``probe`` rows) run at once on a node that runs a batch concurrently (after
+        :meth:`device_s` placed the lists): the PIM model's batch makespan (its host link, host dispatch
+        over the DDR bus, the busiest unit, read-out and merge), or its one-at-a-time makespan if shorter."""
+        probe = np.atleast_2d(probe)
+        t = self.acc.model(Workload(self._sizes[probe], d, M, k), probe=probe)
+        return float(t.makespan_s)

@@ -3,11 +3,16 @@ it is busy (Chameleon's accounting: a CPU socket while its cores run the search,
 scans, the GPU while it selects lists).
 
 CPU socket: ``idle + uncore + busy_cores x per_core`` watts. Chameleon measured the EPYC 7313 socket with
-turbostat (released energy script): 42.6 W idle (85.23 W for two sockets), 99.7 W with one busy core and
-163.8 W with eight (SIFT, batch 1 and 64, less the other socket's idle). The line through the two busy points
-gives the uncore's and each core's share. A faiss parallel region keeps its whole OpenMP team drawing active
-power: libgomp's idle team threads spin (``GOMP_SPINCOUNT`` 300,000 by default, GCC libgomp manual) for
-longer than the parallel regions here; a lone query opens no parallel region (one busy core).
+turbostat while faiss ran on one whole socket (``taskset --cpu-list 0-15``, faiss's default 16 OpenMP
+threads; Chameleon's released CPU energy notes and energy script): 42.6 W idle (85.23 W for two
+sockets), 99.7 W with one busy core and 163.8 W with all 16 (SIFT, batch 1 and 64, less the other socket's
+idle). The line through the two busy points gives the uncore's and each core's share. A faiss parallel
+region keeps its whole OpenMP team drawing active power: libgomp's idle team threads spin
+(``GOMP_SPINCOUNT`` 300,000 by default, GCC libgomp manual) for longer than the parallel regions here; a
+lone query opens no parallel region (one busy core).
+
+Chameleon's published CPU energy per query is that power times the time per query *of the same 16-thread
+run* (``ENERGY_RUN_CORES``), not of its 8-core latency runs; the fidelity check models that run.
 """
 from __future__ import annotations
 
@@ -17,20 +22,26 @@ CHAMELEON_ENERGY = ("Chameleon's released energy script, Faiss_experiments/energ
                     "ASPLOS_compute_CPU_GPU_FPGA_energy.py")
 
 
+#: the energy run: faiss's default OpenMP team on one 16-core socket (taskset --cpu-list 0-15)
+ENERGY_RUN_CORES = 16
+
+
 @dataclass(frozen=True)
 class SocketPower:
     idle_w: float = 85.23 / 2
     one_core_w: float = 142.31 - 85.23 / 2
-    eight_core_w: float = 206.41 - 85.23 / 2
+    all_core_w: float = 206.41 - 85.23 / 2
+    all_cores: int = ENERGY_RUN_CORES
     sources: dict = field(default_factory=lambda: {
         "idle_w": f"{CHAMELEON_ENERGY}: idle_power_two_sockets 85.23 W (EPYC 7313, turbostat)",
         "one_core_w": f"{CHAMELEON_ENERGY}: 142.31 W two-socket power, SIFT batch 1, less the other socket's idle",
-        "eight_core_w": f"{CHAMELEON_ENERGY}: 206.41 W two-socket power, SIFT batch 64, less the other socket's idle",
+        "all_core_w": f"{CHAMELEON_ENERGY}: 206.41 W two-socket power, SIFT batch 64 on 16 threads "
+                      "(taskset --cpu-list 0-15), less the other socket's idle",
     }, compare=False, hash=False)
 
     @property
     def per_core_w(self) -> float:
-        return (self.eight_core_w - self.one_core_w) / 7
+        return (self.all_core_w - self.one_core_w) / (self.all_cores - 1)
 
     def watts(self, busy_cores: int) -> float:
         if busy_cores <= 0:

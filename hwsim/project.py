@@ -51,11 +51,34 @@ def synthetic_list_sizes(ntotal: int, nlist: int, imbalance: float = 0.0, seed: 
     return sizes
 
 
-def sample_probes(list_sizes: np.ndarray, nq: int, nprobe: int, seed: int = 0) -> np.ndarray:
-    """(nq, nprobe) distinct lists per query, drawn in proportion to list size."""
+def sample_probes(list_sizes: np.ndarray, nq: int, nprobe: int, seed: int = 0, alpha: float = 1.0) -> np.ndarray:
+    """(nq, nprobe) distinct lists per query, drawn with probability proportional to ``size ** alpha``
+    (1: queries follow the data; 0: uniform over lists)."""
     rng = np.random.default_rng(seed)
-    p = list_sizes / list_sizes.sum()
+    w = np.asarray(list_sizes, float) ** alpha
+    p = w / w.sum()
     return np.stack([rng.choice(list_sizes.size, nprobe, replace=False, p=p) for _ in range(nq)])
+
+
+def probe_alpha(list_sizes: np.ndarray, scan_ratio: float) -> float:
+    """The exponent ``alpha`` in [0, 1] at which the mean probed list holds ``scan_ratio`` x the mean list
+    size (``E[s^(a+1)] / E[s^a] / E[s]``, increasing in ``a``); the ends when the ratio is out of reach."""
+    s = np.asarray(list_sizes, float)
+    s = s[s > 0]
+
+    def ratio(a):
+        w = s ** a
+        return float((w * s).sum() / w.sum() / s.mean())
+
+    lo, hi = 0.0, 1.0
+    if scan_ratio <= ratio(lo):
+        return lo
+    if scan_ratio >= ratio(hi):
+        return hi
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ratio(mid) < scan_ratio else (lo, mid)
+    return (lo + hi) / 2
 
 
 def cpu_reference(list_codes: np.ndarray, nlist: int, d: int, M: int, k: int, cores: int = 8) -> dict[str, float]:

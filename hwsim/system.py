@@ -11,9 +11,15 @@ Systems (as Chameleon's released experiment scripts run them):
 * ``pim-hbm`` / ``pim-dimm`` / ``upmem``: the same frame with PIM memory nodes (GPU list selection).
 
 Latency: the median over ``samples`` batches of ``b`` queries drawn from a pool whose probed lists follow
-the data (a list is probed in proportion to its size). Throughput: the CPU systems at one batch of 10,000
-queries (the baseline script), the node systems at batches of 128 with two batches in flight (the steady
-state of the busiest resource). Energy per query: each component's power x its busy time (:mod:`hwsim.power`).
+the data: list sizes spread as SIFT's k-means lists (coefficient of variation 0.369), each query probing
+lists with probability ``size ** alpha``, ``alpha`` set so the mean scanned codes per query are the
+real-query scan ratio Chameleon measured on SIFT (1.094 x the mean list size;
+:func:`hwsim.project.probe_alpha`). Throughput: the CPU systems at one batch of 10,000 queries (the baseline
+script), the node systems at batches of 128 with two batches in flight (the steady state of the busiest
+resource). The node systems' GPU host is a Python process: its client work per batch (measured here,
+``bench.host_costs``) is on the path. A node that runs a batch's queries at once (PIM whole lists on
+independent units: UPMEM) gets the whole batch in one message and answers after the PIM model's batch
+makespan. Energy per query: each component's power x its busy time (:mod:`hwsim.power`).
 Every figure is *modeled* and carries its configuration.
 """
 from __future__ import annotations
@@ -25,13 +31,13 @@ import numpy as np
 
 from ivfpq.errors import HwragError
 
-from .coordinator import BATCH_WINDOW, batch_flow
+from .coordinator import BATCH_WINDOW, batch_concurrent_flow, batch_flow
 from .cpu import EPYC_7313, FaissCpu
 from .gpu import RTX_3090
 from .network import measured_network
 from .nodes import NODE_KINDS, MemoryNode
 from .power import SocketPower, team_cores
-from .project import sample_probes, synthetic_list_sizes
+from .project import probe_alpha, sample_probes, synthetic_list_sizes
 
 CPU_SYSTEMS = ("cpu", "cpu-gpu")
 NODE_SYSTEMS = ("fpga-cpu", "fpga-gpu", "pim-hbm", "pim-dimm", "upmem")
@@ -41,6 +47,9 @@ NODE_THROUGHPUT_BATCH = 128     # vector_search_FPGA.py throughput example: --ba
 #: list-size spread of SIFT's k-means lists: E[size^2]/E[size]^2 = 1.136 measured by Chameleon on
 #: SIFT100M IVF8192 (Faiss_experiments/my_faiss_extract_scripts/cluster_unbalance_stats.ipynb): CV = 0.369
 SIFT_LIST_CV = 0.136 ** 0.5
+#: mean codes scanned per query / (nprobe x mean list size), 10,000 real SIFT queries on SIFT100M IVF8192
+#: (same notebook): 1.094, below the 1.136 of probing in proportion to size
+SIFT_SCAN_RATIO = 1.094
 
 
 @dataclass(frozen=True)
@@ -55,9 +64,12 @@ class SearchSpec:
     nprobe: int = 32
     k: int = 100
     list_cv: float = SIFT_LIST_CV
+    scan_ratio: float = SIFT_SCAN_RATIO
     sources: dict = field(default_factory=lambda: {
-        "list_cv": "Chameleon's cluster_unbalance_stats.ipynb: SIFT extra scanned ratio 1.136 (used for "
-                   "every dataset; not measured for the others)"}, compare=False, hash=False)
+        "list_cv": "docs/REFERENCE.md § Chameleon measured results: SIFT list sizes, extra scanned ratio 1.136 "
+                   "(used for every dataset; not measured for the others)",
+        "scan_ratio": "docs/REFERENCE.md § Chameleon measured results: real SIFT queries scan 1.094 x the "
+                      "mean list size per probe (used for every dataset)"}, compare=False, hash=False)
 
     def __post_init__(self):
         if min(self.d, self.M, self.nlist, self.nprobe, self.k) < 1 or self.ntotal < self.nlist:
@@ -85,7 +97,7 @@ class QueryPool:
 
 def make_pool(spec: SearchSpec, n: int = 128, seed: int = 0) -> QueryPool:
     sizes = synthetic_list_sizes(spec.ntotal, spec.nlist, spec.list_cv, seed)
-    return QueryPool(sizes, sample_probes(sizes, n, spec.nprobe, seed))
+    return QueryPool(sizes, sample_probes(sizes, n, spec.nprobe, seed, probe_alpha(sizes, spec.scan_ratio)))
 
 
 def _batches(n_pool: int, b: int, samples: int, seed: int = 1) -> np.ndarray:
@@ -130,12 +142,13 @@ class SystemModel:
             lat.append((run.batch_s + (sel if gpu_sel else 0.0), sel, run.scan_s))
         lat.sort()
         total, sel, scan = lat[len(lat) // 2]
+        p95 = lat[int(0.95 * (len(lat) - 1))][0]
         big, bsel = one(_batches(len(codes), CPU_THROUGHPUT_BATCH, 1)[0])
         t_big = big.batch_s + (bsel if gpu_sel else 0.0)
         cpu_j = self.socket.watts(team_cores(b, self.server.cores)) * (total - (sel if gpu_sel else 0))
         gpu_j = self.gpu.active_power_w * sel if gpu_sel else 0.0
         stages = {"list_selection": sel, "scan": scan, "other": total - sel - scan}
-        return {"latency_s": total, "throughput_qps": CPU_THROUGHPUT_BATCH / t_big,
+        return {"latency_s": total, "latency_p95_s": p95, "throughput_qps": CPU_THROUGHPUT_BATCH / t_big,
                 "energy_per_query_J": (cpu_j + gpu_j) / b, "stages": stages,
                 "bound": "memory" if big.memory_bound else "cpu cores",
                 "config": f"{'GPU list selection (' + self.gpu.name + ') + ' if gpu_sel else ''}"
@@ -145,42 +158,56 @@ class SystemModel:
         if kind not in self._node_cache:
             s = self.spec
             node = MemoryNode(kind)
-            self._node_cache[kind] = node.device_s(self.pool.list_sizes, self.pool.probe, self.nodes, s.d, s.M, s.k)
+            nt = node.device_s(self.pool.list_sizes, self.pool.probe, self.nodes, s.d, s.M, s.k)
+            self._node_cache[kind] = (node, nt)
         return self._node_cache[kind]
+
+    def client_s(self, b: int) -> float:
+        """The GPU host's Python client per batch (bench.host_costs, cycles at the host's clock)."""
+        h = self.cpu.rates.host
+        return float(self.cpu.seconds(h.get("client_fixed_cycles", 0.0) + b * h.get("client_query_cycles", 0.0)))
+
+    def _flow(self, node, nt, idx, kind: str):
+        s, end = self.spec, "fpga" if kind == "fpga" else "host"
+        if nt.concurrent:
+            return batch_concurrent_flow(node.batch_s(self.pool.probe[idx], s.d, s.M, s.k), len(idx), self.net,
+                                         s.d, s.nprobe, s.k, self.nodes, end)
+        return batch_flow(nt.device_s[idx], self.net, s.d, s.nprobe, s.k, self.nodes, end)
 
     def node_system(self, system: str, b: int) -> dict:
         s = self.spec
         kind = "fpga" if system.startswith("fpga") else system
-        nt = self.node_times(kind)
+        node, nt = self.node_times(kind)
         cpu_sel = system == "fpga-cpu"
 
         def select_s(n):
             return self.cpu.flat_select_s(n, s.nlist, s.d) if cpu_sel else self.gpu.select_s(n, s.nlist, s.d, s.nprobe)
 
-        end = "fpga" if kind == "fpga" else "host"
-        flows = []
-        for idx in _batches(len(nt.device_s), b, self.samples):
-            f = batch_flow(nt.device_s[idx], self.net, s.d, s.nprobe, s.k, self.nodes, end)
-            flows.append((select_s(b) + f.total_s, f))
-        flows.sort(key=lambda x: x[0])
+        samples = self.samples if not nt.concurrent else min(self.samples, 21)  # a PIM batch is modeled whole
+        flows = sorted(((select_s(b) + self.client_s(b) + f.total_s, f)
+                        for f in (self._flow(node, nt, idx, kind) for idx in _batches(len(nt.device_s), b, samples))),
+                       key=lambda x: x[0])
         total, f = flows[len(flows) // 2]
+        p95 = flows[int(0.95 * (len(flows) - 1))][0]
         tb = NODE_THROUGHPUT_BATCH
-        ft = batch_flow(nt.device_s[_batches(len(nt.device_s), tb, 1)[0]], self.net, s.d, s.nprobe, s.k,
-                        self.nodes, end)
-        # two batches in flight: the busiest resource sets the period (host selection, coordinator, a node)
-        period = max(select_s(tb), ft.sender_busy_s, ft.node_busy_s, ft.total_s / BATCH_WINDOW)
+        ft = self._flow(node, nt, _batches(len(nt.device_s), tb, 1)[0], kind)
+        # two batches in flight: the busiest resource sets the period (host selection and client, coordinator,
+        # a node)
+        host = select_s(tb) + self.client_s(tb)
+        period = max(host, ft.sender_busy_s, ft.node_busy_s, ft.total_s / BATCH_WINDOW)
         sel = select_s(b)
         sel_j = (self.socket.watts(team_cores(b, self.server.cores)) if cpu_sel else self.gpu.active_power_w) * sel
         energy = sel_j / b + nt.energy_per_query_J * self.nodes
-        stages = {"list_selection": sel, "network_in": f.request_s + f.forward_s, "nodes": f.nodes_s,
-                  "node_device_per_query": f.node_busy_s / b, "merge_and_reply": f.reply_s}
+        stages = {"list_selection": sel, "host_client": self.client_s(b), "network_in": f.request_s + f.forward_s,
+                  "nodes": f.nodes_s, "node_device_per_query": f.node_busy_s / b, "merge_and_reply": f.reply_s}
         sel_name = f"{self.server.name} flat search" if cpu_sel else self.gpu.name
-        return {"latency_s": total, "throughput_qps": tb / period, "energy_per_query_J": energy,
+        return {"latency_s": total, "latency_p95_s": p95, "throughput_qps": tb / period, "energy_per_query_J": energy,
                 "stages": stages, "fits": nt.fits, "capacity_note": nt.capacity_note,
                 "energy_note": nt.energy_note,
-                "bound": max((("list selection", select_s(tb)), ("coordinator", ft.sender_busy_s),
+                "bound": max((("host (selection, client)", host), ("coordinator", ft.sender_busy_s),
                               ("memory node", ft.node_busy_s)), key=lambda x: x[1])[0],
-                "config": f"list selection on {sel_name}; {self.nodes} x {nt.config}; coordinator on "
+                "config": f"list selection on {sel_name}; {self.nodes} x {nt.config}"
+                          f"{' (batch run at once)' if nt.concurrent else ''}; coordinator on "
                           f"{self.server.name}; {self.net.gbps:g} Gb/s TCP"}
 
     def model(self, systems=SYSTEMS, batch: int = 1) -> dict[str, Any]:
@@ -196,6 +223,7 @@ class SystemModel:
                 "dataset": s.name, "d": s.d, "M": s.M, "ntotal": s.ntotal, "nlist": s.nlist,
                 "nprobe": s.nprobe, "k": s.k,
                 "latency_s": {x: r["latency_s"] for x, r in rows.items()},
+                "latency_p95_s": {x: r["latency_p95_s"] for x, r in rows.items()},
                 "throughput_qps": {x: r["throughput_qps"] for x, r in rows.items()},
                 "energy_per_query_J": {x: r["energy_per_query_J"] for x, r in rows.items()},
                 "stages_s": {x: r["stages"] for x, r in rows.items()},
