@@ -1,9 +1,10 @@
-"""A GPU in the system frame: IVF list selection (faiss GPU flat search) and LM decoder steps, by roofline.
+"""A GPU in the system frame: IVF list selection (faiss GPU flat search) by roofline, and the card's figures
+the ChamLM model (:mod:`hwsim.ralm`) runs its decoder steps on.
 
-Both are ``fixed + max(bytes / bandwidth, FLOPs / peak)``: the memory and compute bounds of the named card
-(data sheet) plus a fixed per-call cost (kernel launches, host synchronisation, PCIe round trip). The list
-selection's fixed cost is cited from Chameleon's measured RTX 3090 selection time for one SIFT query
-(0.19 ms, energy script) less its own roofline; nothing else is fitted.
+List selection is ``fixed + max(bytes / bandwidth, FLOPs / peak)``: the memory and compute bounds of the
+named card (data sheet) plus a fixed per-call cost (kernel launches, host synchronisation, PCIe round
+trip), cited from Chameleon's measured RTX 3090 selection time for one SIFT query (0.19 ms, energy script)
+less its own roofline; nothing else is fitted.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ class GpuConfig:
     memory_gb: float
     pcie_gbs: float
     select_fixed_s: float   # per faiss GPU search call
-    step_fixed_s: float     # per decoder step (kernel launches)
     active_power_w: float
     sources: dict = field(default_factory=dict, compare=False, hash=False)
 
@@ -34,11 +34,6 @@ class GpuConfig:
         pcie = (b * d * 4 + b * nprobe * 12) / (self.pcie_gbs * 1e9)
         return self.select_fixed_s + roof + pcie
 
-    def step_s(self, weight_bytes: float, kv_bytes: float, flops: float) -> float:
-        """One LM forward step: weights and KV cache read once per step, FLOPs at tensor peak."""
-        return self.step_fixed_s + max((weight_bytes + kv_bytes) / (self.memory_gbs * 1e9),
-                                       flops / (self.fp16_tflops * 1e12))
-
 
 def _rtx3090_select_fixed() -> float:
     """0.19 ms measured for one SIFT query (D=128, nlist 32768) less its roofline (16.8 MB at 936 GB/s)."""
@@ -47,7 +42,7 @@ def _rtx3090_select_fixed() -> float:
 
 RTX_3090 = GpuConfig(
     "rtx3090", memory_gbs=936.0, fp32_tflops=35.6, fp16_tflops=71.0, memory_gb=24.0, pcie_gbs=25.0,
-    select_fixed_s=_rtx3090_select_fixed(), step_fixed_s=24 * 8 * 5e-6, active_power_w=183.31,
+    select_fixed_s=_rtx3090_select_fixed(), active_power_w=183.31,
     sources={
         "memory_gbs": "NVIDIA GeForce RTX 3090 data sheet: 936 GB/s GDDR6X",
         "fp32_tflops": "NVIDIA Ampere GA102 whitepaper: RTX 3090 35.6 TFLOPS FP32",
@@ -57,7 +52,6 @@ RTX_3090 = GpuConfig(
         "select_fixed_s": "Chameleon's released energy script (Faiss_experiments/energy_measurement/"
                           "ASPLOS_compute_CPU_GPU_FPGA_energy.py): GPU list selection 0.19 ms for one SIFT "
                           "query, less its roofline",
-        "step_fixed_s": "assumed: ~8 kernel launches per layer at ~5 us each (CUDA launch latency class)",
         "active_power_w": "Chameleon's energy script: RTX 3090 power 183.31 W measured during list selection "
                           "(SIFT, batch 1); used for every batch",
     })

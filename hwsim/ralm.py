@@ -1,19 +1,30 @@
 """ChamLM end to end: RALM generation throughput with retrieval through the system model.
 
-Per generated token the GPU runs one decoder step (:meth:`hwsim.gpu.GpuConfig.step_s`: fp16 weights and the
-KV cache read once, 2 x params FLOPs per token at tensor peak); encoder-decoder models also cross-attend to
-the K retrieved 64-token chunks and, at each retrieval, encode the query chunk and the K chunks with their
-2-layer encoder. Every ``interval`` tokens the batch retrieves through the vector-search system
-(:class:`hwsim.system.SystemModel`: ``cpu-gpu`` = faiss on the CPU server, ``fpga-gpu`` = Chameleon, or a PIM
-node kind), its query being the model's hidden state (D = d_model). ChamLM overlaps them as two half-batches
-in alternation: one half's retrieval runs while the GPU steps the other half, so ``interval`` tokens of the
-batch take ``max(2 x interval x step(B/2), interval x step(B/2) + retrieval(B/2))``.
+How Chameleon's released ChamLM runs (``llm_inference_gpu``: ``GPU_process.py``, ``ralm/ralm/ralm.py``,
+``ralm/lm/get_model.py``, the ``ralm_runtime_*_throughput.yaml`` configs), which this model follows:
 
-Models (docs/REFERENCE.md § Chameleon measured results): sequences of 512 tokens, vocabulary 50K, nlist 32768, nprobe 32.
+* The LM is a fairseq ``TransformerDecoder`` (and ``TransformerEncoder``) run eagerly in PyTorch, fp32,
+  incremental decoding with a per-layer key/value cache that ``torch.cat`` extends every step (the whole
+  cache is read and rewritten). The output projection has fairseq's default 4-symbol dictionary.
+* The measured throughput runs set ``use_tiktok: 0``: one batch of B sequences, each step = one decoder
+  step, and every ``interval`` steps a retrieval of B queries, in series (no half-batch overlap; the
+  ``--tiktok`` option models Chameleon's two-half-batch scheduling instead).
+* A step's kernels are launched asynchronously; the host then retrieves (or launches the next step), so a
+  decoder step costs the longer of its host-side launch work (``ops x`` :data:`EAGER_OP_S`) and its GPU
+  work (roofline: bytes over memory bandwidth, FLOPs over the FP32 CUDA-core peak).
+* Retrieval: the GPU process sends the B queries to a local Python coordinator (``use_coordinator: 1``,
+  ``retriever_coordinator_server.py``), which relays them to the search server: faiss on 8 CPU cores
+  (``cpu-gpu``) or Chameleon's C++ coordinator and FPGA node with list selection on the GPU (``fpga-gpu``),
+  both through :class:`hwsim.system.SystemModel`; the relay costs two more Python endpoints
+  (:meth:`hwsim.system.SystemModel.client_s`).
+* Encoder-decoder models encode, at each retrieval, the 64-token query chunk and the K retrieved chunks
+  (one sequence of K x 64 tokens) with the 2-layer encoder; the decoder cross-attends to them.
+
+Models (docs/REFERENCE.md § RALM configurations): sequences of 512 tokens, nlist 32768, nprobe 32.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ivfpq.errors import HwragError
@@ -23,6 +34,19 @@ from .system import SearchSpec, SystemModel
 
 SEQ_LEN = 512
 CHUNK = 64
+#: kernels per fairseq layer in incremental decoding, counted from fairseq's ``TransformerDecoderLayer`` and
+#: ``MultiheadAttention`` (post-norm): q/k/v projections 3, scaling 1, 3 contiguous copies, 2 cache cats, 2 bmm,
+#: softmax 1, output copy 1, out projection 1, 2 residual adds, 2 layer norms, fc1, relu, fc2 = 22
+SELF_LAYER_OPS = 22
+#: encoder-decoder cross attention adds: q projection, scaling, 2 copies, 2 bmm, softmax, out projection,
+#: residual add, layer norm = 10 (its keys/values are projected once, fairseq's ``static_kv``)
+CROSS_LAYER_OPS = 10
+#: per step outside the layers: embedding, positions, scale, add, output projection, input-token copy
+STEP_OPS = 8
+#: end-to-end cost of one eagerly dispatched PyTorch CUDA op (Python, dispatcher, driver launch):
+#: ~20 us measured by NVIDIA for an element-wise op on a V100 system (docs/REFERENCE.md § RALM configurations)
+EAGER_OP_S = 20e-6
+FP32_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -47,52 +71,75 @@ MODELS = {
 BACKENDS = {"fpga": "fpga-gpu", "pim-hbm": "pim-hbm", "pim-dimm": "pim-dimm", "upmem": "upmem"}
 
 
-def step_s(m: LmModel, batch: int, gpu=RTX_3090) -> float:
-    """One decoder step for ``batch`` sequences at the mean context (half the sequence)."""
-    ctx = SEQ_LEN / 2
-    kv = m.layers * 2 * m.d_model * ctx * batch * 2
-    flops = 2 * m.params * batch + 4 * m.layers * m.d_model * ctx * batch
-    if m.encoder_layers:  # cross-attention over K retrieved chunks
+def layer_params(d: int) -> float:
+    """Attention (4 d^2) and feed-forward (2 x 4 d^2) weights of one layer."""
+    return 12.0 * d * d
+
+
+def step_s(m: LmModel, batch: int, ctx: float = SEQ_LEN / 2, gpu=RTX_3090) -> dict[str, float]:
+    """One decoder step for ``batch`` sequences at context ``ctx``: host launch work vs GPU roofline."""
+    d, L = m.d_model, m.layers
+    ops = L * (SELF_LAYER_OPS + (CROSS_LAYER_OPS if m.encoder_layers else 0)) + STEP_OPS
+    cache = L * 2 * batch * ctx * d * FP32_BYTES           # self-attention keys and values
+    weights = L * layer_params(d) * FP32_BYTES
+    flops = 2 * L * layer_params(d) * batch + 4 * L * d * ctx * batch
+    kv_bytes = 3 * cache                                    # torch.cat reads and rewrites it, attention reads it
+    if m.encoder_layers:
         mem = m.k * CHUNK
-        kv += m.layers * 2 * m.d_model * mem * batch * 2
-        flops += 4 * m.layers * m.d_model * mem * batch
-    return gpu.step_s(m.params * 2, kv, flops)
+        kv_bytes += L * 2 * batch * mem * d * FP32_BYTES    # cross-attention over the encoded chunks
+        weights += L * 4 * d * d * FP32_BYTES
+        flops += 4 * L * d * mem * batch
+    gpu_s = max((weights + kv_bytes) / (gpu.memory_gbs * 1e9), flops / (gpu.fp32_tflops * 1e12))
+    return {"host_s": ops * EAGER_OP_S, "gpu_s": gpu_s, "step_s": max(ops * EAGER_OP_S, gpu_s)}
 
 
 def encode_s(m: LmModel, batch: int, gpu=RTX_3090) -> float:
-    """At each retrieval of an encoder-decoder: the query chunk and K chunks through the encoder."""
+    """At each retrieval of an encoder-decoder: the query chunk and the K retrieved chunks (one sequence of
+    K x 64 tokens) through the encoder, plus the decoder's one-off cross-attention key/value projections."""
     if not m.encoder_layers:
         return 0.0
-    enc_params = m.encoder_layers * 12 * m.d_model ** 2
-    tokens = (1 + m.k) * CHUNK * batch
-    return gpu.step_s(enc_params * 2, 0.0, 2 * enc_params * tokens)
+    d, mem = m.d_model, m.k * CHUNK
+    flops = 2 * m.encoder_layers * layer_params(d) * (CHUNK + mem) * batch
+    flops += 4 * m.encoder_layers * d * (CHUNK ** 2 + mem ** 2) * batch
+    weights = m.encoder_layers * layer_params(d) * FP32_BYTES
+    gpu_s = max(weights / (gpu.memory_gbs * 1e9), flops / (gpu.fp32_tflops * 1e12))
+    host = 2 * (m.encoder_layers * (SELF_LAYER_OPS - 2) + STEP_OPS) * EAGER_OP_S
+    return max(host, gpu_s)
 
 
-def tokens_per_s(model: str, interval: int, batch: int, backends=("cpu", "fpga")) -> dict[str, Any]:
+def _retrieval(m: LmModel, be: str, batch: int) -> tuple[float, str]:
+    system = "cpu" if be == "cpu" else BACKENDS.get(be)
+    if system is None:
+        raise HwragError(f"unknown backend {be!r}; accepted: cpu, {', '.join(BACKENDS)}")
+    spec = SearchSpec(name=f"ralm-{m.name}", d=m.d_model, M=m.pq_m, k=m.k)
+    sm = SystemModel(spec, nodes=1 if be == "cpu" else m.fpga_nodes, cpu_cores=m.cpu_cores, samples=21)
+    r = sm.model((system,), batch)
+    relay = 2 * sm.client_s(batch)  # the local Python coordinator: receive and forward, both ways
+    return r["latency_s"][system] + relay, r["config"][system]
+
+
+def tokens_per_s(model: str, interval: int, batch: int, backends=("cpu", "fpga"), tiktok: bool = False) -> dict[str, Any]:
     if model not in MODELS:
         raise HwragError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
     if interval < 1 or batch < 2:
-        raise HwragError(f"need interval >= 1 and batch >= 2 (two half-batches), got {interval}, {batch}")
+        raise HwragError(f"need interval >= 1 and batch >= 2, got {interval}, {batch}")
     m = MODELS[model]
-    spec = replace(SearchSpec(name=f"ralm-{model}", d=m.d_model, M=m.pq_m, k=m.k))
-    half = batch // 2
-    lm = step_s(m, half)
-    enc = encode_s(m, half)
+    sub = batch // 2 if tiktok else batch
+    st, enc = step_s(m, sub), encode_s(m, sub)
     out, stages = {}, {}
     for be in backends:
-        system = "cpu-gpu" if be == "cpu" else BACKENDS.get(be)
-        if system is None:
-            raise HwragError(f"unknown backend {be!r}; accepted: cpu, {', '.join(BACKENDS)}")
-        nodes = m.fpga_nodes if be != "cpu" else 1
-        sm = SystemModel(spec, nodes=nodes, cpu_cores=m.cpu_cores, samples=21)
-        r = sm.model((system,), half)
-        ret = r["latency_s"][system]
-        period = max(2 * interval * lm, interval * lm + ret + enc)
-        key = "cpu-gpu" if be == "cpu" else system
+        ret, cfg = _retrieval(m, be, sub)
+        if tiktok:  # one half-batch retrieves while the GPU steps the other
+            period = max(2 * interval * st["step_s"], interval * st["step_s"] + ret + enc)
+        else:       # use_tiktok: 0, as measured: decoder steps, then the retrieval, in series
+            period = interval * st["step_s"] + ret + enc
+        key = "cpu-gpu" if be == "cpu" else BACKENDS[be]
         out[key] = batch * interval / period
-        stages[key] = {"decoder_step_half_batch_s": lm, "encode_half_batch_s": enc, "retrieval_half_batch_s": ret,
-                       "interval_period_s": period, "search_config": r["config"][system]}
-    return {"figures": "modeled", "model": model, "interval": interval, "batch": batch,
+        stages[key] = {"decoder_step_s": st["step_s"], "decoder_host_launch_s": st["host_s"],
+                       "decoder_gpu_roofline_s": st["gpu_s"], "encode_s": enc, "retrieval_s": ret,
+                       "interval_period_s": period, "search_config": cfg}
+    return {"figures": "modeled", "model": model, "interval": interval, "batch": batch, "tiktok": tiktok,
             "tokens_per_s": out, "stages": stages,
-            "config": f"{m.name}: d_model {m.d_model}, {m.layers} layers, {m.params / 1e6:.0f}M params, "
-                      f"K={m.k}, IVF32768,PQ{m.pq_m}, nprobe 32; LM on {RTX_3090.name} (roofline)"}
+            "config": f"{m.name}: d_model {m.d_model}, {m.layers} layers, {m.params / 1e6:.0f}M params, fp32 eager "
+                      f"fairseq on {RTX_3090.name} ({EAGER_OP_S * 1e6:g} us per launched op, roofline); K={m.k}, "
+                      f"IVF32768,PQ{m.pq_m}, nprobe 32; {'tik-tok half batches' if tiktok else 'steps then retrieval, in series'}"}
