@@ -65,13 +65,25 @@ def cmd_project(args) -> int:
 def cmd_fidelity(args) -> int:
     from .fidelity import run_fidelity, write_fidelity_report
 
-    res = run_fidelity(progress=not args.json, chamlm=not args.no_chamlm)
+    res = run_fidelity(progress=not args.json, chamlm=not args.no_chamlm, pim=not args.no_pim)
     res["files"] = [str(f) for f in write_fidelity_report(res, Path(args.out))]
-    _print(res, "rows", ["figure", "dataset", "system", "batch", "unit", "measured", "modeled", "error_pct",
-                         "within_tolerance"], "bench fidelity — modeled (hwsim) vs measured (Chameleon)", args.json)
-    if not args.json:
-        ok = sum(r["within_tolerance"] for r in res["rows"])
-        print(f"{ok} of {len(res['rows'])} figures within tolerance {res['tolerance_pct']}")
+    cols = ["figure", "dataset", "system", "batch", "unit", "measured", "modeled", "error_pct", "within_tolerance",
+            "role", "note"]
+    _print(res, "rows", cols, "bench fidelity — modeled (hwsim) vs measured (Chameleon)", args.json)
+    if args.json:
+        return 0
+    from .table import format_table
+
+    ok = sum(r["within_tolerance"] for r in res["rows"])
+    print(f"{ok} of {len(res['rows'])} figures within tolerance {res['tolerance_pct']}; by kind: {res['summary']}")
+    print("\ndiagnostic (not counted): P95 latency, SIFT")
+    print(format_table(res["diagnostics"], cols[:8]))
+    if "pim_anns" in res:
+        print("\nUPMEM configured like PIM-ANNS (modeled) vs its published QPS (SIFT1B IVF4096,PQ32, K=10)")
+        print(format_table(res["pim_anns"], ["nprobe", "upmem_qps", "faiss_cpu_qps", "ratio", "published_cpu_qps",
+                                             "published_batch_dpu_qps", "published_pimann_qps",
+                                             "published_batch_dpu_ratio", "published_pimann_ratio"]))
+    print(f"files: {', '.join(res['files'])}")
     return 0
 
 
@@ -127,6 +139,7 @@ def add_bench_parser(sub) -> None:
     p.set_defaults(func=cmd_project)
 
     p = b.add_parser("fidelity", parents=[common], help="system model vs Chameleon's measured figures (table + PNG)")
+    p.add_argument("--no-pim", action="store_true", help="skip the UPMEM / PIM-ANNS comparison")
     p.add_argument("--no-chamlm", action="store_true", help="vector search figures only")
     p.set_defaults(func=cmd_fidelity)
 
