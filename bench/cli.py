@@ -76,7 +76,8 @@ def cmd_fidelity(args) -> int:
 
     ok = sum(r["within_tolerance"] for r in res["rows"])
     print(f"{ok} of {len(res['rows'])} figures within tolerance {res['tolerance_pct']}; by kind: {res['summary']}")
-    print("\ndiagnostic (not counted): P95 latency, SIFT")
+    print("\ndiagnostic (not counted): P95 latency (SIFT); CPU with cold-list per-code costs (the CPU model's "
+          "other bound)")
     print(format_table(res["diagnostics"], cols[:8]))
     if "pim_anns" in res:
         print("\nUPMEM configured like PIM-ANNS (modeled) vs its published QPS (SIFT1B IVF4096,PQ32, K=10)")

@@ -13,6 +13,11 @@ faiss there runs the AVX2 kernels, whatever this machine has (the SIMD level use
   search loop Chameleon's CPU baseline runs) on lists of controlled length ``L`` with random codes, for
   each (D, M), one query at a time: cycles per probed list fitted to ``a + b * L`` (``a``: the list's
   LUT from the precomputed table, set-up, heap; ``b`` per code) and ``c0`` per query (its LUT terms).
+* ``scan_cold``: the same scan over lists that are not in any cache: an index of about ``COLD_BYTES`` of
+  codes, each query probing 32 lists drawn afresh (as at a billion vectors: codes and each list's row of
+  the precomputed table come from memory), lists of 2,000-30,000 codes; per list ``a + b * L``. On this
+  machine a code costs far more cold than warm; how much of that a server's prefetchers hide is not
+  measurable here, so the model uses the warm costs and reports the cold ones as the other bound.
 * ``select``: faiss ``IndexFlatL2`` search for the nprobe nearest of ``nlist`` centroids, one query at a
   time (faiss's sequential path) and batches of ``BLAS_BATCHES`` queries on its GEMM path, as cycles per
   centroid x dimension. The faiss 1.7 that Chameleon ran takes the GEMM path from 20 queries
@@ -56,6 +61,8 @@ def best_of(fn, repeat: int = 3):
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "cpu_rates.json"
 SCAN_SHAPES = ((96, 16), (128, 16), (128, 8), (512, 32), (1024, 64))
 SELECT_DIMS = (96, 128, 512, 1024)
+COLD_BYTES = 4e8                    # codes per cold-scan index: far beyond this core's 2 MB L2
+COLD_SHAPES = ((96, 16), (128, 16), (512, 32))
 BLAS_BATCHES = (20, 64, 256, 1024)  # GEMM-path batches: a small GEMM costs more per query than a large one
 SIMD_LEVEL = "AVX2"  # the widest SIMD level of the modeled AMD EPYC 7313 (Zen 3: AVX2, no AVX-512)
 
@@ -83,6 +90,23 @@ def _ivfpq(d: int, M: int, nlist: int):
     index = faiss.IndexIVFPQ(q, d, nlist, M, 8)
     xt = rng.standard_normal((max(256 * 4, nlist * 4), d)).astype(np.float32)
     index.train(xt)
+    index.use_precomputed_table = 1
+    index.precompute_table()
+    return index
+
+
+def _ivfpq_random_coarse(d: int, M: int, nlist: int):
+    """An IVF-PQ index whose coarse centroids are random (only the scan of preassigned lists is timed, so
+    training thousands of centroids would cost minutes for nothing); its PQ is trained, its precomputed
+    table built (nlist rows, as large as at scale)."""
+    import faiss
+
+    rng = np.random.default_rng(0)
+    q = faiss.IndexFlatL2(d)
+    q.add(rng.standard_normal((nlist, d)).astype(np.float32))
+    index = faiss.IndexIVFPQ(q, d, nlist, M, 8)
+    index.pq.train(rng.standard_normal((256 * 16, d)).astype(np.float32))
+    index.is_trained = True
     index.use_precomputed_table = 1
     index.precompute_table()
     return index
@@ -132,6 +156,34 @@ def measure_scan(d: int, M: int, lengths=(500, 1000, 2000, 4000, 8000, 16000), n
     resid = float(np.max(np.abs(A @ np.array([a, b]) - y) / y))
     return {"d": d, "M": M, "nprobe": nprobe, "query_cycles": float(c0), "list_cycles": float(a),
             "code_cycles": float(b), "fit_max_rel_error": resid,
+            "samples": [{"codes_per_list": L, "cycles_per_list": c} for L, c in rows]}
+
+
+def measure_scan_cold(d: int, M: int, lengths=(2000, 8000, 30000), nprobe: int = 32, nq: int = 16,
+                      ghz: float = 1.0) -> dict:
+    """Cycles of faiss's IVF-PQ scan per list over cold lists (module doc), ``a + b * L`` by least squares."""
+    from faiss.contrib.ivf_tools import search_preassigned
+
+    rng = np.random.default_rng(4)
+    xq = rng.standard_normal((nq, d)).astype(np.float32)
+    rows = []
+    for L in lengths:
+        nlist = max(4 * nprobe, int(COLD_BYTES / (L * M)))
+        index = _ivfpq_random_coarse(d, M, nlist)
+        _fill(index, [L] * nlist, M)
+        index.nprobe = nprobe
+
+        def one_pass():
+            lists = np.stack([rng.choice(nlist, nprobe, replace=False) for _ in range(nq)]).astype(np.int64)
+            for i in range(nq):
+                search_preassigned(index, xq[i:i + 1], 100, lists[i:i + 1])
+
+        _, t = best_of(one_pass, 3)
+        rows.append((L, t / nq / nprobe * ghz * 1e9))
+        del index
+    A = np.array([[1.0, L] for L, _ in rows])
+    (a, b), *_ = np.linalg.lstsq(A, np.array([c for _, c in rows]), rcond=None)
+    return {"d": d, "M": M, "nprobe": nprobe, "list_cycles": float(a), "code_cycles": float(b),
             "samples": [{"codes_per_list": L, "cycles_per_list": c} for L, c in rows]}
 
 
@@ -232,6 +284,8 @@ def run(quick: bool = False) -> dict:
            "load_average_before": os.getloadavg(), "clock_ghz": ghz,
            "command": "python -m bench.cpu_rates" + (" --quick" if quick else ""),
            "scan": [measure_scan(d, M, lengths, ghz=ghz) for d, M in shapes],
+           "scan_cold": [measure_scan_cold(d, M, (2000, 30000) if quick else (2000, 8000, 30000), ghz=ghz)
+                         for d, M in (COLD_SHAPES[1:2] if quick else COLD_SHAPES)],
            "select": [measure_select(d, ghz=ghz) for d in (SELECT_DIMS[:2] if quick else SELECT_DIMS)],
            "tcp": measure_tcp(rounds=300 if quick else 2000, ghz=ghz),
            "host": measure_host_costs(ghz, quick)}
@@ -284,6 +338,8 @@ def _measure_and_write(args) -> int:
     for s in res["scan"]:
         print(f"scan D={s['d']} M={s['M']}: {s['query_cycles']:.0f} cyc/query + {s['list_cycles']:.0f} cyc/list "
               f"+ {s['code_cycles']:.2f} cyc/code (fit error {s['fit_max_rel_error']:.1%})")
+    for s in res["scan_cold"]:
+        print(f"scan cold D={s['d']} M={s['M']}: {s['list_cycles']:.0f} cyc/list + {s['code_cycles']:.2f} cyc/code")
     for s in res["select"]:
         blas = ", ".join(f"{b}: {c:.3f}" for b, c in s["blas_cycles_per_centroid_dim"].items())
         print(f"select D={s['d']}: seq {s['seq_cycles_per_centroid_dim']:.3f}, GEMM by batch {{{blas}}} "

@@ -40,6 +40,9 @@ import numpy as np
 from ivfpq.errors import HwragError
 
 RATES_FILE = Path(__file__).resolve().parent / "data" / "cpu_rates.json"
+#: ``warm``: per-code costs of lists in this core's L2 (the scan's compute); ``cold``: of lists streamed from
+#: memory on the measuring machine (its memory stalls included); bench.cpu_rates measures both
+SCAN_REGIMES = ("warm", "cold")
 BLAS_THRESHOLD = 20  # faiss 1.7.2 distance_compute_blas_threshold (utils/distances.cpp), the faiss Chameleon ran
 
 
@@ -80,15 +83,22 @@ class CpuRates:
     tcp: tuple          # (per_message_cycles, per_byte_cycles)
     measured_on: str
     host: dict = field(default_factory=dict)  # bench.host_costs: wake-up, extra segment, Python client (cycles)
+    scan_cold: dict = field(default_factory=dict)  # (d, M) -> (list_cycles, code_cycles), lists from memory
 
-    def scan_costs(self, d: int, M: int) -> tuple[float, float, float]:
-        """Nearest measured shape: same M (nearest D), else nearest M scaled per code by M."""
+    def scan_costs(self, d: int, M: int, regime: str = "warm") -> tuple[float, float, float]:
+        """Nearest measured shape: same M (nearest D), else nearest M scaled per code by M. ``regime``
+        ``cold``: per-list and per-code costs of lists scanned from memory, where measured for this M."""
         same = [k for k in self.scan if k[1] == M]
         if same:
-            return self.scan[min(same, key=lambda k: abs(k[0] - d))]
-        k = min(self.scan, key=lambda k: abs(np.log2(k[1] / M)))
-        c0, a, b = self.scan[k]
-        return c0, a, b * M / k[1]
+            c0, a, b = self.scan[min(same, key=lambda k: abs(k[0] - d))]
+        else:
+            k = min(self.scan, key=lambda k: abs(np.log2(k[1] / M)))
+            c0, a, b = self.scan[k]
+            b = b * M / k[1]
+        cold = [k for k in self.scan_cold if k[1] == M]
+        if regime == "cold" and cold:
+            a, b = self.scan_cold[min(cold, key=lambda k: abs(k[0] - d))]
+        return c0, a, b
 
     def select_cycles(self, d: int, batch: int) -> float:
         """Cycles per centroid x dimension of the flat coarse search of ``batch`` queries, by faiss's path:
@@ -119,6 +129,7 @@ def load_rates(path: str | None = None) -> CpuRates:
         select={s["d"]: (s["seq_cycles_per_centroid_dim"], s["blas_cycles_per_centroid_dim"]) for s in r["select"]},
         tcp=(r["tcp"]["per_message_cycles"], r["tcp"]["per_byte_cycles"]),
         host=host,
+        scan_cold={(c["d"], c["M"]): (c["list_cycles"], c["code_cycles"]) for c in r.get("scan_cold", [])},
         measured_on=f"{r['cpu_model']} at {r['clock_ghz']:.2f} GHz (measured), faiss {r['faiss']} "
                     f"({r.get('faiss_simd_level', 'default')} kernels), load {r['load_average_before'][0]:.1f}; "
                     f"{r['command']}")
@@ -138,9 +149,12 @@ class CpuBatch:
 class FaissCpu:
     """faiss IVF-PQ on ``server`` (see module doc)."""
 
-    def __init__(self, server: CpuServer = EPYC_7313, rates: CpuRates | None = None):
+    def __init__(self, server: CpuServer = EPYC_7313, rates: CpuRates | None = None, regime: str = "warm"):
+        if regime not in SCAN_REGIMES:
+            raise HwragError(f"scan regime {regime!r} unknown; accepted: {', '.join(SCAN_REGIMES)}")
         self.server = server
         self.rates = rates or load_rates()
+        self.regime = regime
 
     def seconds(self, cycles):
         return np.asarray(cycles, float) / (self.server.clock_ghz * 1e9)
@@ -151,7 +165,7 @@ class FaissCpu:
 
     def scan_query_s(self, codes: np.ndarray, d: int, M: int) -> np.ndarray:
         """(b,) one thread's scan time per query; ``codes[q, p]`` codes in query q's probed list p."""
-        c0, a, b = self.rates.scan_costs(d, M)
+        c0, a, b = self.rates.scan_costs(d, M, self.regime)
         codes = np.atleast_2d(np.asarray(codes, np.int64))
         return self.seconds(c0 + (codes > 0).sum(axis=1) * a + codes.sum(axis=1) * b)
 
@@ -181,4 +195,4 @@ class FaissCpu:
     def describe(self) -> str:
         s = self.server
         return (f"{s.name}: faiss IVF-PQ, {s.cores} threads at {s.clock_ghz:g} GHz, {s.memory_gbs:g} GB/s; "
-                f"per-core costs measured on {self.rates.measured_on}")
+                f"per-core costs ({self.regime} lists) measured on {self.rates.measured_on}")

@@ -35,6 +35,7 @@ class NodeTimes:
     capacity_note: str
     energy_note: str
     concurrent: bool = False  # the node runs a batch's queries at once (PIM whole lists on independent units)
+    stage_mean_s: dict = None  # mean device-model stage times per query (transfer, LUT, scan, K-selection)
 
 
 def node_slice(list_sizes: np.ndarray, nodes: int) -> np.ndarray:
@@ -80,7 +81,7 @@ class MemoryNode:
         else:
             e = t.energy_per_query_J
             note = "dynamic energy of the PIM model (DRAM commands, logic, link); no static power cited"
-        return NodeTimes(dev, e, t.config, fits, why, note, t.batch_makespan_s is not None)
+        return NodeTimes(dev, e, t.config, fits, why, note, t.batch_makespan_s is not None, t.stage_means())
 
     def batch_s(self, probe: np.ndarray, d: int, M: int, k: int) -> float:
         """One batch (``probe`` rows) run at once on a node that runs a batch concurrently (after

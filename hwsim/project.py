@@ -9,7 +9,8 @@ so node 0 is modeled and the coordinator merges ``nodes x K`` candidates. All fi
 :func:`cpu_reference` is the CPU baseline of the system model (:mod:`hwsim.cpu`: faiss per-core costs
 measured here, scaled to Chameleon's EPYC 7313); end-to-end figures (coordinator, network, GPU, energy)
 come from :mod:`hwsim.system` (``hwrag hw system``), of which this projection is the device-level view.
-:func:`chameleon_table` produces the note's comparison with the paper's reported ratios.
+:func:`chameleon_table` (``hwrag hw project --chameleon``) is a view of the end-to-end system model itself
+(batch-1 latency of faiss-CPU, FPGA with a CPU or GPU coordinator), beside the paper's reported ratios.
 """
 from __future__ import annotations
 
@@ -188,29 +189,35 @@ def projection_notes(cfg, t) -> list[str]:
 
 
 def chameleon_table(nodes_list=(1, 2, 4, 8), Ms=(16, 32, 64), nq: int = 16, imbalance: float = 0.0,
-                    stream_mode: str = "calibrated") -> list[dict[str, Any]]:
-    """Chameleon's configuration at paper scale: U250 nodes, 1B SIFT-like (d=128) vectors, nlist 32768,
-    nprobe 32, K=100; FPGA + CPU coordinator (list selection on 8 CPU cores) and FPGA + GPU coordinator
-    (list selection on a GPU, assumed 20 us), against the analytic 8-core CPU baseline."""
+                    samples: int = 21) -> list[dict[str, Any]]:
+    """Chameleon's configuration at paper scale as a view of the end-to-end system model
+    (:class:`hwsim.system.SystemModel`, one model, not two): U250 nodes, 1B SIFT-like (d=128) vectors,
+    IVF32768, nprobe 32, K=100; FPGA with list selection on the CPU coordinator (``fpga-cpu``) or the GPU
+    (``fpga-gpu``) against faiss on 8 EPYC 7313 cores (``cpu``), median batch-1 latency and a batch of ``nq``.
+    ``imbalance`` > 0 replaces SIFT's list-size spread (coefficient of variation)."""
+    from .system import SearchSpec, SystemModel
+
     rows = []
     for M in Ms:
+        spec = SearchSpec(name="sift-like", d=128, M=M)
+        if imbalance > 0:
+            spec = replace(spec, list_cv=float(imbalance))
         for n in nodes_list:
-            r = project("chameleon_u250", nprobe=32, M=M, nodes=n, nq=nq, d=128, k=100, ntotal=10 ** 9,
-                        nlist=32768, imbalance=imbalance, stream_mode=stream_mode)
-            cpu = r["cpu_reference"]
-            cpu_sel = cpu["select_s"] + cpu["lut_s"]  # CPU coordinator: selection (LUTs are on the FPGA)
-            gpu_sel = 20e-6
+            sm = SystemModel(spec, nodes=n, samples=samples)
+            r1 = sm.model(("cpu", "fpga-cpu", "fpga-gpu"), 1)
+            rb = sm.model(("fpga-gpu",), nq)
+            _, nt = sm.node_times("fpga")
+            lat, cpu = r1["latency_s"], r1["latency_s"]["cpu"]
             rows.append({
-                "M": M, "nodes": n, "fits": r["fits"], "bound": r["bound"],
-                "fpga_latency_s": r["latency_batch1_s"],
-                "fpga_qps_batch1": r["qps_batch1"], f"fpga_qps_batch{nq}": r[f"qps_batch{nq}"],
-                "stage_mean_s": r["stage_mean_s"],
-                "cpu_latency_s": cpu["latency_s"],
-                "speedup_cpu_coordinator": cpu["latency_s"] / (r["latency_batch1_s"] + cpu["select_s"]),
-                "speedup_gpu_coordinator": cpu["latency_s"] / (r["latency_batch1_s"] + gpu_sel),
-                "energy_per_query_J": r["energy_per_query_J"],
-                "memory_bandwidth_util": r["utilisation"]["memory_bandwidth"],
-                "compute_util": r["utilisation"]["compute_units"],
+                "figures": "modeled", "M": M, "nodes": n, "fits": nt.fits, "bound": r1["bound"]["fpga-gpu"],
+                "fpga_latency_s": lat["fpga-gpu"], "fpga_cpu_latency_s": lat["fpga-cpu"],
+                "fpga_qps_batch1": 1.0 / lat["fpga-gpu"], f"fpga_qps_batch{nq}": nq / rb["latency_s"]["fpga-gpu"],
+                "fpga_throughput_qps": r1["throughput_qps"]["fpga-gpu"],
+                "stage_mean_s": nt.stage_mean_s, "system_stages_s": r1["stages_s"]["fpga-gpu"],
+                "cpu_latency_s": cpu,
+                "speedup_cpu_coordinator": cpu / lat["fpga-cpu"],
+                "speedup_gpu_coordinator": cpu / lat["fpga-gpu"],
+                "energy_per_query_J": r1["energy_per_query_J"]["fpga-gpu"],
+                "config": r1["config"]["fpga-gpu"],
             })
-            del cpu_sel
     return rows

@@ -108,9 +108,7 @@ def encode_s(m: LmModel, batch: int, gpu=RTX_3090) -> float:
 
 
 def _retrieval(m: LmModel, be: str, batch: int) -> tuple[float, str]:
-    system = "cpu" if be == "cpu" else BACKENDS.get(be)
-    if system is None:
-        raise HwragError(f"unknown backend {be!r}; accepted: cpu, {', '.join(BACKENDS)}")
+    system = "cpu" if be == "cpu" else BACKENDS[be]
     spec = SearchSpec(name=f"ralm-{m.name}", d=m.d_model, M=m.pq_m, k=m.k)
     sm = SystemModel(spec, nodes=1 if be == "cpu" else m.fpga_nodes, cpu_cores=m.cpu_cores, samples=21)
     r = sm.model((system,), batch)
@@ -123,6 +121,9 @@ def tokens_per_s(model: str, interval: int, batch: int, backends=("cpu", "fpga")
         raise HwragError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
     if interval < 1 or batch < 2:
         raise HwragError(f"need interval >= 1 and batch >= 2, got {interval}, {batch}")
+    bad = [be for be in backends if be != "cpu" and be not in BACKENDS]
+    if bad:
+        raise HwragError(f"unknown backend {bad[0]!r}; accepted: cpu, {', '.join(BACKENDS)}")
     m = MODELS[model]
     sub = batch // 2 if tiktok else batch
     st, enc = step_s(m, sub), encode_s(m, sub)

@@ -114,12 +114,13 @@ class SystemModel:
     cpu_cores: int = 8
     samples: int = 101
     pool: QueryPool | None = None
+    cpu_regime: str = "warm"   # hwsim.cpu.SCAN_REGIMES: per-code costs of warm or cold lists
 
     def __post_init__(self):
         if self.nodes < 1 or self.cpu_cores < 1 or self.samples < 1:
             raise HwragError("nodes, cpu cores and samples must be >= 1")
         self.server = EPYC_7313.with_cores(self.cpu_cores)
-        self.cpu = FaissCpu(self.server)
+        self.cpu = FaissCpu(self.server, regime=self.cpu_regime)
         self.gpu = RTX_3090
         self.net = measured_network(self.server.clock_ghz)
         self.pool = self.pool or make_pool(self.spec)
