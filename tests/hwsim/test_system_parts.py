@@ -155,7 +155,7 @@ def test_chameleon_projection_is_a_view_of_the_system_model():
     from hwsim.project import chameleon_table
     from hwsim.system import SearchSpec, SystemModel
 
-    row = chameleon_table((1,), (16,), nq=4)[0]
-    r = SystemModel(SearchSpec(name="sift-like", d=128, M=16), nodes=1, samples=21).model(("cpu", "fpga-gpu"), 1)
+    row = chameleon_table((1,), (16,), nq=2, samples=3)[0]
+    r = SystemModel(SearchSpec(name="sift-like", d=128, M=16), nodes=1, samples=3).model(("cpu", "fpga-gpu"), 1)
     assert row["fpga_latency_s"] == r["latency_s"]["fpga-gpu"] and row["cpu_latency_s"] == r["latency_s"]["cpu"]
     assert row["speedup_gpu_coordinator"] == pytest.approx(r["latency_s"]["cpu"] / r["latency_s"]["fpga-gpu"])
