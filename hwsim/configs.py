@@ -14,9 +14,10 @@ REF = "docs/REFERENCE.md"
 CHAMELEON_U250 = FpgaConfig(
     name="chameleon_u250", clock_mhz=140.0, memory="DDR4_3200AA", channels=4, channel_capacity_gb=16.0,
     axi_bits=512, id_layout="separate", id_bytes=8, l1=None, lut_double_buffer=False,
-    network_gbps=100.0, network_latency_us=1.0, stream_mode="exact",
+    network_gbps=100.0, network_latency_us=1.0, stream_mode="exact", device="xcu250",
     sources={
         "clock_mhz": f"{REF} FPGA memory node: kernel clock 140 MHz (Chameleon, Alveo U250)",
+        "device": "Alveo U250 (XCU250); resource totals in rtl/fpga_devices.py (docs/REFERENCE.md)",
         "memory": f"{REF}: 4 DDR4 channels (16 GB each); DDR4-3200AA timing preset (Ramulator 2.1)",
         "channels": f"{REF}: 4 DDR4 channels", "channel_capacity_gb": f"{REF}: 16 GB each",
         "axi_bits": f"{REF}: AXI ports 512 bits",
@@ -41,8 +42,9 @@ CHAMELEON_L1 = {8: 10, 16: 15, 32: 23, 64: 38}
 FANNS_U55C = FpgaConfig(
     name="fanns_u55c", clock_mhz=140.0, memory="HBM2_2Gbps", channels=16, channel_capacity_gb=0.5,
     axi_bits=512, id_layout="interleaved", id_bytes=4, l1=None,
-    network_gbps=100.0, network_latency_us=1.0, stream_mode="exact",
+    network_gbps=100.0, network_latency_us=1.0, stream_mode="exact", device="xcu55c",
     sources={
+        "device": "Alveo U55C (XCU55C); resource totals in rtl/fpga_devices.py (docs/REFERENCE.md)",
         "memory": "Alveo U55C: 16 GB HBM2 (2 stacks x 16 pseudo-channels of 512 MB); HBM2 2 Gbps preset",
         "channels": "assumed: 16 of the 32 pseudo-channels hold list data (FANNS sizes this per design)",
         "id_layout": f"{REF}: a 512-bit HBM word holds 3 x (int32 id + 16-byte code)",

@@ -21,9 +21,15 @@ Per query (one at a time on the node):
 * ``kselect_drain``: scan-unit drain and K results (card), the node's level-2 queue taking every
   channel's K results one per cycle, and K id look-ups in DRAM when ids are stored apart from codes.
 * ``transfer_out``: K (id, distance) pairs over the network.
+
+With ``device`` set (``xcu250`` / ``xcu55c``), the node's ``channels`` scan units are checked
+against how many of them fit that FPGA (the card's Yosys synthesis against the data-sheet totals,
+``hwrag rtl synth``): a configuration that would not fit logs a warning and says so in the timing's
+``extra["fpga_fit"]``; the modeled times are still reported (the check covers the scan units only).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -38,6 +44,7 @@ from .cards import TimingCard, load_card
 from .stream import Channel, burst_times, bursts_for, channel_spec, couple
 
 ID_LAYOUTS = ("separate", "interleaved")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class FpgaConfig:
     network_latency_us: float = 1.0
     stream_mode: str = "exact"           # "exact" (every burst simulated) | "calibrated"
     static_power_w: float = 0.0          # board static power; 0 = not modeled
+    device: str | None = None            # FPGA (rtl/fpga_devices.py name) the scan units must fit
     sources: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self):
@@ -115,6 +123,7 @@ class FpgaNode(Accelerator):
         self.spec = channel_spec(config.memory)
         self.channel = Channel(self.spec)
         self._layout = None
+        self._fit_warned: set = set()
 
     # -- layout -----------------------------------------------------------------------------------
     def check_shard(self, M: int, ntotal: int) -> None:
@@ -124,6 +133,23 @@ class FpgaNode(Accelerator):
         have = c.channels * c.channel_capacity_gb * 1e9
         if need > have:
             raise HwragError(f"{c.name}: shard needs {need / 1e9:.2f} GB, node holds {have / 1e9:.2f} GB")
+
+    def fpga_fit(self, card: TimingCard) -> dict | None:
+        """Whether the node's scan units (one per channel) fit ``config.device``; warns once if not."""
+        c = self.config
+        if c.device is None:
+            return None
+        fits = card.units_that_fit(c.device)
+        if fits is None:
+            return {"device": c.device, "needed": c.channels, "fit": None,
+                    "fits": "unknown: no FPGA synthesis on " + card.source}
+        out = {"device": c.device, "needed": c.channels, "fit": fits, "fits": c.channels <= fits}
+        key = (c.device, card.m, card.units, card.k, card.l1)
+        if not out["fits"] and key not in self._fit_warned:
+            self._fit_warned.add(key)
+            log.warning("%s: %d scan units of m%d_u%d_k%d needed, only %d fit on %s (%s)", c.name, c.channels,
+                        card.m, card.units, card.k, fits, c.device, card.source)
+        return out
 
     def card(self, M: int, k: int) -> TimingCard:
         return load_card(M, self.config.units(M), k, self.config.l1 if self.config.l1 is None
@@ -231,6 +257,9 @@ class FpgaNode(Accelerator):
                  "lut_cycles_per_list": lut_cycles, "stream_mode": c.stream_mode,
                  "memory_only_scan_s": float(mem_only.mean() * 1e-9),
                  "compute_only_scan_s": float(comp_only.mean() * 1e-9)}
+        fit = self.fpga_fit(card)
+        if fit is not None:
+            extra["fpga_fit"] = fit
         return AccelTiming(self.config_name, st, energy, util, bound, codes, nbytes, extra)
 
     def _starts(self, bases, q, ch, nb, rng) -> np.ndarray:

@@ -20,10 +20,16 @@ Schema ``hwrag-rtl-timing-card/1`` (cycles are scan-unit clock cycles):
   bits, adders, comparators, equality tests, muxes, with bit totals).
 - ``estimates``: PyRTL's area (logic, memory, mm², 130 nm) and max-frequency estimates
   (modeled, not measured; PyRTL says they are unvalidated).
+- ``fpga_synthesis`` (optional; written by ``hwrag rtl synth --write-cards``, see :mod:`rtl.synth`):
+  Yosys ``synth_xilinx`` (UltraScale+) resources (``lut``, ``lut_logic``, ``lutram``, ``ff``,
+  ``bram36``, ``uram``, ``dsp``, ``carry``), the raw cell counts, the sha256 of the Verilog it
+  synthesized, and ``fit``: scan units per device (``xcu250``, ``xcu55c``) from data-sheet totals.
+  Regenerating a card keeps this section only while the Verilog is unchanged.
 """
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -37,6 +43,8 @@ from .pq_distance import pq_distance_latency
 from .pqueue import pqueue_settle_cycles
 from .sim import PyrtlScanSim
 from .stimulus import random_query
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "hwrag-rtl-timing-card/1"
 CARDS_DIR = Path(__file__).resolve().parent / "cards"
@@ -140,6 +148,24 @@ def measure_card(cfg: ScanConfig, sim_kind: str = "fast") -> dict:
         "resources": resource_counts(sim.block),
         "estimates": estimates(sim.block),
     }
+
+
+def carry_synthesis(cfg: ScanConfig, card: dict, old_path: str | os.PathLike) -> dict:
+    """``card`` plus the ``fpga_synthesis`` section of the card at ``old_path`` if that section was
+    made from the Verilog ``cfg`` exports now (a changed RTL drops it: resynthesize)."""
+    from .synth import SECTION, verilog_sha256
+
+    old = Path(old_path)
+    if not old.exists():
+        return card
+    section = json.loads(old.read_text()).get(SECTION)
+    if section is None:
+        return card
+    if section.get("verilog_sha256") != verilog_sha256(cfg):
+        log.warning("%s: the RTL changed since its FPGA synthesis; dropping it (run `hwrag rtl synth "
+                    "--defaults --write-cards`)", old)
+        return card
+    return {**card, SECTION: section}
 
 
 def card_json(card: dict) -> str:

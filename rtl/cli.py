@@ -13,6 +13,7 @@ from ivfpq.errors import HwragError
 from .config import DEFAULT_CONFIGS, ScanConfig
 
 SIM_CHOICES = ("verilator", "icarus", "pyrtl", "pyrtl-compiled", "all")
+FAULT_NAMES = ("adder_off_by_one", "queue_evict_off_by_one")  # rtl.export.FAULTS (not imported: pyrtl)
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -33,7 +34,7 @@ def _config(a) -> ScanConfig:
 
 
 def _export(a) -> int:
-    from .card import measure_card, write_card
+    from .card import card_path, carry_synthesis, measure_card, write_card
     from .export import lint, write_verilog
 
     cfgs = list(DEFAULT_CONFIGS) if a.defaults else [_config(a)]
@@ -46,8 +47,9 @@ def _export(a) -> int:
             clean, msg = lint(v, cfg.module_name)
             row["lint"] = "clean" if clean else msg
         if not a.no_card:
-            card = measure_card(cfg)
-            row["card"] = str(write_card(cfg, a.cards_dir or out, card))
+            dest = a.cards_dir or out
+            card = carry_synthesis(cfg, measure_card(cfg), card_path(cfg, dest))
+            row["card"] = str(write_card(cfg, dest, card))
             row["flush_to_done_cycles"] = card["pipeline"]["flush_to_done_cycles"]
             row["register_bits"] = card["resources"]["register_bits"]
             row["memory_bits"] = card["resources"]["memory_bits"]
@@ -60,13 +62,15 @@ def _export(a) -> int:
     return 0 if all(r.get("lint", "clean") == "clean" for r in rows) else 1
 
 
-def _verify_pyrtl(cfg: ScanConfig, kind: str, seed: int, queries: int, max_codes: int) -> dict:
+def _verify_pyrtl(cfg: ScanConfig, kind: str, seed: int, queries: int, max_codes: int,
+                  fault: str | None = None) -> dict:
+    from .export import FAULTS
     from .host import ScanHost
     from .sim import PyrtlScanSim
     from .stimulus import random_query
 
     t0 = time.perf_counter()
-    sim = PyrtlScanSim(cfg, kind)
+    sim = PyrtlScanSim(cfg, kind, **(FAULTS[fault] if fault else {}))
     build_s = time.perf_counter() - t0
     rng = np.random.default_rng(seed)
     qs = [random_query(cfg, rng, n_lists=2, max_codes=max_codes, ties=bool(j % 2)) for j in range(queries)]
@@ -80,19 +84,49 @@ def _verify_pyrtl(cfg: ScanConfig, kind: str, seed: int, queries: int, max_codes
             "cycles_per_s": round(sim.cycles / run_s, 1) if run_s else 0.0, "errors": errors[:5]}
 
 
+def _verify_coverage(a) -> int:
+    from .coverage_run import format_report, run_pairs
+    from .matrix import MATRICES
+
+    if a.matrix:
+        pairs = MATRICES[a.matrix]
+    else:
+        sims = ["verilator", "icarus"] if a.sim == "all" else [a.sim]
+        if any(s.startswith("pyrtl") for s in sims):
+            raise HwragError("--coverage needs a cocotb simulator; accepted: --sim verilator, icarus or all")
+        cfg = _config(a)
+        pairs = [(s, cfg) for s in sims]
+    try:
+        report = run_pairs(pairs, a.coverage_out, seed=a.seed, progress=not a.json, queries=a.queries,
+                           max_codes=a.max_codes, n_lists=a.lists, cov_queries=a.cov_queries, fault=a.inject_fault,
+                           waves=a.waves or None)
+    except RuntimeError as e:  # a simulator's build or run failed
+        raise HwragError(f"simulator build/run failed: {e}") from e
+    print(json.dumps(report, indent=1, default=str) if a.json else
+          format_report(report) + f"\nwritten: {a.coverage_out}/coverage_report.txt, coverage_report.json, "
+                                  "functional_coverage.yml")
+    return 0 if all(r["passed"] for r in report["runs"]) else 1
+
+
 def _verify(a) -> int:
     from .cosim import run_cocotb
 
+    for name, lo in (("queries", 1), ("max_codes", 0), ("lists", 1), ("cov_queries", 1)):
+        if getattr(a, name) < lo:
+            raise HwragError(f"--{name.replace('_', '-')} {getattr(a, name)} not accepted; give an integer >= {lo}")
+    if a.coverage or a.matrix:
+        return _verify_coverage(a)
     cfg = _config(a)
     sims = ["verilator", "icarus", "pyrtl"] if a.sim == "all" else [a.sim]
     results = []
     for sim in sims:
         if sim.startswith("pyrtl"):
             results.append(_verify_pyrtl(cfg, "compiled" if sim == "pyrtl-compiled" else "fast", a.seed,
-                                         a.queries, a.max_codes))
+                                         a.queries, a.max_codes, a.inject_fault))
         else:
             try:
                 r = run_cocotb(cfg, sim, seed=a.seed, queries=a.queries, max_codes=a.max_codes,
+                               n_lists=a.lists, cov_queries=a.cov_queries, fault=a.inject_fault,
                                waves=a.waves or None)
             except RuntimeError as e:  # the simulator's build or run failed
                 raise HwragError(f"{sim} build/run failed for {cfg.name}: {e}") from e
@@ -106,7 +140,28 @@ def _verify(a) -> int:
                   f"tests {r['tests'] - r['failed']}/{r['tests']}  {r['cycles']} cycles  "
                   f"{r['cycles_per_s']:.0f} cycles/s simulated (measured)  build {r['build_s']:.1f} s"
                   + (f"  log {r['build_dir']}/sim.log" if "build_dir" in r else ""))
+            d = r.get("directed") or {}
+            if d.get("failed_queries"):
+                print(f"  directed test: queries {d['failed_queries']} failed; bins hit by every failing query, "
+                      f"most telling first: {[b['bin'] for b in d['exposing_bins'][:4]]}")
     return 0 if ok else 1
+
+
+def _synth(a) -> int:
+    from .synth_report import format_table, rows_from_cards, synthesize_rows, to_json
+
+    from .card import CARDS_DIR
+
+    cfgs = list(DEFAULT_CONFIGS) if a.defaults else [_config(a)]
+    cards_dir = a.cards_dir or CARDS_DIR
+    if a.from_cards:
+        rows = rows_from_cards(cfgs, cards_dir)
+    else:
+        if a.timeout is not None and a.timeout <= 0:
+            raise HwragError(f"--timeout {a.timeout} not accepted; give seconds > 0")
+        rows = synthesize_rows(cfgs, a.timeout, a.write_cards, cards_dir, progress=not a.json)
+    print(to_json(rows) if a.json else format_table(rows))
+    return 0
 
 
 def add_rtl_parser(subparsers) -> argparse.ArgumentParser:
@@ -130,7 +185,29 @@ def add_rtl_parser(subparsers) -> argparse.ArgumentParser:
     v.add_argument("--seed", type=int, default=1)
     v.add_argument("--queries", type=int, default=3, help="random queries per test (default 3)")
     v.add_argument("--max-codes", type=int, default=40, help="most codes per probed list (default 40)")
+    v.add_argument("--lists", type=int, default=2, help="most probed lists per random query (default 2)")
+    v.add_argument("--cov-queries", type=int, default=24,
+                   help="queries of the coverage-directed random test (default 24)")
     v.add_argument("--waves", action="store_true", help="dump waveforms (also HWRAG_WAVES=1)")
+    v.add_argument("--coverage", action="store_true", help="functional coverage (cocotb-coverage) and, on "
+                   "Verilator, line/toggle code coverage; prints the table and writes the report")
+    v.add_argument("--coverage-out", default="build/rtl_coverage", help="report directory (default "
+                   "build/rtl_coverage)")
+    v.add_argument("--matrix", choices=("default", "full"), default=None,
+                   help="run a whole verification matrix (rtl/matrix.py) with coverage, merged")
+    v.add_argument("--inject-fault", choices=tuple(FAULT_NAMES), default=None,
+                   help="test only: build the unit with a known bug to see the harness catch it")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=_verify)
+
+    s = sub.add_parser("synth", help="FPGA resources (Yosys synth_xilinx, UltraScale+) and units that fit "
+                       "an Alveo U250 / U55C")
+    _add_config_flags(s)
+    s.add_argument("--defaults", action="store_true", help="every checked-in configuration (rtl/cards)")
+    s.add_argument("--from-cards", action="store_true", help="report the cards' synthesis sections; run no tool")
+    s.add_argument("--write-cards", action="store_true", help="write the results into the timing cards")
+    s.add_argument("--cards-dir", default=None, help="timing-card directory (default rtl/cards)")
+    s.add_argument("--timeout", type=float, default=None, help="seconds allowed per Yosys run (default: none)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_synth)
     return p

@@ -13,14 +13,12 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Callable
 from pathlib import Path
 
 import pyrtl
 
 from ivfpq.errors import HwragError
 
-from .adder_tree import plain_add
 from .config import ScanConfig
 from .scan_unit import build_scan_unit
 
@@ -36,13 +34,15 @@ def faulty_adder(a: pyrtl.WireVector, b: pyrtl.WireVector) -> pyrtl.WireVector:
     return a + b + (a[0] & b[0])
 
 
-FAULTS: dict[str, Callable] = {"adder_off_by_one": faulty_adder}
+#: test-only bugs: name -> generator overrides for ``build_scan_unit`` (never in a checked-in card)
+FAULTS: dict[str, dict] = {"adder_off_by_one": {"adder": faulty_adder},
+                           "queue_evict_off_by_one": {"queue_fault": "evict_off_by_one"}}
 
 
 def verilog_text(cfg: ScanConfig, fault: str | None = None) -> str:
     if fault is not None and fault not in FAULTS:
         raise HwragError(f"unknown fault {fault!r}; accepted: {', '.join(FAULTS)}")
-    block, _ = build_scan_unit(cfg, FAULTS[fault] if fault else plain_add)
+    block, _ = build_scan_unit(cfg, **(FAULTS[fault] if fault else {}))
     buf = io.StringIO()
     with pyrtl.set_working_block(block, no_sanity_check=True):
         pyrtl.output_to_verilog(buf, add_reset=True, block=block, module_name=cfg.module_name)

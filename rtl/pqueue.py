@@ -10,6 +10,10 @@ settled by cycle ``c + L`` (``pqueue_settle_cycles``).
 Keys are unsigned; the all-ones key marks an empty slot (and "no insert"), so it needs no valid
 bit: it is never kept in front of a real key. ``pop`` (only after the queue has settled)
 shifts every stored key one cell towards the head; ``clear`` empties the queue.
+
+``fault="evict_off_by_one"`` is a test-only bug for the verification harness: the last cell keeps
+every real key that reaches it, so once more than L keys arrive it evicts its stored key instead of
+the larger one (the L-th result goes wrong only when the queue overflows).
 """
 from __future__ import annotations
 
@@ -20,16 +24,22 @@ def pqueue_settle_cycles(length: int) -> int:
     return length
 
 
+QUEUE_FAULTS = ("evict_off_by_one",)
+
+
 def systolic_pqueue(ins_key: pyrtl.WireVector, pop: pyrtl.WireVector, clear: pyrtl.WireVector,
-                    length: int) -> tuple[pyrtl.WireVector, list[pyrtl.WireVector]]:
+                    length: int, fault: str | None = None) -> tuple[pyrtl.WireVector, list[pyrtl.WireVector]]:
     """Returns ``(head_key, stored_keys)``; ``ins_key`` all ones means no insert this cycle."""
     assert length >= 1 and len(pop) == 1 and len(clear) == 1
+    assert fault is None or fault in QUEUE_FAULTS
     kb = len(ins_key)
     empty = pyrtl.Const((1 << kb) - 1, kb)
     s = [pyrtl.Register(kb, reset_value=(1 << kb) - 1) for _ in range(length)]
     t = [ins_key] + [pyrtl.Register(kb, reset_value=(1 << kb) - 1) for _ in range(length - 1)]
     for i in range(length):
         less = t[i] < s[i]
+        if fault == "evict_off_by_one" and i == length - 1:
+            less = t[i] != empty  # BUG (test only): a real key always displaces the stored one
         keep = pyrtl.select(less, t[i], s[i])
         passed = pyrtl.select(less, s[i], t[i])
         after_pop = s[i + 1] if i + 1 < length else empty

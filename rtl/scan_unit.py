@@ -59,8 +59,9 @@ class ScanUnitPorts:
     outputs: dict[str, pyrtl.Output]
 
 
-def scan_unit(cfg: ScanConfig, adder: Callable = plain_add) -> ScanUnitPorts:
-    """Builds the scan unit for ``cfg`` into the working block; returns its named ports."""
+def scan_unit(cfg: ScanConfig, adder: Callable = plain_add, queue_fault: str | None = None) -> ScanUnitPorts:
+    """Builds the scan unit for ``cfg`` into the working block; returns its named ports.
+    ``adder`` and ``queue_fault`` exist to inject test-only bugs (rtl.export.FAULTS)."""
     U, M, K, L = cfg.units, cfg.m, cfg.k, cfg.queue_len
     db, ib, W = cfg.dist_bits, cfg.id_bits, cfg.lut_bits
     cb = M * CODE_BITS
@@ -93,7 +94,7 @@ def scan_unit(cfg: ScanConfig, adder: Callable = plain_add) -> ScanUnitPorts:
                               ins["in_ids"][u * ib:(u + 1) * ib], bias_r, lut_we, lut_addr, lut_row, adder)
         key = pyrtl.select(v, pyrtl.concat(pyrtl.Const(0, 1), d, i), pyrtl.Const((1 << cfg.key_bits) - 1,
                                                                                 cfg.key_bits))
-        head, _ = systolic_pqueue(key, pops[u], go, L)
+        head, _ = systolic_pqueue(key, pops[u], go, L, queue_fault)
         heads.append(head)
     best, sel = merge_heads(heads)
     for u in range(U):
@@ -128,10 +129,11 @@ def scan_unit(cfg: ScanConfig, adder: Callable = plain_add) -> ScanUnitPorts:
     return ScanUnitPorts(ins, outs)
 
 
-def build_scan_unit(cfg: ScanConfig, adder: Callable = plain_add) -> tuple[pyrtl.Block, ScanUnitPorts]:
+def build_scan_unit(cfg: ScanConfig, adder: Callable = plain_add, queue_fault: str | None = None
+                    ) -> tuple[pyrtl.Block, ScanUnitPorts]:
     """A fresh PyRTL block holding only the scan unit for ``cfg``."""
     block = pyrtl.Block()
     with pyrtl.set_working_block(block, no_sanity_check=True):
-        ports = scan_unit(cfg, adder)
+        ports = scan_unit(cfg, adder, queue_fault)
     block.sanity_check()
     return block, ports

@@ -16,9 +16,10 @@ OUTPUT_NAMES = ("in_ready", "out_valid", "out_dist", "out_id", "out_hit", "out_l
 class PyrtlScanSim:
     """A scan unit in a PyRTL simulator; ``kind`` is ``"fast"`` or ``"compiled"``."""
 
-    def __init__(self, cfg: ScanConfig, kind: str = "fast", adder: Callable = plain_add):
+    def __init__(self, cfg: ScanConfig, kind: str = "fast", adder: Callable = plain_add,
+                 queue_fault: str | None = None):
         self.cfg = cfg
-        self.block, self.ports = build_scan_unit(cfg, adder)
+        self.block, self.ports = build_scan_unit(cfg, adder, queue_fault)
         regs = {r: r.reset_value or 0 for r in self.block.wirevector_subset(pyrtl.Register)}
         tracer = pyrtl.SimulationTrace(wires_to_track=list(self.ports.outputs.values()), block=self.block)
         if kind == "fast":
@@ -47,13 +48,16 @@ class PyrtlScanSim:
     def run(self, host: ScanHost, max_cycles: int = 10_000_000,
             reset_when: Callable[[ScanHost], bool] | None = None) -> ScanHost:
         """Steps until the host has finished its queries; resets the DUT once, at the first cycle
-        where ``reset_when(host)`` holds, and has the host replay the interrupted query."""
+        where ``reset_when(host)`` holds, and wherever the host's plan asks (``host.wants_reset()``),
+        and has the host replay the interrupted query."""
         self.reset_phase = None
         while not host.finished:
             if self.cycles >= max_cycles:
                 raise AssertionError(f"scan unit hung: {self.cycles} cycles, host phase {host.phase}")
-            if reset_when is not None and self.reset_phase is None and reset_when(host):
-                self.reset_phase = host.phase  # what the host was doing when reset hit
+            once = reset_when is not None and self.reset_phase is None and reset_when(host)
+            if once or host.wants_reset():
+                if once:
+                    self.reset_phase = host.phase  # what the host was doing when reset hit
                 self.reset()
                 host.restart()
             host.observe(self.step(host.inputs()))
