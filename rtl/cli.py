@@ -97,7 +97,9 @@ def _verify_coverage(a) -> int:
         cfg = _config(a)
         pairs = [(s, cfg) for s in sims]
     try:
-        report = run_pairs(pairs, a.coverage_out, seed=a.seed, progress=not a.json, queries=a.queries,
+        code = (lambda sim, cfg: False) if a.no_code_coverage else (lambda sim, cfg: sim == "verilator")
+        report = run_pairs(pairs, a.coverage_out, seed=a.seed, progress=not a.json, code_coverage=code,
+                           queries=a.queries,
                            max_codes=a.max_codes, n_lists=a.lists, cov_queries=a.cov_queries, fault=a.inject_fault,
                            waves=a.waves or None)
     except RuntimeError as e:  # a simulator's build or run failed
@@ -191,6 +193,8 @@ def add_rtl_parser(subparsers) -> argparse.ArgumentParser:
     v.add_argument("--waves", action="store_true", help="dump waveforms (also HWRAG_WAVES=1)")
     v.add_argument("--coverage", action="store_true", help="functional coverage (cocotb-coverage) and, on "
                    "Verilator, line/toggle code coverage; prints the table and writes the report")
+    v.add_argument("--no-code-coverage", action="store_true", help="with --coverage: functional coverage only "
+                   "(Verilator coverage builds take about twice as long)")
     v.add_argument("--coverage-out", default="build/rtl_coverage", help="report directory (default "
                    "build/rtl_coverage)")
     v.add_argument("--matrix", choices=("default", "full"), default=None,

@@ -50,7 +50,7 @@ def annotate(dat: str | Path, out_dir: str | Path) -> str | None:
     exe = shutil.which("verilator_coverage", path=env["PATH"])
     if exe is None:
         return None
-    p = subprocess.run([exe, "--annotate", str(out_dir), "--annotate-min", "1", str(dat)], env=env,
+    p = subprocess.run([exe, "--annotate", str(out_dir), "--annotate-all", "--annotate-min", "1", str(dat)], env=env,
                        capture_output=True, text=True)
     lines = [ln for ln in (p.stdout + p.stderr).splitlines() if "Total coverage" in ln]
     return lines[-1].strip() if lines else (p.stdout + p.stderr).strip()[-200:]

@@ -8,8 +8,9 @@ plan, one coverage bin still unhit in this process (:meth:`rtl.coverage.ScanCove
 configuration can reach and randomizes the plan *with* the constraint that aims at it; a quarter of
 the plans are unconstrained, so runs keep exploring. :func:`planned_query` turns a plan into data.
 
-Reproducibility: the plan solver draws from Python's ``random`` and the data from a numpy generator;
-both are seeded from the run's ``--seed`` (and a per-test salt), which every report records.
+Reproducibility: the plan solver draws from Python's ``random`` and numpy's global generator (both
+seeded here from the stimulus seed, and restored after) and the data from a numpy generator; all
+derive from the run's ``--seed`` (and a per-test salt), which every report records.
 """
 from __future__ import annotations
 
@@ -84,14 +85,16 @@ def _targets(point: str, b, cfg: ScanConfig) -> list | None:
         f = {"empty": "empty", "partial": "partial", "exactly_l": "unit_exact", "evict": "unit_evict"}[b]
         return [lambda fill: fill == f]
     if p == "ties":
-        if b == "across_units" and cfg.units == 1:
-            return None
+        if b in ("same_unit", "across_units") and cfg.k == 1 or b == "across_units" and cfg.units == 1:
+            return None  # a pair among the results needs K >= 2 (and two units to differ)
         want = {"none": ("evict",), "same_unit": ("exactly_k", "evict"), "across_units": ("exactly_k", "evict"),
                 "at_k_boundary": ("evict", "unit_evict")}[b]
         return [lambda ties: ties == (b != "none"), lambda fill: fill in want]
     if p == "dist.saturation":
         if b == "none":
             return [lambda bias: bias in ("zero", "small"), lambda fill: fill != "empty"]
+        if b == "some" and cfg.k == 1:
+            return None  # one result is saturated or not
         if b == "some":  # one list, about half its sums saturate, all of them returned
             return [lambda bias: bias == "near_max", lambda n_lists: n_lists == 1,
                     lambda fill: fill == "exactly_k"]
@@ -135,8 +138,10 @@ class DirectedStimulus:
         aims = [(p, b, c) for p, b in unhit if (c := _targets(p, b, self.cfg)) is not None]
         self.random.shuffle(aims)
         plans = []
-        state = random.getstate()
-        random.seed(self.random.random())  # crv draws from the global generator: seed it from ours
+        # crv draws from Python's and numpy's global generators: seed both from ours, restore after
+        state, np_state = random.getstate(), np.random.get_state()
+        random.seed(self.random.random())
+        np.random.seed(self.random.randrange(2 ** 32))
         try:
             for j in range(n):
                 plan = QueryPlan(self.cfg)
@@ -150,6 +155,7 @@ class DirectedStimulus:
                 plans.append(plan)
         finally:
             random.setstate(state)
+            np.random.set_state(np_state)
         return plans
 
 

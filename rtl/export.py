@@ -39,9 +39,18 @@ FAULTS: dict[str, dict] = {"adder_off_by_one": {"adder": faulty_adder},
                            "queue_evict_off_by_one": {"queue_fault": "evict_off_by_one"}}
 
 
+def _fresh_names():
+    """Restart PyRTL's generated-name counters (tmpN, const_N, memories), so a module's Verilog is the
+    same text whatever this process built before: cards hash it, and Yosys's result depends on it.
+    (Private PyRTL helpers, pinned in requirements.txt; only the new block is built after the reset.)"""
+    pyrtl.wire._reset_wire_indexers()
+    pyrtl.memory._reset_memory_indexer()
+
+
 def verilog_text(cfg: ScanConfig, fault: str | None = None) -> str:
     if fault is not None and fault not in FAULTS:
         raise HwragError(f"unknown fault {fault!r}; accepted: {', '.join(FAULTS)}")
+    _fresh_names()
     block, _ = build_scan_unit(cfg, **(FAULTS[fault] if fault else {}))
     buf = io.StringIO()
     with pyrtl.set_working_block(block, no_sanity_check=True):

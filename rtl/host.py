@@ -47,8 +47,9 @@ class QueryRecord:
 
 
 class PortGaps:
-    """Idle-cycle pattern of one port for one query: ``none``, ``sporadic`` (runs of at most 3 idle
-    cycles) or ``long`` (one run of 8..16 idle cycles early in the transfer)."""
+    """Idle-cycle pattern of one port for one query: ``none``, ``sporadic`` (the first chance idle,
+    then idle with probability 0.3 in runs of at most 3 cycles) or ``long`` (8..16 idle cycles at
+    the first chances), so the pattern happens whenever the port moves at all."""
 
     SPORADIC_P, SPORADIC_MAX = 0.3, 3
     LONG_MIN, LONG_MAX = 8, 16
@@ -56,14 +57,13 @@ class PortGaps:
     def __init__(self, mode: str, rng: np.random.Generator):
         self.mode, self.rng, self.run, self.n = mode, rng, 0, 0
         if mode == "long":
-            self.at = int(rng.integers(0, 3))
             self.len = int(rng.integers(self.LONG_MIN, self.LONG_MAX + 1))
 
     def idle(self) -> bool:
         if self.mode == "sporadic":
-            out = self.run < self.SPORADIC_MAX and self.rng.random() < self.SPORADIC_P
+            out = self.n == 0 or (self.run < self.SPORADIC_MAX and self.rng.random() < self.SPORADIC_P)
         elif self.mode == "long":
-            out = self.at <= self.n < self.at + self.len
+            out = self.n < self.len
         else:
             out = False
         self.n += 1
@@ -108,7 +108,7 @@ class ScanHost:
         if plan:
             self._gaps = {p: PortGaps(getattr(plan, f"{p}_gap"), self.rng) for p in ("lut", "codes", "results")}
         self._runs = {"lut": 0, "codes": 0, "results": 0}
-        self._out_valid = False
+        self._valid_seen = False
 
     def restart(self):
         """The DUT was reset: replay the current query from its start."""
@@ -183,8 +183,10 @@ class ScanHost:
         elif self.phase == "flush":
             d["flush"] = 1
         elif self.phase == "results":
-            if self.plan is not None:
-                stall = self._gaps["results"].idle() if self._out_valid else False
+            if self.plan is not None:  # before the first result is offered out_ready is a don't-care:
+                # hold it low unless the plan says no stalls, so the first result already waits
+                gaps = self._gaps["results"]
+                stall = gaps.idle() if self._valid_seen else gaps.mode != "none"
             else:
                 stall = self.stall_prob > 0 and self.rng.random() < self.stall_prob
             d["out_ready"] = int(not stall)
@@ -225,7 +227,7 @@ class ScanHost:
         elif self.phase == "results":
             if o["out_valid"]:
                 self._note_gap("results", not d["out_ready"])
-            self._out_valid = bool(o["out_valid"])
+            self._valid_seen |= bool(o["out_valid"])
             if o["out_valid"] and d["out_ready"]:
                 if rec.first_result_cycle < 0:
                     rec.first_result_cycle = self.cycle

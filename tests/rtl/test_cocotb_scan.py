@@ -1,18 +1,27 @@
 """cocotb testbench (tests/rtl/tb_scan_unit.py) on Verilator and Icarus through cocotb_tools.runner.
 
-Default tier: a small matrix on both simulators plus the broken-unit check; the full sweep
-(M in {8, 16, 32}, U in {1, 4}, K in {1, 10, 100}, both simulators, short level-1 queues) is `slow`.
+Default tier: the default matrix (rtl/matrix.py) on both simulators with functional coverage, merged
+and required to reach >= 90 % of the bins; one small Verilator run with line/toggle coverage; the
+broken-adder and broken-queue checks. The full sweep (M in {8, 16, 32}, U in {1, 4}, K in {1, 10, 100},
+both simulators, short level-1 queues) is `slow` and must reach 100 % of the bins.
+The matrix tests of a tier share an xdist group: one worker runs them in order and the merge test last.
 Waveforms: HWRAG_WAVES=1 (files in the build directory printed on failure).
 """
-import itertools
 import shutil
+from pathlib import Path
 
 import pytest
 
 from rtl.config import ScanConfig
-from rtl.cosim import run_cocotb
+from rtl.coverage import format_summary, merge_files, summarize
+from rtl.cosim import REPO, run_cocotb
 from rtl.export import verilator_bin
+from rtl.matrix import DEFAULT, DEFAULT_CODE_COVERAGE, FULL
 
+TESTS = 4  # cocotb tests in tb_scan_unit.py
+COV_QUERIES = 12  # directed queries per default run (the CLI's default is 24); the merge still reaches 90 %
+OUT = REPO / "build" / "rtl_coverage"
+_YAML: dict[str, dict[str, str]] = {"default": {}, "full": {}}  # tier -> run id -> coverage file
 
 
 def _require(sim: str) -> None:
@@ -26,42 +35,93 @@ def _require(sim: str) -> None:
 def _run(cfg, sim, **kw):
     _require(sim)
     r = run_cocotb(cfg, sim, **kw)
-    assert r.tests == 3
+    assert r.tests == TESTS
     assert r.passed, f"{r.failed} of {r.tests} cocotb tests failed; log: {r.build_dir}/sim.log"
     return r
 
 
-DEFAULT = [("verilator", ScanConfig(m=8, units=4, k=10)), ("verilator", ScanConfig(m=8, units=1, k=1)),
-           ("icarus", ScanConfig(m=8, units=4, k=10)), ("icarus", ScanConfig(m=8, units=1, k=100)),
-           ("icarus", ScanConfig(m=16, units=4, k=10, l1=3))]
+def _rid(sim, cfg):
+    return f"{sim}-{cfg.name}"
 
 
-@pytest.mark.parametrize("sim,cfg", [pytest.param(s, c, id=f"{s}-{c.name}") for s, c in DEFAULT])
+def _merged(tier: str, pairs, **kw) -> dict:
+    """Merged coverage of a tier's matrix; runs any pair this worker has not run (e.g. under -k)."""
+    for sim, cfg in pairs:
+        if _rid(sim, cfg) not in _YAML[tier]:
+            _YAML[tier][_rid(sim, cfg)] = _run(cfg, sim, coverage=True, **kw).functional_coverage
+    out = OUT / tier
+    out.mkdir(parents=True, exist_ok=True)
+    s = summarize(merge_files([_YAML[tier][_rid(s, c)] for s, c in pairs], out / "functional_coverage.yml"))
+    (out / "coverage_table.txt").write_text(format_summary(s) + "\n")
+    print(f"\nfunctional coverage, {tier} matrix ({len(pairs)} runs):\n{format_summary(s)}")
+    return s
+
+
+@pytest.mark.xdist_group(name="rtl_cocotb_default")
+@pytest.mark.parametrize("sim,cfg", [pytest.param(s, c, id=_rid(s, c)) for s, c in DEFAULT])
 def test_scan_unit_cocotb(sim, cfg):
-    _run(cfg, sim)
+    code = (sim, cfg) == DEFAULT_CODE_COVERAGE
+    r = _run(cfg, sim, coverage=True, code_coverage=code, cov_queries=COV_QUERIES)
+    _YAML["default"][_rid(sim, cfg)] = r.functional_coverage
+    assert r.functional_coverage and Path(r.functional_coverage).exists()
+    assert r.directed["queries"] == COV_QUERIES and r.directed["failed_queries"] == []
+    if code:
+        t = r.code_coverage["types"]
+        # every statement and branch of the generated Verilog runs; toggles: all but the id bits the
+        # ivfpq id format cannot set (bit 63: ids are non-negative int64) and what this small run misses
+        assert t["line"]["percent"] == 100.0 and t["branch"]["percent"] == 100.0, t
+        assert t["toggle"]["percent"] >= 95.0, t
+        assert r.code_coverage["verilator_coverage"].startswith("Total coverage"), r.code_coverage
+        assert any(Path(r.code_coverage["annotated_dir"]).glob("*.v"))
+
+
+@pytest.mark.xdist_group(name="rtl_cocotb_default")
+def test_default_matrix_functional_coverage():
+    """The default tier's merged functional coverage reaches at least 90 % of the bins."""
+    s = _merged("default", DEFAULT, cov_queries=COV_QUERIES)
+    assert s["bins"] >= 60
+    assert s["percent"] >= 90.0, format_summary(s)
 
 
 def test_broken_adder_tree_fails_the_harness():
     """The same testbench on a unit built with an off-by-one adder (test-only fault) must fail."""
     _require("verilator")
     r = run_cocotb(ScanConfig(m=8, units=1, k=10), "verilator", fault="adder_off_by_one")
-    assert r.tests == 3 and r.failed >= 2, r.to_dict()  # both golden-compared tests catch it
+    assert r.tests == TESTS and r.failed >= 3, r.to_dict()  # every golden-compared test catches it
 
 
-FULL = [ScanConfig(m=m, units=u, k=k) for m, u, k in itertools.product((8, 16, 32), (1, 4), (1, 10, 100))]
-FULL += [ScanConfig(m=64, units=4, k=100), ScanConfig(m=16, units=4, k=100, l1=15),
-         ScanConfig(m=32, units=4, k=100, l1=23), ScanConfig(m=8, units=3, k=10, l1=4, id_bits=32)]
+def test_queue_eviction_bug_is_caught_and_attributed():
+    """A test-only off-by-one on eviction in the last queue cell: the testbench fails, and the bins hit by
+    every failing query, ranked by the share of their queries that failed, put the eviction bins first."""
+    _require("icarus")
+    r = run_cocotb(ScanConfig(m=8, units=1, k=10), "icarus", fault="queue_evict_off_by_one", cov_queries=16)
+    assert r.tests == TESTS and not r.passed, r.to_dict()
+    d = r.directed
+    assert d["run_failed_queries"] >= 2, d
+    top = {b["bin"] for b in d["exposing_bins"] if b["failed_share"] == d["exposing_bins"][0]["failed_share"]}
+    assert "unit_fill=evict" in top and "fill=evict" in top, d["exposing_bins"]
+    # the eviction bins are hit by every failing query (exposing_bins lists only such bins)
+    assert {"unit_fill=evict", "fill=evict"} <= {b["bin"] for b in d["exposing_bins"]}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sim,cfg", [pytest.param(s, c, id=f"{s}-{c.name}")
-                                     for s in ("verilator", "icarus") for c in FULL])
+@pytest.mark.xdist_group(name="rtl_cocotb_full")
+@pytest.mark.parametrize("sim,cfg", [pytest.param(s, c, id=_rid(s, c)) for s, c in FULL])
 def test_scan_unit_cocotb_full_matrix(sim, cfg):
-    _run(cfg, sim, queries=4, max_codes=60, n_lists=3)
+    r = _run(cfg, sim, queries=4, max_codes=60, n_lists=3, coverage=True)
+    _YAML["full"][_rid(sim, cfg)] = r.functional_coverage
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group(name="rtl_cocotb_full")
+def test_full_matrix_functional_coverage():
+    """Over the full matrix every bin of the coverage model is hit."""
+    s = _merged("full", FULL, queries=4, max_codes=60, n_lists=3)
+    assert s["percent"] == 100.0, format_summary(s)
 
 
 @pytest.mark.slow
 def test_broken_adder_tree_fails_on_icarus():
     _require("icarus")
     r = run_cocotb(ScanConfig(m=16, units=4, k=10), "icarus", fault="adder_off_by_one")
-    assert r.tests == 3 and r.failed >= 2, r.to_dict()
+    assert r.tests == TESTS and r.failed >= 3, r.to_dict()
