@@ -17,7 +17,7 @@ CHAMELEON_U250 = FpgaConfig(
     network_gbps=100.0, network_latency_us=1.0, stream_mode="exact", device="xcu250",
     sources={
         "clock_mhz": f"{REF} FPGA memory node: kernel clock 140 MHz (Chameleon, Alveo U250)",
-        "device": "Alveo U250 (XCU250); resource totals in rtl/fpga_devices.py (docs/REFERENCE.md)",
+        "device": f"{REF} § FPGA devices: Alveo U250 (XCU250); totals in rtl/fpga_devices.py",
         "memory": f"{REF}: 4 DDR4 channels (16 GB each); DDR4-3200AA timing preset (Ramulator 2.1)",
         "channels": f"{REF}: 4 DDR4 channels", "channel_capacity_gb": f"{REF}: 16 GB each",
         "axi_bits": f"{REF}: AXI ports 512 bits",
@@ -44,7 +44,7 @@ FANNS_U55C = FpgaConfig(
     axi_bits=512, id_layout="interleaved", id_bytes=4, l1=None,
     network_gbps=100.0, network_latency_us=1.0, stream_mode="exact", device="xcu55c",
     sources={
-        "device": "Alveo U55C (XCU55C); resource totals in rtl/fpga_devices.py (docs/REFERENCE.md)",
+        "device": f"{REF} § FPGA devices: Alveo U55C (XCU55C); totals in rtl/fpga_devices.py",
         "memory": "Alveo U55C: 16 GB HBM2 (2 stacks x 16 pseudo-channels of 512 MB); HBM2 2 Gbps preset",
         "channels": "assumed: 16 of the 32 pseudo-channels hold list data (FANNS sizes this per design)",
         "id_layout": f"{REF}: a 512-bit HBM word holds 3 x (int32 id + 16-byte code)",

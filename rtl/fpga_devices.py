@@ -4,7 +4,7 @@ Counts are of the whole device (all SLRs); the Vitis platform shell (PCIe/DMA, m
 controllers, network stack) takes a share of them that is not subtracted here, so a
 "units that fit" figure computed from these totals is an upper bound (AMD UG1393,
 "Determining Where to Place the Kernels", also advises leaving about 10 % to system
-infrastructure and routing). The sources are listed in docs/REFERENCE.md.
+infrastructure and routing). The figures and their sources: docs/REFERENCE.md § FPGA devices.
 
 ``lutram`` is the number of LUTs that can serve as distributed RAM or shift registers
 (SLICEM LUTs): the data sheet's "max. distributed RAM" divided by 64 bits per LUT.
