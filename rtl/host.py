@@ -86,6 +86,7 @@ class ScanHost:
         self.cycle = 0
         self.q = 0
         self._after_reset = after_reset  # the first query follows a reset (False: back to back after another host)
+        self._reset_done: set[int] = set()  # queries whose planned reset has happened
         self._begin_query()
 
     # -- protocol state ------------------------------------------------------------------------
@@ -114,7 +115,7 @@ class ScanHost:
         """The DUT was reset: replay the current query from its start."""
         if self.sampler is not None:
             self.sampler.sample_reset(self.reset_phase())
-        self._reset_done = getattr(self, "_reset_done", set()) | {self.q}
+        self._reset_done.add(self.q)
         if self.phase != "finished":
             self._after_reset = True
             self._begin_query()
@@ -132,7 +133,7 @@ class ScanHost:
     def wants_reset(self) -> bool:
         """True in the cycle where this query's plan asks for a reset (at most once per query)."""
         plan = self.plan if self.phase != "finished" else None
-        if plan is None or plan.reset_at is None or self.q in getattr(self, "_reset_done", ()):
+        if plan is None or plan.reset_at is None or self.q in self._reset_done:
             return False
         here = self.reset_phase()
         deep = (self.row >= 1 if here == "lut_load" else self.beat >= 1 if here == "scan" else True)
