@@ -35,3 +35,26 @@ def test_bad_flags_are_user_errors():
     a = _parse(["rtl", "verify", "--m", "8", "--k", "5", "--l1", "9"])
     with pytest.raises(HwragError, match="l1"):
         a.func(a)
+
+
+def test_verify_coverage_and_counts_are_checked():
+    a = _parse(["rtl", "verify", "--sim", "pyrtl", "--coverage"])
+    with pytest.raises(HwragError, match="cocotb simulator"):
+        a.func(a)
+    a = _parse(["rtl", "verify", "--queries", "0"])
+    with pytest.raises(HwragError, match="--queries"):
+        a.func(a)
+
+
+def test_fault_names_match_the_generators():
+    from rtl.cli import FAULT_NAMES
+    from rtl.export import FAULTS
+
+    assert tuple(FAULTS) == FAULT_NAMES
+
+
+def test_verify_pyrtl_with_injected_queue_fault_fails(capsys):
+    a = _parse(["rtl", "verify", "--sim", "pyrtl", "--m", "8", "--units", "1", "--k", "4", "--queries", "3",
+                "--max-codes", "40", "--inject-fault", "queue_evict_off_by_one", "--json"])
+    assert a.func(a) == 1
+    assert json.loads(capsys.readouterr().out)["passed"] is False
