@@ -157,7 +157,7 @@ def _synth(a) -> int:
     cfgs = list(DEFAULT_CONFIGS) if a.defaults else [_config(a)]
     cards_dir = a.cards_dir or CARDS_DIR
     if a.from_cards:
-        rows = rows_from_cards(cfgs, cards_dir)
+        rows = rows_from_cards(cfgs, cards_dir, require=not a.defaults)
     else:
         if a.timeout is not None and a.timeout <= 0:
             raise HwragError(f"--timeout {a.timeout} not accepted; give seconds > 0")

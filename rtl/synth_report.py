@@ -33,8 +33,9 @@ def _row(cfg: ScanConfig, section: dict, source: str, card: dict | None) -> dict
     return row
 
 
-def rows_from_cards(cfgs: list[ScanConfig], cards_dir: str | Path = CARDS_DIR) -> list[dict]:
-    """Rows from checked-in cards; a card without a synthesis section is an error saying how to add one."""
+def rows_from_cards(cfgs: list[ScanConfig], cards_dir: str | Path = CARDS_DIR, require: bool = True) -> list[dict]:
+    """Rows from checked-in cards. A card without a synthesis section is an error saying how to add one,
+    or (``require=False``, for ``--defaults``) a row that says so."""
     from .synth import SECTION, verilog_sha256
 
     rows = []
@@ -46,7 +47,11 @@ def rows_from_cards(cfgs: list[ScanConfig], cards_dir: str | Path = CARDS_DIR) -
         card = load_card(path)
         section = card.get(SECTION)
         if section is None:
-            raise HwragError(f"{path} has no {SECTION} section; run `hwrag rtl synth --defaults --write-cards`")
+            if require:
+                raise HwragError(f"{path} has no {SECTION} section; run `hwrag rtl synth --m {cfg.m} --units "
+                                 f"{cfg.units} --k {cfg.k} --write-cards`")
+            rows.append({"config": cfg.name, "source": f"card {path.name}: not synthesized yet", "tool": None})
+            continue
         stale = section["verilog_sha256"] != verilog_sha256(cfg)
         rows.append(_row(cfg, section, f"card {path.name}" + (" (STALE: RTL changed)" if stale else ""), card))
     return rows
@@ -83,6 +88,9 @@ def format_table(rows: list[dict]) -> str:
     head += [f"{DEVICES[d].board} units" for d in DEVICES] + ["PyRTL mm2 (130nm est.)", "source"]
     body = []
     for r in rows:
+        if r.get("tool") is None:
+            body.append([r["config"], *["-"] * (len(head) - 2), r["source"]])
+            continue
         fits = [f"{r[f'fit_{d}']} ({r[f'fit_{d}_limited_by']})" for d in DEVICES]
         body.append([r["config"], r["lut"], r["lutram"], r["ff"], r["bram36"], r["uram"], r["dsp"], *fits,
                      "-" if r["pyrtl_area_mm2"] is None else r["pyrtl_area_mm2"], r["source"]])
@@ -90,7 +98,7 @@ def format_table(rows: list[dict]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    tool = rows[0]["tool"] if rows else ""
+    tool = next((r["tool"] for r in rows if r.get("tool")), "")
     lines.append(f"measured: {tool} synth_xilinx -family xcup (out of context, before place and route); "
                  "units = scan units fitting the device's data-sheet totals (the limiting resource in "
                  "brackets; platform shell not subtracted)")
