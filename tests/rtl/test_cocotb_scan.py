@@ -7,6 +7,7 @@ both simulators, short level-1 queues) is `slow` and must reach 100 % of the bin
 The matrix tests of a tier share an xdist group: one worker runs them in order and the merge test last.
 Waveforms: HWRAG_WAVES=1 (files in the build directory printed on failure).
 """
+import os
 import shutil
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from rtl.matrix import DEFAULT, DEFAULT_CODE_COVERAGE, FULL
 TESTS = 4  # cocotb tests in tb_scan_unit.py
 COV_QUERIES = 12  # directed queries per default run (the CLI's default is 24); the merge still reaches 90 %
 OUT = REPO / "build" / "rtl_coverage"
-_YAML: dict[str, dict[str, str]] = {"default": {}, "full": {}}  # tier -> run id -> coverage file
+#: this pytest run's coverage files, shared by the xdist workers (xdist gives them one run id)
+RUN_DIR = OUT / "runs" / os.environ.get("PYTEST_XDIST_TESTRUNUID", f"pid{os.getpid()}")
 
 
 def _require(sim: str) -> None:
@@ -44,26 +46,33 @@ def _rid(sim, cfg):
     return f"{sim}-{cfg.name}"
 
 
+def _keep(tier: str, sim, cfg, r) -> None:
+    """Copies a run's coverage file where this pytest run's merge test finds it, whichever worker merges."""
+    d = RUN_DIR / tier
+    d.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(r.functional_coverage, d / f"{_rid(sim, cfg)}.yml")
+
+
 def _merged(tier: str, pairs, **kw) -> dict:
-    """Merged coverage of a tier's matrix; runs any pair this worker has not run (e.g. under -k)."""
+    """Merged coverage of a tier's matrix; runs any pair this pytest run has not run (e.g. under -k)."""
     for sim, cfg in pairs:
-        if _rid(sim, cfg) not in _YAML[tier]:
-            _YAML[tier][_rid(sim, cfg)] = _run(cfg, sim, coverage=True, **kw).functional_coverage
+        if not (RUN_DIR / tier / f"{_rid(sim, cfg)}.yml").exists():
+            _keep(tier, sim, cfg, _run(cfg, sim, coverage=True, **kw))
     out = OUT / tier
     out.mkdir(parents=True, exist_ok=True)
-    s = summarize(merge_files([_YAML[tier][_rid(s, c)] for s, c in pairs], out / "functional_coverage.yml"))
+    s = summarize(merge_files([RUN_DIR / tier / f"{_rid(s, c)}.yml" for s, c in pairs], out / "functional_coverage.yml"))
     (out / "coverage_table.txt").write_text(format_summary(s) + "\n")
     print(f"\nfunctional coverage, {tier} matrix ({len(pairs)} runs):\n{format_summary(s)}")
     return s
 
 
-@pytest.mark.xdist_group(name="rtl_cocotb_default")
+@pytest.mark.xdist_group("rtl_cocotb_default")
 @pytest.mark.parametrize("sim,cfg", [pytest.param(s, c, id=_rid(s, c)) for s, c in DEFAULT])
 def test_scan_unit_cocotb(sim, cfg):
     code = (sim, cfg) == DEFAULT_CODE_COVERAGE
     r = _run(cfg, sim, coverage=True, code_coverage=code, cov_queries=COV_QUERIES)
-    _YAML["default"][_rid(sim, cfg)] = r.functional_coverage
     assert r.functional_coverage and Path(r.functional_coverage).exists()
+    _keep("default", sim, cfg, r)
     assert r.directed["queries"] == COV_QUERIES and r.directed["failed_queries"] == []
     if code:
         t = r.code_coverage["types"]
@@ -75,7 +84,7 @@ def test_scan_unit_cocotb(sim, cfg):
         assert any(Path(r.code_coverage["annotated_dir"]).glob("*.v"))
 
 
-@pytest.mark.xdist_group(name="rtl_cocotb_default")
+@pytest.mark.xdist_group("rtl_cocotb_default")
 def test_default_matrix_functional_coverage():
     """The default tier's merged functional coverage reaches at least 90 % of the bins."""
     s = _merged("default", DEFAULT, cov_queries=COV_QUERIES)
@@ -105,15 +114,15 @@ def test_queue_eviction_bug_is_caught_and_attributed():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(name="rtl_cocotb_full")
+@pytest.mark.xdist_group("rtl_cocotb_full")
 @pytest.mark.parametrize("sim,cfg", [pytest.param(s, c, id=_rid(s, c)) for s, c in FULL])
 def test_scan_unit_cocotb_full_matrix(sim, cfg):
     r = _run(cfg, sim, queries=4, max_codes=60, n_lists=3, coverage=True)
-    _YAML["full"][_rid(sim, cfg)] = r.functional_coverage
+    _keep("full", sim, cfg, r)
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(name="rtl_cocotb_full")
+@pytest.mark.xdist_group("rtl_cocotb_full")
 def test_full_matrix_functional_coverage():
     """Over the full matrix every bin of the coverage model is hit."""
     s = _merged("full", FULL, queries=4, max_codes=60, n_lists=3)
