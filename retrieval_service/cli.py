@@ -80,7 +80,10 @@ async def run_node(a) -> int:
     sec.check()
     check_listen(a.listen, sec)
     load_manifest(a.index)  # an index is there (its arrays are verified when the shard loads)
-    node = MemoryNode(a.backend, _backend_options(a.backend_options), compute_threads=a.compute_threads or None)
+    if a.scan_threads < 1:
+        raise HwragError(f"--scan-threads {a.scan_threads}; accepted: >= 1")
+    node = MemoryNode(a.backend, _backend_options(a.backend_options), scan_threads=a.scan_threads,
+                      compute_threads=a.compute_threads or None)
     await asyncio.to_thread(node.load_path, a.index, shard, nshards, a.name)  # loads and verifies the shard
     h, port = await create_server(a.listen, node, sec)
     host = a.listen.rpartition(":")[0]
@@ -166,6 +169,8 @@ def add_service_parsers(subparsers, internal: bool = False) -> None:
     p.add_argument("--backend-options", help="JSON object of backend options")
     p.add_argument("--compute-threads", type=int, default=0,
                    help="faiss/numba threads per scan (default 0: the libraries' default, all cores)")
+    p.add_argument("--scan-threads", type=int, default=1,
+                   help="scans served at once (default 1; more overlap scans of backends that release the GIL)")
     p.add_argument("--listen", default="127.0.0.1:50061", help="host:port (port 0 picks one)")
     p.add_argument("--ready-file", help="write {address, port, pid} as JSON here once serving")
     p.add_argument("--grace", type=float, default=5.0, help="seconds calls in flight get on shutdown")

@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 class Process:
     """One child process started with ``python -m retrieval_service ...`` and a ready file."""
 
-    def __init__(self, name: str, args: list[str], run_dir: Path, env: dict[str, str]):
+    def __init__(self, name: str, args: list[str], run_dir: Path, env: dict[str, str], new_session: bool = True):
         self.name, self.args, self.env = name, args, env
+        self.new_session = new_session
         self.ready_file = run_dir / f"{name}.ready.json"
         self.log_file = run_dir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
@@ -45,7 +46,7 @@ class Process:
                 "--ready-file", str(self.ready_file)]
         with open(self.log_file, "ab") as logf:
             self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=self.env,
-                                         start_new_session=True)
+                                         start_new_session=self.new_session)
         log.info("started %s (pid %d)", self.name, self.proc.pid)
 
     def wait_ready(self, timeout: float) -> str:
@@ -116,9 +117,12 @@ def _in_config(key: str, check, *args) -> None:
 class Cluster:
     """``with Cluster.from_file("cluster.toml") as c: RetrievalClient(c.address)``."""
 
-    def __init__(self, config: ClusterConfig, run_dir=None):
+    def __init__(self, config: ClusterConfig, run_dir=None, new_sessions: bool = True):
         config.check()  # a config built from its dataclasses is checked like one read from a file
         self.config = config
+        # each child in its own session (a terminal's Ctrl-C reaches only this supervisor); a benchmark
+        # keeps them in its own, so that with autogroup scheduling they share its CPU, not get one more share each
+        self.new_sessions = new_sessions
         self._tmp = None
         if run_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="hwrag-cluster-")
@@ -150,6 +154,8 @@ class Cluster:
                 "--backend", ix.backend]
         if ix.compute_threads:
             args += ["--compute-threads", str(ix.compute_threads)]
+        if ix.scan_threads != 1:
+            args += ["--scan-threads", str(ix.scan_threads)]
         if s.tls_cert:
             args += ["--tls-cert", c.resolve(s.tls_cert), "--tls-key", c.resolve(s.tls_key)]
         if s.allow_insecure_remote:
@@ -189,7 +195,8 @@ class Cluster:
                 if ix.nodes:
                     continue
                 for i in range(ix.shards):
-                    p = Process(f"node-{ix.name}-{i}", self._node_args(ix, i), self.run_dir, self.env)
+                    p = Process(f"node-{ix.name}-{i}", self._node_args(ix, i), self.run_dir, self.env,
+                                self.new_sessions)
                     p.start(f"{ix.node_host}:0")
                     self.nodes[(ix.name, i)] = p
             for (name, i), p in self.nodes.items():
@@ -206,7 +213,7 @@ class Cluster:
             cfg_path = self.run_dir / "coordinator.json"
             cfg_path.write_text(json.dumps(resolved, indent=1))
             self.coordinator = Process("coordinator", ["coordinator", "--config", str(cfg_path)], self.run_dir,
-                                       self.env)
+                                       self.env, self.new_sessions)
             self.coordinator.start(self.config.coordinator.listen)
             self.address = self.coordinator.wait_ready(timeout)
             return self.address

@@ -2,12 +2,15 @@
 
     [coordinator]
     listen = "127.0.0.1:50051"      # port 0 picks a free port
-    batch_window_ms = 0.0           # > 0 gathers concurrent callers into one fan-out
+    batch_window_ms = "adaptive"    # callers arriving while a fan-out is in flight go together: at most
+                                    # twice the measured fan-out time ("adaptive"), this many ms, or 0: off
+    batch_in_flight = 1             # fan-outs of one kind in flight before callers gather
     default_deadline_s = 10.0
     default_policy = "fail"         # or "partial"
     max_k = 1024
     max_batch = 4096
     list_selection = "cpu"          # or "torch" / "auto" (CUDA)
+    node_streams = true             # scans on one long-lived stream per memory node (false: a call each)
 
     [security]                      # all optional
     tls_cert = "cert.pem"           # PEM files; without them servers bind loopback only
@@ -24,6 +27,7 @@
     shards = 2                      # start this many local memory nodes ...
     backend = "cpu"
     compute_threads = 0             # faiss/numba threads per node scan (0: the libraries' default)
+    scan_threads = 1                # scans each node serves at once (more: backends that release the GIL)
     # nodes = ["hostA:50061", "hostB:50061"]   # ... or use memory nodes already running elsewhere
 """
 from __future__ import annotations
@@ -37,20 +41,23 @@ from pathlib import Path
 from ivfpq.errors import HwragError
 
 from .coordinator import CoordinatorConfig
+from .coordinator.config import window_seconds
 from .security import Security, read_token
 
 
 @dataclass
 class CoordinatorSection:
     listen: str = "127.0.0.1:50051"
-    batch_window_ms: float = 0.0
+    batch_window_ms: float | str = "adaptive"
     max_window_queries: int = 1024
+    batch_in_flight: int = 1
     default_deadline_s: float = 10.0
     default_policy: str = "fail"
     max_k: int = 1024
     max_batch: int = 4096
     max_request_bytes: int = 64 << 20
     node_attempts: int = 3
+    node_streams: bool = True
     list_selection: str = "cpu"
 
 
@@ -79,6 +86,7 @@ class IndexSection:
     nodes: list[str] = field(default_factory=list)
     node_host: str = "127.0.0.1"
     compute_threads: int = 0  # faiss/numba threads of each local memory node's scan (0: the libraries' default)
+    scan_threads: int = 1  # scans each local memory node serves at once
 
 
 @dataclass
@@ -129,6 +137,8 @@ class ClusterConfig:
                 raise HwragError(f"[[index]] {i.name!r} needs a path (a directory saved by ivfpq.storage)")
             if i.compute_threads < 0:
                 raise HwragError(f"[[index]] {i.name!r}: compute_threads={i.compute_threads}; accepted: >= 0")
+            if i.scan_threads < 1:
+                raise HwragError(f"[[index]] {i.name!r}: scan_threads={i.scan_threads}; accepted: >= 1")
             if not i.nodes and i.shards < 1:
                 raise HwragError(f"[[index]] {i.name!r}: shards={i.shards}; accepted: >= 1 (or give nodes)")
         self.coordinator_config().check()
@@ -153,9 +163,11 @@ class ClusterConfig:
         c = self.coordinator
         tok, adm = self.tokens()
         return CoordinatorConfig(max_k=c.max_k, max_batch=c.max_batch, max_request_bytes=c.max_request_bytes,
-                                 batch_window_s=c.batch_window_ms / 1000.0, max_window_queries=c.max_window_queries,
+                                 batch_window_s=window_seconds(c.batch_window_ms, 1e-3, "[coordinator] batch_window_ms"),
+                                 max_window_queries=c.max_window_queries, batch_in_flight=c.batch_in_flight,
                                  default_deadline_s=c.default_deadline_s, default_policy=c.default_policy,
-                                 node_attempts=c.node_attempts, list_selection=c.list_selection,
+                                 node_attempts=c.node_attempts, node_streams=c.node_streams,
+                                 list_selection=c.list_selection,
                                  node_token=tok, node_admin_token=adm,
                                  node_tls_root=self.resolve(self.security.tls_ca) or None,
                                  node_tls_server_name=self.security.tls_server_name or None)

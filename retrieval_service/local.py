@@ -56,7 +56,7 @@ class LocalCluster:
                  name: str = "default", config: CoordinatorConfig | None = None,
                  payloads: PayloadStore | None = None, security: Security | None = None,
                  node_security: Security | None = None, backend_options: dict | None = None,
-                 host: str = "127.0.0.1", compute_threads: int | None = 1):
+                 host: str = "127.0.0.1", compute_threads: int | None = 1, scan_threads: int = 1):
         self.served = ({n: s if isinstance(s, Served) else Served(*s) for n, s in index.items()}
                        if isinstance(index, Mapping) else {name: Served(index, payloads)})
         self.nshards, self.backend = nshards, backend
@@ -65,6 +65,7 @@ class LocalCluster:
         self.backend_options = backend_options
         self.host = host
         self.compute_threads = compute_threads  # per node; nodes share this process
+        self.scan_threads = scan_threads  # scans each node serves at once
         self.loop: LoopThread | None = None
         self.nodes: list[memory_node.MemoryNode] = []
         self.node_handles = []
@@ -98,7 +99,8 @@ class LocalCluster:
         shards = shard_index(index, self.nshards) if self.nshards > 1 else [index]
         addresses = []
         for i, sh in enumerate(shards):
-            node = memory_node.MemoryNode(self.backend, self.backend_options, compute_threads=self.compute_threads)
+            node = memory_node.MemoryNode(self.backend, self.backend_options, scan_threads=self.scan_threads,
+                                          compute_threads=self.compute_threads)
             node.load(sh, ShardInfo(name, i, self.nshards, fp))
             h, port = await memory_node.create_server(f"{self.host}:0", node, self.node_security)
             self.nodes.append(node)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 SERVICE = MEMORY_NODE_SERVICE
 MAX_K = 4096
 _FORMAT = {"fixed": common_pb2.FIXED_POINT, "float": common_pb2.FLOAT32}
+_END = object()  # ScanStream: no more answers
 
 
 def load_shard(path, shard: int, nshards: int) -> tuple[IVFPQIndex, str]:
@@ -80,7 +81,12 @@ class MemoryNode:
         create_backend(backend, **self.backend_options)  # fail early on a bad name or options
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
-        # one worker: the node is one device; scans queue like they would on it
+        # scan_threads: scans served at once. 1 (default): the node is one device, scans queue like they
+        # would on it; more overlap scans on as many worker threads, for backends that release the GIL
+        # while they scan (faiss; not the numba golden scan) on a host with cores to spare.
+        if scan_threads < 1:
+            raise HwragError(f"scan_threads={scan_threads}; accepted: >= 1")
+        self.scan_threads = scan_threads
         # compute_threads: numba/faiss threads of one scan (thread-local settings, so set in the worker);
         # None keeps the libraries' defaults. Several nodes in one process want 1 each.
         self.compute_threads = compute_threads
@@ -89,6 +95,15 @@ class MemoryNode:
         self._loop_threads_set = False
         self._executor = ThreadPoolExecutor(max_workers=scan_threads, thread_name_prefix="scan",
                                             initializer=_set_threads, initargs=(compute_threads,))
+
+    def prepare(self) -> None:
+        """Set the scan threads' library settings now, on the event loop's thread (call it there) and on
+        the workers, so that the first Scan does not pay for them (``set_threads`` imports torch)."""
+        if not self._loop_threads_set:
+            _set_threads(self.compute_threads)
+            self._loop_threads_set = True
+        for f in [self._executor.submit(int) for _ in range(self.scan_threads)]:
+            f.result()
 
     # ---- plain functions -------------------------------------------------------------------------
     def load(self, shard: IVFPQIndex, info: ShardInfo, backend: str | None = None) -> None:
@@ -163,6 +178,8 @@ class MemoryNode:
         cur = self._loaded
         if cur is None:
             return False
+        if self.scan_threads > 1:  # scans overlap on the workers: none holds the loop
+            return False
         limit = cur.backend.inline_max_codes if self.inline_max_codes is None else self.inline_max_codes
         return limit > 0 and nq * nprobe * cur.shard.ntotal <= limit * max(1, cur.shard.nlist)
 
@@ -193,6 +210,51 @@ class MemoryNode:
         resp.timing.extend(figs)
         return resp
 
+    async def ScanStream(self, requests, context):
+        """Scans on one stream, each answer with its request's id. One scan thread: in order; several:
+        the scans overlap and each answer goes when ready. A failed scan ends the stream with its status."""
+        if self.scan_threads == 1:
+            async for req in requests:
+                resp = await self.Scan(req, context)
+                resp.request_id = req.request_id
+                yield resp
+            return
+        answers: asyncio.Queue = asyncio.Queue()
+        feeder = asyncio.get_running_loop().create_task(self._feed(requests, context, answers))
+        try:
+            while (a := await answers.get()) is not _END:
+                if isinstance(a, BaseException):
+                    raise a
+                yield a
+        finally:
+            feeder.cancel()
+
+    async def _feed(self, requests, context, answers: asyncio.Queue) -> None:
+        """Start a scan per request as it arrives; each answer (or error) goes to ``answers``, then _END."""
+        async def one(req):
+            try:
+                resp = await self.Scan(req, context)
+                resp.request_id = req.request_id
+                answers.put_nowait(resp)
+            except Exception as e:  # noqa: BLE001 -- ends the stream with its status
+                answers.put_nowait(e)
+
+        tasks: set[asyncio.Task] = set()
+        try:
+            async for req in requests:
+                t = asyncio.get_running_loop().create_task(one(req))
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+            if tasks:
+                await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            for t in tasks:
+                t.cancel()
+            raise
+        except Exception as e:  # noqa: BLE001 -- a malformed request ends the stream with its status
+            answers.put_nowait(e)
+        answers.put_nowait(_END)
+
     async def Info(self, req, context) -> pb.NodeInfo:
         return self.info()
 
@@ -207,6 +269,7 @@ class MemoryNode:
     def service(self) -> Service:
         return Service(SERVICE, [
             Method("Scan", pb.ScanRequest, pb.ScanResponse, self.Scan),
+            Method("ScanStream", pb.ScanRequest, pb.ScanResponse, self.ScanStream, streaming=True),
             Method("Info", pb.NodeInfoRequest, pb.NodeInfo, self.Info),
             Method("LoadShard", pb.LoadShardRequest, pb.NodeInfo, self.LoadShard, admin=True),
         ])
@@ -215,6 +278,7 @@ class MemoryNode:
 async def create_server(addr: str, node: MemoryNode, security: Security | None = None,
                         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> tuple[ServerHandle, int]:
     """Start a memory node server on ``addr``; returns (handle, bound port)."""
+    node.prepare()
     h = await start_server(addr, [node.service()], security, max_request_bytes)
     h.on_stop.append(node.close)
     return h, h.port

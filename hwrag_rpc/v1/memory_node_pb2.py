@@ -27,7 +27,7 @@ _sym_db = _symbol_database.Default()
 from hwrag_rpc.v1 import common_pb2 as hwrag__rpc_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ehwrag_rpc/v1/memory_node.proto\x12\x08hwrag.v1\x1a\x19hwrag_rpc/v1/common.proto\"\x9e\x01\n\x0bScanRequest\x12\r\n\x05index\x18\x01 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x02 \x01(\t\x12\r\n\x05shard\x18\x03 \x01(\r\x12\x0f\n\x07nshards\x18\x04 \x01(\r\x12!\n\x07queries\x18\x05 \x01(\x0b\x32\x10.hwrag.v1.Matrix\x12\r\n\x05probe\x18\x06 \x01(\x0c\x12\x0e\n\x06nprobe\x18\x07 \x01(\r\x12\t\n\x01k\x18\x08 \x01(\r\"\xbe\x01\n\x0cScanResponse\x12\n\n\x02nq\x18\x01 \x01(\r\x12\t\n\x01k\x18\x02 \x01(\r\x12\x0b\n\x03ids\x18\x03 \x01(\x0c\x12\x11\n\tdistances\x18\x04 \x01(\x0c\x12\x15\n\rint_distances\x18\x05 \x01(\x0c\x12-\n\rnumber_format\x18\x06 \x01(\x0e\x32\x16.hwrag.v1.NumberFormat\x12 \n\x06timing\x18\x07 \x03(\x0b\x32\x10.hwrag.v1.Figure\x12\x0f\n\x07\x62\x61\x63kend\x18\x08 \x01(\t\"\x11\n\x0fNodeInfoRequest\"\xeb\x01\n\x08NodeInfo\x12\r\n\x05index\x18\x01 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x02 \x01(\t\x12\r\n\x05shard\x18\x03 \x01(\r\x12\x0f\n\x07nshards\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12-\n\rnumber_format\x18\x06 \x01(\x0e\x32\x16.hwrag.v1.NumberFormat\x12\x0e\n\x06ntotal\x18\x07 \x01(\x04\x12\t\n\x01\x64\x18\x08 \x01(\r\x12\r\n\x05nlist\x18\t \x01(\r\x12\t\n\x01M\x18\n \x01(\r\x12\x0e\n\x06metric\x18\x0b \x01(\t\x12\x16\n\x0e\x62\x61\x63kend_config\x18\x0c \x01(\t\"`\n\x10LoadShardRequest\x12\r\n\x05index\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05shard\x18\x03 \x01(\r\x12\x0f\n\x07nshards\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t2\xb7\x01\n\nMemoryNode\x12\x35\n\x04Scan\x12\x15.hwrag.v1.ScanRequest\x1a\x16.hwrag.v1.ScanResponse\x12\x35\n\x04Info\x12\x19.hwrag.v1.NodeInfoRequest\x1a\x12.hwrag.v1.NodeInfo\x12;\n\tLoadShard\x12\x1a.hwrag.v1.LoadShardRequest\x1a\x12.hwrag.v1.NodeInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ehwrag_rpc/v1/memory_node.proto\x12\x08hwrag.v1\x1a\x19hwrag_rpc/v1/common.proto\"\xb2\x01\n\x0bScanRequest\x12\r\n\x05index\x18\x01 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x02 \x01(\t\x12\r\n\x05shard\x18\x03 \x01(\r\x12\x0f\n\x07nshards\x18\x04 \x01(\r\x12!\n\x07queries\x18\x05 \x01(\x0b\x32\x10.hwrag.v1.Matrix\x12\r\n\x05probe\x18\x06 \x01(\x0c\x12\x0e\n\x06nprobe\x18\x07 \x01(\r\x12\t\n\x01k\x18\x08 \x01(\r\x12\x12\n\nrequest_id\x18\t \x01(\x04\"\xd2\x01\n\x0cScanResponse\x12\n\n\x02nq\x18\x01 \x01(\r\x12\t\n\x01k\x18\x02 \x01(\r\x12\x0b\n\x03ids\x18\x03 \x01(\x0c\x12\x11\n\tdistances\x18\x04 \x01(\x0c\x12\x15\n\rint_distances\x18\x05 \x01(\x0c\x12-\n\rnumber_format\x18\x06 \x01(\x0e\x32\x16.hwrag.v1.NumberFormat\x12 \n\x06timing\x18\x07 \x03(\x0b\x32\x10.hwrag.v1.Figure\x12\x0f\n\x07\x62\x61\x63kend\x18\x08 \x01(\t\x12\x12\n\nrequest_id\x18\t \x01(\x04\"\x11\n\x0fNodeInfoRequest\"\xeb\x01\n\x08NodeInfo\x12\r\n\x05index\x18\x01 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x02 \x01(\t\x12\r\n\x05shard\x18\x03 \x01(\r\x12\x0f\n\x07nshards\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12-\n\rnumber_format\x18\x06 \x01(\x0e\x32\x16.hwrag.v1.NumberFormat\x12\x0e\n\x06ntotal\x18\x07 \x01(\x04\x12\t\n\x01\x64\x18\x08 \x01(\r\x12\r\n\x05nlist\x18\t \x01(\r\x12\t\n\x01M\x18\n \x01(\r\x12\x0e\n\x06metric\x18\x0b \x01(\t\x12\x16\n\x0e\x62\x61\x63kend_config\x18\x0c \x01(\t\"`\n\x10LoadShardRequest\x12\r\n\x05index\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05shard\x18\x03 \x01(\r\x12\x0f\n\x07nshards\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t2\xf8\x01\n\nMemoryNode\x12\x35\n\x04Scan\x12\x15.hwrag.v1.ScanRequest\x1a\x16.hwrag.v1.ScanResponse\x12?\n\nScanStream\x12\x15.hwrag.v1.ScanRequest\x1a\x16.hwrag.v1.ScanResponse(\x01\x30\x01\x12\x35\n\x04Info\x12\x19.hwrag.v1.NodeInfoRequest\x1a\x12.hwrag.v1.NodeInfo\x12;\n\tLoadShard\x12\x1a.hwrag.v1.LoadShardRequest\x1a\x12.hwrag.v1.NodeInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,15 +35,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hwrag_rpc.v1.memory_node_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SCANREQUEST']._serialized_start=72
-  _globals['_SCANREQUEST']._serialized_end=230
-  _globals['_SCANRESPONSE']._serialized_start=233
-  _globals['_SCANRESPONSE']._serialized_end=423
-  _globals['_NODEINFOREQUEST']._serialized_start=425
-  _globals['_NODEINFOREQUEST']._serialized_end=442
-  _globals['_NODEINFO']._serialized_start=445
-  _globals['_NODEINFO']._serialized_end=680
-  _globals['_LOADSHARDREQUEST']._serialized_start=682
-  _globals['_LOADSHARDREQUEST']._serialized_end=778
-  _globals['_MEMORYNODE']._serialized_start=781
-  _globals['_MEMORYNODE']._serialized_end=964
+  _globals['_SCANREQUEST']._serialized_end=250
+  _globals['_SCANRESPONSE']._serialized_start=253
+  _globals['_SCANRESPONSE']._serialized_end=463
+  _globals['_NODEINFOREQUEST']._serialized_start=465
+  _globals['_NODEINFOREQUEST']._serialized_end=482
+  _globals['_NODEINFO']._serialized_start=485
+  _globals['_NODEINFO']._serialized_end=720
+  _globals['_LOADSHARDREQUEST']._serialized_start=722
+  _globals['_LOADSHARDREQUEST']._serialized_end=818
+  _globals['_MEMORYNODE']._serialized_start=821
+  _globals['_MEMORYNODE']._serialized_end=1069
 # @@protoc_insertion_point(module_scope)

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ScanRequest(_message.Message):
-    __slots__ = ("index", "fingerprint", "shard", "nshards", "queries", "probe", "nprobe", "k")
+    __slots__ = ("index", "fingerprint", "shard", "nshards", "queries", "probe", "nprobe", "k", "request_id")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     SHARD_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class ScanRequest(_message.Message):
     PROBE_FIELD_NUMBER: _ClassVar[int]
     NPROBE_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     index: str
     fingerprint: str
     shard: int
@@ -27,10 +28,11 @@ class ScanRequest(_message.Message):
     probe: bytes
     nprobe: int
     k: int
-    def __init__(self, index: _Optional[str] = ..., fingerprint: _Optional[str] = ..., shard: _Optional[int] = ..., nshards: _Optional[int] = ..., queries: _Optional[_Union[_common_pb2.Matrix, _Mapping]] = ..., probe: _Optional[bytes] = ..., nprobe: _Optional[int] = ..., k: _Optional[int] = ...) -> None: ...
+    request_id: int
+    def __init__(self, index: _Optional[str] = ..., fingerprint: _Optional[str] = ..., shard: _Optional[int] = ..., nshards: _Optional[int] = ..., queries: _Optional[_Union[_common_pb2.Matrix, _Mapping]] = ..., probe: _Optional[bytes] = ..., nprobe: _Optional[int] = ..., k: _Optional[int] = ..., request_id: _Optional[int] = ...) -> None: ...
 
 class ScanResponse(_message.Message):
-    __slots__ = ("nq", "k", "ids", "distances", "int_distances", "number_format", "timing", "backend")
+    __slots__ = ("nq", "k", "ids", "distances", "int_distances", "number_format", "timing", "backend", "request_id")
     NQ_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +41,7 @@ class ScanResponse(_message.Message):
     NUMBER_FORMAT_FIELD_NUMBER: _ClassVar[int]
     TIMING_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     nq: int
     k: int
     ids: bytes
@@ -47,7 +50,8 @@ class ScanResponse(_message.Message):
     number_format: _common_pb2.NumberFormat
     timing: _containers.RepeatedCompositeFieldContainer[_common_pb2.Figure]
     backend: str
-    def __init__(self, nq: _Optional[int] = ..., k: _Optional[int] = ..., ids: _Optional[bytes] = ..., distances: _Optional[bytes] = ..., int_distances: _Optional[bytes] = ..., number_format: _Optional[_Union[_common_pb2.NumberFormat, str]] = ..., timing: _Optional[_Iterable[_Union[_common_pb2.Figure, _Mapping]]] = ..., backend: _Optional[str] = ...) -> None: ...
+    request_id: int
+    def __init__(self, nq: _Optional[int] = ..., k: _Optional[int] = ..., ids: _Optional[bytes] = ..., distances: _Optional[bytes] = ..., int_distances: _Optional[bytes] = ..., number_format: _Optional[_Union[_common_pb2.NumberFormat, str]] = ..., timing: _Optional[_Iterable[_Union[_common_pb2.Figure, _Mapping]]] = ..., backend: _Optional[str] = ..., request_id: _Optional[int] = ...) -> None: ...
 
 class NodeInfoRequest(_message.Message):
     __slots__ = ()

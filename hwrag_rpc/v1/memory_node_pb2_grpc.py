@@ -41,6 +41,11 @@ class MemoryNodeStub:
                 request_serializer=hwrag__rpc_dot_v1_dot_memory__node__pb2.ScanRequest.SerializeToString,
                 response_deserializer=hwrag__rpc_dot_v1_dot_memory__node__pb2.ScanResponse.FromString,
                 _registered_method=True)
+        self.ScanStream = channel.stream_stream(
+                '/hwrag.v1.MemoryNode/ScanStream',
+                request_serializer=hwrag__rpc_dot_v1_dot_memory__node__pb2.ScanRequest.SerializeToString,
+                response_deserializer=hwrag__rpc_dot_v1_dot_memory__node__pb2.ScanResponse.FromString,
+                _registered_method=True)
         self.Info = channel.unary_unary(
                 '/hwrag.v1.MemoryNode/Info',
                 request_serializer=hwrag__rpc_dot_v1_dot_memory__node__pb2.NodeInfoRequest.SerializeToString,
@@ -58,6 +63,15 @@ class MemoryNodeServicer:
 
     def Scan(self, request, context):
         """Idempotent: safe to retry on UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScanStream(self, request_iterator, context):
+        """The same scans on one long-lived stream (the coordinator's fast path: no call set-up per scan).
+        Each answer carries its request's request_id; answers may come in any order. A failed scan ends
+        the stream with its status (the coordinator then asks again with Scan).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -81,6 +95,11 @@ def add_MemoryNodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Scan': grpc.unary_unary_rpc_method_handler(
                     servicer.Scan,
+                    request_deserializer=hwrag__rpc_dot_v1_dot_memory__node__pb2.ScanRequest.FromString,
+                    response_serializer=hwrag__rpc_dot_v1_dot_memory__node__pb2.ScanResponse.SerializeToString,
+            ),
+            'ScanStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.ScanStream,
                     request_deserializer=hwrag__rpc_dot_v1_dot_memory__node__pb2.ScanRequest.FromString,
                     response_serializer=hwrag__rpc_dot_v1_dot_memory__node__pb2.ScanResponse.SerializeToString,
             ),
@@ -120,6 +139,33 @@ class MemoryNode:
             request,
             target,
             '/hwrag.v1.MemoryNode/Scan',
+            hwrag__rpc_dot_v1_dot_memory__node__pb2.ScanRequest.SerializeToString,
+            hwrag__rpc_dot_v1_dot_memory__node__pb2.ScanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScanStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/hwrag.v1.MemoryNode/ScanStream',
             hwrag__rpc_dot_v1_dot_memory__node__pb2.ScanRequest.SerializeToString,
             hwrag__rpc_dot_v1_dot_memory__node__pb2.ScanResponse.FromString,
             options,

@@ -4,6 +4,13 @@ fan-out.
 :class:`BatchWindow` is the policy (when gathered callers go); :class:`Batcher` does the gathering and
 hands each caller its rows of the shared answer. The Batcher knows nothing of how a search runs: it is
 given ``execute(entry, q, k, nprobe, policy, deadline) -> SearchOutcome``.
+
+The window is open only while fan-outs of the caller's key are in flight: a caller that finds fewer
+than ``max_in_flight`` of them goes at once (a lone caller never waits), so the window costs nothing
+when the service is idle and gathers exactly the callers that would otherwise queue behind a busy
+memory node. How long gathered callers wait at most is the window length: fixed (``window_s``), or
+*adaptive*: a multiple of the measured fan-out time of that key (its running mean), so it follows the
+service's own speed; how many gather follows the measured arrivals during one fan-out.
 """
 from __future__ import annotations
 
@@ -20,21 +27,40 @@ from .registry import IndexEntry
 
 Execute = Callable[[IndexEntry, np.ndarray, int, int, int, float], Awaitable[SearchOutcome]]
 
+#: adaptive window: gathered callers go on their own once the fan-out they wait for has taken this many
+#: times the measured mean fan-out time (a fan-out that slow is stuck on a slow node, not merely busy)
+ADAPTIVE_SLACK = 2.0
+#: weight of the newest fan-out in the running mean of fan-out times (adaptive window)
+FANOUT_EWMA = 0.2
+
 
 @dataclass(frozen=True)
 class BatchWindow:
-    """When callers go. A caller that finds no fan-out of its key in flight goes at once (a lone caller
-    never waits for the window); callers arriving while one is in flight gather, and go together when it
-    finishes, when ``window_s`` since the first of them has passed, or when they hold ``max_queries``
-    queries, whichever is first."""
-    window_s: float
+    """When callers go. A caller that finds fewer than ``max_in_flight`` fan-outs of its key in flight goes
+    at once; callers arriving while that many are in flight gather, and go together when one finishes,
+    when the window since the first of them has passed, or when they hold ``max_queries`` queries,
+    whichever is first. The window is ``window_s`` (fixed) or, with ``window_s=None`` (adaptive),
+    :data:`ADAPTIVE_SLACK` times the measured mean fan-out time (before any fan-out finished: until the
+    one in flight finishes, which its deadline bounds)."""
+    window_s: float | None = None
     max_queries: int = 1024
+    max_in_flight: int = 1
+
+    @property
+    def adaptive(self) -> bool:
+        return self.window_s is None
 
     def go_alone(self, in_flight: int) -> bool:
-        return in_flight == 0
+        return in_flight < self.max_in_flight
 
     def full(self, gathered_queries: int) -> bool:
         return gathered_queries >= self.max_queries
+
+    def limit_s(self, mean_fanout_s: float | None) -> float | None:
+        """How long gathered callers wait at most (None: until a fan-out in flight finishes)."""
+        if not self.adaptive:
+            return self.window_s
+        return None if mean_fanout_s is None else ADAPTIVE_SLACK * mean_fanout_s
 
 
 @dataclass
@@ -52,16 +78,19 @@ class Batcher:
         self.pending: dict[tuple, list[_Caller]] = {}
         self.timers: dict[tuple, asyncio.TimerHandle] = {}
         self.inflight: dict[tuple, int] = {}
+        self.mean_fanout_s: dict[tuple, float] = {}  # running mean of measured fan-out times, per key
+        self.fanouts = 0  # fan-outs run and queries they carried (the mean gathered batch is their ratio)
+        self.queries = 0
 
     async def submit(self, entry: IndexEntry, q: np.ndarray, k: int, nprobe: int, policy: int,
                      deadline: float) -> SearchOutcome:
         loop = asyncio.get_running_loop()
         key = (entry.name, id(entry), k, nprobe, policy)
-        if self.window.go_alone(self.inflight.get(key, 0)):  # nothing in flight (so nobody pending): go now
+        if self.window.go_alone(self.inflight.get(key, 0)):  # a free slot (so nobody pending): go now
             assert not self.pending.get(key)
             self.inflight[key] = self.inflight.get(key, 0) + 1
             try:
-                out = await self.execute(entry, q, k, nprobe, policy, deadline)
+                out = await self._timed(key, entry, q, k, nprobe, policy, deadline)
             finally:
                 self._done(key)
             out.figures.insert(0, Figure("batch_wait", 0.0, MEASURED, where="coordinator"))
@@ -70,10 +99,24 @@ class Batcher:
         gathered = self.pending.setdefault(key, [])
         gathered.append(caller)
         if len(gathered) == 1:
-            self.timers[key] = loop.call_later(self.window.window_s, self._flush, key)
-        elif self.window.full(sum(c.q.shape[0] for c in gathered)):
+            limit = self.window.limit_s(self.mean_fanout_s.get(key))
+            if limit is not None:
+                self.timers[key] = loop.call_later(limit, self._flush, key)
+        if self.window.full(sum(c.q.shape[0] for c in gathered)):
             self._flush(key)
         return await caller.answer
+
+    async def _timed(self, key, entry: IndexEntry, q: np.ndarray, k: int, nprobe: int, policy: int,
+                     deadline: float) -> SearchOutcome:
+        """One fan-out, its measured time folded into the key's running mean."""
+        t0 = time.perf_counter()
+        out = await self.execute(entry, q, k, nprobe, policy, deadline)
+        took = time.perf_counter() - t0
+        mean = self.mean_fanout_s.get(key)
+        self.mean_fanout_s[key] = took if mean is None else mean + FANOUT_EWMA * (took - mean)
+        self.fanouts += 1
+        self.queries += q.shape[0]
+        return out
 
     def _flush(self, key) -> None:
         t = self.timers.pop(key, None)
@@ -97,10 +140,10 @@ class Batcher:
     async def _run(self, key, gathered: list[_Caller]) -> None:
         _, _, k, nprobe, policy = key
         t_flush = time.perf_counter()
-        qs = np.concatenate([c.q for c in gathered])
+        qs = gathered[0].q if len(gathered) == 1 else np.concatenate([c.q for c in gathered])
         deadline = max(c.deadline for c in gathered)
         try:
-            out = await self.execute(gathered[0].entry, qs, k, nprobe, policy, deadline)
+            out = await self._timed(key, gathered[0].entry, qs, k, nprobe, policy, deadline)
         except BaseException as e:  # noqa: BLE001 -- handed to every waiting caller
             for c in gathered:
                 if not c.answer.done():

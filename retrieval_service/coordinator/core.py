@@ -15,7 +15,7 @@ from ivfpq.lut import check_queries
 from ivfpq.payloads import PayloadStore
 
 from ..wire import MEASURED, POLICIES, POLICY_NAMES, Figure, ServiceError
-from .batching import Batcher, BatchWindow
+from .batching import Batcher
 from .config import CoordinatorConfig
 from .fanout import fan_out
 from .info import index_info, service_info
@@ -36,8 +36,8 @@ class Coordinator:
         self.links = NodeLinks(self.config)
         self.registry = IndexRegistry(self.links, lambda ix: make_selector(ix, self.use_torch,
                                                                            self.config.select_threads))
-        self.batcher = (Batcher(self.execute, BatchWindow(self.config.batch_window_s, self.config.max_window_queries))
-                        if self.config.batch_window_s > 0 else None)
+        window = self.config.batch_window()
+        self.batcher = Batcher(self.execute, window) if window is not None else None
 
     def entry(self, name: str) -> IndexEntry:
         """The served index ``name`` (NOT_FOUND when there is none)."""

@@ -8,7 +8,7 @@ import grpc
 from hwrag_rpc.v1 import retrieval_pb2 as pb
 
 from ..wire import POLICIES
-from .config import CoordinatorConfig
+from .config import ADAPTIVE, CoordinatorConfig
 from .nodes import NodeHandle, NodeLinks
 from .registry import IndexEntry, IndexRegistry
 
@@ -32,9 +32,14 @@ async def index_info(links: NodeLinks, e: IndexEntry) -> pb.IndexInfo:
     return info
 
 
+def window_for_info(window_s: float | str) -> float:
+    """Info's ``batch_window_s``: the fixed window in seconds, 0 when off, -1 when adaptive."""
+    return -1.0 if window_s == ADAPTIVE else float(window_s)
+
+
 async def service_info(config: CoordinatorConfig, registry: IndexRegistry, list_selection: str) -> pb.InfoResponse:
     out = pb.InfoResponse(max_k=config.max_k, max_batch=config.max_batch, max_request_bytes=config.max_request_bytes,
-                          batch_window_s=config.batch_window_s, default_policy=POLICIES[config.default_policy],
+                          batch_window_s=window_for_info(config.batch_window_s), default_policy=POLICIES[config.default_policy],
                           list_selection=list_selection)
     for e in registry.entries.values():
         out.indexes.append(await index_info(registry.links, e))
