@@ -2,7 +2,7 @@
 same search called in process, side by side in one run.
 
 For each (backend, memory nodes, deployment mode, batch, concurrent clients) it runs a closed loop of
-``concurrency`` client threads, each sending ``requests`` Search calls of ``batch`` queries, twice:
+``concurrency`` client threads, each sending ``requests`` Search calls of ``batch`` queries, against:
 
 * **in process** — the same search with no gRPC: the coordinator's list selection, the same backend
   class scanning the same shards (one backend per shard, as the nodes hold them), the coordinator's
@@ -10,13 +10,21 @@ For each (backend, memory nodes, deployment mode, batch, concurrent clients) it 
 * **service** — real gRPC on loopback through the coordinator and the memory nodes, deployed as
   ``process`` (coordinator and each memory node a separate process: ``retrieval_service.cluster``,
   the deployment ``hwrag serve`` makes) or ``local`` (coordinator and nodes on one event-loop thread
-  inside the benchmark process: they share its GIL with the client threads).
+  inside the benchmark process: they share its GIL with the client threads), once per coordinator
+  batching window of ``batch_windows`` (e.g. off and adaptive: the deployments run side by side).
 
-With one client the two searches alternate call by call on the same batches; with several, the two
-closed loops run back to back. The pairs repeat ``repeats`` times, so load drift on a shared machine
-hits both sides; each row reports the median over repeats of p50, p99, QPS
-and the added latency (service p50 − in-process p50 of the same repeat). Every figure is measured
-(wall clock on this machine); the load average is recorded with the result.
+With one client the calls alternate call by call on the same batches (in process, then each service in
+a rotating order); with several, the closed loops run back to back, in a rotating order. The whole
+set repeats ``repeats`` times, so load drift on a shared machine hits every side; each row reports the
+median over repeats of p50, p99, QPS, the added latency (service p50 − in-process p50 of the same
+repeat) and the QPS ratio (service / in process of the same repeat).
+
+CPU time per query (``process`` mode) says where the time goes whatever the load: the benchmark
+process (the client threads; for the in-process side, the search itself), the coordinator process and
+the memory node processes, from the kernel's per-thread run time (``/proc``). The service's processes
+stay in the benchmark's session, so under autogroup scheduling they share its CPU share rather than
+get one more share each. Every figure is measured (wall clock or CPU time on this machine); the load
+average is recorded with the result.
 
 Writes ``service.json`` and ``service_latency.png``.
 """
@@ -44,8 +52,11 @@ from .table import format_table
 log = logging.getLogger(__name__)
 
 MODES = ("process", "local")
+CLIENTS = ("unary", "stream")
 GOAL_ADDED_P50_MS = 1.0  # issue 6: p50 added latency <= 1 ms at batch 16 on loopback
 GOAL_BATCH = 16
+GOAL_QPS_RATIO = 0.8  # issue 15: 8 concurrent clients at batch 1 get >= 80 % of the in-process QPS
+GOAL_QPS_BATCH, GOAL_QPS_CONCURRENCY = 1, 8
 
 
 @dataclass
@@ -66,15 +77,30 @@ class ServiceBenchConfig:
     requests: int = 40  # Search calls per client thread per measurement
     repeats: int = 3
     compute_threads: int | None = 1  # faiss/numba threads of list selection and of each scan
-    batch_window_ms: float = 0.0  # the coordinator's batching window
+    # the coordinator batching windows compared side by side: "adaptive", or milliseconds (0: off)
+    batch_windows: tuple[str, ...] = ("0", "adaptive")
+    scan_threads: int = 1  # scans each memory node serves at once
+    node_streams: tuple[bool, ...] = (True,)  # coordinator -> node scans on a stream (True) or a call each
+    clients: tuple[str, ...] = ("unary",)  # client kinds: "unary" Search calls, "stream" (SearchStream)
     out: str = "report/bench"
 
     def check(self) -> None:
+        from retrieval_service.coordinator.config import window_seconds
+
         bad = [m for m in self.modes if m not in MODES]
         if bad:
             raise HwragError(f"mode={bad[0]!r}; accepted: {', '.join(MODES)}")
-        if min((*self.nodes, *self.batches, *self.concurrency, self.requests, self.repeats)) < 1:
-            raise HwragError("--nodes, --batch, --concurrency, --requests and --repeats take values >= 1")
+        if min((*self.nodes, *self.batches, *self.concurrency, self.requests, self.repeats, self.scan_threads)) < 1:
+            raise HwragError("--nodes, --batch, --concurrency, --requests, --repeats and --scan-threads take "
+                             "values >= 1")
+        if not self.batch_windows:
+            raise HwragError("--batch-window-ms needs at least one window ('adaptive' or milliseconds, 0: off)")
+        for w in self.batch_windows:
+            window_seconds(w, 1e-3, "--batch-window-ms")
+        bad = [c for c in self.clients if c not in CLIENTS]
+        if bad or not self.clients or not self.node_streams:
+            raise HwragError(f"--clients {' '.join(self.clients)}: accepted: {', '.join(CLIENTS)} (at least one); "
+                             "--node-streams: on, off (at least one)")
 
 
 def _stage_means(results) -> dict:
@@ -87,6 +113,42 @@ def _stage_means(results) -> dict:
         for key, v in per.items():
             acc[key].append(v)
     return {f"{stage} ({prov})": float(np.mean(v)) for (stage, prov), v in sorted(acc.items())}
+
+
+# ---- CPU time of processes ---------------------------------------------------------------------------
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds every live thread of process ``pid`` has run (``/proc/<pid>/task/*/schedstat``, ns);
+    nan where there is no /proc. Threads of the servers live as long as the server, so differences of
+    this are their CPU time over an interval (for this process use ``time.process_time``)."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return float("nan")
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):  # a thread that just ended
+            continue
+    return total / 1e9
+
+
+class CpuMeter:
+    """CPU seconds of the benchmark process and of the servers' processes over an interval."""
+
+    def __init__(self, servers: dict[str, list[int]]):
+        self.servers = servers  # role -> pids, e.g. {"coordinator": [pid], "nodes": [pid, ...]}
+
+    def read(self) -> dict[str, float]:
+        out = {"bench": time.process_time()}
+        for role, pids in self.servers.items():
+            out[role] = sum(process_cpu_s(p) for p in pids)
+        return out
+
+    @staticmethod
+    def delta(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+        return {k: b[k] - a[k] for k in a}
 
 
 # ---- the same search, in process -----------------------------------------------------------------
@@ -125,11 +187,12 @@ class InProcessSearch:
 
 # ---- a closed loop of client threads -------------------------------------------------------------
 def closed_loop(call_factory, queries: np.ndarray, batch: int, requests: int, concurrency: int,
-                seed: int = 0, compute_threads: int | None = 1) -> dict:
+                seed: int = 0, compute_threads: int | None = 1, meter: CpuMeter | None = None) -> dict:
     """``concurrency`` threads, each ``call = call_factory(w)`` then ``requests`` timed ``call(q)``.
 
-    The query batches are drawn before timing (thread w uses rng(seed + w): both sides of a pair see the
-    same rows). Returns latencies (s), wall time, results and errors.
+    The query batches are drawn before timing (thread w uses rng(seed + w): every side sees the same
+    rows). Returns latencies (s), wall time, results, errors and, with ``meter``, the CPU seconds of the
+    timed part (``cpu_s``: role -> seconds; each thread's warm-up call is outside it).
     """
     lat, results, errors = [], [], []
     lock = threading.Lock()
@@ -168,73 +231,92 @@ def closed_loop(call_factory, queries: np.ndarray, batch: int, requests: int, co
     for t in threads:
         t.start()
     start.wait()
+    c0 = meter.read() if meter else None
     t0 = time.perf_counter()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    return {"lat": np.array(lat), "wall": wall, "results": results, "errors": errors}
+    cpu = CpuMeter.delta(c0, meter.read()) if meter else {}
+    return {"lat": np.array(lat), "wall": wall, "results": results, "errors": errors, "cpu_s": cpu}
 
 
-def paired_loop(call_a, call_b, queries: np.ndarray, batch: int, requests: int, seed: int = 0,
-                compute_threads: int | None = 1) -> tuple[dict, dict]:
-    """One client alternating ``call_a(q)`` and ``call_b(q)`` on the same batches (a, b, b, a, a, b, ...):
-    both see the same load at the same moments. Wall time of each side = the sum of its latencies."""
-    out = {"a": ([], [], []), "b": ([], [], [])}
+def alternating_loop(calls: list, queries: np.ndarray, batch: int, requests: int, seed: int = 0,
+                     compute_threads: int | None = 1, meters: list[CpuMeter | None] | None = None) -> list[dict]:
+    """One client calling each of ``calls`` in turn on the same batches, the order rotating from batch
+    to batch: every side sees the same load at the same moments. Wall time of a side = the sum of its
+    latencies; its ``cpu_s``: the calling thread's CPU time in its calls (``bench``) and, with
+    ``meters[i]``, the CPU time of side i's servers over the loop (they serve no other side)."""
+    n = len(calls)
+    out = [([], [], [], [0.0]) for _ in range(n)]
     rng = np.random.default_rng(seed)
     batches = [np.ascontiguousarray(queries[rng.integers(0, len(queries), batch)]) for _ in range(requests)]
+    meters = meters or [None] * n
+    server_cpu: list[dict] = [{} for _ in range(n)]
 
     def run():
         if compute_threads:
             from ivfpq.threads import set_threads
 
             set_threads(compute_threads)
-        call_a(batches[0])
-        call_b(batches[0])
+        for fn in calls:
+            fn(batches[0])
+        c0 = [m.read() if m else None for m in meters]
         for i, q in enumerate(batches):
-            order = ("a", "b") if i % 2 == 0 else ("b", "a")
-            for side in order:
-                fn = call_a if side == "a" else call_b
-                lat, res, err = out[side]
-                t0 = time.perf_counter()
+            for j in range(n):
+                side = (i + j) % n
+                lat, res, err, cpu = out[side]
+                t0, tc = time.perf_counter(), time.thread_time()
                 try:
-                    r = fn(q)
+                    r = calls[side](q)
                 except Exception as e:  # reported, not hidden
                     err.append(str(e))
                     continue
                 lat.append(time.perf_counter() - t0)
+                cpu[0] += time.thread_time() - tc
                 res.append(r)
+        for j, m in enumerate(meters):
+            if m:
+                d = CpuMeter.delta(c0[j], m.read())
+                server_cpu[j] = {k: v for k, v in d.items() if k != "bench"}
 
     t = threading.Thread(target=run, daemon=True)  # a fresh thread, like the closed loops'
     t.start()
     t.join()
-    return tuple({"lat": np.array(out[s][0]), "wall": float(np.sum(out[s][0])) or float("nan"),
-                  "results": out[s][1], "errors": out[s][2]} for s in ("a", "b"))
+    return [{"lat": np.array(lat), "wall": float(np.sum(lat)) or float("nan"), "results": res, "errors": err,
+             "cpu_s": {"bench": cpu[0], **server_cpu[j]}} for j, (lat, res, err, cpu) in enumerate(out)]
 
 
 def _summary(loop: dict, batch: int) -> dict:
     lat = loop["lat"] if len(loop["lat"]) else np.array([np.nan])
+    queries = len(loop["lat"]) * batch
+    cpu = {f"cpu_us_per_query_{k}": 1e6 * v / queries if queries else float("nan")
+           for k, v in loop.get("cpu_s", {}).items()}
     return {"p50_ms": float(np.percentile(lat, 50) * 1e3), "p99_ms": float(np.percentile(lat, 99) * 1e3),
-            "qps": len(loop["lat"]) * batch / loop["wall"], "calls": int(len(loop["lat"])),
-            "errors": len(loop["errors"])}
+            "qps": queries / loop["wall"], "calls": int(len(loop["lat"])), "errors": len(loop["errors"]), **cpu}
 
 
 # ---- service deployments ---------------------------------------------------------------------------
 class _Deployment:
-    """A running coordinator + nodes: ``address``; ``close()``."""
+    """A running coordinator + nodes: ``address``; ``meter`` (their CPU time, process mode); ``close()``."""
 
     def __init__(self, mode: str, index, backend: str, nodes: int, compute_threads: int | None,
-                 batch_window_ms: float = 0.0):
+                 batch_window_ms: float | str = 0.0, scan_threads: int = 1, node_streams: bool = True):
         from retrieval_service.config import ClusterConfig, CoordinatorSection, IndexSection
+        from retrieval_service.coordinator.config import window_seconds
 
         self.mode = mode
+        self.window = str(batch_window_ms)
         self._tmp = None
         self.node_addresses: list[str] = []
+        self.meter: CpuMeter | None = None
         if mode == "local":
             from retrieval_service.coordinator import CoordinatorConfig
             from retrieval_service.local import LocalCluster
 
+            cfg = CoordinatorConfig(batch_window_s=window_seconds(batch_window_ms, 1e-3, "batch_window_ms"),
+                                    batch_in_flight=scan_threads, node_streams=node_streams)
             self._c = LocalCluster(index, nshards=nodes, backend=backend, compute_threads=compute_threads,
-                                   config=CoordinatorConfig(batch_window_s=batch_window_ms / 1e3)).start()
+                                   scan_threads=scan_threads, config=cfg).start()
             self.address = self._c.address
             self.node_addresses = list(self._c.node_addresses)
         elif mode == "process":
@@ -243,12 +325,17 @@ class _Deployment:
 
             self._tmp = tempfile.TemporaryDirectory(prefix="hwrag-bench-service-")
             path = save_index(index, Path(self._tmp.name) / "index")
-            cfg = ClusterConfig(CoordinatorSection(listen="127.0.0.1:0", batch_window_ms=batch_window_ms),
+            cfg = ClusterConfig(CoordinatorSection(listen="127.0.0.1:0", batch_window_ms=batch_window_ms,
+                                                   batch_in_flight=scan_threads, node_streams=node_streams),
                                 index=[IndexSection(name="default", path=str(path), shards=nodes, backend=backend,
-                                                    compute_threads=int(compute_threads or 0))])
-            self._c = Cluster(cfg, run_dir=Path(self._tmp.name) / "run")
+                                                    compute_threads=int(compute_threads or 0),
+                                                    scan_threads=scan_threads)])
+            # the servers stay in this process's session: under autogroup scheduling they share its CPU
+            self._c = Cluster(cfg, run_dir=Path(self._tmp.name) / "run", new_sessions=False)
             self.address = self._c.start()
             self.node_addresses = [self._c.node(i).address for i in range(nodes)]
+            self.meter = CpuMeter({"coordinator": [self._c.coordinator.proc.pid],
+                                   "nodes": [self._c.node(i).proc.pid for i in range(nodes)]})
         else:
             raise HwragError(f"mode={mode!r}; accepted: {', '.join(MODES)}")
 
@@ -263,103 +350,189 @@ class _Deployment:
 def transport_floor(dep: "_Deployment", calls: int = 200) -> dict:
     """The two gRPC hops of a Search with no work: p50 of a health check on the coordinator plus p50 of
     one on a memory node, alternating (measured). What a service call costs above the search itself
-    can't go below this on the machine it is measured on."""
+    can't go below this on the machine it is measured on. In process mode also the CPU time one such
+    call costs the server answering it and the calling thread (the unary hop's CPU floor)."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     chans = [grpc.insecure_channel(a) for a in (dep.address, dep.node_addresses[0])]
+    servers = [dep.meter.servers["coordinator"], dep.meter.servers["nodes"][:1]] if dep.meter else None
     try:
         stubs = [health_pb2_grpc.HealthStub(c) for c in chans]
         req = health_pb2.HealthCheckRequest()
-        lat = [[], []]
+        lat, client_cpu, server_cpu = [[], []], [0.0, 0.0], [0.0, 0.0]
         for i in range(calls + 20):
             for j in ((0, 1) if i % 2 == 0 else (1, 0)):
-                t0 = time.perf_counter()
+                s0 = sum(process_cpu_s(p) for p in servers[j]) if servers and i >= 20 else 0.0
+                t0, c0 = time.perf_counter(), time.thread_time()
                 stubs[j].Check(req, timeout=10)
                 if i >= 20:
                     lat[j].append(time.perf_counter() - t0)
+                    client_cpu[j] += time.thread_time() - c0
+                    if servers:
+                        server_cpu[j] += sum(process_cpu_s(p) for p in servers[j]) - s0
         a, b = (float(np.percentile(x, 50) * 1e3) for x in lat)
-        return {"client_to_coordinator_ms": a, "to_node_ms": b, "two_hops_ms": a + b}
+        out = {"client_to_coordinator_ms": a, "to_node_ms": b, "two_hops_ms": a + b}
+        if servers:
+            out["cpu_us_per_call_client"] = 1e6 * sum(client_cpu) / (2 * calls)
+            out["cpu_us_per_call_coordinator"] = 1e6 * server_cpu[0] / calls
+            out["cpu_us_per_call_node"] = 1e6 * server_cpu[1] / calls
+        return out
     finally:
         for c in chans:
             c.close()
 
 
-def _service_calls(address: str, k: int, nprobe: int, clients: list):
+def _service_calls(address: str, k: int, nprobe: int, clients: list, kind: str = "unary"):
+    """A factory of one client per thread: ``unary`` Search calls, or a ``stream`` (one SearchStream
+    session per client, the token-level RALM API). ``clients`` collects what to close."""
     from retrieval_service.client import RetrievalClient
 
     def factory(w: int):
         c = RetrievalClient(address, timeout=120)  # one channel per client thread: independent clients
         clients.append(c)
+        if kind == "stream":
+            s = c.stream()
+            clients.append(s)
+            return lambda q: s.search(q, k, nprobe)
         return lambda q: c.search(q, k, nprobe)
 
     return factory
 
 
+@dataclass
+class _Side:
+    """One service side of the comparison: a deployment and the kind of client calling it."""
+    dep: _Deployment
+    client: str  # "unary" | "stream"
+    node_streams: bool
+
+    @property
+    def window(self) -> str:
+        return self.dep.window
+
+
+def _measure(inproc, sides: list[_Side], queries, bs: int, c: int, rep: int, seed: int,
+             cfg: ServiceBenchConfig) -> tuple[dict, list[dict]]:
+    """One repeat of one (batch, concurrency): the in-process loop and one loop per service side."""
+    k, nprobe, requests, threads = cfg.k, cfg.nprobe, cfg.requests, cfg.compute_threads
+    clients: list = []
+    try:
+        factories = [_service_calls(sd.dep.address, k, nprobe, clients, sd.client) for sd in sides]
+        local = lambda q: inproc.search(q, k, nprobe)
+        if c == 1:  # one client: alternate the calls, paired under the same load
+            loops = alternating_loop([local, *[f(0) for f in factories]], queries, bs, requests, seed, threads,
+                                     [CpuMeter({}), *[sd.dep.meter for sd in sides]])
+            return loops[0], loops[1:]
+        order = [(rep + j) % (len(sides) + 1) for j in range(len(sides) + 1)]  # rotate who goes first
+        loops: dict[int, dict] = {}
+        for j in order:
+            if j == 0:
+                loops[0] = closed_loop(lambda w: local, queries, bs, requests, c, seed, threads, CpuMeter({}))
+            else:
+                m = sides[j - 1].dep.meter
+                loops[j] = closed_loop(factories[j - 1], queries, bs, requests, c, seed, threads,
+                                       CpuMeter(m.servers if m else {}))
+        return loops[0], [loops[j] for j in range(1, len(sides) + 1)]
+    finally:
+        for cl in reversed(clients):  # stream sessions before their clients
+            cl.close()
+
+
+def _row(backend: str, nodes: int, mode: str, side: _Side, bs: int, c: int, cfg: ServiceBenchConfig,
+         reps: list[tuple[dict, dict]], floors: list[dict], results: list) -> dict:
+    med = statistics.median
+    ins, svc = [x[0] for x in reps], [x[1] for x in reps]
+    floor = {key: med(f[key] for f in floors) for key in floors[0]} if floors else {}
+    row = {
+        "backend": backend, "nodes": nodes, "mode": mode, "window": side.window, "node_streams": side.node_streams,
+        "client": side.client, "batch": bs, "concurrency": c,
+        "k": cfg.k, "nprobe": cfg.nprobe, "repeats": len(reps), "calls": sum(x["calls"] for x in svc),
+        "errors": sum(x["errors"] + y["errors"] for x, y in zip(svc, ins)),
+        "latency_p50_ms_measured": med(x["p50_ms"] for x in svc),
+        "latency_p99_ms_measured": med(x["p99_ms"] for x in svc),
+        "qps_measured": med(x["qps"] for x in svc),
+        "inprocess_p50_ms_measured": med(x["p50_ms"] for x in ins),
+        "inprocess_p99_ms_measured": med(x["p99_ms"] for x in ins),
+        "inprocess_qps_measured": med(x["qps"] for x in ins),
+        "added_p50_ms_measured": med(y["p50_ms"] - x["p50_ms"] for x, y in zip(ins, svc)),
+        "added_p99_ms_measured": med(y["p99_ms"] - x["p99_ms"] for x, y in zip(ins, svc)),
+        "qps_ratio_measured": med(y["qps"] / x["qps"] for x, y in zip(ins, svc)),
+        "floor_two_hops_p50_ms_measured": floor.get("two_hops_ms", float("nan")),
+        "floor_unary_cpu_us_per_call_measured": {k[len("cpu_us_per_call_"):]: v for k, v in floor.items()
+                                                 if k.startswith("cpu_us_per_call_")},
+        "batch_window_ms": side.window,
+        "floor_per_repeat": floors,
+        "per_repeat": [{"inprocess": x, "service": y} for x, y in reps],
+        "stage_mean_s": _stage_means(results),
+    }
+    if mode == "process":  # CPU time per query: where the time goes, whatever the load
+        cpu = {"inprocess": med(x.get("cpu_us_per_query_bench", np.nan) for x in ins)}
+        for role in ("bench", "coordinator", "nodes"):
+            cpu[f"service_{'client' if role == 'bench' else role}"] = med(
+                y.get(f"cpu_us_per_query_{role}", np.nan) for y in svc)
+        cpu["service_servers"] = cpu["service_coordinator"] + cpu["service_nodes"]
+        cpu["service_total"] = cpu["service_servers"] + cpu["service_client"]
+        row.update({f"cpu_us_per_query_{k}_measured": v for k, v in cpu.items()})
+        row["cpu_ratio_measured"] = cpu["inprocess"] / cpu["service_total"]
+    return row
+
+
 def bench_deployment(index, queries, backend: str, nodes: int, mode: str, cfg: ServiceBenchConfig,
                      bar=None) -> list[dict]:
-    """Rows for one deployment: each (batch, concurrency) measured ``cfg.repeats`` times, in process and service."""
-    k, nprobe, requests, threads = cfg.k, cfg.nprobe, cfg.requests, cfg.compute_threads
+    """Rows for one (backend, nodes, mode): one deployment per (batching window, node streams, client
+    kind), side by side; each (batch, concurrency) measured ``cfg.repeats`` times, in process and on
+    every deployment."""
     inproc = InProcessSearch(index, backend, nodes)
-    dep = _Deployment(mode, index, backend, nodes, threads, cfg.batch_window_ms)
+    sides: list[_Side] = []
     raw = defaultdict(list)
-    stages = defaultdict(list)
-    floors = []
+    results = defaultdict(list)
+    floors = defaultdict(list)
     try:
+        for w in cfg.batch_windows:
+            for ns in cfg.node_streams:
+                for kind in cfg.clients:
+                    dep = _Deployment(mode, index, backend, nodes, cfg.compute_threads, w, cfg.scan_threads, ns)
+                    sides.append(_Side(dep, kind, ns))
         for rep in range(cfg.repeats):
-            floors.append(transport_floor(dep))
+            for j, sd in enumerate(sides):
+                floors[j].append(transport_floor(sd.dep))
             for bs in cfg.batches:
                 for c in cfg.concurrency:
                     seed = 1000 * rep + 17 * bs + c
-                    clients: list = []
-                    svc = _service_calls(dep.address, k, nprobe, clients)
-                    try:
-                        if c == 1:  # one client: alternate the two calls, paired under the same load
-                            a, s = paired_loop(lambda q: inproc.search(q, k, nprobe), svc(0), queries, bs,
-                                               requests, seed, threads)
-                        else:
-                            a = closed_loop(lambda w: (lambda q: inproc.search(q, k, nprobe)), queries, bs,
-                                            requests, c, seed, threads)
-                            s = closed_loop(svc, queries, bs, requests, c, seed, threads)
-                    finally:
-                        for cl in clients:
-                            cl.close()
-                    raw[(bs, c)].append((_summary(a, bs), _summary(s, bs)))
-                    stages[(bs, c)].extend(s["results"])
+                    a, svc = _measure(inproc, sides, queries, bs, c, rep, seed, cfg)
+                    for j, s in enumerate(svc):
+                        raw[(j, bs, c)].append((_summary(a, bs), _summary(s, bs)))
+                        results[(j, bs, c)].extend(s["results"])
                     if bar is not None:
                         bar.update(1)
     finally:
-        dep.close()
+        for sd in sides:
+            sd.dep.close()
         inproc.close()
-    rows = []
-    med = statistics.median
-    floor = {k: med(f[k] for f in floors) for k in floors[0]} if floors else {}
-    for (bs, c), reps in raw.items():
-        ins, svc = [x[0] for x in reps], [x[1] for x in reps]
-        rows.append({
-            "backend": backend, "nodes": nodes, "mode": mode, "batch": bs, "concurrency": c, "k": k,
-            "nprobe": nprobe, "repeats": len(reps), "calls": sum(x["calls"] for x in svc),
-            "errors": sum(x["errors"] + y["errors"] for x, y in zip(svc, ins)),
-            "latency_p50_ms_measured": med(x["p50_ms"] for x in svc),
-            "latency_p99_ms_measured": med(x["p99_ms"] for x in svc),
-            "qps_measured": med(x["qps"] for x in svc),
-            "inprocess_p50_ms_measured": med(x["p50_ms"] for x in ins),
-            "inprocess_p99_ms_measured": med(x["p99_ms"] for x in ins),
-            "inprocess_qps_measured": med(x["qps"] for x in ins),
-            "added_p50_ms_measured": med(y["p50_ms"] - x["p50_ms"] for x, y in zip(ins, svc)),
-            "added_p99_ms_measured": med(y["p99_ms"] - x["p99_ms"] for x, y in zip(ins, svc)),
-            "floor_two_hops_p50_ms_measured": floor.get("two_hops_ms", float("nan")),
-            "batch_window_ms": cfg.batch_window_ms,
-            "floor_per_repeat": floors,
-            "per_repeat": [{"inprocess": x, "service": y} for x, y in reps],
-            "stage_mean_s": _stage_means(stages[(bs, c)]),
-        })
-    return rows
+    return [_row(backend, nodes, mode, sides[j], bs, c, cfg, reps, floors[j], results[(j, bs, c)])
+            for (j, bs, c), reps in raw.items()]
+
+
+def _goals(rows: list[dict]) -> dict:
+    added, qps = [], []
+    for r in rows:
+        where = {"backend": r["backend"], "nodes": r["nodes"], "mode": r["mode"], "window": r["window"],
+                 "node_streams": r["node_streams"], "client": r["client"], "concurrency": r["concurrency"],
+                 "batch": r["batch"]}
+        if r["batch"] == GOAL_BATCH:
+            added.append({**where, "added_p50_ms_measured": r["added_p50_ms_measured"],
+                          "met": bool(r["added_p50_ms_measured"] <= GOAL_ADDED_P50_MS)})
+        if r["batch"] == GOAL_QPS_BATCH and r["concurrency"] == GOAL_QPS_CONCURRENCY:
+            qps.append({**where, "qps_ratio_measured": r["qps_ratio_measured"],
+                        "met": bool(r["qps_ratio_measured"] >= GOAL_QPS_RATIO)})
+    return {"added_p50_ms_at_most": GOAL_ADDED_P50_MS, "batch": GOAL_BATCH, "checks": added,
+            "qps_ratio_at_least": GOAL_QPS_RATIO, "qps_checks": qps}
 
 
 def run_service(index, queries, cfg: ServiceBenchConfig | None = None, progress: bool = True) -> dict:
-    """Service vs in-process search for every (backend, nodes, mode, batch, concurrency) of ``cfg``;
-    see the module doc. ``cfg.dataset``, ``index`` and ``out`` are the front-ends' business."""
+    """Service vs in-process search for every (backend, nodes, mode, window, batch, concurrency) of
+    ``cfg``; see the module doc. ``cfg.dataset``, ``index`` and ``out`` are the front-ends' business."""
     cfg = cfg or ServiceBenchConfig()
     cfg.check()
     load_before = os.getloadavg()
@@ -371,25 +544,23 @@ def run_service(index, queries, cfg: ServiceBenchConfig | None = None, progress:
             for n in cfg.nodes:
                 for m in cfg.modes:
                     rows += bench_deployment(index, queries, b, n, m, cfg, bar)
-    goal = []
-    for r in rows:
-        if r["batch"] == GOAL_BATCH:
-            goal.append({"backend": r["backend"], "nodes": r["nodes"], "mode": r["mode"],
-                         "concurrency": r["concurrency"], "added_p50_ms_measured": r["added_p50_ms_measured"],
-                         "met": bool(r["added_p50_ms_measured"] <= GOAL_ADDED_P50_MS)})
     return {
-        "rows": rows, "goal": {"added_p50_ms_at_most": GOAL_ADDED_P50_MS, "batch": GOAL_BATCH, "checks": goal},
+        "rows": rows, "goal": _goals(rows),
         "machine": {"cpus": os.cpu_count(), "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg()),
                     "python": sys.version.split()[0], "wall_s": time.time() - t0},
         "index": {"ntotal": int(index.ntotal), "d": int(index.d), "nlist": int(index.nlist), "M": int(index.M)},
         "settings": {"requests_per_client": cfg.requests, "repeats": cfg.repeats,
-                     "compute_threads": cfg.compute_threads, "batch_window_ms": cfg.batch_window_ms},
+                     "compute_threads": cfg.compute_threads, "batch_windows": list(cfg.batch_windows),
+                     "scan_threads": cfg.scan_threads},
         "config": asdict(cfg),
-        "note": "all figures measured (wall clock on this machine, loopback gRPC); each row is the median over "
-                "repeats; added = service p50 - in-process p50 of the same repeat; in process = the same list "
-                "selection, backend scan per shard and merge without gRPC; mode 'process': coordinator and each "
-                "memory node a separate process; 'local': servers in the benchmark process (share its GIL); floor = p50 "
-                "of a gRPC health check on the coordinator + on a memory node (the two hops of a Search, no work)",
+        "note": "all figures measured (wall clock or CPU time on this machine, loopback gRPC); each row is the "
+                "median over repeats; added = service p50 - in-process p50 of the same repeat; qps ratio = service "
+                "QPS / in-process QPS of the same repeat; in process = the same list selection, backend scan per "
+                "shard and merge without gRPC; mode 'process': coordinator and each memory node a separate process "
+                "(in the benchmark's session); 'local': servers in the benchmark process (share its GIL); window = "
+                "the coordinator's batching window (0: off); floor = p50 of a gRPC health check on the coordinator "
+                "+ on a memory node (the two hops of a Search, no work); cpu us/query = CPU time per query of the "
+                "benchmark process (client threads, or the in-process search), the coordinator and the nodes",
     }
 
 
@@ -400,8 +571,9 @@ def write_service_report(result: dict, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "service.json").write_text(json.dumps(result, indent=1, default=float))
     rows = result["rows"]
-    labels = [f"{r['backend']} n={r['nodes']} {r.get('mode', 'local')} b={r['batch']} c={r.get('concurrency', '')}"
-              for r in rows]
+    labels = [f"{r['backend']} n={r['nodes']} {r.get('mode', 'local')} w={r.get('window', '0')}"
+              f"{'' if r.get('node_streams', True) else ' unary-nodes'}{' stream-client' if r.get('client') == 'stream' else ''}"
+              f" b={r['batch']} c={r.get('concurrency', '')}" for r in rows]
     series = {"service p50 (measured)": [r["latency_p50_ms_measured"] for r in rows],
               "service p99 (measured)": [r["latency_p99_ms_measured"] for r in rows]}
     if rows and "inprocess_p50_ms_measured" in rows[0]:
@@ -412,18 +584,26 @@ def write_service_report(result: dict, out: Path) -> list[Path]:
     png = bar_plot(labels, series, out / "service_latency.png",
                    "gRPC Search latency per call vs the same search in process (loopback)", "ms", log=True,
                    note="measured: wall clock per call, median over repeats; b = queries per call, "
-                        "c = concurrent clients, n = memory nodes; log scale: an added latency <= 0 is not drawn")
+                        "c = concurrent clients, n = memory nodes, w = batching window (ms, 0: off); "
+                        "log scale: an added latency <= 0 is not drawn")
     return [out / "service.json", png]
 
 
-TABLE_COLS = ["mode", "nodes", "batch", "concurrency", "inprocess_p50_ms_measured", "latency_p50_ms_measured",
-              "added_p50_ms_measured", "floor_two_hops_p50_ms_measured", "inprocess_p99_ms_measured", "latency_p99_ms_measured",
-              "inprocess_qps_measured", "qps_measured", "errors"]
+TABLE_COLS = ["mode", "nodes", "window", "node_streams", "client", "batch", "concurrency", "inprocess_p50_ms_measured",
+              "latency_p50_ms_measured", "added_p50_ms_measured", "floor_two_hops_p50_ms_measured",
+              "inprocess_p99_ms_measured", "latency_p99_ms_measured", "inprocess_qps_measured", "qps_measured",
+              "qps_ratio_measured", "errors"]
+CPU_COLS = ["mode", "nodes", "window", "node_streams", "client", "batch", "concurrency",
+            "cpu_us_per_query_inprocess_measured",
+            "cpu_us_per_query_service_client_measured", "cpu_us_per_query_service_coordinator_measured",
+            "cpu_us_per_query_service_nodes_measured", "cpu_us_per_query_service_servers_measured",
+            "cpu_us_per_query_service_total_measured", "cpu_ratio_measured"]
 
 
 def format_rows(rows: list[dict], cols=TABLE_COLS) -> str:
     short = [c.replace("_measured", "").replace("latency_", "svc_").replace("inprocess_", "inproc_")
-             .replace("floor_two_hops_p50", "floor_2hop_p50") for c in cols]
+             .replace("floor_two_hops_p50", "floor_2hop_p50").replace("cpu_us_per_query_", "cpu_us/q ")
+             .replace("service_", "svc ") for c in cols]
     return format_table(rows, list(cols), short)
 
 
@@ -445,9 +625,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--requests", type=int, default=d.requests, help="Search calls per client thread per measurement")
     p.add_argument("--repeats", type=int, default=d.repeats)
     p.add_argument("--compute-threads", type=int, default=d.compute_threads)
-    p.add_argument("--batch-window-ms", type=float, default=d.batch_window_ms, help="coordinator batching window")
+    p.add_argument("--batch-window-ms", dest="batch_windows", nargs="+", default=list(d.batch_windows),
+                   help="coordinator batching windows, each its own deployment side by side: 'adaptive' or "
+                        "milliseconds (0: off)")
+    p.add_argument("--scan-threads", type=int, default=d.scan_threads, help="scans each memory node serves at once")
+    p.add_argument("--node-streams", nargs="+", type=_on_off, default=list(d.node_streams),
+                   help="coordinator -> memory node scans on a stream (on) or a unary call each (off); each its "
+                        "own deployment")
+    p.add_argument("--clients", nargs="+", default=list(d.clients), choices=CLIENTS,
+                   help="client kinds, each its own deployment: unary Search calls, or one SearchStream each")
     p.add_argument("--out", default=d.out, help="directory for service.json and the plot")
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
+
+
+def _on_off(text: str) -> bool:
+    if text.lower() in ("on", "true", "1", "yes"):
+        return True
+    if text.lower() in ("off", "false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r}: accepted: on, off")
 
 
 def config_from_args(a) -> ServiceBenchConfig:
@@ -457,19 +653,37 @@ def config_from_args(a) -> ServiceBenchConfig:
 
 def _print_result(res: dict, cfg: ServiceBenchConfig) -> None:
     ix, m = res["index"], res["machine"]
+    print(f"$ {res['command']}")
     print(f"bench service — {cfg.dataset}: {ix['ntotal']} x {ix['d']}, nlist {ix['nlist']}, M {ix['M']}, "
           f"k {cfg.k}, nprobe {cfg.nprobe}, backend {', '.join(cfg.backends)}; {cfg.requests} calls per client, "
           f"median of {cfg.repeats} repeats; load average {m['loadavg_before'][0]:.2f} -> "
           f"{m['loadavg_after'][0]:.2f} on {m['cpus']} cpus")
     print(format_rows(res["rows"]))
+    cpu_rows = [r for r in res["rows"] if "cpu_us_per_query_inprocess_measured" in r]
+    if cpu_rows:
+        print("CPU time per query (us, measured): the benchmark process (in process: the search; service: the "
+              "client threads), the coordinator, the memory nodes")
+        print(format_rows(cpu_rows, CPU_COLS))
+        floors = [r["floor_unary_cpu_us_per_call_measured"] for r in cpu_rows if r["floor_unary_cpu_us_per_call_measured"]]
+        if floors:
+            med = {k: statistics.median(f[k] for f in floors) for k in floors[0]}
+            print("a unary gRPC call with no work (health check), CPU per call (us, measured, median): calling thread "
+                  f"{med['client']:.0f}, coordinator process {med['coordinator']:.0f}, memory node process {med['node']:.0f}")
     for g in res["goal"]["checks"]:
         print(f"goal (added p50 <= {GOAL_ADDED_P50_MS} ms at batch {GOAL_BATCH}): {g['mode']} n={g['nodes']} "
-              f"c={g['concurrency']}: {g['added_p50_ms_measured']:.3f} ms -> {'met' if g['met'] else 'not met'}")
+              f"window={g['window']} node_streams={g['node_streams']} client={g['client']} c={g['concurrency']}: "
+              f"{g['added_p50_ms_measured']:.3f} ms -> "
+              f"{'met' if g['met'] else 'not met'}")
+    for g in res["goal"]["qps_checks"]:
+        print(f"goal (QPS >= {GOAL_QPS_RATIO:.0%} of in process, {GOAL_QPS_CONCURRENCY} clients at batch "
+              f"{GOAL_QPS_BATCH}): {g['mode']} n={g['nodes']} window={g['window']} node_streams={g['node_streams']} "
+              f"client={g['client']}: {g['qps_ratio_measured']:.1%} "
+              f"-> {'met' if g['met'] else 'not met'}")
     print(f"({res['note']})")
     print("wrote", ", ".join(res["files"]))
 
 
-def run_from_args(a) -> int:
+def run_from_args(a, prog: str | None = None, argv: list[str] | None = None) -> int:
     """Both front-ends: the config from the flags, the index, the run, the report, the table (or JSON)."""
     from ivfpq.index_cache import cached_index
 
@@ -477,7 +691,7 @@ def run_from_args(a) -> int:
     cfg.check()
     index, ds, _ = cached_index(cfg.dataset, cfg.nlist, cfg.m, cfg.index)
     res = run_service(index, ds.queries, cfg, progress=not a.json)
-    res["command"] = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    res["command"] = " ".join([prog or Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)])
     res["files"] = [str(f) for f in write_service_report(res, Path(cfg.out))]
     (Path(cfg.out) / "service.json").write_text(json.dumps(res, indent=1, default=float))
     if a.json:
@@ -491,11 +705,12 @@ def run_from_args(a) -> int:
 def main(argv: list[str] | None = None) -> int:
     from ivfpq.errors import CommandParser, run_command
 
-    ap = CommandParser(prog="python -m bench.service_bench", description=__doc__.split("\n\n")[0])
+    prog = "python -m bench.service_bench"
+    ap = CommandParser(prog=prog, description=__doc__.split("\n\n")[0])
     add_arguments(ap)
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    return run_command(lambda: run_from_args(a))
+    return run_command(lambda: run_from_args(a, prog, argv))
 
 
 if __name__ == "__main__":
