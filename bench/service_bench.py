@@ -31,6 +31,7 @@ Writes ``service.json`` and ``service_latency.png``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -79,7 +80,7 @@ class ServiceBenchConfig:
     compute_threads: int | None = 1  # faiss/numba threads of list selection and of each scan
     # the coordinator batching windows compared side by side: "adaptive", or milliseconds (0: off)
     batch_windows: tuple[str, ...] = ("0", "adaptive")
-    scan_threads: int = 1  # scans each memory node serves at once
+    scan_threads: tuple[int, ...] = (1,)  # scans each memory node serves at once (and fan-outs in flight per key)
     node_streams: tuple[bool, ...] = (True,)  # coordinator -> node scans on a stream (True) or a call each
     clients: tuple[str, ...] = ("unary",)  # client kinds: "unary" Search calls, "stream" (SearchStream)
     out: str = "report/bench"
@@ -90,7 +91,7 @@ class ServiceBenchConfig:
         bad = [m for m in self.modes if m not in MODES]
         if bad:
             raise HwragError(f"mode={bad[0]!r}; accepted: {', '.join(MODES)}")
-        if min((*self.nodes, *self.batches, *self.concurrency, self.requests, self.repeats, self.scan_threads)) < 1:
+        if min((*self.nodes, *self.batches, *self.concurrency, self.requests, self.repeats, *self.scan_threads)) < 1:
             raise HwragError("--nodes, --batch, --concurrency, --requests, --repeats and --scan-threads take "
                              "values >= 1")
         if not self.batch_windows:
@@ -120,22 +121,30 @@ def process_cpu_s(pid: int) -> float:
     """CPU seconds every live thread of process ``pid`` has run (``/proc/<pid>/task/*/schedstat``, ns);
     nan where there is no /proc. Threads of the servers live as long as the server, so differences of
     this are their CPU time over an interval (for this process use ``time.process_time``)."""
-    total = 0
+    return process_stats(pid)[0]
+
+
+def process_stats(pid: int) -> tuple[float, int]:
+    """(CPU seconds, context switches) of every live thread of process ``pid`` so far (nan, 0 without /proc)."""
+    total, switches = 0, 0
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return float("nan")
+        return float("nan"), 0
     for t in tasks:
         try:
             with open(f"/proc/{pid}/task/{t}/schedstat") as f:
                 total += int(f.read().split()[0])
+            with open(f"/proc/{pid}/task/{t}/status") as f:
+                switches += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
         except (OSError, ValueError, IndexError):  # a thread that just ended
             continue
-    return total / 1e9
+    return total / 1e9, switches
 
 
 class CpuMeter:
-    """CPU seconds of the benchmark process and of the servers' processes over an interval."""
+    """CPU seconds of the benchmark process and of the servers' processes over an interval, and the
+    servers' context switches (``<role>_switches``): each hand-off between threads costs one."""
 
     def __init__(self, servers: dict[str, list[int]]):
         self.servers = servers  # role -> pids, e.g. {"coordinator": [pid], "nodes": [pid, ...]}
@@ -143,7 +152,9 @@ class CpuMeter:
     def read(self) -> dict[str, float]:
         out = {"bench": time.process_time()}
         for role, pids in self.servers.items():
-            out[role] = sum(process_cpu_s(p) for p in pids)
+            stats = [process_stats(p) for p in pids]
+            out[role] = sum(c for c, _ in stats)
+            out[f"{role}_switches"] = sum(n for _, n in stats)
         return out
 
     @staticmethod
@@ -289,7 +300,8 @@ def alternating_loop(calls: list, queries: np.ndarray, batch: int, requests: int
 def _summary(loop: dict, batch: int) -> dict:
     lat = loop["lat"] if len(loop["lat"]) else np.array([np.nan])
     queries = len(loop["lat"]) * batch
-    cpu = {f"cpu_us_per_query_{k}": 1e6 * v / queries if queries else float("nan")
+    cpu = {(f"switches_per_query_{k[:-len('_switches')]}" if k.endswith("_switches") else f"cpu_us_per_query_{k}"):
+           (v if k.endswith("_switches") else 1e6 * v) / queries if queries else float("nan")
            for k, v in loop.get("cpu_s", {}).items()}
     return {"p50_ms": float(np.percentile(lat, 50) * 1e3), "p99_ms": float(np.percentile(lat, 99) * 1e3),
             "qps": queries / loop["wall"], "calls": int(len(loop["lat"])), "errors": len(loop["errors"]), **cpu}
@@ -406,6 +418,7 @@ class _Side:
     dep: _Deployment
     client: str  # "unary" | "stream"
     node_streams: bool
+    scan_threads: int
 
     @property
     def window(self) -> str:
@@ -446,7 +459,7 @@ def _row(backend: str, nodes: int, mode: str, side: _Side, bs: int, c: int, cfg:
     floor = {key: med(f[key] for f in floors) for key in floors[0]} if floors else {}
     row = {
         "backend": backend, "nodes": nodes, "mode": mode, "window": side.window, "node_streams": side.node_streams,
-        "client": side.client, "batch": bs, "concurrency": c,
+        "client": side.client, "scan_threads": side.scan_threads, "batch": bs, "concurrency": c,
         "k": cfg.k, "nprobe": cfg.nprobe, "repeats": len(reps), "calls": sum(x["calls"] for x in svc),
         "errors": sum(x["errors"] + y["errors"] for x, y in zip(svc, ins)),
         "latency_p50_ms_measured": med(x["p50_ms"] for x in svc),
@@ -474,6 +487,8 @@ def _row(backend: str, nodes: int, mode: str, side: _Side, bs: int, c: int, cfg:
         cpu["service_servers"] = cpu["service_coordinator"] + cpu["service_nodes"]
         cpu["service_total"] = cpu["service_servers"] + cpu["service_client"]
         row.update({f"cpu_us_per_query_{k}_measured": v for k, v in cpu.items()})
+        for role in ("coordinator", "nodes"):
+            row[f"switches_per_query_{role}_measured"] = med(y.get(f"switches_per_query_{role}", np.nan) for y in svc)
         row["cpu_ratio_measured"] = cpu["inprocess"] / cpu["service_total"]
     return row
 
@@ -489,11 +504,9 @@ def bench_deployment(index, queries, backend: str, nodes: int, mode: str, cfg: S
     results = defaultdict(list)
     floors = defaultdict(list)
     try:
-        for w in cfg.batch_windows:
-            for ns in cfg.node_streams:
-                for kind in cfg.clients:
-                    dep = _Deployment(mode, index, backend, nodes, cfg.compute_threads, w, cfg.scan_threads, ns)
-                    sides.append(_Side(dep, kind, ns))
+        for w, ns, kind, st in itertools.product(cfg.batch_windows, cfg.node_streams, cfg.clients, cfg.scan_threads):
+            dep = _Deployment(mode, index, backend, nodes, cfg.compute_threads, w, st, ns)
+            sides.append(_Side(dep, kind, ns, st))
         for rep in range(cfg.repeats):
             for j, sd in enumerate(sides):
                 floors[j].append(transport_floor(sd.dep))
@@ -518,7 +531,8 @@ def _goals(rows: list[dict]) -> dict:
     added, qps = [], []
     for r in rows:
         where = {"backend": r["backend"], "nodes": r["nodes"], "mode": r["mode"], "window": r["window"],
-                 "node_streams": r["node_streams"], "client": r["client"], "concurrency": r["concurrency"],
+                 "node_streams": r["node_streams"], "client": r["client"], "scan_threads": r["scan_threads"],
+                 "concurrency": r["concurrency"],
                  "batch": r["batch"]}
         if r["batch"] == GOAL_BATCH:
             added.append({**where, "added_p50_ms_measured": r["added_p50_ms_measured"],
@@ -551,7 +565,8 @@ def run_service(index, queries, cfg: ServiceBenchConfig | None = None, progress:
         "index": {"ntotal": int(index.ntotal), "d": int(index.d), "nlist": int(index.nlist), "M": int(index.M)},
         "settings": {"requests_per_client": cfg.requests, "repeats": cfg.repeats,
                      "compute_threads": cfg.compute_threads, "batch_windows": list(cfg.batch_windows),
-                     "scan_threads": cfg.scan_threads},
+                     "node_streams": list(cfg.node_streams), "clients": list(cfg.clients),
+                     "scan_threads": list(cfg.scan_threads)},
         "config": asdict(cfg),
         "note": "all figures measured (wall clock or CPU time on this machine, loopback gRPC); each row is the "
                 "median over repeats; added = service p50 - in-process p50 of the same repeat; qps ratio = service "
@@ -573,6 +588,7 @@ def write_service_report(result: dict, out: Path) -> list[Path]:
     rows = result["rows"]
     labels = [f"{r['backend']} n={r['nodes']} {r.get('mode', 'local')} w={r.get('window', '0')}"
               f"{'' if r.get('node_streams', True) else ' unary-nodes'}{' stream-client' if r.get('client') == 'stream' else ''}"
+              f"{'' if r.get('scan_threads', 1) == 1 else ' scan-threads=%d' % r['scan_threads']}"
               f" b={r['batch']} c={r.get('concurrency', '')}" for r in rows]
     series = {"service p50 (measured)": [r["latency_p50_ms_measured"] for r in rows],
               "service p99 (measured)": [r["latency_p99_ms_measured"] for r in rows]}
@@ -589,21 +605,23 @@ def write_service_report(result: dict, out: Path) -> list[Path]:
     return [out / "service.json", png]
 
 
-TABLE_COLS = ["mode", "nodes", "window", "node_streams", "client", "batch", "concurrency", "inprocess_p50_ms_measured",
-              "latency_p50_ms_measured", "added_p50_ms_measured", "floor_two_hops_p50_ms_measured",
+TABLE_COLS = ["mode", "nodes", "window", "node_streams", "client", "scan_threads", "batch", "concurrency",
+              "inprocess_p50_ms_measured", "latency_p50_ms_measured", "added_p50_ms_measured", "floor_two_hops_p50_ms_measured",
               "inprocess_p99_ms_measured", "latency_p99_ms_measured", "inprocess_qps_measured", "qps_measured",
               "qps_ratio_measured", "errors"]
-CPU_COLS = ["mode", "nodes", "window", "node_streams", "client", "batch", "concurrency",
+CPU_COLS = ["mode", "nodes", "window", "node_streams", "client", "scan_threads", "batch", "concurrency",
             "cpu_us_per_query_inprocess_measured",
             "cpu_us_per_query_service_client_measured", "cpu_us_per_query_service_coordinator_measured",
             "cpu_us_per_query_service_nodes_measured", "cpu_us_per_query_service_servers_measured",
-            "cpu_us_per_query_service_total_measured", "cpu_ratio_measured"]
+            "cpu_us_per_query_service_total_measured", "cpu_ratio_measured", "switches_per_query_coordinator_measured",
+            "switches_per_query_nodes_measured"]
 
 
 def format_rows(rows: list[dict], cols=TABLE_COLS) -> str:
     short = [c.replace("_measured", "").replace("latency_", "svc_").replace("inprocess_", "inproc_")
              .replace("floor_two_hops_p50", "floor_2hop_p50").replace("cpu_us_per_query_", "cpu_us/q ")
-             .replace("service_", "svc ") for c in cols]
+             .replace("service_", "svc ").replace("switches_per_query_", "ctx sw/q ").replace("scan_threads", "scan_thr")
+             .replace("node_streams", "node_strm") for c in cols]
     return format_table(rows, list(cols), short)
 
 
@@ -628,7 +646,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-window-ms", dest="batch_windows", nargs="+", default=list(d.batch_windows),
                    help="coordinator batching windows, each its own deployment side by side: 'adaptive' or "
                         "milliseconds (0: off)")
-    p.add_argument("--scan-threads", type=int, default=d.scan_threads, help="scans each memory node serves at once")
+    p.add_argument("--scan-threads", type=int, nargs="+", default=list(d.scan_threads),
+                   help="scans each memory node serves at once (the coordinator keeps as many fan-outs in flight); "
+                        "each its own deployment")
     p.add_argument("--node-streams", nargs="+", type=_on_off, default=list(d.node_streams),
                    help="coordinator -> memory node scans on a stream (on) or a unary call each (off); each its "
                         "own deployment")

@@ -10,7 +10,8 @@ than ``max_in_flight`` of them goes at once (a lone caller never waits), so the 
 when the service is idle and gathers exactly the callers that would otherwise queue behind a busy
 memory node. How long gathered callers wait at most is the window length: fixed (``window_s``), or
 *adaptive*: a multiple of the measured fan-out time of that key (its running mean), so it follows the
-service's own speed; how many gather follows the measured arrivals during one fan-out.
+service's own speed; how many gather follows the measured arrivals during one fan-out. Either way a
+gathered caller waits at most half the time it has left.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class BatchWindow:
     when the window since the first of them has passed, or when they hold ``max_queries`` queries,
     whichever is first. The window is ``window_s`` (fixed) or, with ``window_s=None`` (adaptive),
     :data:`ADAPTIVE_SLACK` times the measured mean fan-out time (before any fan-out finished: until the
-    one in flight finishes, which its deadline bounds)."""
+    one in flight finishes). A gathered caller goes at the latest when half its time is left."""
     window_s: float | None = None
     max_queries: int = 1024
     max_in_flight: int = 1
@@ -98,13 +99,29 @@ class Batcher:
         caller = _Caller(q, loop.create_future(), deadline, time.perf_counter(), entry)
         gathered = self.pending.setdefault(key, [])
         gathered.append(caller)
-        if len(gathered) == 1:
-            limit = self.window.limit_s(self.mean_fanout_s.get(key))
-            if limit is not None:
-                self.timers[key] = loop.call_later(limit, self._flush, key)
         if self.window.full(sum(c.q.shape[0] for c in gathered)):
             self._flush(key)
+        else:
+            self._arm(key, len(gathered) == 1, deadline)
         return await caller.answer
+
+    def _arm(self, key, first: bool, deadline: float) -> None:
+        """Set when the gathered callers of ``key`` go at the latest: the window after the first of them,
+        and never later than half the time a gathered caller has left (so that its own fan-out still
+        has time to answer, e.g. without a shard that hangs, under policy partial)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        due = now + max(0.0, deadline - time.monotonic()) / 2
+        if first:
+            limit = self.window.limit_s(self.mean_fanout_s.get(key))
+            if limit is not None:
+                due = min(due, now + limit)
+        old = self.timers.get(key)
+        if old is not None:
+            if old.when() <= due:
+                return
+            old.cancel()
+        self.timers[key] = loop.call_at(due, self._flush, key)
 
     async def _timed(self, key, entry: IndexEntry, q: np.ndarray, k: int, nprobe: int, policy: int,
                      deadline: float) -> SearchOutcome:

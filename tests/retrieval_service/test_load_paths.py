@@ -126,6 +126,29 @@ def test_adaptive_window_lets_callers_go_when_a_fanout_takes_too_long():
     asyncio.run(asyncio.wait_for(run(), 10))
 
 
+def test_a_gathered_caller_waits_at_most_half_its_time_left():
+    """Before any fan-out is measured, gathered callers wait for the one in flight, but not past half of
+    their time left: their own fan-out still has time to answer (e.g. without a hung shard)."""
+    import time
+
+    async def run():
+        b, runs, gates = _scripted_batcher(BatchWindow(None))
+        hung = _caller(b, 0)
+        await asyncio.sleep(0)
+        t0 = time.monotonic()
+        short = _caller(b, 1, deadline=t0 + 0.2)
+        await asyncio.sleep(0.05)
+        assert runs == [[0.0]]
+        await asyncio.sleep(0.1)
+        assert runs == [[0.0], [1.0]]  # went on its own after ~0.1 s
+        gates[1].set_result(None)
+        assert (await short).figures[0].value == pytest.approx(0.1, abs=0.05)
+        gates[0].set_result(None)
+        await hung
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+
+
 def test_in_flight_limit_lets_that_many_fanouts_go_at_once():
     async def run():
         b, runs, gates = _scripted_batcher(BatchWindow(None, max_in_flight=2))
