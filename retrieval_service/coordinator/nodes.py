@@ -93,11 +93,11 @@ class NodeStream:
                 fut = s.pending.get(resp.request_id)
                 if fut is not None and not fut.done():
                     fut.set_result(resp)
-        except grpc.aio.AioRpcError as e:
-            err = e
         except asyncio.CancelledError:
             err = StreamBroken("closed")
             raise
+        except Exception as e:  # noqa: BLE001 -- the stream ended (a status, or an answer it could not read)
+            err = e
         finally:
             self._broken(s, err)
 
