@@ -164,14 +164,18 @@ class CpuMeter:
 
 # ---- the same search, in process -----------------------------------------------------------------
 class InProcessSearch:
-    """The service's search without gRPC: coordinator list selection, one backend per shard, exact merge."""
+    """The service's search without gRPC: the coordinator's list selection (its cached faiss quantizer),
+    one backend per shard, the coordinator's exact merge (a single shard's answer taken as it is when in
+    merge order, as the coordinator does)."""
 
     def __init__(self, index, backend: str = "cpu", nodes: int = 1, name: str = "default"):
         from ivfpq.shard import shard_index
         from retrieval_service.backends.base import ShardInfo, create_backend
+        from retrieval_service.coordinator.selection import make_quantizer
         from retrieval_service.wire import index_fingerprint
 
         self.index = index
+        self.quantizer = make_quantizer(index)
         fp = index_fingerprint(index)
         shards = shard_index(index, nodes) if nodes > 1 else [index]
         self.backends = []
@@ -182,14 +186,16 @@ class InProcessSearch:
             self.backends.append(b)
 
     def search(self, q: np.ndarray, k: int, nprobe: int):
-        from retrieval_service.coordinator.merge import merge_partials
+        from retrieval_service.coordinator.merge import merge_one, merge_partials
         from retrieval_service.coordinator.selection import select_probe
 
-        probe = select_probe(self.index, q, nprobe)
+        probe = select_probe(self.index, q, nprobe, self.quantizer)
         parts = [b.scan(q, probe, k) for b in self.backends]
         fixed = parts[0].int_distances is not None
-        return merge_partials([p.ids for p in parts], [p.int_distances if fixed else p.distances for p in parts],
-                              [p.distances for p in parts], k)
+        keys = [p.int_distances if fixed else p.distances for p in parts]
+        if len(parts) == 1:
+            return merge_one(parts[0].ids, keys[0], parts[0].distances, k)
+        return merge_partials([p.ids for p in parts], keys, [p.distances for p in parts], k)
 
     def close(self) -> None:
         for b in self.backends:
