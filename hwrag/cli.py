@@ -19,6 +19,7 @@ _REGISTRARS = [
     ("hwsim.cli", "add_hw_parser"),  # hw compare|project
     ("retrieval_service.cli", "add_service_parsers"),  # serve, node
     ("hwrag.ralm_commands", "add_llm_parsers"),  # generate, eval-ppl
+    ("hwrag.datastore_commands", "add_parsers"),  # datastore build|list
     ("bench.cli", "add_bench_parser"),  # bench ann|service|ralm|dram|project
 ]
 

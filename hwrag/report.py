@@ -39,57 +39,24 @@ def _service_plot(rows, out: Path) -> Path:
 
 def _ralm_plot(ralm, out: Path) -> Path:
     rows = ralm["perplexity"]
-    return bar_plot([r["mode"] for r in rows], {"perplexity per byte (measured)": [r["perplexity"] for r in rows]},
-                    out / "ralm_perplexity.png", f"Held-out perplexity, {rows[0]['tokens']} bytes, model {ralm['model']}",
-                    "perplexity (lower is better)", note="measured on held-out Python documentation; retrieval "
-                    "through the gRPC service (cpu memory nodes)")
+    return bar_plot([r["mode"] for r in rows], {"perplexity per token (measured)": [r["perplexity"] for r in rows]},
+                    out / "ralm_perplexity.png", f"Held-out perplexity, {rows[0]['tokens']} tokens, {ralm['model']}",
+                    "perplexity (lower is better)", note="measured on the test slice of held-out Python documentation; "
+                    "retrieval through the gRPC service (cpu memory nodes); kNN-LM tuned on the validation slice")
 
 
-def write_report(result: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "demo.json").write_text(json.dumps(result, indent=1, default=str))
-    _service_plot(result["ann_service"], out)
-    _ralm_plot(result["ralm"], out)
-    k = result["config"]["k"]
-    ds, ix = result["dataset"], result["index"]
-    svc = result["ann_service"]
-    curves = result["ann_curves"]
-    proj = result["project"]
-    gen = result["ralm"]["generation"]
-    t = result["timings_measured"]
+def _cell(text: str, n: int = 220) -> str:
+    return " ".join(text.split())[:n].replace("|", "\\|")
+
+
+def ralm_section(ralm: dict) -> list[str]:
+    """Section 3 of the report: RALM with SmolLM2 through the service (all measured)."""
+    mi, tu = ralm["model_info"], ralm["knn_tuning"]
+    gen = {g["summary"]["mode"]: g for g in ralm["generation"]}
     lines = [
-        "# hwrag demo report", "",
-        f"Dataset `{ds['name']}` ({ds['n']} vectors, d={ds['d']}, {ds['nq']} queries), index IVF{ix['nlist']},PQ{ix['M']}, "
-        f"k={k}. Every figure is **measured** (wall clock on this machine) or **modeled** (hwsim, configuration named). "
-        f"Total demo time {t['total_s']:.0f} s (measured).", "",
-        "## 1. ANN search through the gRPC service, every backend", "",
-        f"{result['config']['service_queries']} queries in calls of {result['config']['service_batch']}, nprobe "
-        f"{result['config']['service_nprobe']}. The emulated backends answer with the golden fixed-point model, so their ids "
-        "equal the cpu backend's; their measured wall time is the emulator's, their device time is modeled.", "",
-        md_table(svc, ["backend", "memory_nodes", f"recall@{k}", "same_ids_as_cpu", "call_p50_ms_measured",
-                       "modeled_device_us_per_query", "modeled_energy_uJ_per_query"],
-                 ["backend", "nodes", f"recall@{k}", "same ids as cpu", "call p50 ms (measured)",
-                  "device us/query (modeled)", "energy uJ/query (modeled)"]), "",
-        "Modeled configurations: " + "; ".join(f"`{r['modeled_config']}`" for r in svc if r["modeled_config"] != "-"), "",
-        "![service latency](service_latency.png)", "", "![modeled device time](service_modeled_device.png)", "",
-        "## 2. Recall@k vs QPS over nprobe (in process)", "",
-        curves["note"], "",
-        md_table(curves["rows"], ["engine", "figures", "config", "nprobe", f"recall@{k}", "qps"]), "",
-        "![recall vs QPS](ann_recall_qps.png)", "",
-        "## 3. RALM through the gRPC service", "",
-        f"Model `{result['ralm']['model']}` (byte-level GPT trained on the Python documentation's training split). "
-        "Held-out perplexity per byte on the same bytes in each mode (measured):", "",
-        md_table(result["ralm"]["perplexity"], ["mode", "perplexity", "bits_per_token", "seconds_measured",
-                                                 "retrieval_seconds_measured"]), "",
-        "![perplexity](ralm_perplexity.png)", "",
-        "Generation (batch of 4 prompts, 2 alternating sub-batches, retrieval overlapped with compute; measured):", "",
-        md_table([g["summary"] for g in gen], ["mode", "new_tokens", "tokens_per_s", "lm_compute_s",
-                                               "retrieval_latency_s", "retrieval_wait_s", "retrievals"]), "",
     ]
-    for g in gen:
-        s = g["samples"][0]
-        lines += [f"- {g['summary']['mode']} mode: *{s['prompt']}*`{s['continuation'].strip()[:160]}`"]
-    lines += ["", "## 4. Paper-scale projection (modeled)", "", proj["note"], "",
+    lines += ralm_section(result["ralm"])
+    lines += ["## 4. Paper-scale projection (modeled)", "", proj["note"], "",
               md_table(proj["rows"], ["name", "M", "nodes", "fits", "latency_batch1_us", f"qps_batch{proj['batch']}",
                                       "energy_per_query_mJ", "bound", "latency_speedup_vs_cpu8"]), "",
               f"Published: {proj['published_chameleon']['source']}", "",
@@ -111,11 +78,16 @@ def print_summary(result: dict, out: Path) -> None:
     print(f"\nIn process, nprobe {nprobe}: faiss, golden scan (float, fixed point) and hardware models side by side")
     print(format_table([{"engine": r["engine"], "figures": r["figures"], f"recall@{k}": r[f"recall@{k}"], "QPS": r["qps"]}
                         for r in curves["rows"] if r["nprobe"] == nprobe]))
-    print("\nRALM held-out perplexity (measured)")
-    print(format_table([{"mode": r["mode"], "perplexity": r["perplexity"]} for r in result["ralm"]["perplexity"]]))
-    print("\nRALM generation through gRPC (measured)")
+    ralm = result["ralm"]
+    print(f"\nRALM with {ralm['model']}: held-out perplexity per token on the test slice (measured)")
+    print(format_table([{"mode": r["mode"], "perplexity": r["perplexity"]} for r in ralm["perplexity"]]))
+    print("\nRALM generation through gRPC, the same prompts in each mode (measured)")
     print(format_table([{c: g["summary"][c] for c in ("mode", "new_tokens", "tokens_per_s", "retrieval_wait_s")}
-                        for g in result["ralm"]["generation"]]))
+                        | {"first continuation": " ".join(g["samples"][0]["continuation"].split())[:60]}
+                        for g in ralm["generation"]]))
+    print(f"\n{ralm['question']}")
+    for q in ralm["qa"]:
+        print(f"  {q['summary']['mode']:<6}{' '.join(q['samples'][0]['continuation'].split())[:150]}")
     best = {}
     for r in result["project"]["rows"]:
         if r["fits"] and r["M"] == 16:

@@ -42,6 +42,8 @@ def train_index(xb: np.ndarray, nlist: int, M: int, *, metric: str = "l2", by_re
     rng = np.random.default_rng(seed)
     ntrain = min(n, train_size or max(256 * 39, nlist * 39))
     train = xb if ntrain >= n else xb[np.sort(rng.choice(n, ntrain, replace=False))]
+    if len(train) < 256:  # each sub-quantiser has 256 centroids: a small set is repeated to train them
+        train = np.resize(train, (256, d))
     log.info("training IVF%d,PQ%d on %d vectors (d=%d)", nlist, M, len(train), d)
     index.train(train)
     if ids is None:

@@ -5,7 +5,15 @@ on them -- their text placed before the context, within the model's context budg
     [retrieved chunk K] ... [retrieved chunk 1] <sep> [most recent context]
 
 The context keeps at least ``min_context`` of the model's ``block_size`` tokens; the retrieved
-text gets the rest (the best chunk nearest the context; chunks cut at their end if too long).
+text gets the rest, at most ``max_prefix_tokens`` (the best chunk nearest the context; chunks cut at
+their end if too long). The query is the text of the ``query_tokens`` most recent tokens (Ram et al.
+found short recent queries, ~32 tokens, best).
+
+The encoder is MiniLM (all-MiniLM-L6-v2), not the LM's own states: it is trained for retrieval
+(contrastive sentence similarity) where a causal LM's states are trained to predict the next token;
+it costs 22M parameters per chunk against the LM's 135M; and a chunk store then serves every LM
+(SmolLM2, the byte GPT, any HF model) instead of belonging to one. ``bench/chunk_encoder.py``
+measures both on held-out text.
 """
 from __future__ import annotations
 
@@ -20,15 +28,16 @@ from ivfpq.errors import HwragError
 @dataclass
 class ChunkRALMConfig:
     k: int = 1  # chunks retrieved per query
-    interval: int = 32  # tokens generated between retrievals
+    interval: int = 16  # tokens generated between retrievals
     nprobe: int = 8
-    query_tokens: int = 128  # recent context tokens encoded into the query
+    query_tokens: int = 32  # recent context tokens encoded into the query
     min_context: int = 128  # tokens of own context always kept (the rest of the block is for chunks)
+    max_prefix_tokens: int = 256  # retrieved text placed before the context, at most
     separator: str = "\n\n"
 
     def check(self, block_size: int | None = None) -> None:
-        if self.k < 1 or self.interval < 1 or self.nprobe < 1 or self.query_tokens < 1 or self.min_context < 1:
-            raise HwragError("k, interval, nprobe, query_tokens and min_context must all be >= 1")
+        if min(self.k, self.interval, self.nprobe, self.query_tokens, self.min_context, self.max_prefix_tokens) < 1:
+            raise HwragError("k, interval, nprobe, query_tokens, min_context and max_prefix_tokens must all be >= 1")
         if block_size is not None and self.min_context >= block_size:
             raise HwragError(f"min_context={self.min_context} leaves no room for retrieved text in a "
                              f"block of {block_size}; accepted: min_context < {block_size}")
@@ -45,8 +54,8 @@ class MiniLMEncoder:
 
         self.model = load_minilm(device)
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        e = self.model.encode(list(texts), batch_size=64, show_progress_bar=False, convert_to_numpy=True,
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        e = self.model.encode(list(texts), batch_size=64, show_progress_bar=progress, convert_to_numpy=True,
                               normalize_embeddings=True)
         return np.ascontiguousarray(e, dtype=np.float32)
 
@@ -88,9 +97,9 @@ def retrieved_prefix(tokenizer, chunks: list[bytes | str], budget: int, separato
 
 def conditioned_input(tokenizer, chunks: list[bytes | str], context: list[int], block_size: int,
                       cfg: ChunkRALMConfig) -> list[int]:
-    """The model's input: retrieved text (within the budget ``block_size - min(len(context), min_context)``)
-    followed by as much of the most recent context as fits in ``block_size``."""
-    budget = block_size - min(len(context), cfg.min_context)
+    """The model's input: retrieved text (within the budget ``block_size - min(len(context), min_context)``
+    and ``max_prefix_tokens``) followed by as much of the most recent context as fits in ``block_size``."""
+    budget = min(block_size - min(len(context), cfg.min_context), cfg.max_prefix_tokens)
     prefix = retrieved_prefix(tokenizer, chunks, budget, cfg.separator) if chunks else []
     keep = block_size - len(prefix)
     return prefix + list(context[-keep:])

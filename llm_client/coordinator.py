@@ -17,6 +17,7 @@ was blocked waiting for it; overlap achieved = 1 - wait / latency.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -39,6 +40,8 @@ class GenerationConfig:
     max_new_tokens: int = 64
     temperature: float = 0.0  # 0 = greedy
     seed: int = 0
+    # > 1 divides the probability of tokens already in the sequence (Keskar et al., 2019), in every mode
+    repetition_penalty: float = 1.0
     sub_batches: int = 2  # sequences are split into this many alternating sub-batches
     overlap: bool = True
     chunk: ChunkRALMConfig = field(default_factory=ChunkRALMConfig)
@@ -47,8 +50,8 @@ class GenerationConfig:
     def check(self, block_size: int) -> None:
         if self.mode not in MODES:
             raise HwragError(f"mode={self.mode!r}; accepted: {', '.join(MODES)}")
-        if self.max_new_tokens < 1 or self.sub_batches < 1 or self.temperature < 0:
-            raise HwragError("max_new_tokens >= 1, sub_batches >= 1 and temperature >= 0 required")
+        if self.max_new_tokens < 1 or self.sub_batches < 1 or self.temperature < 0 or self.repetition_penalty < 1:
+            raise HwragError("max_new_tokens >= 1, sub_batches >= 1, temperature >= 0 and repetition_penalty >= 1 required")
         if self.mode == "token":
             self.knn.check()
         if self.mode == "chunk":
@@ -126,6 +129,19 @@ class GenerationResult:
         }
 
 
+def shape_next(logp: torch.Tensor, seqs: list[list[int]], cfg: GenerationConfig, banned: list[int]) -> torch.Tensor:
+    """The next-token log-probabilities generation draws from: special tokens (chat markers, end of
+    text) never drawn -- a continuation is text -- and tokens already in a sequence penalised."""
+    logp = logp.clone()
+    if banned:
+        logp[:, banned] = -math.inf
+    if cfg.repetition_penalty > 1:
+        pen = math.log(cfg.repetition_penalty)
+        for i, s in enumerate(seqs):
+            logp[i, torch.tensor(sorted(set(s)), dtype=torch.long)] -= pen
+    return logp
+
+
 class InferenceCoordinator:
     """``InferenceCoordinator(lm, retriever).generate(prompts, GenerationConfig(mode="token"))``."""
 
@@ -144,6 +160,7 @@ class InferenceCoordinator:
         """Generator: appends to ``seqs`` in place; yields retrieval Futures, receives (Timed, wait_s)."""
         lm, tok = self.lm, self.lm.tokenizer
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + sb)
+        decoder = lm.decoder()  # reuses the KV cache while inputs only grow
         chunks: list[list[bytes]] = [[] for _ in seqs]
         for step in range(cfg.max_new_tokens):
             st = StepTiming(step, sb)
@@ -161,7 +178,7 @@ class InferenceCoordinator:
                 inputs = [conditioned_input(tok, c, s, lm.block_size, cfg.chunk) for c, s in zip(chunks, seqs)]
             else:
                 inputs = seqs
-            logits, hidden = lm.last(inputs)  # (b, V), (b, C)
+            logits, hidden = decoder.last(inputs)  # (b, V), (b, C)
             if cfg.mode == "token" and step % cfg.knn.interval == 0:
                 fut = self.retriever.submit("token", hidden.cpu().numpy(), cfg.knn.k, cfg.knn.nprobe)
                 st.compute_s += time.perf_counter() - t
@@ -177,6 +194,7 @@ class InferenceCoordinator:
                 logp = interpolate(logits.cpu(), knn_lp, cfg.knn.lam, valid)
             else:
                 logp = torch.log_softmax(logits.cpu(), dim=-1)
+            logp = shape_next(logp, seqs, cfg, lm.banned_ids)
             if cfg.temperature == 0:
                 nxt_tok = logp.argmax(dim=-1)
             else:
@@ -200,6 +218,10 @@ class InferenceCoordinator:
         seqs = [tok.encode(p) for p in prompts]
         if any(not s for s in seqs):
             raise HwragError("every prompt needs at least one character")
+        for p, s in zip(prompts, seqs):
+            if len(s) > self.lm.block_size:
+                raise HwragError(f"prompt {p[:40]!r}... is {len(s)} tokens, longer than the model's context of "
+                                 f"{self.lm.block_size} tokens; accepted: prompts of at most {self.lm.block_size} tokens")
         start = [len(s) for s in seqs]
         nsb = min(cfg.sub_batches, len(seqs))
         groups = [list(range(len(seqs)))[i::nsb] for i in range(nsb)]  # sequence ids per sub-batch

@@ -22,7 +22,14 @@ import numpy as np
 import torch
 from ivfpq.errors import HwragError
 
+from .defaults import KNN_KEY_WINDOW, KNN_KEYS_PER_LIST, KNN_MIN_DSUB, KNN_NLIST
+
 log = logging.getLogger(__name__)
+
+
+def auto_m(d: int) -> int:
+    """PQ sub-quantisers for d-dim keys: the most that leave each at least KNN_MIN_DSUB dims."""
+    return max(m for m in range(1, d + 1) if d % m == 0 and d // m >= KNN_MIN_DSUB)
 
 
 def token_payload(token: int) -> bytes:
@@ -44,11 +51,12 @@ class ChunkStoreConfig:
 
 @dataclass
 class KnnStoreConfig:
-    nlist: int = 1024
-    M: int = 32  # must divide the LM's hidden size
+    nlist: int = KNN_NLIST  # capped at ntotal / KNN_KEYS_PER_LIST
+    M: int = 0  # must divide the LM's hidden size; 0: the most with >= KNN_MIN_DSUB dims each (576 -> 96)
     max_tokens: int = 0  # keys from the first max_tokens positions of the training text (0 = all)
     seed: int = 0
     batch_size: int = 16  # windows per forward pass while collecting keys
+    window: int = KNN_KEY_WINDOW  # tokens per forward pass while collecting keys (each key sees >= window/2 of context)
 
 
 @dataclass
@@ -66,6 +74,10 @@ class Datastore:
     @property
     def index_name(self) -> str:
         return self.meta["index_name"]
+
+    @property
+    def nlist(self) -> int:
+        return int(self.meta.get("nlist") or self.load_index().nlist)
 
     def load_index(self):
         from ivfpq.storage import load_index
@@ -108,19 +120,21 @@ def _save(kind: str, path: Path, index, payloads, meta: dict) -> Datastore:
 
 
 def build_chunk_store(cfg: ChunkStoreConfig | None = None, rebuild: bool = False,
-                      texts: list[str] | None = None) -> Datastore:
+                      texts: list[str] | None = None, progress: bool = False, name: str | None = None) -> Datastore:
     """The chunk store (cached) of the training documents' chunks, or of ``texts`` (embedded here).
-    Embedding the whole corpus the first time takes minutes (MiniLM on CPU)."""
+    Embedding the whole corpus the first time takes minutes (MiniLM on CPU). The index is served under
+    its directory's name, which changes with the content and the config."""
     from ivfpq.datasets import load_dataset
     from ivfpq.datasets.cache import cache_dir
     from ivfpq.faiss_io import train_index
     from ivfpq.payloads import PayloadStore
 
     cfg = cfg or ChunkStoreConfig()
-    name = f"pydocs-chunks-w{cfg.chunk_words}" + (f"-d{cfg.max_docs}" if cfg.max_docs else "")
     src = {} if texts is None else {"texts": hashlib.sha256("\0".join(texts).encode()).hexdigest()[:12]}
-    if texts is not None:
-        name = f"chunks-{src['texts']}"
+    if texts is None:
+        name = f"pydocs-chunks-w{cfg.chunk_words}" + (f"-d{cfg.max_docs}" if cfg.max_docs else "")
+    else:
+        name = name or "chunks"
     path = cache_dir("datastores") / f"{name}-IVF{cfg.nlist}-PQ{cfg.M}-{_key(asdict(cfg) | src)}"
     if not rebuild and (ds := _cached(path, "chunk")):
         return ds
@@ -134,11 +148,11 @@ def build_chunk_store(cfg: ChunkStoreConfig | None = None, rebuild: bool = False
     else:
         from .chunk_ralm import default_encoder
 
-        base = default_encoder().encode(texts)
+        base = default_encoder().encode(texts, progress=progress)
     ids = np.arange(base.shape[0], dtype=np.int64)
-    index = train_index(base, min(cfg.nlist, len(texts)), cfg.M, metric="ip", ids=ids, seed=cfg.seed)
+    index = train_index(base, min(cfg.nlist, max(1, len(texts) // 39)), cfg.M, metric="ip", ids=ids, seed=cfg.seed)
     payloads = PayloadStore.build((int(i), t) for i, t in zip(ids, texts))
-    meta = {"kind": "chunk", "index_name": name, "encoder": "minilm", "d": int(base.shape[1]),
+    meta = {"kind": "chunk", "index_name": path.name, "encoder": "minilm", "d": int(base.shape[1]), "nlist": index.nlist,
             "metric": "ip", "ntotal": int(index.ntotal), "config": asdict(cfg),
             "build_seconds_measured": time.perf_counter() - t0}
     log.info("chunk store: %d chunks -> %s", index.ntotal, path)
@@ -146,15 +160,15 @@ def build_chunk_store(cfg: ChunkStoreConfig | None = None, rebuild: bool = False
 
 
 @torch.no_grad()
-def collect_keys(lm, tokens: np.ndarray, batch_size: int = 16, progress: bool = True
+def collect_keys(lm, tokens: np.ndarray, batch_size: int = 16, progress: bool = True, window: int = 0
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Hidden state at each position t of ``tokens`` (keys, (N, C) float32) and tokens[t+1] (values).
 
-    Windows of ``block_size`` tokens overlap by half; each position's key comes from the window where
-    it has at least half a block of context (the first window: all its positions)."""
+    Windows of ``window`` tokens (0: the model's context) overlap by half; each position's key comes
+    from the window where it has at least half a window of context (the first window: all its positions)."""
     from tqdm.auto import tqdm
 
-    T = lm.block_size
+    T = min(window or lm.block_size, lm.block_size)
     n = len(tokens) - 1  # positions with a next token
     if n < 1:
         raise HwragError("need at least two tokens to collect kNN-LM keys")
@@ -169,7 +183,7 @@ def collect_keys(lm, tokens: np.ndarray, batch_size: int = 16, progress: bool = 
         group = starts[a:a + batch_size]
         L = min(T, n)
         idx = torch.stack([tok[s:s + L] for s in group]).to(lm.device)  # (b, L)
-        _, hidden = lm.forward(idx)  # (b, L, C)
+        hidden = lm.hidden_states(idx)  # (b, L, C)
         hidden = hidden.float().cpu().numpy()
         for j, s in enumerate(group):
             lo = max(filled, s)  # the first new position of this window
@@ -191,6 +205,8 @@ def build_knn_store(lm, cfg: KnnStoreConfig | None = None, tokens: np.ndarray | 
     from .corpus import corpus_fingerprint, corpus_text
 
     cfg = cfg or KnnStoreConfig()
+    if not cfg.M:
+        cfg = KnnStoreConfig(**{**asdict(cfg), "M": auto_m(lm.hidden_size)})
     if lm.hidden_size % cfg.M:
         raise HwragError(f"M={cfg.M} must divide the LM's hidden size {lm.hidden_size}")
     src = "custom" if tokens is not None else f"train-{corpus_fingerprint('train')}"
@@ -201,18 +217,18 @@ def build_knn_store(lm, cfg: KnnStoreConfig | None = None, tokens: np.ndarray | 
     if cfg.max_tokens:
         tokens = tokens[:cfg.max_tokens + 1]
     name = name or f"pydocs-knn-{lm.name}"
-    path = cache_dir("datastores") / f"{name}-IVF{cfg.nlist}-PQ{cfg.M}-{_key(asdict(cfg) | {'src': src})}"
+    path = cache_dir("datastores") / f"{name}-IVF{cfg.nlist}-PQ{cfg.M}-{_key(asdict(cfg) | {'src': src, 'dtype': str(lm.dtype)})}"
     if not rebuild and (ds := _cached(path, "token")):
         return ds
     t0 = time.perf_counter()
-    keys, values = collect_keys(lm, tokens, cfg.batch_size, progress)
-    nlist = min(cfg.nlist, max(1, len(keys) // 39))
+    keys, values = collect_keys(lm, tokens, cfg.batch_size, progress, cfg.window)
+    nlist = min(cfg.nlist, max(1, len(keys) // KNN_KEYS_PER_LIST))
     ids = np.arange(len(keys), dtype=np.int64)
     index = train_index(keys, nlist, cfg.M, metric="l2", ids=ids, seed=cfg.seed)
     payloads = PayloadStore.build((int(i), token_payload(v)) for i, v in zip(ids, values))
     a, b = keys[:512].astype(np.float64), keys[-512:].astype(np.float64)  # scale of the distances, for tuning
     dist_scale = float(np.median((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T))
-    meta = {"kind": "token", "index_name": name, "model": lm.name, "d": int(keys.shape[1]), "metric": "l2",
+    meta = {"kind": "token", "index_name": path.name, "model": lm.name, "dtype": str(lm.dtype).replace("torch.", ""), "d": int(keys.shape[1]), "metric": "l2",
             "ntotal": int(index.ntotal), "nlist": nlist, "config": asdict(cfg), "source": src,
             "median_sq_distance": dist_scale, "build_seconds_measured": time.perf_counter() - t0}
     log.info("kNN-LM store: %d keys -> %s", index.ntotal, path)

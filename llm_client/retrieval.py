@@ -25,6 +25,7 @@ KINDS = ("chunk", "token")
 class StoreRef:
     address: str  # host:port of a Retrieval service (its coordinator)
     index: str  # the name the index is served under
+    nlist: int = 0  # its IVF lists when known: a larger nprobe is capped there (small stores of user files)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Retriever:
 
     def search(self, kind: str, queries: np.ndarray, k: int, nprobe: int, with_payloads: bool = True) -> Timed:
         ref = self._ref(kind)
+        nprobe = min(nprobe, ref.nlist) if ref.nlist else nprobe
         t0 = time.perf_counter()
         r = self._clients[ref.address].search(np.ascontiguousarray(queries, dtype=np.float32), k, nprobe,
                                               index=ref.index, with_payloads=with_payloads)
@@ -112,4 +114,4 @@ def connect(server: str, stores: dict, token: str | None = None, nodes: list[str
                 raise HwragError(f"{server} does not serve {ds.index_name!r} (served: {', '.join(sorted(served)) or 'none'}); "
                                  f"load it there (path {ds.path}) or pass --nodes so the client loads it")
             c.load_index(ds.index_name, str(ds.path), nodes, str(ds.payload_path))
-    return Retriever({kind: StoreRef(server, ds.index_name) for kind, ds in stores.items()}, token=token)
+    return Retriever({kind: StoreRef(server, ds.index_name, ds.nlist) for kind, ds in stores.items()}, token=token)

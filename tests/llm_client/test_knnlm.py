@@ -59,3 +59,26 @@ def test_config_checks():
         KnnLMConfig(lam=1.5).check()
     with pytest.raises(HwragError):
         KnnLMConfig(temperature=0).check()
+
+
+def test_target_log_probs_equal_the_full_distribution():
+    from llm_client.knnlm import interpolate_target, knn_target_log_probs
+
+    g = torch.Generator().manual_seed(3)
+    d = torch.rand(6, 5, generator=g, dtype=torch.float64) * 4
+    nxt = torch.randint(0, 7, (6, 5), generator=g)
+    nxt[1, 2] = -1
+    nxt[4] = -1  # no neighbour at all
+    d[2, 0] = float("inf")
+    tgt = torch.randint(0, 7, (6,), generator=g)
+    tgt[0] = nxt[0, 0]
+    logits = torch.randn(6, 7, generator=g, dtype=torch.float64)
+    full_knn, valid = knn_log_probs(d, nxt, 7, 0.7)
+    knn_t, valid_t = knn_target_log_probs(d, nxt, tgt, 0.7)
+    assert torch.equal(valid, valid_t)
+    ok = valid
+    assert torch.allclose(knn_t[ok], full_knn.gather(1, tgt[:, None])[:, 0][ok], atol=1e-12)
+    for lam in (0.0, 0.3, 1.0):
+        full = interpolate(logits, full_knn, lam, valid).gather(1, tgt[:, None])[:, 0]
+        lp_lm = torch.log_softmax(logits, -1).gather(1, tgt[:, None])[:, 0]
+        assert torch.allclose(interpolate_target(lp_lm, knn_t, lam, valid_t), full, atol=1e-12)

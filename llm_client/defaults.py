@@ -1,0 +1,45 @@
+"""Defaults of the RALM side, in one place, each with the measurement behind it (no torch import here:
+the ``hwrag`` command reads these while building its parser).
+
+kNN-LM interpolation (λ, k, temperature) was chosen by ``llm_client.evaluate.tune_knn`` on the
+validation slice (held-out documents, never in a datastore, disjoint from the test slice) and is
+reported on the test slice by ``hwrag eval-ppl --mode none token --tune --json``; the temperature is
+relative to the store's median squared key distance, so it carries over between models and stores.
+"""
+from __future__ import annotations
+
+DEFAULT_MODEL = "smollm2"
+
+# The built-in kNN-LM store (keys: SmolLM2's final hidden states over the corpus's training text).
+# Collecting keys costs one forward pass per token; the default size keeps a cold `make demo` within
+# 10 minutes on 2 cores, --full takes the whole training text.
+DEMO_KNN_TOKENS = 65536
+KNN_NLIST = 1024  # capped at one list per KNN_KEYS_PER_LIST keys
+KNN_KEYS_PER_LIST = 256
+# PQ sub-quantisers: 0 = auto, the most with >= KNN_MIN_DSUB dims each (SmolLM2: 576 / 48 = 12 dims).
+# Measured on 65,536 SmolLM2 keys and 4,096 queries (faiss IVF256, nprobe 8, against exact search):
+# recall10@10 0.70 (PQ48) / 0.81 (PQ96) / 0.87 (PQ144), kNN-LM perplexity within 2.3 % / 1.5 % / 0.8 %
+# of exact search's; training PQ96 takes twice PQ48's time (faiss k-means per sub-quantiser), so PQ48.
+KNN_M = 0
+KNN_MIN_DSUB = 12
+KNN_KEY_WINDOW = 128  # tokens per forward pass while collecting keys (every key sees >= 64 tokens of context)
+
+# kNN-LM interpolation, tuned (see above) with the demo-size store on 3,072 validation tokens: k=64, λ=0.05,
+# temperature 0.02 x median (validation 13.14 -> 12.54; test 10.31 -> 9.58, measured, exact search)
+KNN_K = 64
+KNN_LAMBDA = 0.05
+KNN_TEMPERATURE_REL = 0.02  # x the store's median squared distance between keys
+KNN_NPROBE = 16
+
+# The built-in chunk store: MiniLM passages of every training document (4,412 passages of 64 words;
+# ~1 minute of MiniLM on one core); a positive number keeps the corpus's first N documents only
+DEMO_CHUNK_DOCS = 0
+
+
+def demo_chunk_config(full: bool = False):
+    from .datastore import ChunkStoreConfig
+
+    return ChunkStoreConfig(max_docs=0 if full else DEMO_CHUNK_DOCS)
+
+# Generation: the probability of a token already in the text is divided by this (1 = off)
+REPETITION_PENALTY = 1.3
