@@ -155,17 +155,22 @@ class _HFTokenizer:
         return self.tok.decode([int(i) for i in ids])
 
 
-def _load_directory(p: Path, dtype: torch.dtype):
+def _load_directory(p: Path, dtype: torch.dtype, progress: bool = True):
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     if not (p / "config.json").is_file():
         raise HwragError(f"no Hugging Face model at {p} (no config.json); this client never downloads -- "
                          "pass a model directory already on disk (config.json + weights) or a .gguf file")
+    if not progress:
+        hf_logging.disable_progress_bar()
     try:
         tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(str(p), local_files_only=True, dtype=dtype)
     except (OSError, ValueError, KeyError) as e:
         raise HwragError(f"{p} is not a loadable local causal LM: {str(e).splitlines()[0]}") from None
+    finally:
+        hf_logging.enable_progress_bar()
     return tok, model
 
 
@@ -174,7 +179,7 @@ class HFCausalLM(LanguageModel):
     (the decoder's output after its last norm: the LM head's input)."""
 
     def __init__(self, path, device: str | None = None, dtype: str = "auto",
-                 max_context: int = DEFAULT_MAX_CONTEXT):
+                 max_context: int = DEFAULT_MAX_CONTEXT, progress: bool = True):
 
         p = Path(path).expanduser()
         if not p.is_dir():
@@ -182,7 +187,7 @@ class HFCausalLM(LanguageModel):
                              "pass a model directory already on disk (config.json + weights) or a .gguf file")
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
-        self.tok, model = _load_directory(p, self.dtype)
+        self.tok, model = _load_directory(p, self.dtype, progress)
         self.model = model.to(self.device).eval()
         self.name = model_identity(p)
         self.path = p

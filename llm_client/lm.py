@@ -109,7 +109,7 @@ def _load(spec: str, device: str | None, dtype: str, progress: bool) -> Language
     from .train import TrainConfig, load_checkpoint, load_or_train
 
     if spec == "smollm2":
-        return HFCausalLM(gguf_to_directory(smollm2_gguf_path(), progress), device, dtype)
+        return HFCausalLM(gguf_to_directory(smollm2_gguf_path(), progress), device, dtype, progress=progress)
     if spec == "bytegpt":
         model, path = load_or_train(TrainConfig(), device=device, progress=progress)
         return ByteGPT(model, name=f"bytegpt-{path.stem.split('-')[-1]}")
@@ -117,12 +117,12 @@ def _load(spec: str, device: str | None, dtype: str, progress: bool) -> Language
     if p.suffix == ".gguf":
         if not p.is_file():
             raise HwragError(f"no GGUF file at {p}")
-        return HFCausalLM(gguf_to_directory(p, progress), device, dtype)
+        return HFCausalLM(gguf_to_directory(p, progress), device, dtype, progress=progress)
     if p.suffix == ".pt":
         model, _ = load_checkpoint(p, device)
         return ByteGPT(model, name=f"bytegpt-{p.stem}")
     if p.is_dir() or spec.startswith("hf:"):
-        return HFCausalLM(p, device, dtype)
+        return HFCausalLM(p, device, dtype, progress=progress)
     raise HwragError(f"model {spec!r}; accepted: smollm2 (default), bytegpt (trained and cached on first use), "
                      "a .pt checkpoint from llm_client.train, a Hugging Face model directory (or hf:<dir>), "
                      "or a .gguf file -- all on disk, never downloaded")
