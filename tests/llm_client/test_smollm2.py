@@ -91,7 +91,6 @@ def test_own_documents_end_to_end(smollm2, user_files, tiny_ckpt, capsys):
     assert run(["eval-ppl", "--mode", "none", "chunk", "token", "--datastore", "manual", "--datastore", "manual-knn",
                 "--texts", held, "--max-tokens", "0", "--json"]) == 0
     rows = {r["mode"]: r for r in json.loads(capsys.readouterr().out)["results"]}
-    print({m: round(r["perplexity"], 3) for m, r in rows.items()})
     assert rows["none"]["tokens"] == rows["chunk"]["tokens"] == rows["token"]["tokens"] > 1000
     assert rows["chunk"]["perplexity"] < rows["none"]["perplexity"]
     assert rows["token"]["perplexity"] < rows["none"]["perplexity"]
