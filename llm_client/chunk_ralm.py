@@ -12,8 +12,8 @@ found short recent queries, ~32 tokens, best).
 The encoder is MiniLM (all-MiniLM-L6-v2), not the LM's own states: it is trained for retrieval
 (contrastive sentence similarity) where a causal LM's states are trained to predict the next token;
 it costs 22M parameters per chunk against the LM's 135M; and a chunk store then serves every LM
-(SmolLM2, the byte GPT, any HF model) instead of belonging to one. ``bench/chunk_encoder.py``
-measures both on held-out text.
+(SmolLM2, the byte GPT, any HF model) instead of belonging to one. (A measured comparison with
+mean-pooled SmolLM2 states is not made yet.)
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ def test_text_markdown_jsonl_and_directories(tmp_path):
     (tmp_path / "a.txt").write_text("Alpha text.\n")
     sub = tmp_path / "sub"
     sub.mkdir()
-    (sub / "b.md").write_text("# Beta\n\nMarkdown body.")
+    (sub / "b.markdown").write_text("# Beta\n\nMarkdown body.")
     (sub / "c.jsonl").write_text(json.dumps({"text": "Gamma one."}) + "\n\n" + json.dumps({"text": "Gamma two.", "id": 2}) + "\n")
     (sub / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")  # not a text suffix: skipped inside a directory
     (tmp_path / ".hidden").mkdir()
