@@ -100,6 +100,10 @@ def _configs(args):
                             max_prefix_tokens=args.max_prefix_tokens)
     knn.check()
     chunk.check()
+    from llm_client.named_stores import require_named
+
+    for name in args.datastore:  # before the model loads
+        require_named(name)
     if args.knn_temperature is None and args.knn_temperature_rel <= 0:
         raise HwragError(f"--knn-temperature-rel {args.knn_temperature_rel}; accepted: > 0")
     _check_service_args(args)

@@ -43,7 +43,7 @@ def list_named() -> list[dict]:
             out.append(json.loads(f.read_text()))
         except (OSError, json.JSONDecodeError):
             continue
-    return out
+    return sorted(out, key=lambda r: r.get("name", ""))
 
 
 def _write_record(rec: dict) -> None:
@@ -54,14 +54,19 @@ def _write_record(rec: dict) -> None:
     os.replace(tmp, reg / f"{rec['name']}.json")
 
 
-def open_named(name: str, lm=None) -> Datastore:
-    """The datastore called ``name``; with ``lm``, a token store must hold that model's keys."""
+def require_named(name: str) -> Path:
+    """The record file of datastore ``name``, or an error listing the known names."""
     f = _registry() / f"{name}.json"
     if not _NAME.match(name or "") or not f.is_file():
         known = ", ".join(r["name"] for r in list_named()) or "none yet"
         raise HwragError(f"no datastore named {name!r}; known: {known} (build one with hwrag datastore build "
                          "--texts PATH --kind chunk|token --name NAME)")
-    rec = json.loads(f.read_text())
+    return f
+
+
+def open_named(name: str, lm=None) -> Datastore:
+    """The datastore called ``name``; with ``lm``, a token store must hold that model's keys."""
+    rec = json.loads(require_named(name).read_text())
     path = Path(rec["path"])
     meta_file = path.with_name(path.name + ".json")
     if not path.exists() or not meta_file.is_file():
