@@ -115,8 +115,8 @@ def test_a_failed_build_writes_nothing(user_files, tmp_path):
     bad.mkdir()
     (bad / "ok.txt").write_text("Some text about Python files.")
     (bad / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
-    before = sorted(p.name for p in cache_dir("datastores").iterdir())
     names = [r["name"] for r in list_named()]
+    before = sorted(p.name for p in cache_dir("datastores").iterdir())
     with pytest.raises(HwragError, match="image.txt is a binary file"):
         run(["datastore", "build", "--texts", str(bad), "--kind", "chunk", "--name", "bad"])
     with pytest.raises(HwragError, match="datastore name 'no/slash'"):
