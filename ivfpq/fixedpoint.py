@@ -115,6 +115,43 @@ def quantize_one_query(T, b, lut_max, dist_max, lut, bias):
     return scale, offset
 
 
+@nb.njit(cache=True)
+def quantize_shared(T, b, lut_max, dist_max, lut, bias):
+    """:func:`quantize_one_query` for P lists that share one float LUT T (M, 256) — inner product, or
+    L2 without residuals — with biases b (P,): the same integers, computed once: lut (M, 256) int32
+    (every list's), bias (P,) int64; returns (scale, offset)."""
+    M, K = T.shape
+    P = b.shape[0]
+    mins = np.empty(M, np.float64)
+    tmax = 0.0
+    for m in range(M):
+        mn = np.float64(T[m, 0])
+        for k in range(1, K):
+            v = np.float64(T[m, k])
+            if v < mn:
+                mn = v
+        mins[m] = mn
+        for k in range(K):
+            v = np.float64(T[m, k]) - mn
+            if v > tmax:
+                tmax = v
+    B = np.empty(P, np.float64)
+    for p in range(P):
+        acc = np.float64(b[p])
+        for m in range(M):
+            acc += mins[m]
+        B[p] = acc
+    offset = B.min()
+    scale = tmax / lut_max if tmax > 0 else 1.0
+    for m in range(M):
+        for k in range(K):
+            v = np.rint((np.float64(T[m, k]) - mins[m]) / scale)
+            lut[m, k] = min(max(v, 0.0), lut_max)
+    for p in range(P):
+        bias[p] = min(np.rint((B[p] - offset) / scale), dist_max)
+    return scale, offset
+
+
 @nb.njit(cache=True, parallel=True)
 def _quantize_batch(T, b, lut_max, dist_max, lut, bias, scale, offset):
     for i in nb.prange(T.shape[0]):

@@ -42,50 +42,105 @@ def select_lists(index: IVFPQIndex, queries: np.ndarray, nprobe: int) -> np.ndar
 
 
 @nb.njit(cache=True)
+def ip_table(q, codebooks_t, T):
+    """T (M, 256) = -<q_m, C_mk> in float32, summed over s = 0, 1, ... (inner product: every list's LUT)."""
+    M, dsub, ksub = codebooks_t.shape
+    for m in range(M):
+        t = T[m]
+        for k in range(ksub):
+            t[k] = 0.0
+        for s in range(dsub):
+            qs = q[m * dsub + s]
+            for k in range(ksub):
+                t[k] += qs * codebooks_t[m, s, k]
+        for k in range(ksub):
+            t[k] = -t[k]
+
+
+@nb.njit(cache=True)
+def ip_bias(q, c):
+    """-<q, c> in float32, summed in order (the inner-product list bias with residuals)."""
+    acc = np.float32(0.0)
+    for j in range(q.shape[0]):
+        acc += q[j] * c[j]
+    return -acc
+
+
+@nb.njit(cache=True)
+def l2_table(r, codebooks_t, T):
+    """T (M, 256) = ||r_m - C_mk||^2 in float32, summed over s = 0, 1, ... (see :func:`l2_entry`)."""
+    M, dsub, ksub = codebooks_t.shape
+    for m in range(M):
+        t = T[m]
+        for k in range(ksub):
+            t[k] = 0.0
+        for s in range(dsub):
+            rs = r[m * dsub + s]
+            for k in range(ksub):
+                e = rs - codebooks_t[m, s, k]
+                t[k] += e * e
+
+
+@nb.njit(cache=True)
+def l2_entry(r, codebooks_t, m, k):
+    """One entry ``T[m, k]`` of :func:`l2_table`, with exactly its float32 operations, so the fast
+    scans can recompute a reference entry on demand."""
+    dsub = codebooks_t.shape[1]
+    t = np.float32(0.0)
+    for s in range(dsub):
+        e = r[m * dsub + s] - codebooks_t[m, s, k]
+        t += e * e
+    return t
+
+
+@nb.njit(cache=True)
+def l2_entry_qc(q, c, codebooks_t, m, k):
+    """:func:`l2_entry` of the residual ``fl32(q - c)``, forming only the dsub coordinates it needs."""
+    dsub = codebooks_t.shape[1]
+    t = np.float32(0.0)
+    for s in range(dsub):
+        e = (q[m * dsub + s] - c[m * dsub + s]) - codebooks_t[m, s, k]
+        t += e * e
+    return t
+
+
+@nb.njit(cache=True)
 def lut_one_query(q, centroids, codebooks_t, probe_row, metric_ip, by_residual, T, bias):
     """Float LUTs of one query for its probed lists: T (P, M, 256) float32, bias (P,) float32.
 
     ``codebooks_t`` is the codebook transposed to (M, dsub, 256) so the inner loop runs over the
     256 codewords (SIMD-friendly) while each entry still sums its dsub terms in order s = 0, 1, ...
-    This is the single LUT implementation of hwrag: every scan path (golden, node backends,
-    hardware models) calls it, so float LUTs — and so fixed-point LUTs — agree bit for bit.
+    This is the reference LUT of hwrag (contract 1): every scan path (golden, node backends, hardware
+    models) gets these float LUTs' fixed-point integers bit for bit — the fast scans by computing
+    the same tables once per query (:func:`shared_lut`) or by exactly-rounded reconstruction
+    (:mod:`ivfpq.fixed_l2`).
     """
-    M, dsub, ksub = codebooks_t.shape
     P = probe_row.shape[0]
-    r = np.empty(M * dsub, np.float32)
-    qc = np.empty((M, ksub), np.float32)
-    if metric_ip:  # -<q_m, C_mk> does not depend on the list
-        for m in range(M):
-            for k in range(ksub):
-                qc[m, k] = 0.0
-            for s in range(dsub):
-                qs = q[m * dsub + s]
-                for k in range(ksub):
-                    qc[m, k] += qs * codebooks_t[m, s, k]
+    if metric_ip or not by_residual:  # the table does not depend on the list
+        shared_lut(q, centroids, codebooks_t, probe_row, metric_ip, by_residual, T[0], bias)
+        for p in range(1, P):
+            T[p] = T[0]
+        return
+    r = np.empty(q.shape[0], np.float32)
     for p in range(P):
         c = centroids[probe_row[p]]
-        if metric_ip:
-            acc = np.float32(0.0)
-            if by_residual:
-                for j in range(M * dsub):
-                    acc += q[j] * c[j]
-            bias[p] = -acc
-            for m in range(M):
-                for k in range(ksub):
-                    T[p, m, k] = -qc[m, k]
-        else:
-            for j in range(M * dsub):
-                r[j] = q[j] - c[j] if by_residual else q[j]
-            bias[p] = 0.0
-            for m in range(M):
-                t = T[p, m]
-                for k in range(ksub):
-                    t[k] = 0.0
-                for s in range(dsub):
-                    rs = r[m * dsub + s]
-                    for k in range(ksub):
-                        e = rs - codebooks_t[m, s, k]
-                        t[k] += e * e
+        for j in range(q.shape[0]):
+            r[j] = q[j] - c[j]
+        bias[p] = 0.0
+        l2_table(r, codebooks_t, T[p])
+
+
+@nb.njit(cache=True)
+def shared_lut(q, centroids, codebooks_t, probe_row, metric_ip, by_residual, T, bias):
+    """The list-independent LUT T (M, 256) of inner product, or of L2 without residuals, and every
+    probed list's bias (P,): what :func:`lut_one_query` gives each list, computed once."""
+    if metric_ip:
+        ip_table(q, codebooks_t, T)
+        for p in range(probe_row.shape[0]):
+            bias[p] = ip_bias(q, centroids[probe_row[p]]) if by_residual else -np.float32(0.0)
+    else:
+        l2_table(q, codebooks_t, T)
+        bias[:] = 0.0
 
 
 @nb.njit(cache=True, parallel=True)
