@@ -103,16 +103,29 @@ def l2_tables(index) -> L2Tables | None:
 
 @nb.njit(cache=True)
 def query_term2(q, codebooks_t, t2):
-    """term2 = -2<q_m, C_mk> into t2 (M, 256) float32, summed over s in float32, as faiss computes it."""
+    """term2 = -2<q_m, C_mk> into t2 (M, 256) float32, summed over s = 0, 1, ... in float32 as faiss
+    computes it; four sub-dimensions per pass over t2 (same operations, a quarter of the loads and
+    stores)."""
     M, dsub, ksub = codebooks_t.shape
     for m in range(M):
         t = t2[m]
+        c = codebooks_t[m]
         for k in range(ksub):
             t[k] = 0.0
-        for s in range(dsub):
+        s = 0
+        while s + 4 <= dsub:
+            q0 = np.float32(-2.0) * q[m * dsub + s]
+            q1 = np.float32(-2.0) * q[m * dsub + s + 1]
+            q2 = np.float32(-2.0) * q[m * dsub + s + 2]
+            q3 = np.float32(-2.0) * q[m * dsub + s + 3]
+            for k in range(ksub):
+                t[k] = (((t[k] + q0 * c[s, k]) + q1 * c[s + 1, k]) + q2 * c[s + 2, k]) + q3 * c[s + 3, k]
+            s += 4
+        while s < dsub:
             qs = np.float32(-2.0) * q[m * dsub + s]
             for k in range(ksub):
-                t[k] += qs * codebooks_t[m, s, k]
+                t[k] += qs * c[s, k]
+            s += 1
 
 
 @nb.njit(cache=True)
