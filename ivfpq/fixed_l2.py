@@ -45,7 +45,7 @@ def scratch(P, M, longest):
             np.empty((P, M), np.float32), np.empty((P, M)),  # R (float32), E per column
             np.empty((P, M), np.float32), np.empty((P, M), np.float32),  # approximate column min, max
             np.empty((P, M)), np.zeros((P, M), np.bool_),  # exact column minima, and which are known
-            np.empty((2, P)),  # per list: lower and upper bound of B (both B once it is exact)
+            np.empty((5, P)),  # per list: bounds of B (both B once exact), max|entry|, sum E, rest (scan_query)
             np.empty((M, 256), np.float32), np.empty(256, np.float32),  # one list's LUT, one column
             np.arange(256).astype(np.int32), np.empty(M, np.float32), np.empty(M, np.float32),  # iota, mn, edge
             np.empty(max(longest, 1), np.int64), np.empty(max(longest, 1), np.float32))  # a list's candidates
@@ -94,16 +94,23 @@ def approx_lists(q, centroids, probe_row, term1, t1_absmax, c_norm, cw_norm, t2,
         lo_sum = 0.0
         hi_sum = 0.0
         size = 0.0
+        amax = 0.0
+        rest = 0.0
         for m in range(M):
             known[p, m] = False
             lo_sum += np.float64(cmin[p, m]) - E[p, m]
             hi_sum += np.float64(cmin[p, m]) + E[p, m]
             size += abs(np.float64(cmin[p, m])) + abs(np.float64(cmax[p, m])) + E[p, m]
+            amax = max(amax, abs(np.float64(cmin[p, m])), abs(np.float64(cmax[p, m])))
+            rest += np.float64(cmin[p, m]) if m >= M // 2 else 0.0
         if not np.isfinite(size):
             return False
         # B = the reference's float64 sum of minima each within E of cmin, plus its rounding and ours
         B[0, p] = lo_sum - 2.0 ** -40 * size
         B[1, p] = hi_sum + 2.0 ** -40 * size
+        B[2, p] = amax  # what scan_query needs per list, gathered here where the columns are at hand
+        B[3, p] = hi_sum - lo_sum
+        B[4, p] = rest
     return True
 
 
@@ -335,16 +342,11 @@ def scan_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, term1,
         # every entry is >= 0, so no code of list p is nearer than its bias: skip the whole list
         if n == k and top_d[k - 1] < dist_max and bias[p] > top_d[k - 1]:
             continue
-        amax = 0.0
-        sum_e = 0.0
-        rest = 0.0  # the least the second half of a code's entries can add
         for m in range(M):
             R32_pm = R32[p, m]
             for kk in range(256):
                 T[m, kk] = (term1[l, m, kk] + t2[m, kk]) + R32_pm
-            amax = max(amax, abs(np.float64(cmin[p, m])), abs(np.float64(cmax[p, m])))
-            sum_e += E[p, m]
-            rest += np.float64(cmin[p, m]) if m >= M // 2 else 0.0
+        amax, sum_e, rest = B[2, p], 0.5 * B[3, p] * SLACK, B[4, p]  # rest: the least a code's second half adds
         # float32 sum error, E terms, M/2 roundings; 2^-30 relative covers the float64 arithmetic here
         slack = (M * M * U32 * amax * 1.01 + sum_e + 0.5 * M * scale) * (1.0 + 2.0 ** -30) \
             + 2.0 ** -30 * (abs(B[1, p]) + M * amax + scale * (dist_max + M))
@@ -352,11 +354,14 @@ def scan_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, term1,
         if n == k and top_d[k - 1] < dist_max:  # saturated distances tie at dist_max: no code is excluded
             limit = (top_d[k - 1] - bias[p]) * scale + B[1, p] + slack
         found = filter_rows(codes, offsets[l], offsets[l + 1], T, limit, rest, rows, sums)
-        for m in range(M if found else 0):
-            mn32[m], edge[m] = edge_of(E[p, m], cmin[p, m], cmax[p, m], mins[p, m], known[p, m], scale)
+        ready = False
         for j in range(found):
             if sums[j] > limit:  # the limit has tightened since the row was kept
                 continue
+            if not ready:
+                for m in range(M):
+                    mn32[m], edge[m] = edge_of(E[p, m], cmin[p, m], cmax[p, m], mins[p, m], known[p, m], scale)
+                ready = True
             row = rows[j]
             acc = bias[p]
             unsure = False

@@ -17,6 +17,7 @@ table would exceed :data:`MAX_TABLE_BYTES` gets none and its scans build every L
 """
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 from dataclasses import dataclass
@@ -128,20 +129,28 @@ def query_term2(q, codebooks_t, t2):
             s += 1
 
 
+@nb.njit(cache=True, inline="always")
+def float_of_bits(b):
+    """The float32 whose bits are the non-negative int32 b, exactly (arithmetic, no array view)."""
+    e = b >> 23
+    if e == 255:
+        return np.inf
+    if e == 0:
+        return math.ldexp(float(b), -149)
+    return math.ldexp(float((b & 0x7FFFFF) | 0x800000), e - 150)
+
+
 @nb.njit(cache=True)
 def query_term2_bounds(q, t2, t2_absmax, q_norm):
     """max_k |term2[m, k]| and ||q_m|| per sub-space (inputs of :func:`column_error_bound`)."""
     M, ksub = t2.shape
     dsub = q.shape[0] // M
     bits = t2.view(np.int32)
-    top = np.empty(1, np.int32)
     for m in range(M):
-        b = bits[m]
         mx = np.int32(0)
         for k in range(ksub):  # |x| of a float32 orders like its bits without the sign bit (vectorises)
-            mx = max(mx, b[k] & 0x7FFFFFFF)
-        top[0] = mx
-        t2_absmax[m] = top.view(np.float32)[0]
+            mx = max(mx, bits[m, k] & np.int32(0x7FFFFFFF))
+        t2_absmax[m] = float_of_bits(mx)
         qn = 0.0
         for s in range(dsub):
             qs = np.float64(q[m * dsub + s])

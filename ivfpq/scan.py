@@ -61,6 +61,61 @@ def scan_rows_float(codes, ids, a, b, lut, bias, top_d, top_i, n):
 
 
 @nb.njit(cache=True)
+def filter_rows_float(codes, a, b, lut, bias, worst, rows, dists):
+    """The rows of [a, b) whose float distance ``sum_m lut[m, code_m] + bias`` (summed in order, as
+    :func:`scan_rows_float`) is <= worst: their indices and distances; returns how many. Four rows at
+    a time (independent sums the CPU overlaps); written out, as a helper taking the arrays would cost
+    reference counting per call."""
+    M = codes.shape[1]
+    n = 0
+    r = a
+    while r + 4 <= b:
+        s0 = np.float32(0.0)
+        s1 = np.float32(0.0)
+        s2 = np.float32(0.0)
+        s3 = np.float32(0.0)
+        for m in range(M):
+            s0 += lut[m, codes[r, m]]
+            s1 += lut[m, codes[r + 1, m]]
+            s2 += lut[m, codes[r + 2, m]]
+            s3 += lut[m, codes[r + 3, m]]
+        s0 += bias
+        s1 += bias
+        s2 += bias
+        s3 += bias
+        if s0 <= worst:
+            rows[n], dists[n], n = r, s0, n + 1
+        if s1 <= worst:
+            rows[n], dists[n], n = r + 1, s1, n + 1
+        if s2 <= worst:
+            rows[n], dists[n], n = r + 2, s2, n + 1
+        if s3 <= worst:
+            rows[n], dists[n], n = r + 3, s3, n + 1
+        r += 4
+    for r in range(r, b):
+        acc = np.float32(0.0)
+        for m in range(M):
+            acc += lut[m, codes[r, m]]
+        acc += bias
+        if acc <= worst:
+            rows[n], dists[n], n = r, acc, n + 1
+    return n
+
+
+@nb.njit(cache=True)
+def scan_rows_float_fast(codes, ids, a, b, lut, bias, top_d, top_i, n, rows, dists):
+    """:func:`scan_rows_float` (the same distances and top-k) with the rows filtered first in a tight loop."""
+    k = top_d.shape[0]
+    worst = top_d[k - 1] if n == k else np.float32(np.inf)
+    found = filter_rows_float(codes, a, b, lut, bias, worst, rows, dists)
+    for j in range(found):
+        if n == k and dists[j] > top_d[k - 1]:
+            continue
+        n = insert(top_d, top_i, n, k, dists[j], ids[rows[j]])
+    return n
+
+
+@nb.njit(cache=True)
 def scan_segments_fixed(codes, ids, starts, ends, luts, biases, dist_max, top_d, top_i):
     """Fixed-point scan of one query. luts (S, M, 256) int32, biases (S,) int64.
 
@@ -156,7 +211,7 @@ def _search_fixed(codes, ids, offsets, centroids, codebooks_t, queries, probe, m
 
 @nb.njit(cache=True)
 def _float_one_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, metric_ip, by_residual, mode,
-                     term1, T, t2, r, top_d, top_i):
+                     term1, T, t2, r, rows, dists, top_d, top_i):
     P = probe_row.shape[0]
     n = 0
     if mode == SHARED:
@@ -164,7 +219,7 @@ def _float_one_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, 
         shared_lut(q, centroids, codebooks_t, probe_row, metric_ip, by_residual, T, b)
         for p in range(P):
             l = probe_row[p]
-            n = scan_rows_float(codes, ids, offsets[l], offsets[l + 1], T, b[p], top_d, top_i, n)
+            n = scan_rows_float_fast(codes, ids, offsets[l], offsets[l + 1], T, b[p], top_d, top_i, n, rows, dists)
         return n
     if mode == L2_TABLES:
         query_term2(q, codebooks_t, t2)
@@ -185,7 +240,7 @@ def _float_one_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, 
         else:
             bias = np.float32(0.0)
             l2_table(r, codebooks_t, T)
-        n = scan_rows_float(codes, ids, offsets[l], offsets[l + 1], T, bias, top_d, top_i, n)
+        n = scan_rows_float_fast(codes, ids, offsets[l], offsets[l + 1], T, bias, top_d, top_i, n, rows, dists)
     return n
 
 
@@ -194,13 +249,18 @@ def _search_float(codes, ids, offsets, centroids, codebooks_t, queries, probe, m
                   term1, nchunks, out_d, out_i):
     nq, P = probe.shape
     M = codebooks_t.shape[0]
+    longest = 1
+    for l in range(offsets.shape[0] - 1):
+        longest = max(longest, offsets[l + 1] - offsets[l])
     for c in nb.prange(nchunks):
         T = np.empty((M, 256), np.float32)
         t2 = np.empty((M, 256), np.float32)
         r = np.empty(queries.shape[1], np.float32)
+        rows = np.empty(longest, np.int64)
+        dists = np.empty(longest, np.float32)
         for q in range(c * nq // nchunks, (c + 1) * nq // nchunks):
             n = _float_one_query(queries[q], codes, ids, offsets, centroids, codebooks_t, probe[q], metric_ip,
-                                 by_residual, mode, term1, T, t2, r, out_d[q], out_i[q])
+                                 by_residual, mode, term1, T, t2, r, rows, dists, out_d[q], out_i[q])
             _pad(out_d[q], out_i[q], n, np.inf)
 
 
