@@ -363,12 +363,16 @@ def scan_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, term1,
                     mn32[m], edge[m] = edge_of(E[p, m], cmin[p, m], cmax[p, m], mins[p, m], known[p, m], scale)
                 ready = True
             row = rows[j]
-            acc = bias[p]
-            unsure = False
+            for m in range(M):  # gathered first, so the rounding below runs as vector code
+                col[m] = T[m, codes[row, m]]
+            total = 0
+            unsure = np.int32(0)
             for m in range(M):
-                v = sure_int(T[m, codes[row, m]], mn32[m], inv, edge[m], top)
-                unsure |= v < 0
-                acc += np.int64(v)
+                x = (col[m] - mn32[m]) * inv
+                nr = np.rint(x)
+                unsure = np.int32(unsure + np.int32(abs(x - nr) >= edge[m]))
+                total += np.int64(min(max(nr, np.float32(0.0)), top))
+            acc = bias[p] + total
             if unsure:
                 acc = bias[p]
                 for m in range(M):
