@@ -25,6 +25,12 @@ ceil(log2 M)`` is checked). The float distance it stands for is ``dist * scale +
 Tie order: candidates are ranked by the pair ``(dist, id)``: equal distances go to the smaller id.
 The order is total, so the top-K does not depend on scan order, unit count, or sharding — which is
 what lets a cluster of N memory nodes return exactly what one node returns.
+
+:func:`quantize_one_query` is the reference arithmetic, applied to the float LUTs of
+:func:`ivfpq.lut.lut_one_query`. The fast scans reach the same integers without materialising them:
+list-independent LUTs (inner product, L2 without residuals) are quantised once per query
+(:func:`quantize_shared`), and by-residual L2 LUTs are rebuilt exactly from faiss's precomputed
+tables within a proven rounding bound (:mod:`ivfpq.fixed_l2`).
 """
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ def ip_bias(q, c):
 
 @nb.njit(cache=True)
 def l2_table(r, codebooks_t, T):
-    """T (M, 256) = ||r_m - C_mk||^2 in float32, summed over s = 0, 1, ... (see :func:`l2_entry`).
+    """T (M, 256) = ||r_m - C_mk||^2 in float32, summed over s = 0, 1, ... (see :func:`l2_entry_qc`).
     Four sub-dimensions per pass over T: the same operations, a quarter of the loads and stores."""
     M, dsub, ksub = codebooks_t.shape
     for m in range(M):
@@ -104,20 +104,10 @@ def l2_table(r, codebooks_t, T):
 
 
 @nb.njit(cache=True)
-def l2_entry(r, codebooks_t, m, k):
-    """One entry ``T[m, k]`` of :func:`l2_table`, with exactly its float32 operations, so the fast
-    scans can recompute a reference entry on demand."""
-    dsub = codebooks_t.shape[1]
-    t = np.float32(0.0)
-    for s in range(dsub):
-        e = r[m * dsub + s] - codebooks_t[m, s, k]
-        t += e * e
-    return t
-
-
-@nb.njit(cache=True)
 def l2_entry_qc(q, c, codebooks_t, m, k):
-    """:func:`l2_entry` of the residual ``fl32(q - c)``, forming only the dsub coordinates it needs."""
+    """One entry ``T[m, k]`` of :func:`l2_table` for the residual ``r = fl32(q - c)``, with exactly its
+    float32 operations (forming only the dsub coordinates of r it needs), so the fast scans can
+    recompute a reference entry on demand."""
     dsub = codebooks_t.shape[1]
     t = np.float32(0.0)
     for s in range(dsub):

@@ -4,6 +4,19 @@ A query scans *segments*: contiguous runs of codes (a probed list, or one shard'
 each with its own LUT and bias. Candidates are ranked by ``(distance, id)`` — equal distances go to
 the smaller id (see :mod:`ivfpq.fixedpoint`), so results do not depend on scan order.
 Missing results (fewer than k candidates) are id -1 with distance +inf (float) or -1 (fixed).
+
+How a query's LUTs are built (:func:`_lut_plan`):
+
+- ``SHARED``: inner product, or L2 without residuals: one LUT for every list, built (and in fixed point
+  quantised) once per query;
+- ``L2_TABLES``: L2 by residual: faiss's precomputed-table decomposition (:mod:`ivfpq.precomputed`);
+  the float scan sums it as faiss does, the fixed-point scan recovers the reference's integers from it
+  (:mod:`ivfpq.fixed_l2`);
+- ``L2_REFERENCE``: L2 by residual whose tables would be too large: the reference LUT of every list.
+
+Every fixed-point path gives the integers of the reference (:func:`ivfpq.lut.lut_one_query` quantised
+by :func:`ivfpq.fixedpoint.quantize_one_query`) bit for bit; the float paths agree with it to float
+rounding (``L2_TABLES`` sums in faiss's order).
 """
 from __future__ import annotations
 
