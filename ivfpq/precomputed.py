@@ -105,15 +105,34 @@ def l2_tables(index) -> L2Tables | None:
 @nb.njit(cache=True)
 def query_term2(q, codebooks_t, t2):
     """term2 = -2<q_m, C_mk> into t2 (M, 256) float32, summed over s = 0, 1, ... in float32 as faiss
-    computes it; four sub-dimensions per pass over t2 (same operations, a quarter of the loads and
-    stores)."""
+    computes it; eight (or four) sub-dimensions per pass over t2: the same operations, a fraction of the
+    loads and stores."""
     M, dsub, ksub = codebooks_t.shape
     for m in range(M):
         t = t2[m]
         c = codebooks_t[m]
-        for k in range(ksub):
-            t[k] = 0.0
+        if dsub < 8:
+            for k in range(ksub):
+                t[k] = 0.0
         s = 0
+        while s + 8 <= dsub:  # the common dsub = 8 (d = 128, M = 16) in one pass
+            q0 = np.float32(-2.0) * q[m * dsub + s]
+            q1 = np.float32(-2.0) * q[m * dsub + s + 1]
+            q2 = np.float32(-2.0) * q[m * dsub + s + 2]
+            q3 = np.float32(-2.0) * q[m * dsub + s + 3]
+            q4 = np.float32(-2.0) * q[m * dsub + s + 4]
+            q5 = np.float32(-2.0) * q[m * dsub + s + 5]
+            q6 = np.float32(-2.0) * q[m * dsub + s + 6]
+            q7 = np.float32(-2.0) * q[m * dsub + s + 7]
+            if s == 0:  # no running sum to add to yet (0 + x = x, the sign of a zero aside)
+                for k in range(ksub):
+                    a = ((q0 * c[0, k] + q1 * c[1, k]) + q2 * c[2, k]) + q3 * c[3, k]
+                    t[k] = (((a + q4 * c[4, k]) + q5 * c[5, k]) + q6 * c[6, k]) + q7 * c[7, k]
+            else:
+                for k in range(ksub):
+                    a = (((t[k] + q0 * c[s, k]) + q1 * c[s + 1, k]) + q2 * c[s + 2, k]) + q3 * c[s + 3, k]
+                    t[k] = (((a + q4 * c[s + 4, k]) + q5 * c[s + 5, k]) + q6 * c[s + 6, k]) + q7 * c[s + 7, k]
+            s += 8
         while s + 4 <= dsub:
             q0 = np.float32(-2.0) * q[m * dsub + s]
             q1 = np.float32(-2.0) * q[m * dsub + s + 1]

@@ -244,9 +244,13 @@ def _float_one_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, 
         for j in range(q.shape[0]):
             r[j] = q[j] - c[j]
         if mode == L2_TABLES:  # faiss's decomposition: ||r||^2 + term1[l] + term2
-            bias = np.float32(0.0)
-            for j in range(q.shape[0]):
-                bias += r[j] * r[j]
+            part = np.zeros(8, np.float32)  # eight partial sums: no 128-long chain of dependent adds
+            for j in range(0, q.shape[0] - 7, 8):
+                for u in range(8):
+                    part[u] += r[j + u] * r[j + u]
+            for j in range(q.shape[0] - q.shape[0] % 8, q.shape[0]):
+                part[0] += r[j] * r[j]
+            bias = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]))
             for m in range(T.shape[0]):
                 for k in range(T.shape[1]):
                     T[m, k] = term1[l, m, k] + t2[m, k]
