@@ -1,4 +1,4 @@
-"""faiss's precomputed-table decomposition of by-residual L2 LUTs (Jégou et al., TPAMI 2011, sec. 4.2).
+"""faiss's precomputed-table decomposition of by-residual L2 LUTs (``IndexIVFPQ.use_precomputed_table``).
 
 With ``r = q - c_l`` the LUT entry ``||r_m - C_mk||^2`` of list ``l`` splits into
 
