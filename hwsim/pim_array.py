@@ -128,6 +128,65 @@ class PimArray(Accelerator):
         ops = 256 * (d * getattr(c, "lut_ops_per_term", 3) + M)
         return math.ceil(ops / c.lanes) * 1e3 / c.unit_clock_mhz
 
+    def _pass_shape(self, pi: int, ncol: int, passes: int, dist_b: int, cyc: float):
+        """``(bytes per code, items per beat, beat ns)`` of LUT pass ``pi`` over ``ncol`` code columns."""
+        c = self.config
+        # bytes per code this pass: its code columns + partial sums read (not first) / written (not last)
+        b_code = ncol + dist_b * ((pi > 0) + (pi < passes - 1))
+        # lane operations per code: look-up+add per column, partial-sum add, top-K compare, loop overhead
+        ops = (ncol * c.ops_per_subcode + (1 if pi > 0 else 0) + (1 if pi == passes - 1 else 0)
+               + c.ops_per_code)
+        if ops <= c.lanes:
+            return b_code, max(1, c.lanes // ops), cyc
+        return b_code, 1, math.ceil(ops / c.lanes) * cyc
+
+    def _scan_query(self, pu: np.ndarray, shapes, lut_entry_b: int, lut_unit: float, dispatch_b: int,
+                    concurrent: bool) -> dict:
+        """One query's scan over its probed lists ``pu`` (P, U codes per list and unit), pass by pass.
+
+        All units run in lock step over the same lists; the busiest unit sets the time. With
+        ``concurrent`` each unit's own stream is also modeled analytically (``unit_ns``)."""
+        c = self.config
+        loads = pu.sum(axis=0)
+        u = int(np.argmax(loads))
+        items = pu[:, u]
+        active = pu > 0                                                  # (P, U)
+        r = dict(host_ns=0.0, bcast=0.0, t_end=0.0, mem_end=0.0, comp=0.0, dram_J=[], nbytes=0,
+                 unit_ns=np.zeros(c.units) if concurrent else None, calib=None)
+        analytic_u = 0.0
+        if not c.lut_on_host:
+            r["host_ns"] = self.broadcast_ns(dispatch_b, max(1, int(active.any(axis=0).sum())))
+        for b_code, ipb, beat, ncol in shapes:
+            nb = -(-items * b_code // self.tx)
+            ready, ej = self.unit_ready(nb)
+            r["dram_J"].append(ej * self.energy_scale(loads))  # summed in query order by model()
+            r["nbytes"] += int((-(-pu * b_code // self.tx)).sum()) * self.tx
+            units_needing = int(active.sum(axis=1).max()) if c.layout == "whole" else c.units
+            if c.lut_on_host:
+                gap = self.broadcast_ns(256 * ncol * lut_entry_b, max(1, units_needing))
+                r["bcast"] += gap * int((items > 0).sum())
+                if c.layout == "whole":  # each probed list's LUT crosses the host bus once
+                    r["host_ns"] += gap * int(active.any(axis=1).sum())
+            # broadcasts occupy the banks' command path: they do not overlap the code stream
+            t, _ = couple(ready, items, ipb, beat, 0.0, b_code, self.tx)
+            r["t_end"] += t
+            if ready.size:
+                r["mem_end"] += float(ready[-1])
+            r["comp"] += float((-(-items // ipb)).sum()) * beat
+            if concurrent:  # every unit's own stream, analytically (list by list, the slower of the two)
+                c_ns = (-(-pu // ipb)) * beat
+                m_ns = (-(-pu * b_code // self.tx)) * self.tx / self.unit_peak_Bps() * 1e9
+                per = np.maximum(c_ns, m_ns)
+                r["unit_ns"] += per.sum(axis=0)
+                analytic_u += float(per[:, u].sum())
+        if concurrent:
+            r["unit_ns"] += active.sum(axis=0) * lut_unit
+            if analytic_u > 0:
+                r["calib"] = r["t_end"] / analytic_u  # DRAM-model effects (refresh, row misses) of the stream
+        r["lut_build_s"] = ((r["host_ns"] if not c.lut_on_host else r["bcast"]) * 1e-9
+                            + lut_unit * int((items > 0).sum()) * 1e-9)
+        return r
+
     def model(self, w: Workload, probe: np.ndarray | None = None) -> AccelTiming:
         c = self.config
         M, k, nq, P = w.M, w.k, w.nq, w.nprobe
@@ -135,73 +194,24 @@ class PimArray(Accelerator):
         cols = [len(a) for a in np.array_split(np.arange(M), passes)]  # LUT columns per pass
         dist_b = math.ceil(self.fmt.dist_bits / 8)
         cyc = 1e3 / c.unit_clock_mhz
+        shapes = [(*self._pass_shape(pi, ncol, passes, dist_b, cyc), ncol) for pi, ncol in enumerate(cols)]
         per_unit = self.per_unit_codes(w, probe)   # (nq, P, U)
         st = {s: np.zeros(nq) for s in ("transfer_in", "lut_build", "scan", "kselect_drain", "transfer_out")}
-        dram_J = 0.0
-        nbytes_total = 0
-        mem_only = np.zeros(nq)
-        comp_only = np.zeros(nq)
         lut_entry_b = math.ceil(self.fmt.lut_bits / 8)
         concurrent = self.independent_units and c.layout == "whole"
         lut_unit = 0.0 if c.lut_on_host else self.unit_lut_ns(w.d, M)
         dispatch_b = 4 * w.d + 4 * P + 16  # query vector + probed list ids (+ header), per unit
-        host_ns = np.zeros(nq)             # serial host-bus work of each query (dispatch)
-        unit_ns = np.zeros((nq, c.units)) if concurrent else None  # each unit's work per query
-        calib = []
-        for q in range(nq):
-            # all units run in lock step over the same lists; the busiest unit sets the time
-            loads = per_unit[q].sum(axis=0)
-            u = int(np.argmax(loads))
-            items = per_unit[q, :, u]
-            bcast_total = 0.0
-            t_end = 0.0
-            mem_end = 0.0
-            comp = 0.0
-            analytic_u = 0.0
-            active = per_unit[q] > 0                                     # (P, U)
-            if not c.lut_on_host:
-                host_ns[q] = self.broadcast_ns(dispatch_b, max(1, int(active.any(axis=0).sum())))
-            for pi, ncol in enumerate(cols):
-                # bytes per code this pass: its code columns + partial sums read (not first) / written (not last)
-                b_code = ncol + dist_b * ((pi > 0) + (pi < passes - 1))
-                # lane operations per code: look-up+add per column, partial-sum add, top-K compare, loop overhead
-                ops = (ncol * c.ops_per_subcode + (1 if pi > 0 else 0) + (1 if pi == passes - 1 else 0)
-                       + c.ops_per_code)
-                if ops <= c.lanes:
-                    ipb, beat = max(1, c.lanes // ops), cyc
-                else:
-                    ipb, beat = 1, math.ceil(ops / c.lanes) * cyc
-                nb = -(-items * b_code // self.tx)
-                ready, ej = self.unit_ready(nb)
-                dram_J += ej * self.energy_scale(loads)
-                nbytes_total += int((-(-per_unit[q] * b_code // self.tx)).sum()) * self.tx
-                units_needing = int(active.sum(axis=1).max()) if c.layout == "whole" else c.units
-                if c.lut_on_host:
-                    gap = self.broadcast_ns(256 * ncol * lut_entry_b, max(1, units_needing))
-                    bcast_total += gap * int((items > 0).sum())
-                    if c.layout == "whole":  # each probed list's LUT crosses the host bus once
-                        host_ns[q] += gap * int(active.any(axis=1).sum())
-                # broadcasts occupy the banks' command path: they do not overlap the code stream
-                t, _ = couple(ready, items, ipb, beat, 0.0, b_code, self.tx)
-                t_end += t
-                if ready.size:
-                    mem_end += float(ready[-1])
-                comp += float((-(-items // ipb)).sum()) * beat
-                if concurrent:  # every unit's own stream, analytically (list by list, the slower of the two)
-                    pu = per_unit[q]
-                    c_ns = (-(-pu // ipb)) * beat
-                    m_ns = (-(-pu * b_code // self.tx)) * self.tx / self.unit_peak_Bps() * 1e9
-                    per = np.maximum(c_ns, m_ns)
-                    unit_ns[q] += per.sum(axis=0)
-                    analytic_u += float(per[:, u].sum())
-            if concurrent:
-                unit_ns[q] += active.sum(axis=0) * lut_unit
-                if analytic_u > 0:
-                    calib.append(t_end / analytic_u)  # DRAM-model effects (refresh, row misses) of the stream
-            st["lut_build"][q] = (host_ns[q] if not c.lut_on_host else bcast_total) * 1e-9 \
-                + lut_unit * int((items > 0).sum()) * 1e-9
-            st["scan"][q] = t_end * 1e-9
-            mem_only[q], comp_only[q] = mem_end, comp
+        runs = [self._scan_query(per_unit[q], shapes, lut_entry_b, lut_unit, dispatch_b, concurrent)
+                for q in range(nq)]
+        host_ns = np.array([r["host_ns"] for r in runs])  # serial host-bus work of each query (dispatch)
+        st["lut_build"][:] = [r["lut_build_s"] for r in runs]
+        st["scan"][:] = [r["t_end"] * 1e-9 for r in runs]
+        mem_only = np.array([r["mem_end"] for r in runs])
+        comp_only = np.array([r["comp"] for r in runs])
+        dram_J = 0.0
+        for e in (e for r in runs for e in r["dram_J"]):
+            dram_J += e
+        nbytes_total = sum(r["nbytes"] for r in runs)
         # host-side LUT construction (residual + 256 x M table per probed list) when the host builds it
         lut_bytes = P * 256 * M * lut_entry_b
         if c.lut_on_host:
@@ -216,14 +226,20 @@ class PimArray(Accelerator):
             st["kselect_drain"][q] = (self.readout_ns(int(kq[q]) * entry) * 1e-9
                                       + kq[q] * c.host_merge_ns * 1e-9 + c.link_latency_us * 1e-6)
         st["transfer_out"][:] = k * 12 / link_Bps + c.link_latency_us * 1e-6
-        batch_makespan = None
+        batch_makespan, extra = None, {}
         if concurrent:
+            unit_ns = np.array([r["unit_ns"] for r in runs])
+            calib = [r["calib"] for r in runs if r["calib"] is not None]
             f = float(np.mean(calib)) if calib else 1.0
             host_lut = P * 256 * w.d * 3 / (c.host_lut_gflops * 1e9) if c.lut_on_host else 0.0
             batch_makespan = (nq * (bytes_in + k * 12) / link_Bps + 2 * c.link_latency_us * 1e-6
                               + nq * host_lut + float(host_ns.sum()) * 1e-9
                               + float(unit_ns.sum(axis=0).max()) * f * 1e-9
                               + float(st["kselect_drain"].sum()) - (nq - 1) * c.link_latency_us * 1e-6)
+            busy = unit_ns.sum(axis=0)
+            extra.update(batch_concurrent=True, batch_unit_busy_max_s=float(busy.max() * 1e-9),
+                         batch_unit_busy_mean_s=float(busy.mean() * 1e-9),
+                         batch_host_dispatch_s=float(host_ns.sum() * 1e-9))
         codes = int(w.codes.sum())
         energy = {
             "dram": dram_J,
@@ -243,12 +259,7 @@ class PimArray(Accelerator):
         bound = "memory" if mem_only.sum() > comp_only.sum() else "compute"
         extra = {"units": c.units, "passes": passes, "layout": c.layout, "lut_on_host": c.lut_on_host,
                  "memory_only_scan_s": float(mem_only.mean() * 1e-9),
-                 "compute_only_scan_s": float(comp_only.mean() * 1e-9)}
-        if concurrent:
-            busy = unit_ns.sum(axis=0)
-            extra.update(batch_concurrent=True, batch_unit_busy_max_s=float(busy.max() * 1e-9),
-                         batch_unit_busy_mean_s=float(busy.mean() * 1e-9),
-                         batch_host_dispatch_s=float(host_ns.sum() * 1e-9))
+                 "compute_only_scan_s": float(comp_only.mean() * 1e-9), **extra}
         return AccelTiming(self.config_name, st, energy, util, bound, codes, nbytes_total, extra,
                            batch_makespan_s=batch_makespan)
 
