@@ -89,6 +89,10 @@ def cmd_fidelity(args) -> int:
 
 
 def cmd_dram(args) -> int:
+    if args.against:
+        from . import dram_dramsim3
+
+        return dram_dramsim3.run_from_args(args)
     from . import dram_speed
 
     return dram_speed.run_from_args(args)
@@ -146,8 +150,12 @@ def add_bench_parser(sub) -> None:
 
     from .dram_speed import add_arguments as dram_arguments
 
-    p = b.add_parser("dram", help="DRAM model speed (measured) per preset")
+    from .dram_dramsim3 import add_arguments as against_arguments
+
+    p = b.add_parser("dram", help="DRAM model speed (measured) per preset; with --against, the model side by side "
+                     "with a DRAMsim3 build")
     dram_arguments(p)
+    against_arguments(p)
     p.set_defaults(func=cmd_dram)
 
     from .ralm_bench import add_arguments as ralm_arguments

@@ -10,26 +10,35 @@ import sys
 
 from ivfpq.errors import CommandParser, quiet_library_loggers, run_command
 
-# (module, function adding subparsers): each package owns its subcommands.
+# (module, function adding subparsers, the commands it adds): each package owns its subcommands. An
+# entry without its commands is imported for every command (as are all when the command is unknown).
 _REGISTRARS = [
-    ("hwrag.data_commands", "add_parsers"),  # dataset, index, search
-    ("hwrag.demo", "add_parsers"),  # demo
-    ("rtl.cli", "add_rtl_parser"),  # rtl export|verify
-    ("hwsim.dram.cli", "add_dram_parser"),  # dram run|sweep|presets
-    ("hwsim.cli", "add_hw_parser"),  # hw compare|project
-    ("retrieval_service.cli", "add_service_parsers"),  # serve, node
-    ("hwrag.ralm_commands", "add_llm_parsers"),  # generate, eval-ppl
-    ("hwrag.datastore_commands", "add_parsers"),  # datastore build|list
-    ("bench.cli", "add_bench_parser"),  # bench ann|service|ralm|dram|project
+    ("hwrag.data_commands", "add_parsers", ("dataset", "index", "search")),
+    ("hwrag.demo", "add_parsers", ("demo",)),
+    ("rtl.cli", "add_rtl_parser", ("rtl",)),
+    ("hwsim.dram.cli", "add_dram_parser", ("dram",)),
+    ("hwsim.cli", "add_hw_parser", ("hw",)),
+    ("retrieval_service.cli", "add_service_parsers", ("serve", "node", "coordinator")),
+    ("hwrag.ralm_commands", "add_llm_parsers", ("generate", "eval-ppl")),
+    ("hwrag.datastore_commands", "add_parsers", ("datastore",)),
+    ("bench.cli", "add_bench_parser", ("bench",)),
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _registrars(argv: "list[str] | None"):
+    """Only the registrar of the command asked for, when it is known: start-up stays short (a
+    ``hwrag dram run`` loads no server, RTL or language-model code); every one otherwise (help)."""
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    mine = [r for r in _REGISTRARS if words and len(r) > 2 and words[0] in r[2]]
+    return [r for r in _REGISTRARS if r in mine or len(r) < 3] if mine else _REGISTRARS
+
+
+def build_parser(argv: "list[str] | None" = None) -> argparse.ArgumentParser:
     p = CommandParser(prog="hwrag", description="hwrag: retrieval for RALMs on emulated vector-search "
                                 "hardware (IVF-PQ RTL, DRAM/FPGA/PIM models, gRPC service, RALM client).")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for mod, fn in _REGISTRARS:
+    for mod, fn, *_ in _registrars(argv):
         try:
             module = importlib.import_module(mod)
         except ModuleNotFoundError as e:  # a package whose commands have not landed yet
@@ -41,11 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s")
     quiet_library_loggers()
+    if args.command == "dram":  # a short process: see hwsim.dram.cli.start_fast
+        from hwsim.dram.cli import start_fast
+
+        start_fast()
     return run_command(lambda: args.func(args))
 
 

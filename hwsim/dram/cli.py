@@ -15,7 +15,8 @@ import numpy as np
 from ivfpq.errors import HwragError
 
 from .spec import get_preset, load_preset_file, preset_names
-from .system import PAGE_POLICIES, REFRESH_MODES, SCHEDULERS, ControllerConfig, DramSystem
+from .system import (CONTROLLER_STRUCTURES, PAGE_POLICIES, REFRESH_MODES, SCHEDULERS, ControllerConfig,
+                     DramSystem)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", choices=SCHEDULERS, default="frfcfs")
     p.add_argument("--refresh", choices=REFRESH_MODES, default="allbank")
     p.add_argument("--queue", type=int, default=32, help="read and write queue entries per channel")
+    p.add_argument("--structure", choices=CONTROLLER_STRUCTURES, default="queues",
+                   help="controller structure: queues (one read and one write queue per channel, FR-FCFS) "
+                        "or dramsim3 (DRAMsim3's transaction queues feeding per-bank command queues)")
+    p.add_argument("--command-queue", type=int, default=8,
+                   help="dramsim3 structure: entries per bank command queue (DRAMsim3's cmd_queue_size)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -68,19 +74,25 @@ def _system(args) -> DramSystem:
     if args.queue < 1:
         raise HwragError("--queue must be at least 1")
     ctl = ControllerConfig(read_queue=args.queue, write_queue=args.queue, page_policy=args.page_policy,
-                           scheduler=args.scheduler, refresh=args.refresh)
+                           scheduler=args.scheduler, refresh=args.refresh, structure=args.structure,
+                           command_queue=args.command_queue)
     return DramSystem(spec, args.mapping, ctl)
 
 
+def _latency_row(st: dict, how: str) -> str:
+    lat = st.get(f"read_latency_{how}_cycles") or st.get(f"all_latency_{how}_cycles", {})
+    return f"{lat.get('mean', 0):.1f} / {lat.get('p50', 0):.0f} / {lat.get('p99', 0):.0f}"
+
+
 def _print_stats(st: dict) -> None:
-    lat = st.get("read_latency_cycles") or st.get("all_latency_cycles", {})
     rows = [
         ("preset", st["preset"]), ("mapping", st["mapping"]),
+        ("controller structure", st["controller"]["structure"]),
         ("requests (reads/writes)", f"{st['requests']} ({st['reads']}/{st['writes']})"),
         ("cycles (modeled)", st["cycles"]), ("time ns (modeled)", f"{st['time_ns']:.1f}"),
         ("bandwidth GB/s (modeled)", f"{st['bandwidth_GBps']:.2f} of {st['peak_bandwidth_GBps']:.2f} peak"),
-        ("read latency cycles mean/p50/p99 (modeled)",
-         f"{lat.get('mean', 0):.1f} / {lat.get('p50', 0):.0f} / {lat.get('p99', 0):.0f}"),
+        ("read latency from arrival, cycles mean/p50/p99 (modeled)", _latency_row(st, "from_arrival")),
+        ("read latency from queue entry, cycles mean/p50/p99 (modeled)", _latency_row(st, "from_queue_entry")),
         ("row hits/misses/conflicts", f"{st['row_hits']}/{st['row_misses']}/{st['row_conflicts']}"),
         ("commands", " ".join(f"{k}={v}" for k, v in st["commands"].items())),
         ("energy J (modeled)", f"{st['energy']['total_J']:.4g}"),

@@ -36,13 +36,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-ACT, PRE, PREA, RD, WR, RDA, WRA, REF, REFPB = range(9)
-NCMD = 9
+from .timing import ACT, NCMD, PRE, PREA, RD, RDA, REF, REFPB, WR, WRA
+
 BIG = np.int64(1) << np.int64(62)
 
 # parameter vector indices
+# (the last three are read by the per-bank command-queue structure, :mod:`.bank_queues`, only)
 (P_R, P_BG, P_B, P_RCAP, P_WCAP, P_WHI, P_WLO, P_POLICY, P_REFMODE, P_REFI, P_REFIPB,
- P_RDLAT, P_WRLAT, P_FAW, P_SCHED, P_NPARAM) = range(16)
+ P_RDLAT, P_WRLAT, P_FAW, P_SCHED, P_CQCAP, P_HITCAP, P_DUAL, P_NPARAM) = range(19)
 # scalar state indices (per unit): cycle, drain mode, queue counts, free-slot list heads
 S_T, S_DRAIN, S_RQN, S_WQN, S_RFREE, S_WFREE, S_NSTATE = range(7)
 # queue entry fields; Q_NEXT/Q_PREV link the entries of one bank in age order (Q_NEXT also links
@@ -57,64 +58,21 @@ BQ_HEAD, BQ_TAIL, BQ_HIT, BQ_CT, BQ_CID, BQ_CS, BQ_LOC, BQ_NF = range(8)
 CT_NONE, CT_COL, CT_ACT, CT_PRE = range(4)
 # refresh state fields (per rank)
 F_DUE, F_PEND, F_PBDUE, F_PBNEXT, F_PBBANK, F_NF = range(6)
-# counters
-(C_ACT, C_PRE, C_PREA, C_RD, C_WR, C_RDA, C_WRA, C_REF, C_REFPB, C_HIT, C_MISS, C_CONFLICT,
- C_N) = range(13)
-_CMD_COUNTER = (C_ACT, C_PRE, C_PREA, C_RD, C_WR, C_RDA, C_WRA, C_REF, C_REFPB)
-assert _CMD_COUNTER == tuple(range(NCMD))  # the core counts command c in cnt[u, c]
+# counters: cnt[u, c] counts command c (the numbering of hwsim.dram.timing), then the requests
+# served as row hits, misses (bank closed) and conflicts (another row open)
+C_HIT, C_MISS, C_CONFLICT = NCMD, NCMD + 1, NCMD + 2
+C_N = NCMD + 3
+# command log fields (tests): cycle, command, unit, rank, flat bank in the unit (-1: rank command),
+# and the earliest legal cycle the controller computed for the command
+L_T, L_CMD, L_UNIT, L_RANK, L_BANK, L_EARLIEST, L_NF = range(7)
 
 
 @njit(cache=True, inline='always')
-def earliest(nxt, u, r, gnode, bnode, cmd, faw, fawp, nfaw):
-    """First cycle at which ``cmd`` is legal on (unit u, rank r, bank-group node, bank node)."""
-    e = nxt[u, 0, cmd]
-    v = nxt[u, 1 + r, cmd]
-    if v > e:
-        e = v
-    if gnode >= 0:
-        v = nxt[u, gnode, cmd]
-        if v > e:
-            e = v
-        v = nxt[u, bnode, cmd]
-        if v > e:
-            e = v
-    if cmd == ACT:
-        v = faw[u, r, fawp[u, r]] + nfaw
-        if v > e:
-            e = v
-    return e
-
-
-@njit(cache=True, inline='always')
-def issue(nxt, tab, u, r, gnode, bnode, nranks, cmd, t, faw, fawp):
-    """Apply the timing consequences of ``cmd`` issued at cycle ``t`` (no bank-state change)."""
-    for c in range(NCMD):
-        v = tab[0, cmd, c]
-        if v > 0 and t + v > nxt[u, 0, c]:
-            nxt[u, 0, c] = t + v
-        v = tab[1, cmd, c]
-        if v > 0 and t + v > nxt[u, 1 + r, c]:
-            nxt[u, 1 + r, c] = t + v
-        v = tab[2, cmd, c]
-        if v > 0:
-            for r2 in range(nranks):
-                if r2 != r and t + v > nxt[u, 1 + r2, c]:
-                    nxt[u, 1 + r2, c] = t + v
-        if gnode >= 0:
-            v = tab[3, cmd, c]
-            if v > 0 and t + v > nxt[u, gnode, c]:
-                nxt[u, gnode, c] = t + v
-            v = tab[4, cmd, c]
-            if v > 0 and t + v > nxt[u, bnode, c]:
-                nxt[u, bnode, c] = t + v
-    if cmd == ACT:
-        faw[u, r, fawp[u, r]] = t
-        fawp[u, r] = (fawp[u, r] + 1) & 3
-
-
-@njit(cache=True, inline='always')
-def _earliest_u(nx, fw, fwp, r, gnode, bnode, cmd, nfaw):
-    """:func:`earliest` on one unit's views (``nx = nxt[u]``, ``fw = faw[u]``, ``fwp = fawp[u]``)."""
+def earliest(nx, fw, fwp, r, gnode, bnode, cmd, nfaw):
+    """First cycle at which ``cmd`` is legal on one unit (``nx = nxt[u]``, ``fw = faw[u]``,
+    ``fwp = fawp[u]``), rank ``r``, bank-group node ``gnode`` and bank node ``bnode`` (-1, -1 for a
+    rank command): the latest next-legal cycle over the levels it touches, and the four-activate
+    window for an ACT."""
     e = nx[0, cmd]
     v = nx[1 + r, cmd]
     if v > e:
@@ -134,9 +92,10 @@ def _earliest_u(nx, fw, fwp, r, gnode, bnode, cmd, nfaw):
 
 
 @njit(cache=True)
-def _dense(tab):
-    """``tab`` with its zero entries (no constraint) replaced by -BIG, so that raising
-    ``nxt[node, c]`` to ``t + tabd[level, cmd, c]`` is a no-op for them: a branch-free update."""
+def dense_table(tab):
+    """``tab`` (from :func:`hwsim.dram.timing.build_tables`) with its zero entries (no constraint)
+    replaced by -BIG, so that raising ``nxt[node, c]`` to ``t + tabd[level, cmd, c]`` is a no-op for
+    them: a branch-free update."""
     tabd = np.empty(tab.shape, dtype=np.int64)
     for lv in range(tab.shape[0]):
         for p in range(NCMD):
@@ -152,8 +111,10 @@ def _raise(nx, node, tabd, lv, cmd, t):
 
 
 @njit(cache=True, inline='always')
-def _issue_u(nx, fw, fwp, tabd, r, gnode, bnode, nranks, cmd, t):
-    """:func:`issue` on one unit's views, branch-free per level (``tabd`` from :func:`_dense`)."""
+def issue(nx, fw, fwp, tabd, r, gnode, bnode, nranks, cmd, t):
+    """Apply the timing consequences of ``cmd`` issued at cycle ``t`` on one unit's views (as in
+    :func:`earliest`; ``tabd`` from :func:`dense_table`): raise every level's next-legal cycles and
+    record an ACT in the four-activate window. No bank-state change."""
     _raise(nx, 0, tabd, 0, cmd, t)
     _raise(nx, 1 + r, tabd, 1, cmd, t)
     if nranks > 1:
@@ -166,6 +127,20 @@ def _issue_u(nx, fw, fwp, tabd, r, gnode, bnode, nranks, cmd, t):
     if cmd == ACT:
         fw[r, fwp[r]] = t
         fwp[r] = (fwp[r] + 1) & 3
+
+
+@njit(cache=True, inline='always')
+def log_command(log, logn, t, cmd, u, r, b, e):
+    """Append one issued command to ``log`` while it has room (production passes a 0-row log)."""
+    n = logn[0]
+    if n < log.shape[0]:
+        log[n, L_T] = t
+        log[n, L_CMD] = cmd
+        log[n, L_UNIT] = u
+        log[n, L_RANK] = r
+        log[n, L_BANK] = b
+        log[n, L_EARLIEST] = e
+        logn[0] = n + 1
 
 
 @njit(cache=True, inline='always')
@@ -208,17 +183,9 @@ def _close_bank(orw, bqu, b):
     bqu[1, BQ_HIT, b] = -1
 
 
-@njit(cache=True, inline='always')
-def _first_hit(qu, qi, x, row):
-    """First entry of queue ``qi`` from ``x`` on (following Q_NEXT) whose row is ``row``; -1 if none."""
-    while x >= 0 and qu[qi, x, Q_ROW] != row:
-        x = qu[qi, x, Q_NEXT]
-    return x
-
-
 @njit(cache=True)
 def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row, faw, fawp, refs, sc, qs, bq,
-              cnt, in_id, in_bank, in_row, in_w, in_arr, lo, hi, horizon, done, kind):
+              cnt, in_id, in_bank, in_row, in_w, in_arr, lo, hi, horizon, done, kind, adm, log, logn):
     R = P[P_R]
     BG = P[P_BG]
     B = P[P_B]
@@ -286,6 +253,7 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
             qu[qi, j, Q_BANK] = b
             qu[qi, j, Q_ROW] = row
             qu[qi, j, Q_ARR] = in_arr[k]
+            adm[in_id[k]] = t
             qu[qi, j, Q_FLAG] = 0
             qu[qi, j, Q_RANK] = brank[b]
             qu[qi, j, Q_GNODE] = bgnode[b]
@@ -358,10 +326,11 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
                             any_open = True
                             break
                     cmd = PREA if any_open else REF
-                    e = _earliest_u(nx, fw, fwp, r, -1, -1, cmd, nfaw)
+                    e = earliest(nx, fw, fwp, r, -1, -1, cmd, nfaw)
                     if e <= t:
-                        _issue_u(nx, fw, fwp, tabd, r, -1, -1, R, cmd, t)
-                        cnt[u, cmd] += 1  # counters C_ACT..C_REFPB are the command numbers
+                        issue(nx, fw, fwp, tabd, r, -1, -1, R, cmd, t)
+                        cnt[u, cmd] += 1
+                        log_command(log, logn, t, cmd, u, r, -1, e)
                         if cmd == PREA:
                             for b in range(r * BGB, (r + 1) * BGB):
                                 _close_bank(orw, bqu, b)
@@ -379,10 +348,11 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
                     gnode = bgnode[b]
                     bnode = bbase + b
                     cmd = PRE if orw[b] >= 0 else REFPB
-                    e = _earliest_u(nx, fw, fwp, r, gnode, bnode, cmd, nfaw)
+                    e = earliest(nx, fw, fwp, r, gnode, bnode, cmd, nfaw)
                     if e <= t:
-                        _issue_u(nx, fw, fwp, tabd, r, gnode, bnode, R, cmd, t)
+                        issue(nx, fw, fwp, tabd, r, gnode, bnode, R, cmd, t)
                         cnt[u, cmd] += 1
+                        log_command(log, logn, t, cmd, u, r, b, e)
                         if cmd == PRE:
                             _close_bank(orw, bqu, b)
                         else:
@@ -437,11 +407,11 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
             if not ((refmode == 1 and rf[r, F_PEND] == 1) or (refmode == 2 and rf[r, F_PBBANK] == b)):
                 orow = orw[b]
                 if orow == qu[qi, f_slot, Q_ROW]:
-                    col_e = _earliest_u(nx, fw, fwp, r, bgnode[b], bbase + b, colcmd, nfaw)
+                    col_e = earliest(nx, fw, fwp, r, bgnode[b], bbase + b, colcmd, nfaw)
                     col_s = f_slot
                 else:
                     row_cmd = ACT if orow < 0 else PRE
-                    row_e = _earliest_u(nx, fw, fwp, r, bgnode[b], bbase + b, row_cmd, nfaw)
+                    row_e = earliest(nx, fw, fwp, r, bgnode[b], bbase + b, row_cmd, nfaw)
                     row_s = f_slot
         elif qn > 0:
             # channel + rank part of each candidate type's earliest cycle, per rank (BIG: none or
@@ -549,7 +519,7 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
         b = qu[qi, slot, Q_BANK]
         r = qu[qi, slot, Q_RANK]
         gnode = qu[qi, slot, Q_GNODE]
-        # the helpers (:func:`_issue_u`, :func:`_first_hit`, :func:`_close_bank`, :func:`_reloc`,
+        # the helpers (:func:`issue`, :func:`_close_bank`, :func:`_reloc`,
         # :func:`_cand`) are written out on this path: an inlined helper taking arrays costs an
         # atomic incref/decref pair per array argument per call, which was ~40 % of the loop
         bnode = bbase + b
@@ -570,6 +540,7 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
             fw[r, fwp[r]] = t
             fwp[r] = (fwp[r] + 1) & 3
         cnt[u, cmd] += 1
+        log_command(log, logn, t, cmd, u, r, b, col_e if cmd == colcmd else row_e)
         if cmd == ACT:
             row = qu[qi, slot, Q_ROW]
             orw[b] = row
@@ -685,10 +656,10 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
 
 @njit(cache=True)
 def simulate(P, tab, nxt, open_row, faw, fawp, refs, sc, qs, bq, cnt,
-             in_id, in_bank, in_row, in_w, in_arr, offsets, horizon, done, kind, consumed):
+             in_id, in_bank, in_row, in_w, in_arr, offsets, horizon, done, kind, consumed, adm, log, logn):
     """Run every unit over its slice ``offsets[u]:offsets[u+1]`` of the (unit-sorted) inputs."""
     U = offsets.shape[0] - 1
-    tabd = _dense(tab)
+    tabd = dense_table(tab)
     R = P[P_R]
     NB = R * P[P_BG] * P[P_B]
     # bank-static facts: rank and bank-group node of each bank
@@ -713,7 +684,7 @@ def simulate(P, tab, nxt, open_row, faw, fawp, refs, sc, qs, bq, cnt,
     for u in range(U):
         consumed[u] = _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row, faw, fawp,
                                 refs, sc, qs, bq, cnt, in_id, in_bank, in_row, in_w, in_arr, offsets[u],
-                                offsets[u + 1], horizon, done, kind)
+                                offsets[u + 1], horizon, done, kind, adm, log, logn)
 
 
 @njit(cache=True)

@@ -40,11 +40,11 @@ TIMING_KEYS = (
     "tCK_ps", "rate_mtps", "BL",  # BL here: burst length in clock cycles (nBL)
     "CL", "CWL", "RCDRD", "RCDWR", "RP", "RAS", "RC", "WR", "RTP",
     "CCD_S", "CCD_L", "CCD_S_WR", "CCD_L_WR", "RRD_S", "RRD_L", "FAW",
-    "WTR_S", "WTR_L", "RTW", "CS", "PPD",
+    "WTR_S", "WTR_L", "RTW", "CS", "CS_WW", "PPD",
     "RFC", "REFI", "RFCpb", "REFIpb", "RREFD",
 )
 #: timing keys that may be left out of a preset (derive_timings fills or disables them)
-OPTIONAL_TIMING_KEYS = ("RC", "RTW", "CCD_S_WR", "CCD_L_WR", "CS", "PPD", "RFCpb", "REFIpb", "RREFD")
+OPTIONAL_TIMING_KEYS = ("RC", "RTW", "CCD_S_WR", "CCD_L_WR", "CS", "CS_WW", "PPD", "RFCpb", "REFIpb", "RREFD")
 #: per-command energies in pJ and background power in mW (per rank of one (pseudo-)channel)
 ENERGY_KEYS = ("ACT", "RD", "WR", "REF", "REFpb", "background_mW")
 TOP_KEYS = ("name", "standard", "base", "org", "timing", "energy", "default_mapping", "dual_command_bus",

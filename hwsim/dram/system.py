@@ -14,18 +14,29 @@ from . import core
 from .energy import energy_report
 from .mapping import AddressMapping
 from .spec import DramSpec, get_preset
-from .timing import build_tables
+from .structures import STRUCTURES
+from .timing import CMD_NAMES, build_tables
 
 log = logging.getLogger(__name__)
 
 PAGE_POLICIES = ("open", "close")
 SCHEDULERS = ("frfcfs", "fcfs")
 REFRESH_MODES = ("allbank", "perbank", "none")
+CONTROLLER_STRUCTURES = ("queues", "dramsim3")
 
 
 @dataclass(frozen=True)
 class ControllerConfig:
-    """Controller knobs. Defaults follow Ramulator 2.1 / DRAMsim3 (32-entry queues, 0.8/0.2 drain)."""
+    """Controller knobs. Defaults follow Ramulator 2.1 / DRAMsim3 (32-entry queues, 0.8/0.2 drain).
+
+    ``structure`` picks the controller organisation (:mod:`hwsim.dram.structures`): ``queues`` (the
+    default: one read and one write queue per channel, FR-FCFS over all of it, watermark draining)
+    or ``dramsim3`` (DRAMsim3's transaction queues feeding ``command_queue``-entry per-bank command
+    queues, its round-robin scheduler with a ``row_hit_cap`` open-row hit cap, its write-buffer and
+    refresh rules and an in-order front end taking one request per cycle). ``scheduler`` and the
+    write watermarks apply to ``queues`` only; ``command_queue`` and ``row_hit_cap`` to ``dramsim3``
+    only (DRAMsim3's ``cmd_queue_size`` in both of its configs compared here, and its hard-coded 4).
+    """
 
     read_queue: int = 32
     write_queue: int = 32
@@ -34,13 +45,22 @@ class ControllerConfig:
     page_policy: str = "open"    # "open" | "close" (auto-precharge every access)
     scheduler: str = "frfcfs"    # "frfcfs" | "fcfs"
     refresh: str = "allbank"     # "allbank" | "perbank" | "none"
+    structure: str = "queues"    # "queues" | "dramsim3"
+    command_queue: int = 8       # dramsim3: entries per bank command queue
+    row_hit_cap: int = 4         # dramsim3: hits served before a waiting row miss may precharge
 
     def validate(self, spec: DramSpec) -> None:
         for name, val, ok in (("page_policy", self.page_policy, PAGE_POLICIES),
                               ("scheduler", self.scheduler, SCHEDULERS),
-                              ("refresh", self.refresh, REFRESH_MODES)):
+                              ("refresh", self.refresh, REFRESH_MODES),
+                              ("structure", self.structure, CONTROLLER_STRUCTURES)):
             if val not in ok:
                 raise HwragError(f"controller {name} {val!r} unknown; accepted: {', '.join(ok)}")
+        if self.structure == "dramsim3" and self.scheduler != "frfcfs":
+            raise HwragError("the dramsim3 controller structure has its own scheduler (round robin over "
+                             "bank queues); scheduler 'fcfs' applies to structure 'queues' only")
+        if self.command_queue < 1 or self.row_hit_cap < 1:
+            raise HwragError("controller command_queue and row_hit_cap need to be at least 1")
         if self.refresh == "perbank" and not spec.per_bank_refresh:
             raise HwragError(f"preset {spec.name} ({spec.standard}) has no per-bank refresh; "
                              "accepted refresh modes for it: allbank, none")
@@ -48,6 +68,15 @@ class ControllerConfig:
             raise HwragError("controller queues need at least one entry")
         if not 0.0 <= self.write_low < self.write_high <= 1.0:
             raise HwragError("controller write watermarks need 0 <= write_low < write_high <= 1")
+
+
+#: what the two latency figures of :meth:`DramResult.stats` count
+LATENCY_DEFINITIONS = {
+    "from_arrival": "completion cycle minus the request's arrival cycle in the trace (includes time "
+                    "the request waited outside a full controller)",
+    "from_queue_entry": "completion cycle minus the cycle the controller took the request into its "
+                        "queue (DRAMsim3's read latency)",
+}
 
 
 @dataclass
@@ -59,14 +88,25 @@ class DramResult:
     controller: ControllerConfig
     arrival: np.ndarray          # int64 cycles
     is_write: np.ndarray         # bool
-    completion: np.ndarray       # int64 cycle the last data beat moved (reads and writes)
-    kind: np.ndarray             # int8: 0 row hit, 1 row miss (bank closed), 2 row conflict
+    completion: np.ndarray       # int64 cycle the request completed (see below)
+    kind: np.ndarray             # int8: 0 row hit, 1 row miss (bank closed), 2 row conflict, 3 no DRAM command
     counts: dict = field(default_factory=dict)
+    entry: "np.ndarray | None" = None        # int64 cycle the controller took the request into its queue
+    command_log: "np.ndarray | None" = None  # (n, core.L_NF) issued commands, when asked for
+
+    # ``completion``: the cycle the last data beat moved; with the dramsim3 structure a write
+    # completes one cycle after queue entry (posted) and a read served from the write buffer one
+    # cycle after entry (kind 3), as in DRAMsim3.
 
     @property
     def latency(self) -> np.ndarray:
         """Cycles from arrival to completion, per request."""
         return self.completion - self.arrival
+
+    @property
+    def queue_latency(self) -> np.ndarray:
+        """Cycles from queue entry to completion, per request."""
+        return self.completion - self.entry
 
     @property
     def cycles(self) -> int:
@@ -87,29 +127,31 @@ class DramResult:
     def stats(self) -> dict[str, Any]:
         """A JSON-ready summary; every number is labelled modeled (this is a hardware model)."""
         s = self.spec
-        lat = self.latency
         rd = ~self.is_write
         out: dict[str, Any] = {
             "figures": "modeled",
             "preset": s.name, "standard": s.standard, "mapping": self.mapping,
             "controller": asdict(self.controller),
             "tCK_ns": s.tck_ns, "units": s.units,
-            "requests": int(lat.size), "reads": int(rd.sum()), "writes": int((~rd).sum()),
+            "requests": int(rd.size), "reads": int(rd.sum()), "writes": int((~rd).sum()),
             "cycles": self.cycles, "time_ns": self.cycles * s.tck_ns,
             "bandwidth_GBps": self.bandwidth_gbs, "peak_bandwidth_GBps": s.peak_bandwidth_gbs,
             "bandwidth_utilisation": self.bandwidth_gbs / s.peak_bandwidth_gbs if self.cycles else 0.0,
             "row_hits": int((self.kind == 0).sum()), "row_misses": int((self.kind == 1).sum()),
             "row_conflicts": int((self.kind == 2).sum()),
+            "served_without_dram_command": int((self.kind == 3).sum()),
             "commands": {k: int(v) for k, v in self.counts.items()},
+            "latency_definitions": LATENCY_DEFINITIONS,
         }
-        for name, sel in (("read", rd), ("write", ~rd), ("all", slice(None))):
-            x = lat[sel]
-            if x.size:
-                out[f"{name}_latency_cycles"] = {
-                    "mean": float(x.mean()), "min": int(x.min()), "max": int(x.max()),
-                    "p50": float(np.percentile(x, 50)), "p90": float(np.percentile(x, 90)),
-                    "p99": float(np.percentile(x, 99)), "p999": float(np.percentile(x, 99.9))}
-                out[f"{name}_latency_ns_mean"] = float(x.mean()) * s.tck_ns
+        for how, lat in (("from_arrival", self.latency), ("from_queue_entry", self.queue_latency)):
+            for name, sel in (("read", rd), ("write", ~rd), ("all", slice(None))):
+                x = lat[sel]
+                if x.size:
+                    p50, p90, p99, p999 = np.percentile(x, (50, 90, 99, 99.9))
+                    out[f"{name}_latency_{how}_cycles"] = {
+                        "mean": float(x.mean()), "min": int(x.min()), "max": int(x.max()),
+                        "p50": float(p50), "p90": float(p90), "p99": float(p99), "p999": float(p999)}
+                    out[f"{name}_latency_{how}_ns_mean"] = float(x.mean()) * s.tck_ns
         out["energy"] = energy_report(s, self.counts, self.cycles)
         out["energy"]["figures"] = "modeled"
         return out
@@ -142,6 +184,8 @@ class DramSystem:
         P[core.P_WRLAT] = t["CWL"] + t["BL"]
         P[core.P_FAW] = t["FAW"]
         P[core.P_SCHED] = SCHEDULERS.index(c.scheduler)
+        P[core.P_CQCAP], P[core.P_HITCAP] = c.command_queue, c.row_hit_cap
+        P[core.P_DUAL] = int(self.spec.dual_command_bus)
         self.params = P
         # the mapping as (shift, mask) per field ch, pc, ra, bg, ba, ro for core.decode_ubr
         lay = {f: (lo, w) for f, lo, w in self.mapping.layout}
@@ -157,12 +201,20 @@ class DramSystem:
         """Byte addresses -> (unit, flat bank index within the unit, row)."""
         return core.decode_ubr(np.ascontiguousarray(addresses, dtype=np.uint64), *self._decode_args)
 
-    def stream(self) -> "DramStream":
-        return DramStream(self)
+    def burst_key(self, addresses: np.ndarray) -> np.ndarray:
+        """The burst a byte address falls in (address bits beyond the capacity dropped), int64."""
+        a = np.ascontiguousarray(addresses, dtype=np.uint64) >> np.uint64(self.mapping.offset_bits)
+        bits = self.mapping.address_bits - self.mapping.offset_bits
+        return (a & np.uint64((1 << bits) - 1)).astype(np.int64)
 
-    def run(self, addresses, is_write=None, arrival=None) -> DramResult:
+    def stream(self, command_log: int = 0) -> "DramStream":
+        """A :class:`DramStream`; ``command_log`` > 0 keeps the first that many issued commands
+        (tests compare them with the timing helpers)."""
+        return DramStream(self, command_log)
+
+    def run(self, addresses, is_write=None, arrival=None, command_log: int = 0) -> DramResult:
         """Simulate a whole request stream (arrival cycles non-decreasing; default all at 0)."""
-        s = self.stream()
+        s = self.stream(command_log)
         s.feed(addresses, is_write, arrival, _final=True)
         return s.finish()
 
@@ -177,44 +229,22 @@ class DramStream:
     before the latest arrival fed are decided exactly as in a one-shot run, so a stream fed in
     chunks gives the same completion cycles as :meth:`DramSystem.run` on the concatenation."""
 
-    def __init__(self, system: DramSystem):
+    def __init__(self, system: DramSystem, command_log: int = 0):
         self.system = system
-        spec, P = system.spec, system.params
-        U, R = spec.units, spec.org["ranks"]
-        NB = spec.banks_per_unit
-        nnodes = 1 + R + R * spec.org["bankgroups"] + NB
-        self._nxt = np.zeros((U, nnodes, core.NCMD), dtype=np.int64)
-        self._open = np.full((U, NB), -1, dtype=np.int64)
-        self._faw = np.full((U, R, 4), -(1 << 40), dtype=np.int64)
-        self._fawp = np.zeros((U, R), dtype=np.int64)
-        self._refs = np.zeros((U, R, core.F_NF), dtype=np.int64)
-        refi, refipb = int(P[core.P_REFI]), int(P[core.P_REFIPB])
-        for r in range(R):  # ranks staggered across the interval
-            self._refs[:, r, core.F_DUE] = refi + r * refi // R
-            self._refs[:, r, core.F_PBDUE] = refipb + r * refipb // R
-        self._refs[:, :, core.F_PBBANK] = -1
-        self._sc = np.zeros((U, core.S_NSTATE), dtype=np.int64)
-        # read queue (0) and write queue (1) entries; free slots are chained through Q_NEXT from 0
-        rcap, wcap = int(P[core.P_RCAP]), int(P[core.P_WCAP])
-        self._q = np.zeros((U, 2, max(rcap, wcap), core.Q_NF), dtype=np.int64)
-        for qi, cap in enumerate((rcap, wcap)):
-            self._q[:, qi, :cap, core.Q_NEXT] = np.arange(1, cap + 1)
-            self._q[:, qi, cap - 1, core.Q_NEXT] = -1
-        self._sc[:, core.S_RFREE] = 0
-        self._sc[:, core.S_WFREE] = 0
-        # per-bank index of each queue: lists of waiting entries, oldest row hit, banks with entries
-        self._bq = np.zeros((U, 2, core.BQ_NF, NB), dtype=np.int64)
-        self._bq[:, :, core.BQ_HEAD:core.BQ_HIT + 1, :] = -1
-        self._cnt = np.zeros((U, core.C_N), dtype=np.int64)
-        self._consumed = np.zeros(U, dtype=np.int64)
-        # per-request records (grown as chunks arrive)
+        self._ctl = STRUCTURES[system.controller.structure](system)
+        # per-request records (grown as chunks arrive); read by the cores as done, kind, adm, mnext
         self._n = 0
-        self._done = np.full(1024, -1, dtype=np.int64)
-        self._kind = np.full(1024, -1, dtype=np.int8)
+        self.done = np.full(1024, -1, dtype=np.int64)
+        self.kind = np.full(1024, -1, dtype=np.int8)
+        self.adm = np.full(1024, -1, dtype=np.int64)
+        self.mnext = np.full(1024, -1, dtype=np.int64)
         self._arr = np.zeros(1024, dtype=np.int64)
         self._w = np.zeros(1024, dtype=bool)
-        # inputs fed but not yet admitted to a queue, sorted by unit (stable)
-        self._pend = (np.zeros(0, np.int64),) * 5 + (np.zeros(0, np.int64),)
+        self.log = np.zeros((max(0, int(command_log)), core.L_NF), dtype=np.int64)
+        self.logn = np.zeros(1, dtype=np.int64)
+        # inputs fed but not yet taken by the controller: unit, id, bank, row, is_write, arrival,
+        # burst key, address
+        self._pend = (np.zeros(0, np.int64),) * 8
         self._last_arrival = 0
         self._polled = 0
         self._finished = False
@@ -222,22 +252,20 @@ class DramStream:
     @property
     def now(self) -> int:
         """The cycle up to which every unit has decided its commands."""
-        return int(self._sc[:, core.S_T].min())
+        return self._ctl.now
 
     def _grow(self, n: int) -> None:
-        cap = self._done.size
+        cap = self.done.size
         if n <= cap:
             return
         new = max(n, cap * 2)
-        for name, fill in (("_done", -1), ("_kind", -1), ("_arr", 0), ("_w", False)):
+        for name, fill in (("done", -1), ("kind", -1), ("adm", -1), ("mnext", -1), ("_arr", 0), ("_w", False)):
             old = getattr(self, name)
             arr = np.full(new, fill, dtype=old.dtype)
             arr[:cap] = old
             setattr(self, name, arr)
 
-    def feed(self, addresses, is_write=None, arrival=None, _final: bool = False) -> np.ndarray:
-        """Add requests; returns their ids (indices into the result arrays). ``arrival`` defaults
-        to the latest arrival fed so far, ``is_write`` to all reads."""
+    def _check(self, addresses, is_write, arrival):
         if self._finished:
             raise HwragError("this DRAM stream is finished; start a new one with DramSystem.stream()")
         addr = np.atleast_1d(np.asarray(addresses))
@@ -254,6 +282,13 @@ class DramStream:
                              "must have the same length")
         if n and (np.any(np.diff(arr) < 0) or arr[0] < self._last_arrival):
             raise HwragError("arrival cycles must be non-decreasing (across chunks too)")
+        return addr, w, arr
+
+    def feed(self, addresses, is_write=None, arrival=None, _final: bool = False) -> np.ndarray:
+        """Add requests; returns their ids (indices into the result arrays). ``arrival`` defaults
+        to the latest arrival fed so far, ``is_write`` to all reads."""
+        addr, w, arr = self._check(addresses, is_write, arrival)
+        n = addr.size
         ids = np.arange(self._n, self._n + n, dtype=np.int64)
         assert self._n + n < 1 << 40, "request ids must stay below 2**40 (the core packs id and bank)"
         self._grow(self._n + n)
@@ -263,7 +298,8 @@ class DramStream:
         if n:
             self._last_arrival = int(arr[-1])
         unit, bank, row = self.system.decode(addr)
-        new = (unit, ids, bank, row, w.astype(np.int64), arr)
+        new = (unit, ids, bank, row, w.astype(np.int64), arr, self.system.burst_key(addr),
+               addr.astype(np.int64))
         if self._pend[0].size:
             self._pend = tuple(np.concatenate([p, x]) for p, x in zip(self._pend, new))
         else:
@@ -272,27 +308,17 @@ class DramStream:
         return ids
 
     def _run(self, horizon: int) -> None:
-        U = self.system.spec.units
-        if U == 1:  # one unit: the pending inputs are already in order
-            su, sid, sb, sr, sw, sa = (np.ascontiguousarray(p, dtype=np.int64) for p in self._pend)
-            offsets = np.array([0, su.size], dtype=np.int64)
-        else:
-            su, sid, sb, sr, sw, sa, offsets = core.group_by_unit(U, *self._pend)
-        core.simulate(self.system.params, self.system.table, self._nxt, self._open, self._faw, self._fawp,
-                      self._refs, self._sc, self._q, self._bq, self._cnt,
-                      sid, sb, sr, sw, sa, offsets, np.int64(horizon), self._done, self._kind,
-                      self._consumed)
-        self._pend = tuple(core.leftover(offsets, self._consumed, su, sid, sb, sr, sw, sa))
+        self._pend = self._ctl.run(self._pend, horizon, self)
 
     def poll(self) -> tuple[np.ndarray, np.ndarray]:
         """Requests whose completion cycle became known since the last poll: (ids, completion)."""
         lo = self._polled
-        known = np.nonzero(self._done[lo:self._n] >= 0)[0] + lo
+        known = np.nonzero(self.done[lo:self._n] >= 0)[0] + lo
         # advance the watermark past the leading run of known requests
-        d = self._done[lo:self._n] >= 0
+        d = self.done[lo:self._n] >= 0
         first_unknown = int(np.argmin(d)) if not d.all() else d.size
         self._polled = lo + first_unknown
-        return known, self._done[known]
+        return known, self.done[known]
 
     def finish(self) -> DramResult:
         """Serve everything still queued and return the result of the whole stream."""
@@ -300,10 +326,10 @@ class DramStream:
             self._run(core.BIG)
             self._finished = True
         n = self._n
-        assert (self._done[:n] >= 0).all(), "every request completes"
-        names = ("ACT", "PRE", "PREA", "RD", "WR", "RDA", "WRA", "REF", "REFpb")
-        tot = self._cnt.sum(axis=0)
-        counts = {nm: int(tot[i]) for i, nm in enumerate(names)}
+        assert (self.done[:n] >= 0).all(), "every request completes"
+        tot = self._ctl.cnt.sum(axis=0)
+        counts = {nm: int(tot[i]) for i, nm in enumerate(CMD_NAMES)}
+        log = self.log[:int(self.logn[0])].copy() if self.log.shape[0] else None
         return DramResult(self.system.spec, self.system.mapping.text, self.system.controller,
-                          self._arr[:n].copy(), self._w[:n].copy(), self._done[:n].copy(),
-                          self._kind[:n].copy(), counts)
+                          self._arr[:n].copy(), self._w[:n].copy(), self.done[:n].copy(),
+                          self.kind[:n].copy(), counts, self.adm[:n].copy(), log)

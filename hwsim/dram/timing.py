@@ -63,6 +63,8 @@ def derive_timings(spec) -> tuple[dict, dict]:
     put("CCD_S_WR", t["CCD_S"], "CCD_S")
     put("CCD_L_WR", t["CCD_L"], "CCD_L")
     put("CS", 2, "2 (Ramulator 2.1 nCS, rank-to-rank switch)")
+    put("CS_WW", t["CS"], "CS (Ramulator 2.1: the rank switch applies between writes too; DRAMsim3 "
+        "src/timing.cc leaves it out there, write_to_write_o = burst_cycle, i.e. CS_WW = 0)")
     put("PPD", 0, "0 (no PRE-to-PRE constraint in this standard)")
     if spec.per_bank_refresh:
         put("REFIpb", t["REFI"] // spec.banks_per_rank, "REFI / banks per rank (round robin)")
@@ -121,7 +123,7 @@ CONSTRAINTS: tuple[Constraint, ...] = (
     _c("rank switch RD->RD", SIB, _RDs, _RDs, "BL + CS"),
     _c("rank switch RD->WR", SIB, _RDs, _WRs, "max(CL + BL + CS - CWL, BL + CS)"),
     _c("rank switch WR->RD", SIB, _WRs, _RDs, "max(CWL + BL + CS - CL, 1)"),
-    _c("rank switch WR->WR", SIB, _WRs, _WRs, "BL + CS"),
+    _c("rank switch WR->WR", SIB, _WRs, _WRs, "BL + CS_WW"),
     # -- bank group ----------------------------------------------------------------------------
     _c("tCCD_L RD->RD", BG, _RDs, _RDs, "CCD_L"),
     _c("tCCD_L WR->WR", BG, _WRs, _WRs, "CCD_L_WR"),

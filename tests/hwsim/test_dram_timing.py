@@ -40,7 +40,7 @@ RULES = [
     ("rank switch RD->RD", "other", RDs, RDs, lambda p: p["BL"] + p["CS"]),
     ("rank switch RD->WR", "other", RDs, WRs, lambda p: max(p["CL"] + p["BL"] + p["CS"] - p["CWL"], p["BL"] + p["CS"])),
     ("rank switch WR->RD", "other", WRs, RDs, lambda p: max(p["CWL"] + p["BL"] + p["CS"] - p["CL"], 1)),
-    ("rank switch WR->WR", "other", WRs, WRs, lambda p: p["BL"] + p["CS"]),
+    ("rank switch WR->WR", "other", WRs, WRs, lambda p: p["BL"] + p["CS_WW"]),
     ("tCCD_L RD->RD", "bg", RDs, RDs, lambda p: p["CCD_L"]),
     ("tCCD_L WR->WR", "bg", WRs, WRs, lambda p: p["CCD_L_WR"]),
     ("tWTR_L WR->RD", "bg", WRs, RDs, lambda p: p["CWL"] + p["BL"] + p["WTR_L"]),

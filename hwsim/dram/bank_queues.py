@@ -1,0 +1,574 @@
+"""The numba core of the DRAMsim3-like controller structure: transaction queues feeding per-bank
+command queues (``ControllerConfig(structure="dramsim3")``).
+
+The rules are DRAMsim3's (``src/controller.cc``, ``command_queue.cc``, ``refresh.cc``, ``cpu.cc`` at
+commit 29817593), restated here and written anew; the timing constraints are hwsim's own tables
+(:mod:`.timing`), applied with the same :func:`.core.earliest` / :func:`.core.issue` helpers the
+timing tests drive.
+
+* **Front end**: one in-order request stream for the whole memory system (DRAMsim3's trace CPU). At
+  most one request is taken per cycle: the oldest one, once its arrival cycle has come and its
+  channel's queue for it has room; while it waits, everything behind it waits too.
+* **Transactions**: per channel a read queue and a write buffer (``read_queue`` / ``write_queue``
+  entries). A request taken at cycle c is in the controller from c + 1 (its *queue-entry* cycle,
+  DRAMsim3's ``added_cycle``). A write completes one cycle after entry (posted); a write to an address
+  that already has a write waiting is merged into it; a read of such an address is served from the
+  buffer one cycle after entry; reads of one address waiting together are served by one RD.
+* **Transaction to command**: every cycle at most one transaction moves into its bank's command
+  queue (``command_queue`` entries per bank): the oldest one of the active queue whose bank queue has
+  room. The write buffer becomes the active queue when it is full, or holds more than
+  :data:`DRAIN_MIN` writes while every command queue is empty, and stays so until as many writes as it
+  held then have moved; a write whose address has a read waiting ends the drain instead of moving.
+* **Command**: every cycle the bank queues are visited round robin, starting after the one that
+  issued last; the first queue with a ready command issues it. Within a queue the first entry, in
+  order, whose next command is legal now: ACT if the bank is closed; the column command if it hits the
+  open row; PRE only for the queue's first entry and only when no entry hits the open row or the bank
+  has served ``row_hit_cap`` column commands since its ACT; a write not while an earlier read of the
+  same burst waits in the queue. With separate row and column command buses (HBM) a second command
+  may issue in the same cycle: the search runs again from the bank that issued, and what it finds
+  first (command-bus occupancy aside, as DRAMsim3 has none) issues only if it is of the other kind.
+* **Refresh**: every tREFI / ranks cycles the next rank, round robin, needs a refresh (per-bank:
+  every tREFIpb the next bank, bank groups first). While one is pending the controller skips that
+  rank's (bank's) queues and precharges its open banks one at a time, then issues REF (REFpb).
+
+A cycle runs in DRAMsim3's order: refresh falls due, commands issue, one transaction moves, then the
+front end takes a request. The simulation is event driven: each channel's next event is the earliest
+cycle at which any of these can happen (a command becoming legal, a transaction able to move, a
+refresh falling due), and the cycles in between are skipped; what happens at a visited cycle is
+exactly what a cycle-by-cycle run does there.
+
+At the end of a stream (``horizon`` = BIG, every request taken) a channel whose reads are all served
+drains its write buffer, which DRAMsim3 never does for eight writes or fewer: their completion cycles
+do not change (posted writes completed on entry), their commands are counted.
+
+Caveat of numba's cache: it is keyed by this file only; after editing :mod:`.core` or :mod:`.timing`
+(inlined helpers and constants) touch this file or clear ``__pycache__``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .core import (BIG, P_B, P_BG, P_CQCAP, P_DUAL, P_FAW, P_HITCAP, P_POLICY, P_R, P_RCAP, P_RDLAT,
+                   P_REFI, P_REFIPB, P_REFMODE, P_WCAP, dense_table, earliest, issue, log_command)
+from .timing import ACT, NCMD, PRE, RD, RDA, REF, REFPB, WR, WRA
+
+#: DRAMsim3 drains the write buffer when it holds more than this many writes and the command
+#: queues are empty (``controller.cc`` ScheduleTransaction, a literal 8)
+DRAIN_MIN = 8
+#: request kind of a request served without a DRAM command (merged write, read from the buffer)
+KIND_BUFFER = 3
+
+# transaction-queue entry fields (array (units, 2 queues: read, write, entries, T_NF))
+T_ID, T_BANK, T_ROW, T_KEY, T_ADDR, T_NF = range(6)
+# command-queue entry fields (array (units, banks, entries, K_NF)); K_FLAG: 0 served as a row hit,
+# 1 its ACT opened the row, 2 its PRE closed another row
+K_ID, K_ROW, K_W, K_KEY, K_ADDR, K_FLAG, K_NF = range(7)
+# candidate kinds: ACT, PRE, read column command, write column command
+KA, KP, KR, KW = range(4)
+# per-bank fields (array (units, banks, B_NF)): open row (-1 closed), column commands since its ACT,
+# command-queue length, the cached candidates (row command kind KA/KP or -1; position of the first
+# row-hit read and of the first row-hit write that may go, -1 none) and, per candidate kind, the
+# bank-group + bank part of its earliest cycle (refreshed when a command issues in the bank group)
+B_OPEN, B_HITS, B_CQN, B_ROWK, B_RD, B_WR, B_LOC, B_NF = 0, 1, 2, 3, 4, 5, 6, 10
+# pending-address tables (array (units, 2: reads, writes, slots, 3)): address + 1 (0: empty slot),
+# number of requests, first request id of the chain (reads of one address are chained by ``mnext``)
+H_KEY, H_CNT, H_HEAD = range(3)
+# per-unit scalars: round-robin pointer, writes left to drain, command-queue entries (all, reads),
+# next event cycle, refresh held, next refresh due, refresh counter, pending-refresh ring head and
+# length, transaction-queue lengths (read, write)
+(S_RR, S_DRAIN, S_CQTOT, S_CQRD, S_NEV, S_INREF, S_REFNEXT, S_REFPTR, S_RFHEAD, S_RFN, S_TQN,
+ S_NF) = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12
+#: pending refreshes a channel can hold (a ring; DRAMsim3's refresh_q_)
+REF_RING = 64
+# global scalars: the next cycle to process
+G_T, G_NF = range(2)
+
+
+@njit(cache=True, inline='always')
+def _hash(key, mask):
+    return ((key * np.int64(-7046029254386353131)) >> np.int64(29)) & mask
+
+
+@njit(cache=True)
+def _ht_find(ht, u, q, key):
+    """Slot of ``key`` (address + 1) in unit ``u``'s pending table ``q``, or -1."""
+    mask = ht.shape[2] - 1
+    h = _hash(key, mask)
+    while ht[u, q, h, H_KEY] != 0:
+        if ht[u, q, h, H_KEY] == key:
+            return h
+        h = (h + 1) & mask
+    return -1
+
+
+@njit(cache=True)
+def _ht_insert(ht, u, q, key, rid):
+    mask = ht.shape[2] - 1
+    h = _hash(key, mask)
+    while ht[u, q, h, H_KEY] != 0:
+        h = (h + 1) & mask
+    ht[u, q, h, H_KEY] = key
+    ht[u, q, h, H_CNT] = 1
+    ht[u, q, h, H_HEAD] = rid
+
+
+@njit(cache=True)
+def _ht_delete(ht, u, q, i):
+    """Remove slot ``i`` (linear probing, backward-shift deletion: no tombstones)."""
+    mask = ht.shape[2] - 1
+    j = i
+    while True:
+        j = (j + 1) & mask
+        kj = ht[u, q, j, H_KEY]
+        if kj == 0:
+            break
+        home = _hash(kj, mask)
+        # keep j where it is if its home lies cyclically in (i, j]
+        if (i < j and i < home <= j) or (i > j and (home > i or home <= j)):
+            continue
+        ht[u, q, i, H_KEY] = kj
+        ht[u, q, i, H_CNT] = ht[u, q, j, H_CNT]
+        ht[u, q, i, H_HEAD] = ht[u, q, j, H_HEAD]
+        i = j
+    ht[u, q, i, H_KEY] = 0
+
+
+@njit(cache=True)
+def _cands(cq, bank, hitcap, u, b):
+    """Recompute bank ``b``'s cached candidates from its command queue and row state."""
+    n = bank[u, b, B_CQN]
+    orow = bank[u, b, B_OPEN]
+    rowk = -1
+    ird = -1
+    iwr = -1
+    if n > 0:
+        if orow < 0:
+            rowk = KA
+        else:
+            anyhit = False
+            for j in range(n):
+                if cq[u, b, j, K_ROW] != orow:
+                    continue
+                anyhit = True
+                if cq[u, b, j, K_W] == 0:
+                    if ird < 0:
+                        ird = j
+                elif iwr < 0:
+                    blocked = False
+                    for j2 in range(j):
+                        if cq[u, b, j2, K_W] == 0 and cq[u, b, j2, K_KEY] == cq[u, b, j, K_KEY]:
+                            blocked = True
+                            break
+                    if not blocked:
+                        iwr = j
+            if cq[u, b, 0, K_ROW] != orow and (not anyhit or bank[u, b, B_HITS] >= hitcap):
+                rowk = KP
+    bank[u, b, B_ROWK] = rowk
+    bank[u, b, B_RD] = ird
+    bank[u, b, B_WR] = iwr
+
+
+@njit(cache=True)
+def _local_part(nxt, bank, kcmd, u, gnode, g0, nb, bbase):
+    """Bank-group + bank part of every candidate kind's earliest cycle, for the banks of one group."""
+    for b2 in range(g0, g0 + nb):
+        for k in range(4):
+            c = kcmd[k]
+            bank[u, b2, B_LOC + k] = max(nxt[u, gnode, c], nxt[u, bbase + b2, c])
+
+
+@njit(cache=True)
+def _refresh_step(P, tabd, kcmd, nxt, faw, fawp, bank, cq, chr_, sc, rfq, cnt, log, logn, u, t):
+    """DRAMsim3's FinishRefresh for the oldest pending refresh: hold its queues, precharge the first
+    open bank whose PRE is legal, else REF (REFpb) once every bank is closed and it is legal.
+    Returns the command issued, or -1. (A rare path: it uses the timing helpers as they are.)"""
+    R, BG, B = P[P_R], P[P_BG], P[P_B]
+    BGB = BG * B
+    bbase = 1 + R + R * BG
+    sc[u, S_INREF] = 1
+    target = rfq[u, sc[u, S_RFHEAD]]
+    if P[P_REFMODE] == 1:
+        r, lo, hi, gnode, bnode, refcmd = target, target * BGB, (target + 1) * BGB, -1, -1, REF
+    else:
+        r, lo, hi = target // BGB, target, target + 1
+        gnode, bnode, refcmd = 1 + R + target // B, bbase + target, REFPB
+    closed = True
+    for b in range(lo, hi):
+        if bank[u, b, B_OPEN] < 0:
+            continue
+        closed = False
+        e = max(chr_[r, KP], bank[u, b, B_LOC + KP])
+        if e <= t:
+            g = 1 + R + b // B
+            issue(nxt[u], faw[u], fawp[u], tabd, r, g, bbase + b, R, PRE, t)
+            cnt[u, PRE] += 1
+            log_command(log, logn, t, PRE, u, r, b, e)
+            bank[u, b, B_OPEN] = -1
+            bank[u, b, B_HITS] = 0
+            _local_part(nxt, bank, kcmd, u, g, (b // B) * B, B, bbase)
+            _cands(cq, bank, P[P_HITCAP], u, b)
+            return PRE
+    if not closed:
+        return -1
+    e = earliest(nxt[u], faw[u], fawp[u], r, gnode, bnode, refcmd, P[P_FAW])
+    if e > t:
+        return -1
+    issue(nxt[u], faw[u], fawp[u], tabd, r, gnode, bnode, R, refcmd, t)
+    cnt[u, refcmd] += 1
+    log_command(log, logn, t, refcmd, u, r, lo if refcmd == REFPB else -1, e)
+    if refcmd == REFPB:
+        _local_part(nxt, bank, kcmd, u, gnode, (target // B) * B, B, bbase)
+    sc[u, S_RFHEAD] = (sc[u, S_RFHEAD] + 1) % REF_RING
+    sc[u, S_RFN] -= 1
+    sc[u, S_INREF] = 0
+    return refcmd
+
+
+@njit(cache=True)
+def _refresh_due(P, sc, rfq, u, t):
+    """A refresh falls due at ``t``: queue the next rank (bank) for it."""
+    R, BG, B = P[P_R], P[P_BG], P[P_B]
+    c = sc[u, S_REFPTR]
+    if P[P_REFMODE] == 1:
+        target = c % R
+        sc[u, S_REFNEXT] += max(1, P[P_REFI] // R)
+    else:  # bank groups first, then banks, then ranks
+        target = ((c // (BG * B)) % R * BG + c % BG) * B + (c // BG) % B
+        sc[u, S_REFNEXT] += P[P_REFIPB]
+    assert sc[u, S_RFN] < REF_RING
+    rfq[u, (sc[u, S_RFHEAD] + sc[u, S_RFN]) % REF_RING] = target
+    sc[u, S_RFN] += 1
+    sc[u, S_REFPTR] = c + 1
+
+
+@njit(cache=True)
+def _refresh_next(P, nxt, faw, fawp, bank, chr_, sc, rfq, u):
+    """Earliest cycle the pending refresh's next command (a PRE of an open bank, else REF) is legal."""
+    R, BG, B = P[P_R], P[P_BG], P[P_B]
+    BGB = BG * B
+    target = rfq[u, sc[u, S_RFHEAD]]
+    if P[P_REFMODE] == 1:
+        r, lo, hi, gnode, bnode, refcmd = target, target * BGB, (target + 1) * BGB, -1, -1, REF
+    else:
+        r, lo, hi = target // BGB, target, target + 1
+        gnode, bnode, refcmd = 1 + R + target // B, 1 + R + R * BG + target, REFPB
+    ne = BIG
+    for b in range(lo, hi):
+        if bank[u, b, B_OPEN] >= 0:
+            ne = min(ne, max(chr_[r, KP], bank[u, b, B_LOC + KP]))
+    if ne < BIG:
+        return ne
+    return earliest(nxt[u], faw[u], fawp[u], r, gnode, bnode, refcmd, P[P_FAW])
+
+
+@njit(cache=True)
+def simulate(P, tab, nxt, faw, fawp, bank, tq, cq, ht, sc, rfq, g, cnt,
+             in_id, in_unit, in_bank, in_row, in_w, in_arr, in_key, in_addr, horizon,
+             done, kind, adm, mnext, log, logn):
+    """Run the memory system over the pending requests (in arrival order) for cycles < ``horizon``;
+    returns how many of them the front end took.
+
+    One function on purpose: a numba call costs an atomic reference-count pair per array argument,
+    so the per-cycle work (the command search, the timing update of :func:`.core.issue`, moving a
+    transaction, the next-event search) is written out here; the timing tests hold the written-out
+    timing to the helpers through the command log."""
+    U = sc.shape[0]
+    R, BG, B = P[P_R], P[P_BG], P[P_B]
+    BGB = BG * B
+    NB = R * BGB
+    bbase = 1 + R + R * BG
+    nfaw = P[P_FAW]
+    refmode = P[P_REFMODE]
+    dual = P[P_DUAL] == 1
+    hitcap = P[P_HITCAP]
+    cqcap = P[P_CQCAP]
+    rdlat = P[P_RDLAT]
+    tabd = dense_table(tab)
+    close = P[P_POLICY] == 1
+    kcmd = np.array([ACT, PRE, RDA if close else RD, WRA if close else WR], dtype=np.int64)
+    chr_ = np.empty((R, 4), dtype=np.int64)
+    ch0 = np.empty(NCMD, dtype=np.int64)
+    cap = (P[P_RCAP], P[P_WCAP])
+    n = in_id.shape[0]
+    final = horizon >= BIG
+    t = g[G_T]
+    k = 0
+    while t < horizon:
+        flush = final and k >= n
+        for u in range(U):
+            if sc[u, S_NEV] > t:
+                continue
+            # ================ one controller cycle of unit u (DRAMsim3's ClockTick) ================
+            if refmode != 0 and t >= sc[u, S_REFNEXT]:
+                _refresh_due(P, sc, rfq, u, t)
+            first = -1
+            first_col = False
+            for c in range(NCMD):  # the channel level before this cycle's commands
+                ch0[c] = nxt[u, 0, c]
+            for attempt in range(2):
+                # channel + rank part of each candidate kind's earliest cycle, per rank; in the second
+                # search a command of the first one's kind is looked for as DRAMsim3 does, without
+                # the command bus the first one occupies (found, it ends the search unissued)
+                for r in range(R):
+                    for kk in range(4):
+                        c = kcmd[kk]
+                        e = max(ch0[c] if (attempt == 1 and (kk >= KR) == first_col) else nxt[u, 0, c],
+                                nxt[u, 1 + r, c])
+                        if kk == KA:
+                            e = max(e, faw[u, r, fawp[u, r]] + nfaw)
+                        chr_[r, kk] = e
+                if attempt == 0 and sc[u, S_RFN] > 0:
+                    first = _refresh_step(P, tabd, kcmd, nxt, faw, fawp, bank, cq, chr_, sc, rfq, cnt, log,
+                                          logn, u, t)
+                    if first >= 0:
+                        first_col = False
+                        continue
+                if attempt == 1 and (first < 0 or not dual):
+                    break
+                # ---- round robin over the bank queues, starting after the last one that issued ----
+                held = rfq[u, sc[u, S_RFHEAD]] if sc[u, S_INREF] == 1 else -1
+                b = sc[u, S_RR]
+                found = -1
+                j = -1
+                e_cmd = BIG
+                for _ in range(NB):
+                    b += 1
+                    if b == NB:
+                        b = 0
+                    if bank[u, b, B_CQN] == 0:
+                        continue
+                    r = b // BGB
+                    if held >= 0 and ((refmode == 1 and r == held) or (refmode == 2 and b == held)):
+                        continue
+                    # the first entry in queue order whose command is legal now
+                    kk = bank[u, b, B_ROWK]
+                    if kk >= 0:
+                        e = max(chr_[r, kk], bank[u, b, B_LOC + kk])
+                        if e <= t:
+                            found, j, e_cmd = kk, 0, e
+                    jr = bank[u, b, B_RD]
+                    if jr >= 0 and (found < 0 or jr < j):
+                        e = max(chr_[r, KR], bank[u, b, B_LOC + KR])
+                        if e <= t:
+                            found, j, e_cmd = KR, jr, e
+                    jw = bank[u, b, B_WR]
+                    if jw >= 0 and (found < 0 or jw < j):
+                        e = max(chr_[r, KW], bank[u, b, B_LOC + KW])
+                        if e <= t:
+                            found, j, e_cmd = KW, jw, e
+                    if found >= 0:
+                        break
+                if found < 0:
+                    break
+                sc[u, S_RR] = b
+                cmd = kcmd[found]
+                if attempt == 1 and (found >= KR) == first_col:
+                    break  # the second command must use the other command bus
+                # ---- issue: timing (:func:`.core.issue`, written out) ----
+                r = b // BGB
+                gnode = 1 + R + b // B
+                bnode = bbase + b
+                for c in range(NCMD):
+                    nxt[u, 0, c] = max(nxt[u, 0, c], t + tabd[0, cmd, c])
+                for c in range(NCMD):
+                    nxt[u, 1 + r, c] = max(nxt[u, 1 + r, c], t + tabd[1, cmd, c])
+                if R > 1:
+                    for r2 in range(R):
+                        if r2 != r:
+                            for c in range(NCMD):
+                                nxt[u, 1 + r2, c] = max(nxt[u, 1 + r2, c], t + tabd[2, cmd, c])
+                for c in range(NCMD):
+                    nxt[u, gnode, c] = max(nxt[u, gnode, c], t + tabd[3, cmd, c])
+                for c in range(NCMD):
+                    nxt[u, bnode, c] = max(nxt[u, bnode, c], t + tabd[4, cmd, c])
+                if cmd == ACT:
+                    faw[u, r, fawp[u, r]] = t
+                    fawp[u, r] = (fawp[u, r] + 1) & 3
+                cnt[u, cmd] += 1
+                if logn[0] < log.shape[0]:
+                    log_command(log, logn, t, cmd, u, r, b, e_cmd)
+                # ---- bank state, completions ----
+                if cmd == ACT:
+                    bank[u, b, B_OPEN] = cq[u, b, 0, K_ROW]
+                    bank[u, b, B_HITS] = 0
+                    if cq[u, b, 0, K_FLAG] == 0:
+                        cq[u, b, 0, K_FLAG] = 1
+                elif cmd == PRE:
+                    bank[u, b, B_OPEN] = -1
+                    bank[u, b, B_HITS] = 0
+                    cq[u, b, 0, K_FLAG] = 2
+                else:
+                    f = cq[u, b, j, K_FLAG]
+                    key = cq[u, b, j, K_ADDR] + 1
+                    if found == KR:  # every read of the address waiting is served
+                        s = _ht_find(ht, u, 0, key)
+                        x = ht[u, 0, s, H_HEAD]
+                        while x >= 0:
+                            done[x] = t + rdlat
+                            kind[x] = f
+                            x = mnext[x]
+                        _ht_delete(ht, u, 0, s)
+                        sc[u, S_CQRD] -= 1
+                    else:
+                        kind[cq[u, b, j, K_ID]] = f
+                        _ht_delete(ht, u, 1, _ht_find(ht, u, 1, key))
+                    m = bank[u, b, B_CQN] - 1
+                    for j2 in range(j, m):
+                        for fld in range(K_NF):
+                            cq[u, b, j2, fld] = cq[u, b, j2 + 1, fld]
+                    bank[u, b, B_CQN] = m
+                    sc[u, S_CQTOT] -= 1
+                    if cmd == RDA or cmd == WRA:
+                        bank[u, b, B_OPEN] = -1
+                        bank[u, b, B_HITS] = 0
+                    else:
+                        bank[u, b, B_HITS] += 1
+                # the bank group's and the bank's timing moved: their banks' local parts
+                g0 = (b // B) * B
+                for b2 in range(g0, g0 + B):
+                    for kk in range(4):
+                        c = kcmd[kk]
+                        bank[u, b2, B_LOC + kk] = max(nxt[u, gnode, c], nxt[u, bbase + b2, c])
+                _cands(cq, bank, hitcap, u, b)
+                if attempt == 0:
+                    first = cmd
+                    first_col = found >= KR
+            # ---- one transaction moves to its bank's command queue (DRAMsim3's ScheduleTransaction) ----
+            d = sc[u, S_DRAIN]
+            tw = sc[u, S_TQN + 1]
+            if d == 0 and (tw >= cap[1] or (tw > DRAIN_MIN and sc[u, S_CQTOT] == 0)
+                           or (flush and tw > 0 and sc[u, S_TQN] == 0 and sc[u, S_CQRD] == 0)):
+                d = tw
+            qi = 1 if d > 0 else 0
+            for j in range(sc[u, S_TQN + qi]):
+                b = tq[u, qi, j, T_BANK]
+                m = bank[u, b, B_CQN]
+                if m >= cqcap:
+                    continue
+                if qi == 1:
+                    if _ht_find(ht, u, 0, tq[u, qi, j, T_ADDR] + 1) >= 0:
+                        d = 0  # a read of this address waits: the drain ends (DRAMsim3's R->W rule)
+                        break
+                    d -= 1
+                cq[u, b, m, K_ID] = tq[u, qi, j, T_ID]
+                cq[u, b, m, K_ROW] = tq[u, qi, j, T_ROW]
+                cq[u, b, m, K_W] = qi
+                cq[u, b, m, K_KEY] = tq[u, qi, j, T_KEY]
+                cq[u, b, m, K_ADDR] = tq[u, qi, j, T_ADDR]
+                cq[u, b, m, K_FLAG] = 0
+                bank[u, b, B_CQN] = m + 1
+                sc[u, S_CQTOT] += 1
+                sc[u, S_CQRD] += 1 - qi
+                m = sc[u, S_TQN + qi] - 1
+                for j2 in range(j, m):
+                    for fld in range(T_NF):
+                        tq[u, qi, j2, fld] = tq[u, qi, j2 + 1, fld]
+                sc[u, S_TQN + qi] = m
+                _cands(cq, bank, hitcap, u, b)
+                break
+            sc[u, S_DRAIN] = d
+            # ---- the unit's next event: a transaction able to move, a command becoming legal, a
+            # refresh falling due or its command becoming legal ----
+            tw = sc[u, S_TQN + 1]
+            ne = BIG
+            if d == 0 and (tw >= cap[1] or (tw > DRAIN_MIN and sc[u, S_CQTOT] == 0)
+                           or (flush and tw > 0 and sc[u, S_TQN] == 0 and sc[u, S_CQRD] == 0)):
+                ne = t + 1
+            qi = 1 if d > 0 else 0
+            for j in range(sc[u, S_TQN + qi]):
+                if ne > t + 1 and bank[u, tq[u, qi, j, T_BANK], B_CQN] < cqcap:
+                    ne = t + 1
+                    break
+            if ne > t + 1:
+                for r in range(R):
+                    for kk in range(4):
+                        c = kcmd[kk]
+                        e = max(nxt[u, 0, c], nxt[u, 1 + r, c])
+                        if kk == KA:
+                            e = max(e, faw[u, r, fawp[u, r]] + nfaw)
+                        chr_[r, kk] = e
+                if refmode != 0:
+                    ne = min(ne, sc[u, S_REFNEXT])
+                held = -1
+                if sc[u, S_RFN] > 0:
+                    ne = min(ne, _refresh_next(P, nxt, faw, fawp, bank, chr_, sc, rfq, u))
+                    if sc[u, S_INREF] == 1:
+                        held = rfq[u, sc[u, S_RFHEAD]]
+                for b in range(NB):
+                    if bank[u, b, B_CQN] == 0:
+                        continue
+                    r = b // BGB
+                    if held >= 0 and ((refmode == 1 and r == held) or (refmode == 2 and b == held)):
+                        continue
+                    kk = bank[u, b, B_ROWK]
+                    if kk >= 0:
+                        ne = min(ne, max(chr_[r, kk], bank[u, b, B_LOC + kk]))
+                    if bank[u, b, B_RD] >= 0:
+                        ne = min(ne, max(chr_[r, KR], bank[u, b, B_LOC + KR]))
+                    if bank[u, b, B_WR] >= 0:
+                        ne = min(ne, max(chr_[r, KW], bank[u, b, B_LOC + KW]))
+            sc[u, S_NEV] = max(ne, t + 1)
+        # ================ the front end: the oldest request, once arrived, if its queue has room ====
+        fe = BIG
+        if k < n:
+            if in_arr[k] > t:
+                fe = in_arr[k]
+            else:
+                u = in_unit[k]
+                w = in_w[k]
+                if sc[u, S_TQN + w] < cap[w]:
+                    rid = in_id[k]
+                    adm[rid] = t + 1  # in the controller from the next cycle
+                    mnext[rid] = -1
+                    key = in_addr[k] + 1
+                    qi = -1
+                    if _ht_find(ht, u, 1, key) >= 0:
+                        done[rid] = t + 2  # a write merged, or a read served, by the write buffer
+                        kind[rid] = KIND_BUFFER
+                    elif w:
+                        done[rid] = t + 2  # posted write
+                        _ht_insert(ht, u, 1, key, rid)
+                        qi = 1
+                    else:
+                        s = _ht_find(ht, u, 0, key)
+                        if s >= 0:  # a read of this address waits: one RD serves both
+                            mnext[rid] = ht[u, 0, s, H_HEAD]
+                            ht[u, 0, s, H_HEAD] = rid
+                            ht[u, 0, s, H_CNT] += 1
+                        else:
+                            _ht_insert(ht, u, 0, key, rid)
+                            qi = 0
+                    if qi >= 0:
+                        m = sc[u, S_TQN + qi]
+                        tq[u, qi, m, T_ID] = rid
+                        tq[u, qi, m, T_BANK] = in_bank[k]
+                        tq[u, qi, m, T_ROW] = in_row[k]
+                        tq[u, qi, m, T_KEY] = in_key[k]
+                        tq[u, qi, m, T_ADDR] = in_addr[k]
+                        sc[u, S_TQN + qi] = m + 1
+                    sc[u, S_NEV] = min(sc[u, S_NEV], t + 1)
+                    k += 1
+                    if k < n:
+                        fe = max(in_arr[k], t + 1)
+                    elif final:
+                        for u2 in range(U):  # every request taken: the end-of-stream flush may start
+                            sc[u2, S_NEV] = min(sc[u2, S_NEV], t + 1)
+        elif final:
+            busy = False
+            for u in range(U):
+                if sc[u, S_TQN] + sc[u, S_TQN + 1] + sc[u, S_CQTOT] > 0:
+                    busy = True
+                    break
+            if not busy:
+                break
+        tn = fe
+        for u in range(U):
+            tn = min(tn, sc[u, S_NEV])
+        if tn >= BIG:  # nothing can happen any more
+            if not final:
+                t = horizon
+            break
+        t = max(tn, t + 1)
+    g[G_T] = min(t, horizon)
+    return k

@@ -1,0 +1,115 @@
+"""The two controller structures behind :class:`hwsim.dram.DramStream`: each owns its state arrays
+and calls its numba core.
+
+* ``queues`` (:class:`RequestQueues`, core :mod:`.core`): per channel one read and one write queue,
+  FR-FCFS (or FCFS) over every waiting request, watermark write draining. Requests of different
+  channels never wait for each other (per-channel ports, as an FPGA's AXI ports).
+* ``dramsim3`` (:class:`BankQueues`, core :mod:`.bank_queues`): DRAMsim3's transaction queues feeding
+  per-bank command queues, round-robin over the bank queues, its write-buffer and refresh rules and
+  its in-order front end that takes at most one request per cycle.
+
+Both take requests as (unit, id, bank, row, is_write, arrival, burst key, address) and hold back
+what they have not taken yet; :meth:`run` simulates the cycles before ``horizon`` and returns the
+requests still held back.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import bank_queues as bqk
+from . import core
+
+
+def _timing_state(spec):
+    U, R = spec.units, spec.org["ranks"]
+    nnodes = 1 + R + R * spec.org["bankgroups"] + spec.banks_per_unit
+    return (np.zeros((U, nnodes, core.NCMD), dtype=np.int64),
+            np.full((U, R, 4), -(1 << 40), dtype=np.int64),
+            np.zeros((U, R), dtype=np.int64))
+
+
+class RequestQueues:
+    """State of the ``queues`` structure (see :mod:`.core` for the fields)."""
+
+    def __init__(self, system):
+        self.system = system
+        spec, P = system.spec, system.params
+        U, R, NB = spec.units, spec.org["ranks"], spec.banks_per_unit
+        self.nxt, self.faw, self.fawp = _timing_state(spec)
+        self.open = np.full((U, NB), -1, dtype=np.int64)
+        self.refs = np.zeros((U, R, core.F_NF), dtype=np.int64)
+        refi, refipb = int(P[core.P_REFI]), int(P[core.P_REFIPB])
+        for r in range(R):  # ranks staggered across the interval
+            self.refs[:, r, core.F_DUE] = refi + r * refi // R
+            self.refs[:, r, core.F_PBDUE] = refipb + r * refipb // R
+        self.refs[:, :, core.F_PBBANK] = -1
+        self.sc = np.zeros((U, core.S_NSTATE), dtype=np.int64)
+        # read queue (0) and write queue (1) entries; free slots are chained through Q_NEXT from 0
+        rcap, wcap = int(P[core.P_RCAP]), int(P[core.P_WCAP])
+        self.q = np.zeros((U, 2, max(rcap, wcap), core.Q_NF), dtype=np.int64)
+        for qi, cap in enumerate((rcap, wcap)):
+            self.q[:, qi, :cap, core.Q_NEXT] = np.arange(1, cap + 1)
+            self.q[:, qi, cap - 1, core.Q_NEXT] = -1
+        # per-bank index of each queue: lists of waiting entries, oldest row hit, cached candidate
+        self.bq = np.zeros((U, 2, core.BQ_NF, NB), dtype=np.int64)
+        self.bq[:, :, core.BQ_HEAD:core.BQ_HIT + 1, :] = -1
+        self.cnt = np.zeros((U, core.C_N), dtype=np.int64)
+        self.consumed = np.zeros(U, dtype=np.int64)
+
+    @property
+    def now(self) -> int:
+        return int(self.sc[:, core.S_T].min())
+
+    def run(self, pend, horizon, rec):
+        U = self.system.spec.units
+        fields = pend[:6]  # unit, id, bank, row, is_write, arrival
+        if U == 1:  # one unit: the pending inputs are already in order
+            su, sid, sb, sr, sw, sa = (np.ascontiguousarray(p, dtype=np.int64) for p in fields)
+            offsets = np.array([0, su.size], dtype=np.int64)
+        else:
+            su, sid, sb, sr, sw, sa, offsets = core.group_by_unit(U, *fields)
+        core.simulate(self.system.params, self.system.table, self.nxt, self.open, self.faw, self.fawp,
+                      self.refs, self.sc, self.q, self.bq, self.cnt,
+                      sid, sb, sr, sw, sa, offsets, np.int64(horizon), rec.done, rec.kind,
+                      self.consumed, rec.adm, rec.log, rec.logn)
+        left = core.leftover(offsets, self.consumed, su, sid, sb, sr, sw, sa)
+        return tuple(left) + (np.zeros(left.shape[1], np.int64),) * 2
+
+
+class BankQueues:
+    """State of the ``dramsim3`` structure (see :mod:`.bank_queues` for the fields)."""
+
+    def __init__(self, system):
+        self.system = system
+        spec, P, ctl = system.spec, system.params, system.controller
+        U, R, NB = spec.units, spec.org["ranks"], spec.banks_per_unit
+        self.nxt, self.faw, self.fawp = _timing_state(spec)
+        self.bank = np.zeros((U, NB, bqk.B_NF), dtype=np.int64)
+        self.bank[:, :, [bqk.B_OPEN, bqk.B_ROWK, bqk.B_RD, bqk.B_WR]] = -1
+        tcap = max(ctl.read_queue, ctl.write_queue)
+        self.tq = np.zeros((U, 2, tcap, bqk.T_NF), dtype=np.int64)
+        self.cq = np.zeros((U, NB, ctl.command_queue, bqk.K_NF), dtype=np.int64)
+        # pending-address tables: at least 4 slots per request a channel can hold
+        held = tcap * 2 + NB * ctl.command_queue
+        self.ht = np.zeros((U, 2, 1 << int(4 * held - 1).bit_length(), 3), dtype=np.int64)
+        self.sc = np.zeros((U, bqk.S_NF), dtype=np.int64)
+        self.sc[:, bqk.S_REFNEXT] = (max(1, int(P[core.P_REFI]) // R) if ctl.refresh == "allbank"
+                                     else int(P[core.P_REFIPB]))
+        self.rfq = np.zeros((U, bqk.REF_RING), dtype=np.int64)
+        self.g = np.zeros(bqk.G_NF, dtype=np.int64)
+        self.cnt = np.zeros((U, core.C_N), dtype=np.int64)
+
+    @property
+    def now(self) -> int:
+        return int(self.g[bqk.G_T])
+
+    def run(self, pend, horizon, rec):
+        su, sid, sb, sr, sw, sa, skey, saddr = (np.ascontiguousarray(p, dtype=np.int64) for p in pend)
+        k = bqk.simulate(self.system.params, self.system.table, self.nxt, self.faw, self.fawp, self.bank,
+                         self.tq, self.cq, self.ht, self.sc, self.rfq, self.g, self.cnt,
+                         sid, su, sb, sr, sw, sa, skey, saddr, np.int64(horizon),
+                         rec.done, rec.kind, rec.adm, rec.mnext, rec.log, rec.logn)
+        return tuple(p[k:] for p in (su, sid, sb, sr, sw, sa, skey, saddr))
+
+
+STRUCTURES = {"queues": RequestQueues, "dramsim3": BankQueues}
