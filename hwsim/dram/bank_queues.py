@@ -19,6 +19,9 @@ timing tests drive.
   room. The write buffer becomes the active queue when it is full, or holds more than
   :data:`DRAIN_MIN` writes while every command queue is empty, and stays so until as many writes as it
   held then have moved; a write whose address has a read waiting ends the drain instead of moving.
+  One departure: DRAMsim3 restarts a drain on a full buffer at once, so when that read is still in
+  the read queue it ends on the same write again every cycle and the channel stalls for good; here
+  the drain restarts only after a read has moved on (the read queue gets its turn).
 * **Command**: every cycle the bank queues are visited round robin, starting after the one that
   issued last; the first queue with a ready command issues it. Within a queue the first entry, in
   order, whose next command is legal now: ACT if the bank is closed; the column command if it hits the
@@ -76,9 +79,9 @@ B_OPEN, B_HITS, B_CQN, B_ROWK, B_RD, B_WR, B_LOC, B_NF = 0, 1, 2, 3, 4, 5, 6, 10
 H_KEY, H_CNT, H_HEAD = range(3)
 # per-unit scalars: round-robin pointer, writes left to drain, command-queue entries (all, reads),
 # next event cycle, refresh held, next refresh due, refresh counter, pending-refresh ring head and
-# length, transaction-queue lengths (read, write)
+# length, transaction-queue lengths (read, write: two slots), drain held back for a read
 (S_RR, S_DRAIN, S_CQTOT, S_CQRD, S_NEV, S_INREF, S_REFNEXT, S_REFPTR, S_RFHEAD, S_RFN, S_TQN,
- S_NF) = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12
+ S_HOLD, S_NF) = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13
 #: pending refreshes a channel can hold (a ring; DRAMsim3's refresh_q_)
 REF_RING = 64
 # global scalars: the next cycle to process
@@ -437,7 +440,7 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, cq, ht, sc, rfq, g, cnt,
             # ---- one transaction moves to its bank's command queue (DRAMsim3's ScheduleTransaction) ----
             d = sc[u, S_DRAIN]
             tw = sc[u, S_TQN + 1]
-            if d == 0 and (tw >= cap[1] or (tw > DRAIN_MIN and sc[u, S_CQTOT] == 0)
+            if d == 0 and sc[u, S_HOLD] == 0 and (tw >= cap[1] or (tw > DRAIN_MIN and sc[u, S_CQTOT] == 0)
                            or (flush and tw > 0 and sc[u, S_TQN] == 0 and sc[u, S_CQRD] == 0)):
                 d = tw
             qi = 1 if d > 0 else 0
@@ -449,6 +452,10 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, cq, ht, sc, rfq, g, cnt,
                 if qi == 1:
                     if _ht_find(ht, u, 0, tq[u, qi, j, T_ADDR] + 1) >= 0:
                         d = 0  # a read of this address waits: the drain ends (DRAMsim3's R->W rule)
+                        for j2 in range(sc[u, S_TQN]):
+                            if tq[u, 0, j2, T_ADDR] == tq[u, 1, j, T_ADDR]:
+                                sc[u, S_HOLD] = 1  # in the read queue: no restart until a read moves
+                                break
                         break
                     d -= 1
                 cq[u, b, m, K_ID] = tq[u, qi, j, T_ID]
@@ -460,6 +467,8 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, cq, ht, sc, rfq, g, cnt,
                 bank[u, b, B_CQN] = m + 1
                 sc[u, S_CQTOT] += 1
                 sc[u, S_CQRD] += 1 - qi
+                if qi == 0:
+                    sc[u, S_HOLD] = 0
                 m = sc[u, S_TQN + qi] - 1
                 for j2 in range(j, m):
                     for fld in range(T_NF):
@@ -472,7 +481,7 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, cq, ht, sc, rfq, g, cnt,
             # refresh falling due or its command becoming legal ----
             tw = sc[u, S_TQN + 1]
             ne = BIG
-            if d == 0 and (tw >= cap[1] or (tw > DRAIN_MIN and sc[u, S_CQTOT] == 0)
+            if d == 0 and sc[u, S_HOLD] == 0 and (tw >= cap[1] or (tw > DRAIN_MIN and sc[u, S_CQTOT] == 0)
                            or (flush and tw > 0 and sc[u, S_TQN] == 0 and sc[u, S_CQRD] == 0)):
                 ne = t + 1
             qi = 1 if d > 0 else 0

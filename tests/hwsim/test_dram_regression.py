@@ -1,7 +1,9 @@
 """Bit-exact regression of the DRAM model against golden outputs recorded *before* the core was
 optimised (``test_dram_regression.json``): completion cycles, row hit/miss/conflict kinds and command
 counts of small traces over every preset, open/close page, every refresh mode, FR-FCFS and FCFS,
-random / streaming / mixed read-write / paced / hot-row patterns, one-shot and fed in chunks.
+random / streaming / mixed read-write / paced / hot-row patterns, one-shot and fed in chunks; and
+the same for the dramsim3 controller structure (cases ending ``-dramsim3``, recorded when that
+structure matched DRAMsim3 on the cross-check bench, before its speed work).
 
 The fixture holds a sha256 digest per case (of completion, kind and counts) and its modeled cycles. Speed work on ``hwsim.dram.core`` must not move a single simulated cycle; regenerate the
 fixture (``python -m tests.hwsim.test_dram_regression --write``) only for an intended model change.
@@ -31,7 +33,11 @@ def cases():
             out.append((p, pat, "close", "allbank", "frfcfs"))
         out.append((p, "mixed", "open", "allbank", "fcfs"))
         out.append((p, "hot", "open", refs[-1], "fcfs"))
-    return out
+        for pat in ("random", "stream", "mixed", "paced", "hot"):
+            out.append((p, pat, "open", refs[-1], "dramsim3"))
+        out.append((p, "hot", "close", "allbank", "dramsim3"))
+        out.append((p, "mixed", "open", "none", "dramsim3"))
+    return list(dict.fromkeys(out))
 
 
 def trace(spec, pat, n=3000, seed=1):
@@ -75,7 +81,10 @@ def digest(res):
 
 def run_case(case, chunked=False):
     p, pat, pol, ref, sched = case
-    s = DramSystem(p, controller=ControllerConfig(page_policy=pol, refresh=ref, scheduler=sched))
+    structure = "dramsim3" if sched == "dramsim3" else "queues"
+    ctl = ControllerConfig(page_policy=pol, refresh=ref, scheduler="frfcfs" if sched == "dramsim3" else sched,
+                           structure=structure)
+    s = DramSystem(p, controller=ctl)
     a, w, arr = trace(s.spec, pat)
     if not chunked:
         r = s.run(a, w, arr)
@@ -96,7 +105,7 @@ def all_cases():
     out = [(c, False) for c in cases()]
     # the streaming interface: every pattern of two presets, fed in chunks
     out += [(c, True) for c in cases() if c[0] in ("HBM2_2Gbps", "DDR4_8Gb_x8_3200") and c[2] == "open"
-            and c[4] == "frfcfs" and c[1] in ("mixed", "paced", "hot")]
+            and c[4] in ("frfcfs", "dramsim3") and c[1] in ("mixed", "paced", "hot")]
     return out
 
 
@@ -111,9 +120,10 @@ def test_bit_identical_to_golden(case, chunked):
 
 
 if __name__ == "__main__":
-    if "--write" not in sys.argv:
-        raise SystemExit("usage: python -m tests.hwsim.test_dram_regression --write")
-    doc = {case_id(c, k): run_case(c, k) for c, k in all_cases()}
+    if "--write" not in sys.argv and "--add" not in sys.argv:
+        raise SystemExit("usage: python -m tests.hwsim.test_dram_regression --write | --add (new cases only)")
+    doc = _golden() if "--add" in sys.argv else {}
+    doc.update({case_id(c, k): run_case(c, k) for c, k in all_cases() if case_id(c, k) not in doc})
     FIXTURE.write_text("{\n" + ",\n".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in sorted(doc.items()))
                        + "\n}\n")
     print(f"wrote {len(doc)} cases to {FIXTURE}")
