@@ -53,7 +53,7 @@ import numpy as np
 from numba import njit
 
 from .core import (BIG, P_B, P_BG, P_CQCAP, P_DUAL, P_FAW, P_HITCAP, P_POLICY, P_R, P_RCAP, P_RDLAT,
-                   P_REFI, P_REFIPB, P_REFMODE, P_WCAP, dense_table, earliest, issue, log_command)
+                   P_REFI, P_REFIPB, P_REFMODE, P_WCAP, dense_table, earliest, log_command)
 from .timing import ACT, NCMD, PRE, RD, RDA, REF, REFPB, WR, WRA
 
 #: DRAMsim3 drains the write buffer when it holds more than this many writes and the command
@@ -61,8 +61,13 @@ from .timing import ACT, NCMD, PRE, RD, RDA, REF, REFPB, WR, WRA
 DRAIN_MIN = 8
 #: request kind of a request served without a DRAM command (merged write, read from the buffer)
 KIND_BUFFER = 3
+#: once every request is taken, this many cycles without one served means a stuck controller (a
+#: bug: the simulation stops with an AssertionError rather than run on)
+STALL = 1 << 28
 
-# transaction-queue entry fields (array (units, 2 queues: read, write, entries, T_NF))
+# transaction-queue entry fields (array (units, 2 queues: read, write, slots, T_NF)); the order of a
+# queue's entries is a ring of slot numbers (array (units, 2, slots), slots a power of two) starting
+# at S_TQH: taking the oldest entry out is O(1), any other entry shifts only the ones before it
 T_ID, T_BANK, T_ROW, T_KEY, T_ADDR, T_NF = range(6)
 # command-queue entry fields (array (units, banks, entries, K_NF)); K_FLAG: 0 served as a row hit,
 # 1 its ACT opened the row, 2 its PRE closed another row
@@ -71,211 +76,36 @@ K_ID, K_ROW, K_W, K_KEY, K_ADDR, K_FLAG, K_NF = range(7)
 KA, KP, KR, KW = range(4)
 # per-bank fields (array (units, banks, B_NF)): open row (-1 closed), column commands since its ACT,
 # command-queue length, the cached candidates (row command kind KA/KP or -1; position of the first
-# row-hit read and of the first row-hit write that may go, -1 none) and, per candidate kind, the
-# bank-group + bank part of its earliest cycle (refreshed when a command issues in the bank group)
-B_OPEN, B_HITS, B_CQN, B_ROWK, B_RD, B_WR, B_LOC, B_NF = 0, 1, 2, 3, 4, 5, 6, 10
+# row-hit read and of the first row-hit write that may go, -1 none), per candidate kind the
+# bank-group + bank part of its earliest cycle (refreshed when a command issues in the bank group),
+# and the earliest cycle any of its candidates is legal (BIG: none), as of the unit's last cycle
+B_OPEN, B_HITS, B_CQN, B_ROWK, B_RD, B_WR, B_LOC, B_E, B_NF = 0, 1, 2, 3, 4, 5, 6, 10, 11
 # pending-address tables (array (units, 2: reads, writes, slots, 3)): address + 1 (0: empty slot),
 # number of requests, first request id of the chain (reads of one address are chained by ``mnext``)
 H_KEY, H_CNT, H_HEAD = range(3)
 # per-unit scalars: round-robin pointer, writes left to drain, command-queue entries (all, reads),
 # next event cycle, refresh held, next refresh due, refresh counter, pending-refresh ring head and
-# length, transaction-queue lengths (read, write: two slots), drain held back for a read
-(S_RR, S_DRAIN, S_CQTOT, S_CQRD, S_NEV, S_INREF, S_REFNEXT, S_REFPTR, S_RFHEAD, S_RFN, S_TQN,
- S_HOLD, S_NF) = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13
+# length, transaction-queue lengths and ring heads (read, write: two slots each), drain held back
+# for a read
+(S_RR, S_DRAIN, S_CQTOT, S_CQRD, S_NEV, S_INREF, S_REFNEXT, S_REFPTR, S_RFHEAD, S_RFN, S_TQN, S_TQH,
+ S_HOLD, S_NF) = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 15
 #: pending refreshes a channel can hold (a ring; DRAMsim3's refresh_q_)
 REF_RING = 64
 # global scalars: the next cycle to process
 G_T, G_NF = range(2)
 
 
-@njit(cache=True, inline='always')
-def _hash(key, mask):
-    return ((key * np.int64(-7046029254386353131)) >> np.int64(29)) & mask
-
-
 @njit(cache=True)
-def _ht_find(ht, u, q, key):
-    """Slot of ``key`` (address + 1) in unit ``u``'s pending table ``q``, or -1."""
-    mask = ht.shape[2] - 1
-    h = _hash(key, mask)
-    while ht[u, q, h, H_KEY] != 0:
-        if ht[u, q, h, H_KEY] == key:
-            return h
-        h = (h + 1) & mask
-    return -1
-
-
-@njit(cache=True)
-def _ht_insert(ht, u, q, key, rid):
-    mask = ht.shape[2] - 1
-    h = _hash(key, mask)
-    while ht[u, q, h, H_KEY] != 0:
-        h = (h + 1) & mask
-    ht[u, q, h, H_KEY] = key
-    ht[u, q, h, H_CNT] = 1
-    ht[u, q, h, H_HEAD] = rid
-
-
-@njit(cache=True)
-def _ht_delete(ht, u, q, i):
-    """Remove slot ``i`` (linear probing, backward-shift deletion: no tombstones)."""
-    mask = ht.shape[2] - 1
-    j = i
-    while True:
-        j = (j + 1) & mask
-        kj = ht[u, q, j, H_KEY]
-        if kj == 0:
-            break
-        home = _hash(kj, mask)
-        # keep j where it is if its home lies cyclically in (i, j]
-        if (i < j and i < home <= j) or (i > j and (home > i or home <= j)):
-            continue
-        ht[u, q, i, H_KEY] = kj
-        ht[u, q, i, H_CNT] = ht[u, q, j, H_CNT]
-        ht[u, q, i, H_HEAD] = ht[u, q, j, H_HEAD]
-        i = j
-    ht[u, q, i, H_KEY] = 0
-
-
-@njit(cache=True)
-def _cands(cq, bank, hitcap, u, b):
-    """Recompute bank ``b``'s cached candidates from its command queue and row state."""
-    n = bank[u, b, B_CQN]
-    orow = bank[u, b, B_OPEN]
-    rowk = -1
-    ird = -1
-    iwr = -1
-    if n > 0:
-        if orow < 0:
-            rowk = KA
-        else:
-            anyhit = False
-            for j in range(n):
-                if cq[u, b, j, K_ROW] != orow:
-                    continue
-                anyhit = True
-                if cq[u, b, j, K_W] == 0:
-                    if ird < 0:
-                        ird = j
-                elif iwr < 0:
-                    blocked = False
-                    for j2 in range(j):
-                        if cq[u, b, j2, K_W] == 0 and cq[u, b, j2, K_KEY] == cq[u, b, j, K_KEY]:
-                            blocked = True
-                            break
-                    if not blocked:
-                        iwr = j
-            if cq[u, b, 0, K_ROW] != orow and (not anyhit or bank[u, b, B_HITS] >= hitcap):
-                rowk = KP
-    bank[u, b, B_ROWK] = rowk
-    bank[u, b, B_RD] = ird
-    bank[u, b, B_WR] = iwr
-
-
-@njit(cache=True)
-def _local_part(nxt, bank, kcmd, u, gnode, g0, nb, bbase):
-    """Bank-group + bank part of every candidate kind's earliest cycle, for the banks of one group."""
-    for b2 in range(g0, g0 + nb):
-        for k in range(4):
-            c = kcmd[k]
-            bank[u, b2, B_LOC + k] = max(nxt[u, gnode, c], nxt[u, bbase + b2, c])
-
-
-@njit(cache=True)
-def _refresh_step(P, tabd, kcmd, nxt, faw, fawp, bank, cq, chr_, sc, rfq, cnt, log, logn, u, t):
-    """DRAMsim3's FinishRefresh for the oldest pending refresh: hold its queues, precharge the first
-    open bank whose PRE is legal, else REF (REFpb) once every bank is closed and it is legal.
-    Returns the command issued, or -1. (A rare path: it uses the timing helpers as they are.)"""
-    R, BG, B = P[P_R], P[P_BG], P[P_B]
-    BGB = BG * B
-    bbase = 1 + R + R * BG
-    sc[u, S_INREF] = 1
-    target = rfq[u, sc[u, S_RFHEAD]]
-    if P[P_REFMODE] == 1:
-        r, lo, hi, gnode, bnode, refcmd = target, target * BGB, (target + 1) * BGB, -1, -1, REF
-    else:
-        r, lo, hi = target // BGB, target, target + 1
-        gnode, bnode, refcmd = 1 + R + target // B, bbase + target, REFPB
-    closed = True
-    for b in range(lo, hi):
-        if bank[u, b, B_OPEN] < 0:
-            continue
-        closed = False
-        e = max(chr_[r, KP], bank[u, b, B_LOC + KP])
-        if e <= t:
-            g = 1 + R + b // B
-            issue(nxt[u], faw[u], fawp[u], tabd, r, g, bbase + b, R, PRE, t)
-            cnt[u, PRE] += 1
-            log_command(log, logn, t, PRE, u, r, b, e)
-            bank[u, b, B_OPEN] = -1
-            bank[u, b, B_HITS] = 0
-            _local_part(nxt, bank, kcmd, u, g, (b // B) * B, B, bbase)
-            _cands(cq, bank, P[P_HITCAP], u, b)
-            return PRE
-    if not closed:
-        return -1
-    e = earliest(nxt[u], faw[u], fawp[u], r, gnode, bnode, refcmd, P[P_FAW])
-    if e > t:
-        return -1
-    issue(nxt[u], faw[u], fawp[u], tabd, r, gnode, bnode, R, refcmd, t)
-    cnt[u, refcmd] += 1
-    log_command(log, logn, t, refcmd, u, r, lo if refcmd == REFPB else -1, e)
-    if refcmd == REFPB:
-        _local_part(nxt, bank, kcmd, u, gnode, (target // B) * B, B, bbase)
-    sc[u, S_RFHEAD] = (sc[u, S_RFHEAD] + 1) % REF_RING
-    sc[u, S_RFN] -= 1
-    sc[u, S_INREF] = 0
-    return refcmd
-
-
-@njit(cache=True)
-def _refresh_due(P, sc, rfq, u, t):
-    """A refresh falls due at ``t``: queue the next rank (bank) for it."""
-    R, BG, B = P[P_R], P[P_BG], P[P_B]
-    c = sc[u, S_REFPTR]
-    if P[P_REFMODE] == 1:
-        target = c % R
-        sc[u, S_REFNEXT] += max(1, P[P_REFI] // R)
-    else:  # bank groups first, then banks, then ranks
-        target = ((c // (BG * B)) % R * BG + c % BG) * B + (c // BG) % B
-        sc[u, S_REFNEXT] += P[P_REFIPB]
-    assert sc[u, S_RFN] < REF_RING
-    rfq[u, (sc[u, S_RFHEAD] + sc[u, S_RFN]) % REF_RING] = target
-    sc[u, S_RFN] += 1
-    sc[u, S_REFPTR] = c + 1
-
-
-@njit(cache=True)
-def _refresh_next(P, nxt, faw, fawp, bank, chr_, sc, rfq, u):
-    """Earliest cycle the pending refresh's next command (a PRE of an open bank, else REF) is legal."""
-    R, BG, B = P[P_R], P[P_BG], P[P_B]
-    BGB = BG * B
-    target = rfq[u, sc[u, S_RFHEAD]]
-    if P[P_REFMODE] == 1:
-        r, lo, hi, gnode, bnode, refcmd = target, target * BGB, (target + 1) * BGB, -1, -1, REF
-    else:
-        r, lo, hi = target // BGB, target, target + 1
-        gnode, bnode, refcmd = 1 + R + target // B, 1 + R + R * BG + target, REFPB
-    ne = BIG
-    for b in range(lo, hi):
-        if bank[u, b, B_OPEN] >= 0:
-            ne = min(ne, max(chr_[r, KP], bank[u, b, B_LOC + KP]))
-    if ne < BIG:
-        return ne
-    return earliest(nxt[u], faw[u], fawp[u], r, gnode, bnode, refcmd, P[P_FAW])
-
-
-@njit(cache=True)
-def simulate(P, tab, nxt, faw, fawp, bank, tq, cq, ht, sc, rfq, g, cnt,
+def simulate(P, tab, nxt, faw, fawp, bank, tq, tqr, cq, ht, sc, rfq, g, cnt,
              in_id, in_unit, in_bank, in_row, in_w, in_arr, in_key, in_addr, horizon,
              done, kind, adm, mnext, log, logn):
     """Run the memory system over the pending requests (in arrival order) for cycles < ``horizon``;
     returns how many of them the front end took.
 
-    One function on purpose: a numba call costs an atomic reference-count pair per array argument,
-    so the per-cycle work (the command search, the timing update of :func:`.core.issue`, moving a
-    transaction, the next-event search) is written out here; the timing tests hold the written-out
-    timing to the helpers through the command log."""
+    The steps are inner functions on purpose: numba inlines them into this loop, where a call to a
+    module-level function costs an atomic reference-count pair per array argument (tens of ns, more
+    than most steps). The timing update of :func:`.core.issue` is written out in :func:`issue_at`
+    for the same reason; the timing tests hold it to the helper through the command log."""
     U = sc.shape[0]
     R, BG, B = P[P_R], P[P_BG], P[P_B]
     BGB = BG * B
@@ -293,282 +123,452 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, cq, ht, sc, rfq, g, cnt,
     chr_ = np.empty((R, 4), dtype=np.int64)
     ch0 = np.empty(NCMD, dtype=np.int64)
     cap = (P[P_RCAP], P[P_WCAP])
+    TM = tq.shape[2] - 1  # the slot count is a power of two: ring positions wrap with a mask
+    HM = ht.shape[2] - 1
+
+    # ---- pending-address tables: linear probing, backward-shift deletion ----
+    def ht_find(u, q, key):
+        """Slot of ``key`` (address + 1) in unit ``u``'s table ``q`` (0 reads, 1 writes), or -1."""
+        h = ((key * np.int64(-7046029254386353131)) >> np.int64(29)) & HM
+        while ht[u, q, h, H_KEY] != 0:
+            if ht[u, q, h, H_KEY] == key:
+                return h
+            h = (h + 1) & HM
+        return -1
+
+    def ht_insert(u, q, key, rid):
+        h = ((key * np.int64(-7046029254386353131)) >> np.int64(29)) & HM
+        while ht[u, q, h, H_KEY] != 0:
+            h = (h + 1) & HM
+        ht[u, q, h, H_KEY] = key
+        ht[u, q, h, H_CNT] = 1
+        ht[u, q, h, H_HEAD] = rid
+
+    def ht_delete(u, q, i):
+        j = i
+        while True:
+            j = (j + 1) & HM
+            kj = ht[u, q, j, H_KEY]
+            if kj == 0:
+                break
+            home = ((kj * np.int64(-7046029254386353131)) >> np.int64(29)) & HM
+            if (i < j and i < home <= j) or (i > j and (home > i or home <= j)):
+                continue  # its home lies cyclically in (i, j]: it stays
+            ht[u, q, i, H_KEY] = kj
+            ht[u, q, i, H_CNT] = ht[u, q, j, H_CNT]
+            ht[u, q, i, H_HEAD] = ht[u, q, j, H_HEAD]
+            i = j
+        ht[u, q, i, H_KEY] = 0
+
+    # ---- bank candidates and timing ----
+    def cands(u, b):
+        """Recompute bank ``b``'s cached candidates from its command queue and row state."""
+        n = bank[u, b, B_CQN]
+        orow = bank[u, b, B_OPEN]
+        rowk = -1
+        ird = -1
+        iwr = -1
+        if n > 0:
+            if orow < 0:
+                rowk = KA
+            else:
+                anyhit = False
+                for j in range(n):
+                    if cq[u, b, j, K_ROW] != orow:
+                        continue
+                    anyhit = True
+                    if cq[u, b, j, K_W] == 0:
+                        if ird < 0:
+                            ird = j
+                    elif iwr < 0:
+                        blocked = False  # an earlier read of the same burst waits in the queue
+                        for j2 in range(j):
+                            if cq[u, b, j2, K_W] == 0 and cq[u, b, j2, K_KEY] == cq[u, b, j, K_KEY]:
+                                blocked = True
+                                break
+                        if not blocked:
+                            iwr = j
+                if cq[u, b, 0, K_ROW] != orow and (not anyhit or bank[u, b, B_HITS] >= hitcap):
+                    rowk = KP
+        bank[u, b, B_ROWK] = rowk
+        bank[u, b, B_RD] = ird
+        bank[u, b, B_WR] = iwr
+
+    def rank_part(u, from_ch0, col):
+        """Channel + rank part of each candidate kind's earliest cycle, per rank; with ``from_ch0``
+        the kinds on the ``col`` (column or row) bus take the channel level of the cycle's start."""
+        for r in range(R):
+            for kk in range(4):
+                c = kcmd[kk]
+                e = max(ch0[c] if (from_ch0 and (kk >= KR) == col) else nxt[u, 0, c], nxt[u, 1 + r, c])
+                if kk == KA:
+                    e = max(e, faw[u, r, fawp[u, r]] + nfaw)
+                chr_[r, kk] = e
+
+    def issue_at(u, t, r, b, cmd, e):
+        """Timing of ``cmd`` at ``t`` (:func:`.core.issue`, written out; ``b`` -1: a rank command),
+        the bank-group + bank parts of its bank group, the count and the log."""
+        for c in range(NCMD):
+            nxt[u, 0, c] = max(nxt[u, 0, c], t + tabd[0, cmd, c])
+        for c in range(NCMD):
+            nxt[u, 1 + r, c] = max(nxt[u, 1 + r, c], t + tabd[1, cmd, c])
+        if R > 1:
+            for r2 in range(R):
+                if r2 != r:
+                    for c in range(NCMD):
+                        nxt[u, 1 + r2, c] = max(nxt[u, 1 + r2, c], t + tabd[2, cmd, c])
+        if b >= 0:
+            gnode = 1 + R + b // B
+            for c in range(NCMD):
+                nxt[u, gnode, c] = max(nxt[u, gnode, c], t + tabd[3, cmd, c])
+            for c in range(NCMD):
+                nxt[u, bbase + b, c] = max(nxt[u, bbase + b, c], t + tabd[4, cmd, c])
+            g0 = (b // B) * B
+            for b2 in range(g0, g0 + B):
+                for kk in range(4):
+                    c = kcmd[kk]
+                    bank[u, b2, B_LOC + kk] = max(nxt[u, gnode, c], nxt[u, bbase + b2, c])
+        if cmd == ACT:
+            faw[u, r, fawp[u, r]] = t
+            fawp[u, r] = (fawp[u, r] + 1) & 3
+        cnt[u, cmd] += 1
+        if logn[0] < log.shape[0]:
+            log_command(log, logn, t, cmd, u, r, b, e)
+
+    def held_bank(u):
+        """The bank (per-bank refresh) or rank (all-bank) whose queues a pending refresh holds; -1."""
+        return rfq[u, sc[u, S_RFHEAD]] if sc[u, S_INREF] == 1 else -1
+
+    def is_held(held, b):
+        return held >= 0 and ((refmode == 1 and b // BGB == held) or (refmode == 2 and b == held))
+
+    # ---- refresh ----
+    def refresh_due(u):
+        """A refresh falls due: queue the next rank (bank groups first, then banks, then ranks)."""
+        c = sc[u, S_REFPTR]
+        if refmode == 1:
+            target = c % R
+            sc[u, S_REFNEXT] += max(1, P[P_REFI] // R)
+        else:
+            target = ((c // BGB) % R * BG + c % BG) * B + (c // BG) % B
+            sc[u, S_REFNEXT] += P[P_REFIPB]
+        assert sc[u, S_RFN] < REF_RING
+        rfq[u, (sc[u, S_RFHEAD] + sc[u, S_RFN]) % REF_RING] = target
+        sc[u, S_RFN] += 1
+        sc[u, S_REFPTR] = c + 1
+
+    def refresh_target(u):
+        """(rank, first bank, last bank + 1, refresh command) of the oldest pending refresh."""
+        target = rfq[u, sc[u, S_RFHEAD]]
+        if refmode == 1:
+            return target, target * BGB, (target + 1) * BGB, REF
+        return target // BGB, target, target + 1, REFPB
+
+    def refresh_step(u, t):
+        """DRAMsim3's FinishRefresh: hold the queues, precharge the first open bank whose PRE is
+        legal, else REF (REFpb) once every bank is closed and it is legal. Returns it, or -1."""
+        sc[u, S_INREF] = 1
+        r, lo, hi, refcmd = refresh_target(u)
+        closed = True
+        for b in range(lo, hi):
+            if bank[u, b, B_OPEN] < 0:
+                continue
+            closed = False
+            e = max(chr_[r, KP], bank[u, b, B_LOC + KP])
+            if e <= t:
+                issue_at(u, t, r, b, PRE, e)
+                bank[u, b, B_OPEN] = -1
+                bank[u, b, B_HITS] = 0
+                cands(u, b)
+                return PRE
+        if not closed:
+            return -1
+        bb = lo if refcmd == REFPB else -1
+        e = earliest(nxt[u], faw[u], fawp[u], r, 1 + R + bb // B if bb >= 0 else -1,
+                     bbase + bb if bb >= 0 else -1, refcmd, nfaw)
+        if e > t:
+            return -1
+        issue_at(u, t, r, bb, refcmd, e)
+        sc[u, S_RFHEAD] = (sc[u, S_RFHEAD] + 1) % REF_RING
+        sc[u, S_RFN] -= 1
+        sc[u, S_INREF] = 0
+        return refcmd
+
+    def refresh_next(u):
+        """Earliest cycle the pending refresh's next command (a PRE of an open bank, else REF) is legal."""
+        r, lo, hi, refcmd = refresh_target(u)
+        ne = BIG
+        for b in range(lo, hi):
+            if bank[u, b, B_OPEN] >= 0:
+                ne = min(ne, max(chr_[r, KP], bank[u, b, B_LOC + KP]))
+        if ne < BIG:
+            return ne
+        bb = lo if refcmd == REFPB else -1
+        return earliest(nxt[u], faw[u], fawp[u], r, 1 + R + bb // B if bb >= 0 else -1,
+                        bbase + bb if bb >= 0 else -1, refcmd, nfaw)
+
+    # ---- commands ----
+    def find(u, t, first_search):
+        """DRAMsim3's round robin: from the bank queue after the last one that issued, the first with
+        a command legal at ``t``, and in it the first entry (in order) whose command is legal.
+        Returns (bank, kind, position, earliest cycle) or bank -1; the pointer moves to the bank."""
+        held = held_bank(u)
+        b = sc[u, S_RR]
+        for _ in range(NB):
+            b += 1
+            if b == NB:
+                b = 0
+            # first search: nothing changed since the last next-event pass, whose per-bank earliest
+            # cycles say which banks can have a legal command now
+            if bank[u, b, B_E] > t if first_search else bank[u, b, B_CQN] == 0:
+                continue
+            if is_held(held, b):
+                continue
+            r = b // BGB
+            found, j, e_cmd = -1, -1, BIG
+            kk = bank[u, b, B_ROWK]
+            if kk >= 0:
+                e = max(chr_[r, kk], bank[u, b, B_LOC + kk])
+                if e <= t:
+                    found, j, e_cmd = kk, 0, e
+            jr = bank[u, b, B_RD]
+            if jr >= 0 and (found < 0 or jr < j):
+                e = max(chr_[r, KR], bank[u, b, B_LOC + KR])
+                if e <= t:
+                    found, j, e_cmd = KR, jr, e
+            jw = bank[u, b, B_WR]
+            if jw >= 0 and (found < 0 or jw < j):
+                e = max(chr_[r, KW], bank[u, b, B_LOC + KW])
+                if e <= t:
+                    found, j, e_cmd = KW, jw, e
+            if found >= 0:
+                sc[u, S_RR] = b
+                return b, found, j, e_cmd
+        return -1, -1, -1, BIG
+
+    def issue_queued(u, t, b, k, j, e):
+        """Issue candidate ``k`` (queue position ``j``) of bank ``b``: timing, bank state, the
+        requests it serves; a column command takes its entry out of the queue."""
+        cmd = kcmd[k]
+        issue_at(u, t, b // BGB, b, cmd, e)
+        if cmd == ACT:
+            bank[u, b, B_OPEN] = cq[u, b, 0, K_ROW]
+            bank[u, b, B_HITS] = 0
+            if cq[u, b, 0, K_FLAG] == 0:
+                cq[u, b, 0, K_FLAG] = 1
+        elif cmd == PRE:
+            bank[u, b, B_OPEN] = -1
+            bank[u, b, B_HITS] = 0
+            cq[u, b, 0, K_FLAG] = 2
+        else:
+            f = cq[u, b, j, K_FLAG]
+            key = cq[u, b, j, K_ADDR] + 1
+            if k == KR:  # every read of the address waiting is served
+                s = ht_find(u, 0, key)
+                x = ht[u, 0, s, H_HEAD]
+                while x >= 0:
+                    done[x] = t + rdlat
+                    kind[x] = f
+                    x = mnext[x]
+                ht_delete(u, 0, s)
+                sc[u, S_CQRD] -= 1
+            else:
+                kind[cq[u, b, j, K_ID]] = f
+                ht_delete(u, 1, ht_find(u, 1, key))
+            m = bank[u, b, B_CQN] - 1
+            for j2 in range(j, m):
+                for fld in range(K_NF):
+                    cq[u, b, j2, fld] = cq[u, b, j2 + 1, fld]
+            bank[u, b, B_CQN] = m
+            sc[u, S_CQTOT] -= 1
+            if cmd == RDA or cmd == WRA:
+                bank[u, b, B_OPEN] = -1
+                bank[u, b, B_HITS] = 0
+            else:
+                bank[u, b, B_HITS] += 1
+        cands(u, b)
+        return cmd
+
+    def commands(u, t):
+        """This cycle's commands: the pending refresh's, else the round-robin search's; then, with
+        two command buses, a second search whose find issues only if on the other bus (DRAMsim3
+        looks for it without the command bus the first one holds). Returns whether a column
+        command issued (a request was served)."""
+        for c in range(NCMD):
+            ch0[c] = nxt[u, 0, c]
+        rank_part(u, False, False)
+        first = -1
+        if sc[u, S_RFN] > 0:
+            first = refresh_step(u, t)
+        if first < 0:
+            b, k, j, e = find(u, t, True)
+            if b < 0:
+                return False
+            first = issue_queued(u, t, b, k, j, e)
+        col = first == RD or first == WR or first == RDA or first == WRA
+        if not dual:
+            return col
+        rank_part(u, True, col)
+        b, k, j, e = find(u, t, False)
+        if b >= 0 and (k >= KR) != col:
+            issue_queued(u, t, b, k, j, e)
+            return True
+        return col
+
+    # ---- transactions ----
+    def drain_starts(u, flush):
+        """The write buffer becomes the active queue: DRAMsim3's rule, plus the end-of-stream flush
+        once the channel has no read left."""
+        tw = sc[u, S_TQN + 1]
+        return sc[u, S_DRAIN] == 0 and sc[u, S_HOLD] == 0 and (
+            tw >= cap[1] or (tw > DRAIN_MIN and sc[u, S_CQTOT] == 0)
+            or (flush and tw > 0 and sc[u, S_TQN] == 0 and sc[u, S_CQRD] == 0))
+
+    def schedule(u, flush):
+        """At most one transaction moves into its bank's command queue (DRAMsim3's
+        ScheduleTransaction); returns whether one did."""
+        if drain_starts(u, flush):
+            sc[u, S_DRAIN] = sc[u, S_TQN + 1]
+        qi = 1 if sc[u, S_DRAIN] > 0 else 0
+        h = sc[u, S_TQH + qi]
+        for j in range(sc[u, S_TQN + qi]):
+            sl = tqr[u, qi, (h + j) & TM]
+            b = tq[u, qi, sl, T_BANK]
+            m = bank[u, b, B_CQN]
+            if m >= cqcap:
+                continue
+            if qi == 1:
+                addr = tq[u, 1, sl, T_ADDR]
+                if ht_find(u, 0, addr + 1) >= 0:
+                    sc[u, S_DRAIN] = 0  # a read of this address waits: the drain ends (R->W rule)
+                    h0 = sc[u, S_TQH]
+                    for j2 in range(sc[u, S_TQN]):
+                        if tq[u, 0, tqr[u, 0, (h0 + j2) & TM], T_ADDR] == addr:
+                            sc[u, S_HOLD] = 1  # in the read queue: no restart until a read moves
+                            break
+                    return False
+                sc[u, S_DRAIN] -= 1
+            cq[u, b, m, K_ID] = tq[u, qi, sl, T_ID]
+            cq[u, b, m, K_ROW] = tq[u, qi, sl, T_ROW]
+            cq[u, b, m, K_W] = qi
+            cq[u, b, m, K_KEY] = tq[u, qi, sl, T_KEY]
+            cq[u, b, m, K_ADDR] = tq[u, qi, sl, T_ADDR]
+            cq[u, b, m, K_FLAG] = 0
+            bank[u, b, B_CQN] = m + 1
+            sc[u, S_CQTOT] += 1
+            if qi == 0:
+                sc[u, S_CQRD] += 1
+                sc[u, S_HOLD] = 0
+            for j2 in range(j, 0, -1):  # the entries before it move up one; its slot goes free
+                tqr[u, qi, (h + j2) & TM] = tqr[u, qi, (h + j2 - 1) & TM]
+            tqr[u, qi, h] = sl
+            sc[u, S_TQH + qi] = (h + 1) & TM
+            sc[u, S_TQN + qi] -= 1
+            cands(u, b)
+            return True
+        return False
+
+    def next_event(u, t, flush):
+        """The earliest cycle after ``t`` this unit can change state (a transaction able to move, a
+        command becoming legal, a refresh falling due or its command becoming legal); refreshes
+        every bank's earliest cycle (B_E) for the next cycle's search."""
+        ne = t + 1 if drain_starts(u, flush) else BIG
+        qi = 1 if sc[u, S_DRAIN] > 0 else 0
+        h = sc[u, S_TQH + qi]
+        for j in range(sc[u, S_TQN + qi]):
+            if ne > t + 1 and bank[u, tq[u, qi, tqr[u, qi, (h + j) & TM], T_BANK], B_CQN] < cqcap:
+                ne = t + 1
+                break
+        rank_part(u, False, False)
+        if refmode != 0:
+            ne = min(ne, sc[u, S_REFNEXT])
+        if sc[u, S_RFN] > 0:
+            ne = min(ne, refresh_next(u))
+        held = held_bank(u)
+        for b in range(NB):
+            eb = BIG
+            if bank[u, b, B_CQN] > 0 and not is_held(held, b):
+                r = b // BGB
+                kk = bank[u, b, B_ROWK]
+                if kk >= 0:
+                    eb = max(chr_[r, kk], bank[u, b, B_LOC + kk])
+                if bank[u, b, B_RD] >= 0:
+                    eb = min(eb, max(chr_[r, KR], bank[u, b, B_LOC + KR]))
+                if bank[u, b, B_WR] >= 0:
+                    eb = min(eb, max(chr_[r, KW], bank[u, b, B_LOC + KW]))
+            bank[u, b, B_E] = eb
+            ne = min(ne, eb)
+        return max(ne, t + 1)
+
+    # ---- the front end ----
+    def take(u, t, k):
+        """Request ``k`` enters unit ``u``'s controller at t + 1 (its queue has room)."""
+        rid = in_id[k]
+        adm[rid] = t + 1
+        mnext[rid] = -1
+        key = in_addr[k] + 1
+        if ht_find(u, 1, key) >= 0:
+            done[rid] = t + 2  # a write merged, or a read served, by the write buffer
+            kind[rid] = KIND_BUFFER
+            return
+        if in_w[k]:
+            done[rid] = t + 2  # posted write
+            ht_insert(u, 1, key, rid)
+            qi = 1
+        else:
+            s = ht_find(u, 0, key)
+            if s >= 0:  # a read of this address waits: one RD serves both
+                mnext[rid] = ht[u, 0, s, H_HEAD]
+                ht[u, 0, s, H_HEAD] = rid
+                ht[u, 0, s, H_CNT] += 1
+                return
+            ht_insert(u, 0, key, rid)
+            qi = 0
+        m = sc[u, S_TQN + qi]
+        sl = tqr[u, qi, (sc[u, S_TQH + qi] + m) & TM]
+        tq[u, qi, sl, T_ID] = rid
+        tq[u, qi, sl, T_BANK] = in_bank[k]
+        tq[u, qi, sl, T_ROW] = in_row[k]
+        tq[u, qi, sl, T_KEY] = in_key[k]
+        tq[u, qi, sl, T_ADDR] = in_addr[k]
+        sc[u, S_TQN + qi] = m + 1
+
+    # ---- the cycle loop: each unit's controller cycle (DRAMsim3's ClockTick order: refresh falls
+    # due, commands, one transaction moves), then the front end ----
     n = in_id.shape[0]
     final = horizon >= BIG
     t = g[G_T]
     k = 0
+    t_progress = t  # the last cycle a request was served or moved: a watchdog on the last phase
     while t < horizon:
         flush = final and k >= n
         for u in range(U):
             if sc[u, S_NEV] > t:
                 continue
-            # ================ one controller cycle of unit u (DRAMsim3's ClockTick) ================
             if refmode != 0 and t >= sc[u, S_REFNEXT]:
-                _refresh_due(P, sc, rfq, u, t)
-            first = -1
-            first_col = False
-            for c in range(NCMD):  # the channel level before this cycle's commands
-                ch0[c] = nxt[u, 0, c]
-            for attempt in range(2):
-                # channel + rank part of each candidate kind's earliest cycle, per rank; in the second
-                # search a command of the first one's kind is looked for as DRAMsim3 does, without
-                # the command bus the first one occupies (found, it ends the search unissued)
-                for r in range(R):
-                    for kk in range(4):
-                        c = kcmd[kk]
-                        e = max(ch0[c] if (attempt == 1 and (kk >= KR) == first_col) else nxt[u, 0, c],
-                                nxt[u, 1 + r, c])
-                        if kk == KA:
-                            e = max(e, faw[u, r, fawp[u, r]] + nfaw)
-                        chr_[r, kk] = e
-                if attempt == 0 and sc[u, S_RFN] > 0:
-                    first = _refresh_step(P, tabd, kcmd, nxt, faw, fawp, bank, cq, chr_, sc, rfq, cnt, log,
-                                          logn, u, t)
-                    if first >= 0:
-                        first_col = False
-                        continue
-                if attempt == 1 and (first < 0 or not dual):
-                    break
-                # ---- round robin over the bank queues, starting after the last one that issued ----
-                held = rfq[u, sc[u, S_RFHEAD]] if sc[u, S_INREF] == 1 else -1
-                b = sc[u, S_RR]
-                found = -1
-                j = -1
-                e_cmd = BIG
-                for _ in range(NB):
-                    b += 1
-                    if b == NB:
-                        b = 0
-                    if bank[u, b, B_CQN] == 0:
-                        continue
-                    r = b // BGB
-                    if held >= 0 and ((refmode == 1 and r == held) or (refmode == 2 and b == held)):
-                        continue
-                    # the first entry in queue order whose command is legal now
-                    kk = bank[u, b, B_ROWK]
-                    if kk >= 0:
-                        e = max(chr_[r, kk], bank[u, b, B_LOC + kk])
-                        if e <= t:
-                            found, j, e_cmd = kk, 0, e
-                    jr = bank[u, b, B_RD]
-                    if jr >= 0 and (found < 0 or jr < j):
-                        e = max(chr_[r, KR], bank[u, b, B_LOC + KR])
-                        if e <= t:
-                            found, j, e_cmd = KR, jr, e
-                    jw = bank[u, b, B_WR]
-                    if jw >= 0 and (found < 0 or jw < j):
-                        e = max(chr_[r, KW], bank[u, b, B_LOC + KW])
-                        if e <= t:
-                            found, j, e_cmd = KW, jw, e
-                    if found >= 0:
-                        break
-                if found < 0:
-                    break
-                sc[u, S_RR] = b
-                cmd = kcmd[found]
-                if attempt == 1 and (found >= KR) == first_col:
-                    break  # the second command must use the other command bus
-                # ---- issue: timing (:func:`.core.issue`, written out) ----
-                r = b // BGB
-                gnode = 1 + R + b // B
-                bnode = bbase + b
-                for c in range(NCMD):
-                    nxt[u, 0, c] = max(nxt[u, 0, c], t + tabd[0, cmd, c])
-                for c in range(NCMD):
-                    nxt[u, 1 + r, c] = max(nxt[u, 1 + r, c], t + tabd[1, cmd, c])
-                if R > 1:
-                    for r2 in range(R):
-                        if r2 != r:
-                            for c in range(NCMD):
-                                nxt[u, 1 + r2, c] = max(nxt[u, 1 + r2, c], t + tabd[2, cmd, c])
-                for c in range(NCMD):
-                    nxt[u, gnode, c] = max(nxt[u, gnode, c], t + tabd[3, cmd, c])
-                for c in range(NCMD):
-                    nxt[u, bnode, c] = max(nxt[u, bnode, c], t + tabd[4, cmd, c])
-                if cmd == ACT:
-                    faw[u, r, fawp[u, r]] = t
-                    fawp[u, r] = (fawp[u, r] + 1) & 3
-                cnt[u, cmd] += 1
-                if logn[0] < log.shape[0]:
-                    log_command(log, logn, t, cmd, u, r, b, e_cmd)
-                # ---- bank state, completions ----
-                if cmd == ACT:
-                    bank[u, b, B_OPEN] = cq[u, b, 0, K_ROW]
-                    bank[u, b, B_HITS] = 0
-                    if cq[u, b, 0, K_FLAG] == 0:
-                        cq[u, b, 0, K_FLAG] = 1
-                elif cmd == PRE:
-                    bank[u, b, B_OPEN] = -1
-                    bank[u, b, B_HITS] = 0
-                    cq[u, b, 0, K_FLAG] = 2
-                else:
-                    f = cq[u, b, j, K_FLAG]
-                    key = cq[u, b, j, K_ADDR] + 1
-                    if found == KR:  # every read of the address waiting is served
-                        s = _ht_find(ht, u, 0, key)
-                        x = ht[u, 0, s, H_HEAD]
-                        while x >= 0:
-                            done[x] = t + rdlat
-                            kind[x] = f
-                            x = mnext[x]
-                        _ht_delete(ht, u, 0, s)
-                        sc[u, S_CQRD] -= 1
-                    else:
-                        kind[cq[u, b, j, K_ID]] = f
-                        _ht_delete(ht, u, 1, _ht_find(ht, u, 1, key))
-                    m = bank[u, b, B_CQN] - 1
-                    for j2 in range(j, m):
-                        for fld in range(K_NF):
-                            cq[u, b, j2, fld] = cq[u, b, j2 + 1, fld]
-                    bank[u, b, B_CQN] = m
-                    sc[u, S_CQTOT] -= 1
-                    if cmd == RDA or cmd == WRA:
-                        bank[u, b, B_OPEN] = -1
-                        bank[u, b, B_HITS] = 0
-                    else:
-                        bank[u, b, B_HITS] += 1
-                # the bank group's and the bank's timing moved: their banks' local parts
-                g0 = (b // B) * B
-                for b2 in range(g0, g0 + B):
-                    for kk in range(4):
-                        c = kcmd[kk]
-                        bank[u, b2, B_LOC + kk] = max(nxt[u, gnode, c], nxt[u, bbase + b2, c])
-                _cands(cq, bank, hitcap, u, b)
-                if attempt == 0:
-                    first = cmd
-                    first_col = found >= KR
-            # ---- one transaction moves to its bank's command queue (DRAMsim3's ScheduleTransaction) ----
-            d = sc[u, S_DRAIN]
-            tw = sc[u, S_TQN + 1]
-            if d == 0 and sc[u, S_HOLD] == 0 and (tw >= cap[1] or (tw > DRAIN_MIN and sc[u, S_CQTOT] == 0)
-                           or (flush and tw > 0 and sc[u, S_TQN] == 0 and sc[u, S_CQRD] == 0)):
-                d = tw
-            qi = 1 if d > 0 else 0
-            for j in range(sc[u, S_TQN + qi]):
-                b = tq[u, qi, j, T_BANK]
-                m = bank[u, b, B_CQN]
-                if m >= cqcap:
-                    continue
-                if qi == 1:
-                    if _ht_find(ht, u, 0, tq[u, qi, j, T_ADDR] + 1) >= 0:
-                        d = 0  # a read of this address waits: the drain ends (DRAMsim3's R->W rule)
-                        for j2 in range(sc[u, S_TQN]):
-                            if tq[u, 0, j2, T_ADDR] == tq[u, 1, j, T_ADDR]:
-                                sc[u, S_HOLD] = 1  # in the read queue: no restart until a read moves
-                                break
-                        break
-                    d -= 1
-                cq[u, b, m, K_ID] = tq[u, qi, j, T_ID]
-                cq[u, b, m, K_ROW] = tq[u, qi, j, T_ROW]
-                cq[u, b, m, K_W] = qi
-                cq[u, b, m, K_KEY] = tq[u, qi, j, T_KEY]
-                cq[u, b, m, K_ADDR] = tq[u, qi, j, T_ADDR]
-                cq[u, b, m, K_FLAG] = 0
-                bank[u, b, B_CQN] = m + 1
-                sc[u, S_CQTOT] += 1
-                sc[u, S_CQRD] += 1 - qi
-                if qi == 0:
-                    sc[u, S_HOLD] = 0
-                m = sc[u, S_TQN + qi] - 1
-                for j2 in range(j, m):
-                    for fld in range(T_NF):
-                        tq[u, qi, j2, fld] = tq[u, qi, j2 + 1, fld]
-                sc[u, S_TQN + qi] = m
-                _cands(cq, bank, hitcap, u, b)
-                break
-            sc[u, S_DRAIN] = d
-            # ---- the unit's next event: a transaction able to move, a command becoming legal, a
-            # refresh falling due or its command becoming legal ----
-            tw = sc[u, S_TQN + 1]
-            ne = BIG
-            if d == 0 and sc[u, S_HOLD] == 0 and (tw >= cap[1] or (tw > DRAIN_MIN and sc[u, S_CQTOT] == 0)
-                           or (flush and tw > 0 and sc[u, S_TQN] == 0 and sc[u, S_CQRD] == 0)):
-                ne = t + 1
-            qi = 1 if d > 0 else 0
-            for j in range(sc[u, S_TQN + qi]):
-                if ne > t + 1 and bank[u, tq[u, qi, j, T_BANK], B_CQN] < cqcap:
-                    ne = t + 1
-                    break
-            if ne > t + 1:
-                for r in range(R):
-                    for kk in range(4):
-                        c = kcmd[kk]
-                        e = max(nxt[u, 0, c], nxt[u, 1 + r, c])
-                        if kk == KA:
-                            e = max(e, faw[u, r, fawp[u, r]] + nfaw)
-                        chr_[r, kk] = e
-                if refmode != 0:
-                    ne = min(ne, sc[u, S_REFNEXT])
-                held = -1
-                if sc[u, S_RFN] > 0:
-                    ne = min(ne, _refresh_next(P, nxt, faw, fawp, bank, chr_, sc, rfq, u))
-                    if sc[u, S_INREF] == 1:
-                        held = rfq[u, sc[u, S_RFHEAD]]
-                for b in range(NB):
-                    if bank[u, b, B_CQN] == 0:
-                        continue
-                    r = b // BGB
-                    if held >= 0 and ((refmode == 1 and r == held) or (refmode == 2 and b == held)):
-                        continue
-                    kk = bank[u, b, B_ROWK]
-                    if kk >= 0:
-                        ne = min(ne, max(chr_[r, kk], bank[u, b, B_LOC + kk]))
-                    if bank[u, b, B_RD] >= 0:
-                        ne = min(ne, max(chr_[r, KR], bank[u, b, B_LOC + KR]))
-                    if bank[u, b, B_WR] >= 0:
-                        ne = min(ne, max(chr_[r, KW], bank[u, b, B_LOC + KW]))
-            sc[u, S_NEV] = max(ne, t + 1)
-        # ================ the front end: the oldest request, once arrived, if its queue has room ====
-        fe = BIG
+                refresh_due(u)
+            if commands(u, t) | schedule(u, flush):
+                t_progress = t
+            sc[u, S_NEV] = next_event(u, t, flush)
+        assert not flush or t - t_progress < STALL, "dramsim3 structure: no request served for STALL cycles"
+        fe = BIG  # the oldest request, once arrived, if its queue has room
         if k < n:
             if in_arr[k] > t:
                 fe = in_arr[k]
-            else:
+            elif sc[in_unit[k], S_TQN + in_w[k]] < cap[in_w[k]]:
                 u = in_unit[k]
-                w = in_w[k]
-                if sc[u, S_TQN + w] < cap[w]:
-                    rid = in_id[k]
-                    adm[rid] = t + 1  # in the controller from the next cycle
-                    mnext[rid] = -1
-                    key = in_addr[k] + 1
-                    qi = -1
-                    if _ht_find(ht, u, 1, key) >= 0:
-                        done[rid] = t + 2  # a write merged, or a read served, by the write buffer
-                        kind[rid] = KIND_BUFFER
-                    elif w:
-                        done[rid] = t + 2  # posted write
-                        _ht_insert(ht, u, 1, key, rid)
-                        qi = 1
-                    else:
-                        s = _ht_find(ht, u, 0, key)
-                        if s >= 0:  # a read of this address waits: one RD serves both
-                            mnext[rid] = ht[u, 0, s, H_HEAD]
-                            ht[u, 0, s, H_HEAD] = rid
-                            ht[u, 0, s, H_CNT] += 1
-                        else:
-                            _ht_insert(ht, u, 0, key, rid)
-                            qi = 0
-                    if qi >= 0:
-                        m = sc[u, S_TQN + qi]
-                        tq[u, qi, m, T_ID] = rid
-                        tq[u, qi, m, T_BANK] = in_bank[k]
-                        tq[u, qi, m, T_ROW] = in_row[k]
-                        tq[u, qi, m, T_KEY] = in_key[k]
-                        tq[u, qi, m, T_ADDR] = in_addr[k]
-                        sc[u, S_TQN + qi] = m + 1
-                    sc[u, S_NEV] = min(sc[u, S_NEV], t + 1)
-                    k += 1
-                    if k < n:
-                        fe = max(in_arr[k], t + 1)
-                    elif final:
-                        for u2 in range(U):  # every request taken: the end-of-stream flush may start
-                            sc[u2, S_NEV] = min(sc[u2, S_NEV], t + 1)
+                take(u, t, k)
+                sc[u, S_NEV] = min(sc[u, S_NEV], t + 1)
+                k += 1
+                if k < n:
+                    fe = max(in_arr[k], t + 1)
+                elif final:
+                    for u2 in range(U):  # every request taken: the end-of-stream flush may start
+                        sc[u2, S_NEV] = min(sc[u2, S_NEV], t + 1)
         elif final:
             busy = False
             for u in range(U):
-                if sc[u, S_TQN] + sc[u, S_TQN + 1] + sc[u, S_CQTOT] > 0:
-                    busy = True
-                    break
+                busy = busy or sc[u, S_TQN] + sc[u, S_TQN + 1] + sc[u, S_CQTOT] > 0
             if not busy:
                 break
         tn = fe

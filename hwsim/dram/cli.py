@@ -203,3 +203,40 @@ def cmd_presets(args) -> int:
             print(f"{n:<18} {s.standard:<5} {s.units:>3} units x {s.org['bus_width']:>3} bit  "
                   f"peak {s.peak_bandwidth_gbs:7.1f} GB/s (modeled)  {s.description}")
     return 0
+
+
+def start_fast() -> None:
+    """Start-up and exit of a ``hwrag dram`` process (about a third of the CPU of a ``hwrag dram run``
+    on a 200k-request trace went to these). Called by ``hwrag.cli.main`` for the dram command,
+    never on import: a test process or a library user is left as it is.
+
+    * numba's first compile or cache load imports ``numba.np.arraymath``, which probes for BLAS by
+      importing ``scipy.linalg`` (about 0.1 s of CPU). The DRAM model does no linear algebra, so that
+      module is imported here with scipy hidden: numba treats BLAS as absent *in this process*.
+    * no cyclic garbage collection: numba's cache loading makes many container objects, and a short
+      command gains nothing from the collector's passes over them or from the final one at exit
+      (frozen at exit; about 0.15 s of CPU). Arrays are not tracked by it anyway.
+    """
+    import atexit
+    import gc
+    import importlib.abc
+    import sys
+
+    gc.disable()
+    atexit.register(gc.freeze)
+
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+        return
+
+    class _HideScipy(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "scipy" or name.startswith("scipy."):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    finder = _HideScipy()
+    sys.meta_path.insert(0, finder)
+    try:
+        import numba.np.arraymath  # noqa: F401  (probes for BLAS once, now without scipy)
+    finally:
+        sys.meta_path.remove(finder)

@@ -129,9 +129,10 @@ def issue(nx, fw, fwp, tabd, r, gnode, bnode, nranks, cmd, t):
         fwp[r] = (fwp[r] + 1) & 3
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True)
 def log_command(log, logn, t, cmd, u, r, b, e):
-    """Append one issued command to ``log`` while it has room (production passes a 0-row log)."""
+    """Append one issued command to ``log`` while it has room (production passes a 0-row log and
+    the loops call this only when there is room: a call, not inlined, keeps the hot loops small)."""
     n = logn[0]
     if n < log.shape[0]:
         log[n, L_T] = t
@@ -540,7 +541,8 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
             fw[r, fwp[r]] = t
             fwp[r] = (fwp[r] + 1) & 3
         cnt[u, cmd] += 1
-        log_command(log, logn, t, cmd, u, r, b, col_e if cmd == colcmd else row_e)
+        if logn[0] < log.shape[0]:
+            log_command(log, logn, t, cmd, u, r, b, col_e if cmd == colcmd else row_e)
         if cmd == ACT:
             row = qu[qi, slot, Q_ROW]
             orw[b] = row

@@ -8,9 +8,9 @@ and calls its numba core.
   per-bank command queues, round-robin over the bank queues, its write-buffer and refresh rules and
   its in-order front end that takes at most one request per cycle.
 
-Both take requests as (unit, id, bank, row, is_write, arrival, burst key, address) and hold back
-what they have not taken yet; :meth:`run` simulates the cycles before ``horizon`` and returns the
-requests still held back.
+Each keeps the requests it has not taken yet, as the tuple its :meth:`pending` makes (unit, id,
+bank, row, is_write, arrival, and for ``dramsim3`` the burst key and address); :meth:`run` simulates
+the cycles before ``horizon`` and returns the requests still held back.
 """
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def _timing_state(spec):
 
 class RequestQueues:
     """State of the ``queues`` structure (see :mod:`.core` for the fields)."""
+
+    chains_reads = False  # no merged reads: DramStream keeps no ``mnext`` chain
 
     def __init__(self, system):
         self.system = system
@@ -60,24 +62,28 @@ class RequestQueues:
     def now(self) -> int:
         return int(self.sc[:, core.S_T].min())
 
+    @staticmethod
+    def pending(unit, ids, bank, row, w, arr, addresses):
+        return unit, ids, bank, row, w, arr
+
     def run(self, pend, horizon, rec):
         U = self.system.spec.units
-        fields = pend[:6]  # unit, id, bank, row, is_write, arrival
         if U == 1:  # one unit: the pending inputs are already in order
-            su, sid, sb, sr, sw, sa = (np.ascontiguousarray(p, dtype=np.int64) for p in fields)
+            su, sid, sb, sr, sw, sa = (np.ascontiguousarray(p, dtype=np.int64) for p in pend)
             offsets = np.array([0, su.size], dtype=np.int64)
         else:
-            su, sid, sb, sr, sw, sa, offsets = core.group_by_unit(U, *fields)
+            su, sid, sb, sr, sw, sa, offsets = core.group_by_unit(U, *pend)
         core.simulate(self.system.params, self.system.table, self.nxt, self.open, self.faw, self.fawp,
                       self.refs, self.sc, self.q, self.bq, self.cnt,
                       sid, sb, sr, sw, sa, offsets, np.int64(horizon), rec.done, rec.kind,
                       self.consumed, rec.adm, rec.log, rec.logn)
-        left = core.leftover(offsets, self.consumed, su, sid, sb, sr, sw, sa)
-        return tuple(left) + (np.zeros(left.shape[1], np.int64),) * 2
+        return tuple(core.leftover(offsets, self.consumed, su, sid, sb, sr, sw, sa))
 
 
 class BankQueues:
     """State of the ``dramsim3`` structure (see :mod:`.bank_queues` for the fields)."""
+
+    chains_reads = True  # reads of one address waiting together are chained (DramStream.mnext)
 
     def __init__(self, system):
         self.system = system
@@ -86,8 +92,10 @@ class BankQueues:
         self.nxt, self.faw, self.fawp = _timing_state(spec)
         self.bank = np.zeros((U, NB, bqk.B_NF), dtype=np.int64)
         self.bank[:, :, [bqk.B_OPEN, bqk.B_ROWK, bqk.B_RD, bqk.B_WR]] = -1
-        tcap = max(ctl.read_queue, ctl.write_queue)
+        self.bank[:, :, bqk.B_E] = core.BIG
+        tcap = 1 << (max(ctl.read_queue, ctl.write_queue) - 1).bit_length()  # a power of two (ring)
         self.tq = np.zeros((U, 2, tcap, bqk.T_NF), dtype=np.int64)
+        self.tqr = np.broadcast_to(np.arange(tcap, dtype=np.int64), (U, 2, tcap)).copy()
         self.cq = np.zeros((U, NB, ctl.command_queue, bqk.K_NF), dtype=np.int64)
         # pending-address tables: at least 4 slots per request a channel can hold
         held = tcap * 2 + NB * ctl.command_queue
@@ -103,10 +111,13 @@ class BankQueues:
     def now(self) -> int:
         return int(self.g[bqk.G_T])
 
+    def pending(self, unit, ids, bank, row, w, arr, addresses):
+        return (unit, ids, bank, row, w, arr, self.system.burst_key(addresses), addresses.astype(np.int64))
+
     def run(self, pend, horizon, rec):
         su, sid, sb, sr, sw, sa, skey, saddr = (np.ascontiguousarray(p, dtype=np.int64) for p in pend)
         k = bqk.simulate(self.system.params, self.system.table, self.nxt, self.faw, self.fawp, self.bank,
-                         self.tq, self.cq, self.ht, self.sc, self.rfq, self.g, self.cnt,
+                         self.tq, self.tqr, self.cq, self.ht, self.sc, self.rfq, self.g, self.cnt,
                          sid, su, sb, sr, sw, sa, skey, saddr, np.int64(horizon),
                          rec.done, rec.kind, rec.adm, rec.mnext, rec.log, rec.logn)
         return tuple(p[k:] for p in (su, sid, sb, sr, sw, sa, skey, saddr))

@@ -232,19 +232,19 @@ class DramStream:
     def __init__(self, system: DramSystem, command_log: int = 0):
         self.system = system
         self._ctl = STRUCTURES[system.controller.structure](system)
-        # per-request records (grown as chunks arrive); read by the cores as done, kind, adm, mnext
+        # per-request records (grown as chunks arrive), written by the cores: completion cycle (-1 not
+        # yet known), kind, queue-entry cycle, and (dramsim3 structure) the chain of merged reads
         self._n = 0
         self.done = np.full(1024, -1, dtype=np.int64)
         self.kind = np.full(1024, -1, dtype=np.int8)
-        self.adm = np.full(1024, -1, dtype=np.int64)
-        self.mnext = np.full(1024, -1, dtype=np.int64)
+        self.adm = np.empty(1024, dtype=np.int64)
+        self.mnext = np.empty(1024 if self._ctl.chains_reads else 0, dtype=np.int64)
         self._arr = np.zeros(1024, dtype=np.int64)
         self._w = np.zeros(1024, dtype=bool)
         self.log = np.zeros((max(0, int(command_log)), core.L_NF), dtype=np.int64)
         self.logn = np.zeros(1, dtype=np.int64)
-        # inputs fed but not yet taken by the controller: unit, id, bank, row, is_write, arrival,
-        # burst key, address
-        self._pend = (np.zeros(0, np.int64),) * 8
+        # inputs fed but not yet taken by the controller (the structure's pending() tuple)
+        self._pend = None
         self._last_arrival = 0
         self._polled = 0
         self._finished = False
@@ -259,9 +259,12 @@ class DramStream:
         if n <= cap:
             return
         new = max(n, cap * 2)
-        for name, fill in (("done", -1), ("kind", -1), ("adm", -1), ("mnext", -1), ("_arr", 0), ("_w", False)):
+        for name, fill in (("done", -1), ("kind", -1), ("adm", None), ("mnext", None), ("_arr", None),
+                           ("_w", None)):
             old = getattr(self, name)
-            arr = np.full(new, fill, dtype=old.dtype)
+            if name == "mnext" and not old.size:
+                continue
+            arr = np.empty(new, dtype=old.dtype) if fill is None else np.full(new, fill, dtype=old.dtype)
             arr[:cap] = old
             setattr(self, name, arr)
 
@@ -298,9 +301,8 @@ class DramStream:
         if n:
             self._last_arrival = int(arr[-1])
         unit, bank, row = self.system.decode(addr)
-        new = (unit, ids, bank, row, w.astype(np.int64), arr, self.system.burst_key(addr),
-               addr.astype(np.int64))
-        if self._pend[0].size:
+        new = self._ctl.pending(unit, ids, bank, row, w.astype(np.int64), arr, addr)
+        if self._pend is not None and self._pend[0].size:
             self._pend = tuple(np.concatenate([p, x]) for p, x in zip(self._pend, new))
         else:
             self._pend = new
@@ -308,7 +310,8 @@ class DramStream:
         return ids
 
     def _run(self, horizon: int) -> None:
-        self._pend = self._ctl.run(self._pend, horizon, self)
+        if self._pend is not None:
+            self._pend = self._ctl.run(self._pend, horizon, self)
 
     def poll(self) -> tuple[np.ndarray, np.ndarray]:
         """Requests whose completion cycle became known since the last poll: (ids, completion)."""
@@ -329,7 +332,7 @@ class DramStream:
         assert (self.done[:n] >= 0).all(), "every request completes"
         tot = self._ctl.cnt.sum(axis=0)
         counts = {nm: int(tot[i]) for i, nm in enumerate(CMD_NAMES)}
-        log = self.log[:int(self.logn[0])].copy() if self.log.shape[0] else None
+        log = self.log[:int(self.logn[0])] if self.log.shape[0] else None
+        # views, not copies: a finished stream takes no more requests, so nothing changes them
         return DramResult(self.system.spec, self.system.mapping.text, self.system.controller,
-                          self._arr[:n].copy(), self._w[:n].copy(), self.done[:n].copy(),
-                          self.kind[:n].copy(), counts, self.adm[:n].copy(), log)
+                          self._arr[:n], self._w[:n], self.done[:n], self.kind[:n], counts, self.adm[:n], log)
