@@ -169,9 +169,10 @@ def dramsim3_completion(binary: str, ini: Path, trace: Path, requests: int, esti
     raise HwragError(f"DRAMsim3 did not complete {requests} requests of {trace} in {cycles} cycles")
 
 
-def _hwrag_run(preset: str, trace: Path, structure: str) -> tuple[float, float, dict]:
+def _hwrag_run(preset: str, trace: Path, structure: str, preset_file: "Path | None" = None):
+    """``hwrag dram run`` in a fresh process: (wall s, CPU s, its JSON stats)."""
     cmd = [sys.executable, "-m", "hwrag.cli", "dram", "run", "--preset", preset, "--trace", str(trace),
-           "--structure", structure, "--json"]
+           "--structure", structure, "--json"] + (["--preset-file", str(preset_file)] if preset_file else [])
     wall, cpu, res = _timed(cmd)
     if res.returncode != 0:
         raise HwragError(f"hwrag dram run failed: {res.stderr.strip().splitlines()[-1:]}")
@@ -182,9 +183,18 @@ def _pct(a: float, b: float) -> float:
     return 100.0 * (a - b) / b if b else float("nan")
 
 
+def _timing_preset(preset: str, timing: dict, work: Path) -> tuple[str, Path]:
+    """A user preset file: ``preset`` with the hwsim timing values in ``timing`` replaced."""
+    name = preset + "".join(f"+{k}={v}" for k, v in sorted(timing.items()))
+    path = work / "timing_preset.json"
+    path.write_text(json.dumps({"name": name, "base": preset, "timing": timing}))
+    return name, path
+
+
 def compare_pair(binary: str, configs: Path, preset: str, kind: str, requests: int, seed: int, work: Path,
-                 repeats: int = 1) -> dict:
-    """One (configuration, trace) row of the table (see the module docstring)."""
+                 repeats: int = 1, timing: "dict | None" = None) -> dict:
+    """One (configuration, trace) row of the table (see the module docstring); ``timing`` replaces
+    hwsim timing values of the preset (e.g. ``{"CS_WW": 0}``: DRAMsim3's write-to-write rank switch)."""
     from hwsim.dram import get_preset, write_trace
 
     spec = get_preset(preset)
@@ -192,10 +202,11 @@ def compare_pair(binary: str, configs: Path, preset: str, kind: str, requests: i
     trace = work / f"{preset}_{kind}.trc"
     write_trace(trace, *make_trace(spec, kind, requests, seed))
     ini = configs / CONFIGS[preset]
+    name, pfile = _timing_preset(preset, timing, work) if timing else (preset, None)
     walls_h, cpus_h, walls_d, cpus_d = [], [], [], []
     st = None
     for _ in range(repeats):
-        wall, cpu, st = _hwrag_run(preset, trace, "dramsim3")
+        wall, cpu, st = _hwrag_run(name, trace, "dramsim3", pfile)
         walls_h.append(wall)
         cpus_h.append(cpu)
         if not walls_d:  # once: DRAMsim3's completion cycle, then its timed runs
@@ -207,7 +218,7 @@ def compare_pair(binary: str, configs: Path, preset: str, kind: str, requests: i
     h_lat = st.get("read_latency_from_queue_entry_cycles", {}).get("mean", 0.0)
     h_arr = st.get("read_latency_from_arrival_cycles", {}).get("mean", 0.0)
     return {
-        "config": preset, "trace": kind, "requests": requests,
+        "config": preset, "hwsim_preset": name, "trace": kind, "requests": requests,
         "cycles_hwsim": st["cycles"], "cycles_dramsim3": done, "dramsim3_epoch": epoch,
         "cycles_diff_pct": _pct(st["cycles"], done),
         "act_hwsim": st["commands"]["ACT"], "act_dramsim3": d3["num_act_cmds"],
@@ -224,7 +235,8 @@ def compare_pair(binary: str, configs: Path, preset: str, kind: str, requests: i
 
 
 def run_against(binary: str, configs: "str | None" = None, presets=tuple(CONFIGS), traces=TRACES,
-                requests: int = 200_000, seed: int = 0, repeats: int = 1, progress: bool = True) -> dict:
+                requests: int = 200_000, seed: int = 0, repeats: int = 1, progress: bool = True,
+                timing: "dict | None" = None) -> dict:
     """Every (preset, trace) pair side by side; returns ``{"rows": [...], ...}`` with the load."""
     exe = Path(binary)
     if not (exe.is_file() and os.access(exe, os.X_OK)):
@@ -247,7 +259,8 @@ def run_against(binary: str, configs: "str | None" = None, presets=tuple(CONFIGS
     with tempfile.TemporaryDirectory(prefix="hwrag_dramsim3_") as tmp:
         pairs = [(p, k) for p in presets for k in traces]
         for p, k in tqdm(pairs, desc="hwsim vs DRAMsim3", disable=not progress):
-            rows.append(compare_pair(str(exe), cfg_dir, p, k, requests, seed, Path(tmp) / f"{p}_{k}", repeats))
+            rows.append(compare_pair(str(exe), cfg_dir, p, k, requests, seed, Path(tmp) / f"{p}_{k}", repeats,
+                                     timing))
     return {"rows": rows, "dramsim3": str(exe), "configs": str(cfg_dir), "load_avg_before": load_before,
             "load_avg_after": os.getloadavg(), "cpus": os.cpu_count(),
             "note": "cycles, ACT/REF counts and latencies modeled (hwsim: structure dramsim3) or simulated "
@@ -272,6 +285,9 @@ def add_arguments(ap) -> None:
     ap.add_argument("--traces", nargs="+", default=list(TRACES), help="with --against: trace kinds")
     ap.add_argument("--against-requests", type=int, default=200_000, help="with --against: requests per trace")
     ap.add_argument("--seed", type=int, default=0, help="with --against: trace seed")
+    ap.add_argument("--hwsim-timing", nargs="+", metavar="KEY=VALUE",
+                    help="with --against: replace hwsim timing values of the presets (e.g. CS_WW=0: DRAMsim3 puts "
+                         "no rank-switch gap between writes)")
 
 
 def run_from_args(a) -> int:
@@ -280,8 +296,14 @@ def run_from_args(a) -> int:
     from .table import format_table
 
     presets = tuple(a.presets) if list(a.presets) != DramSpeedConfig().presets else tuple(CONFIGS)
+    timing = {}
+    for item in a.hwsim_timing or []:
+        key, _, val = item.partition("=")
+        if not val.strip().lstrip("-").isdigit():
+            raise HwragError(f"--hwsim-timing {item!r}: expected KEY=INTEGER, e.g. CS_WW=0")
+        timing[key.strip()] = int(val)
     res = run_against(a.against, a.dramsim3_configs, presets, tuple(a.traces), a.against_requests, a.seed,
-                      a.repeats, progress=not a.json)
+                      a.repeats, progress=not a.json, timing=timing or None)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "dram_vs_dramsim3.json"

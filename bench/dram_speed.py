@@ -4,7 +4,8 @@ streaming traces for every preset, with the modeled cycles and bandwidth of each
 Both wall clock and this process's CPU time (``time.process_time``, user + system) are measured: the
 machine is shared, and CPU time is far less sensitive to other processes' load than wall time.
 
-    python -m bench.dram_speed [--requests 1000000] [--presets HBM2_2Gbps DDR4_3200AA ...] [--out report/bench]
+    python -m bench.dram_speed [--requests 1000000] [--presets HBM2_2Gbps DDR4_3200AA ...]
+                               [--structures queues dramsim3] [--out report/bench]
     hwrag bench dram ...       (the same flags and defaults: :class:`DramSpeedConfig`)
 
 Prints a table and writes JSON (``dram_speed.json``) and a PNG (``dram_speed.png``). The goal is >= 2 M requests/s on this machine
@@ -39,6 +40,7 @@ class DramSpeedConfig:
     requests: int = 1_000_000
     repeats: int = 1  # the best of this many runs per trace
     out: str = "report/bench"
+    structures: list[str] = field(default_factory=lambda: ["queues"])  # controller structures timed
 
 
 def traces(spec, n, seed=0):
@@ -48,12 +50,12 @@ def traces(spec, n, seed=0):
     return {"random": rand, "stream": stream}
 
 
-def run(presets, n, repeats=1):
-    from hwsim.dram import DramSystem
+def run(presets, n, repeats=1, structures=("queues",)):
+    from hwsim.dram import ControllerConfig, DramSystem
 
     rows = []
-    for name in presets:
-        sysm = DramSystem(name)
+    for name, structure in ((p, s) for p in presets for s in structures):
+        sysm = DramSystem(name, controller=ControllerConfig(structure=structure))
         spec = sysm.spec
         for pattern, addr in traces(spec, n).items():
             w = np.zeros(n, dtype=bool)
@@ -69,7 +71,8 @@ def run(presets, n, repeats=1):
                 best = dt if best is None else min(best, dt)
                 best_cpu = dc if best_cpu is None else min(best_cpu, dc)
             rows.append({
-                "preset": spec.name, "pattern": pattern, "requests": n, "mapping": sysm.mapping.text,
+                "preset": spec.name, "structure": structure, "pattern": pattern, "requests": n,
+                "mapping": sysm.mapping.text,
                 "wall_s_measured": best, "requests_per_s_measured": n / best,
                 "cpu_s_measured": best_cpu, "requests_per_cpu_s_measured": n / max(best_cpu, 1e-9),
                 "cycles_modeled": res.cycles, "bandwidth_GBps_modeled": res.bandwidth_gbs,
@@ -87,15 +90,17 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--presets", nargs="+", default=d.presets)
     ap.add_argument("--repeats", type=int, default=d.repeats, help="best of this many runs per trace")
     ap.add_argument("--out", default=d.out, help="directory for dram_speed.json and dram_speed.png")
+    ap.add_argument("--structures", nargs="+", default=d.structures, choices=["queues", "dramsim3"],
+                    help="controller structures to time (dramsim3: its front end takes one request per cycle)")
     ap.add_argument("--json", action="store_true", help="print the JSON instead of the table")
 
 
 def table(rows: list[dict]) -> str:
-    out = [f"{'preset':<18} {'pattern':<7} {'M req/s':>8} {'wall s':>7} {'M/CPU-s':>8} {'CPU s':>7} | "
+    out = [f"{'preset':<18} {'struct':<8} {'pattern':<7} {'M req/s':>8} {'wall s':>7} {'M/CPU-s':>8} {'CPU s':>7} | "
            f"{'cycles':>10} {'GB/s':>8} {'peak':>7} {'hit%':>5}",
-           f"{'':<18} {'':<7} {'measured':>33} | {'modeled':>34}"]
+           f"{'':<18} {'':<8} {'':<7} {'measured':>33} | {'modeled':>34}"]
     for r in rows:
-        out.append(f"{r['preset']:<18} {r['pattern']:<7} {r['requests_per_s_measured'] / 1e6:>8.2f} "
+        out.append(f"{r['preset']:<18} {r['structure']:<8} {r['pattern']:<7} {r['requests_per_s_measured'] / 1e6:>8.2f} "
                    f"{r['wall_s_measured']:>7.2f} {r['requests_per_cpu_s_measured'] / 1e6:>8.2f} "
                    f"{r['cpu_s_measured']:>7.2f} | {r['cycles_modeled']:>10} {r['bandwidth_GBps_modeled']:>8.1f} "
                    f"{r['peak_GBps_modeled']:>7.1f} {100 * r['row_hit_rate_modeled']:>5.1f}")
@@ -111,8 +116,10 @@ def write_report(doc: dict, out: Path) -> list[Path]:
     tmp.write_text(json.dumps(doc, indent=2))
     os.replace(tmp, path)
     rows = doc["rows"]
-    labels = list(dict.fromkeys(r["preset"] for r in rows))
-    series = {p: [next(r["requests_per_s_measured"] / 1e6 for r in rows if r["preset"] == l and r["pattern"] == p)
+    name = (lambda r: f"{r['preset']} ({r['structure']})") if len({r["structure"] for r in rows}) > 1 else (
+        lambda r: r["preset"])
+    labels = list(dict.fromkeys(name(r) for r in rows))
+    series = {p: [next(r["requests_per_s_measured"] / 1e6 for r in rows if name(r) == l and r["pattern"] == p)
                   for l in labels] for p in ("random", "stream")}
     png = bar_plot(labels, series, out / "dram_speed.png",
                    f"DRAM model speed, {doc['config']['requests']} requests per trace",
@@ -124,10 +131,10 @@ def run_from_args(a) -> int:
     """Both front-ends: the config from the flags, the runs, the report, the table (or JSON)."""
     from hwsim.dram import get_preset
 
-    cfg = DramSpeedConfig(list(a.presets), a.requests, a.repeats, a.out)
+    cfg = DramSpeedConfig(list(a.presets), a.requests, a.repeats, a.out, list(a.structures))
     for p in cfg.presets:
         get_preset(p)  # an unknown preset fails before any work
-    rows = run(cfg.presets, cfg.requests, cfg.repeats)
+    rows = run(cfg.presets, cfg.requests, cfg.repeats, tuple(cfg.structures))
     doc = {"benchmark": "dram_speed", "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                                                   "loadavg": list(os.getloadavg())},
            "note": NOTE, "goal_requests_per_s": 2e6, "config": asdict(cfg), "rows": rows}

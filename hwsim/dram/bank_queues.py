@@ -44,8 +44,9 @@ At the end of a stream (``horizon`` = BIG, every request taken) a channel whose 
 drains its write buffer, which DRAMsim3 never does for eight writes or fewer: their completion cycles
 do not change (posted writes completed on entry), their commands are counted.
 
-Caveat of numba's cache: it is keyed by this file only; after editing :mod:`.core` or :mod:`.timing`
-(inlined helpers and constants) touch this file or clear ``__pycache__``.
+numba's cache is keyed by this file only: the loop checks the constants it takes from :mod:`.core`
+and :mod:`.timing` against their current values (:func:`.core.layout_ok`) and stops with an
+AssertionError when its compiled code is older than them.
 """
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ import numpy as np
 from numba import njit
 
 from .core import (BIG, P_B, P_BG, P_CQCAP, P_DUAL, P_FAW, P_HITCAP, P_POLICY, P_R, P_RCAP, P_RDLAT,
-                   P_REFI, P_REFIPB, P_REFMODE, P_WCAP, dense_table, earliest, log_command)
+                   P_REFI, P_REFIPB, P_REFMODE, P_WCAP, STALE, dense_table, earliest, layout_ok,
+                   log_command)
 from .timing import ACT, NCMD, PRE, RD, RDA, REF, REFPB, WR, WRA
 
 #: DRAMsim3 drains the write buffer when it holds more than this many writes and the command
@@ -98,7 +100,7 @@ G_T, G_NF = range(2)
 @njit(cache=True)
 def simulate(P, tab, nxt, faw, fawp, bank, tq, tqr, cq, ht, sc, rfq, g, cnt,
              in_id, in_unit, in_bank, in_row, in_w, in_arr, in_key, in_addr, horizon,
-             done, kind, adm, mnext, log, logn):
+             done, kind, adm, mnext, log, logn, layout):
     """Run the memory system over the pending requests (in arrival order) for cycles < ``horizon``;
     returns how many of them the front end took.
 
@@ -106,6 +108,7 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, tqr, cq, ht, sc, rfq, g, cnt,
     module-level function costs an atomic reference-count pair per array argument (tens of ns, more
     than most steps). The timing update of :func:`.core.issue` is written out in :func:`issue_at`
     for the same reason; the timing tests hold it to the helper through the command log."""
+    assert layout_ok(layout), STALE
     U = sc.shape[0]
     R, BG, B = P[P_R], P[P_BG], P[P_B]
     BGB = BG * B

@@ -66,6 +66,15 @@ C_N = NCMD + 3
 # and the earliest legal cycle the controller computed for the command
 L_T, L_CMD, L_UNIT, L_RANK, L_BANK, L_EARLIEST, L_NF = range(7)
 
+#: constants the compiled loops bake in that are defined in another file than theirs. numba keys
+#: its cache by a function's own file, so a loop compiled before one of these changed would run on
+#: with the old value; the loops compare them (:func:`layout_ok`) with these, computed at import.
+_LAYOUT = (ACT, PRE, PREA, RD, WR, RDA, WRA, REF, REFPB, NCMD, L_NF, C_N, BIG,
+           P_R, P_BG, P_B, P_RCAP, P_WCAP, P_WHI, P_WLO, P_POLICY, P_REFMODE, P_REFI, P_REFIPB,
+           P_RDLAT, P_WRLAT, P_FAW, P_SCHED, P_CQCAP, P_HITCAP, P_DUAL, P_NPARAM)
+LAYOUT = np.array(_LAYOUT, dtype=np.int64)
+STALE = "a numba cache compiled before a change in hwsim/dram: delete hwsim/dram/__pycache__"
+
 
 @njit(cache=True, inline='always')
 def earliest(nx, fw, fwp, r, gnode, bnode, cmd, nfaw):
@@ -89,6 +98,17 @@ def earliest(nx, fw, fwp, r, gnode, bnode, cmd, nfaw):
         if v > e:
             e = v
     return e
+
+
+@njit(cache=True, inline='always')
+def layout_ok(layout):
+    """Whether ``layout`` (:data:`LAYOUT` as of now) matches the constants compiled into the caller."""
+    if layout.shape[0] != len(_LAYOUT):
+        return False
+    for i in range(len(_LAYOUT)):
+        if layout[i] != _LAYOUT[i]:
+            return False
+    return True
 
 
 @njit(cache=True)
@@ -658,8 +678,9 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
 
 @njit(cache=True)
 def simulate(P, tab, nxt, open_row, faw, fawp, refs, sc, qs, bq, cnt,
-             in_id, in_bank, in_row, in_w, in_arr, offsets, horizon, done, kind, consumed, adm, log, logn):
+             in_id, in_bank, in_row, in_w, in_arr, offsets, horizon, done, kind, consumed, adm, log, logn, layout):
     """Run every unit over its slice ``offsets[u]:offsets[u+1]`` of the (unit-sorted) inputs."""
+    assert layout_ok(layout), STALE
     U = offsets.shape[0] - 1
     tabd = dense_table(tab)
     R = P[P_R]

@@ -76,7 +76,7 @@ class RequestQueues:
         core.simulate(self.system.params, self.system.table, self.nxt, self.open, self.faw, self.fawp,
                       self.refs, self.sc, self.q, self.bq, self.cnt,
                       sid, sb, sr, sw, sa, offsets, np.int64(horizon), rec.done, rec.kind,
-                      self.consumed, rec.adm, rec.log, rec.logn)
+                      self.consumed, rec.adm, rec.log, rec.logn, core.LAYOUT)
         return tuple(core.leftover(offsets, self.consumed, su, sid, sb, sr, sw, sa))
 
 
@@ -119,7 +119,7 @@ class BankQueues:
         k = bqk.simulate(self.system.params, self.system.table, self.nxt, self.faw, self.fawp, self.bank,
                          self.tq, self.tqr, self.cq, self.ht, self.sc, self.rfq, self.g, self.cnt,
                          sid, su, sb, sr, sw, sa, skey, saddr, np.int64(horizon),
-                         rec.done, rec.kind, rec.adm, rec.mnext, rec.log, rec.logn)
+                         rec.done, rec.kind, rec.adm, rec.mnext, rec.log, rec.logn, core.LAYOUT)
         return tuple(p[k:] for p in (su, sid, sb, sr, sw, sa, skey, saddr))
 
 

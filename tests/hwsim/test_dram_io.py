@@ -46,6 +46,30 @@ def test_trace_roundtrip(tmp_path):
         parse_trace_lines(["0x0 READ 5", "0x40 READ 4"])
 
 
+@pytest.mark.parametrize("text,fmt,gap", [
+    ("0x2000D5C0 READ 30\n# c\n\n0x40 WRITE 31\n64 read 40\n", "auto", 0),
+    ("0x10 READ 0\r\n0xfF write 3\r\n\t0x20   READ   9", "dramsim3", 0),   # CRLF, tabs, no final newline
+    ("LD 0x1000\nST 0x2000\nld 4096\n", "ramulator", 3),
+    ("LD 0x1000\n0x40 WRITE 31\n", "auto", 0),                              # both formats in one file
+])
+def test_read_trace_fast_path_agrees_with_line_parser(tmp_path, text, fmt, gap):
+    p = tmp_path / "t.trc"
+    p.write_bytes(text.encode())
+    fast = read_trace(p, fmt, arrival_gap=gap)
+    slow = parse_trace_lines(text.splitlines(), fmt, arrival_gap=gap)
+    for x, y in zip(fast, slow):
+        assert x.dtype == y.dtype and x.tolist() == y.tolist()
+
+
+@pytest.mark.parametrize("line", ["0x10 FETCH 3", "0xZZ READ 1", "LD 0x10 7", "0x10 READ 0x5", "-5 READ 1",
+                                  "0x10 READ 1 2"])
+def test_read_trace_bad_line_names_file_and_line(tmp_path, line):
+    p = tmp_path / "bad.trc"
+    p.write_text(f"0x0 READ 0\n{line}\n")
+    with pytest.raises(HwragError, match=rf"bad.trc:2: .*{line.split()[0]}"):
+        read_trace(p)
+
+
 def test_mapping_ramulator_fold_and_roundtrip():
     spec = get_preset("DDR4_3200AA")
     m = AddressMapping.build(spec, "RoBaRaCoCh")  # no Bg: bank group bits sit low inside Ba
@@ -154,7 +178,16 @@ def test_cli_run_and_sweep(tmp_path, capsys):
     st = json.loads(capsys.readouterr().out)
     assert st["requests"] == 200 and st["figures"] == "modeled" and st["commands"]["WR"] == 50
     assert _cli(["dram", "run", "--preset", "hbm2", "--trace", str(t), "--mapping", "RoBgBaRaCoCh"]) == 0
-    assert "bandwidth GB/s (modeled)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "bandwidth GB/s (modeled)" in out and "read latency from queue entry" in out
+    assert _cli(["dram", "run", "--preset", "DDR4_8Gb_x8_3200", "--trace", str(t), "--structure", "dramsim3",
+                 "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert st["controller"]["structure"] == "dramsim3" and st["commands"]["WR"] == 50
+    # posted writes complete one cycle after queue entry; reads wait at least CL + BL after it
+    assert st["write_latency_from_queue_entry_cycles"]["max"] == 1
+    assert st["read_latency_from_queue_entry_cycles"]["min"] >= 22 + 4
+    assert st["read_latency_from_arrival_cycles"]["mean"] >= st["read_latency_from_queue_entry_cycles"]["mean"]
     assert _cli(["dram", "sweep", "--preset", "DDR4", "--requests", "500", "--points", "3",
                  "--out", str(tmp_path / "o")]) == 0
     assert (tmp_path / "o" / "dram_sweep_DDR4_3200AA_random.png").stat().st_size > 1000
@@ -165,3 +198,30 @@ def test_cli_run_and_sweep(tmp_path, capsys):
         _cli(["dram", "run", "--preset", "nope", "--trace", str(t)])
     with pytest.raises(HwragError, match="not found"):
         _cli(["dram", "run", "--trace", str(tmp_path / "none")])
+
+
+def test_hwrag_dram_process_loads_only_what_it_needs(tmp_path):
+    """``hwrag dram`` imports only the dram command's module (no server, RTL or language-model
+    code) and, started the fast way (numba without its BLAS probe, no cyclic GC), gives the same
+    figures as the library."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from hwrag.cli import build_parser; build_parser(['dram', 'presets']); "
+            "heavy = [m for m in ('grpc', 'torch', 'pyrtl', 'faiss', 'retrieval_service', 'llm_client') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    t = tmp_path / "t.trc"
+    a = np.arange(300, dtype=np.uint64) * 4160
+    w = np.arange(300) % 3 == 0
+    write_trace(t, a, w, np.arange(300) * 2)
+    res = subprocess.run([sys.executable, "-m", "hwrag.cli", "dram", "run", "--preset", "DDR4_8Gb_x8_3200",
+                          "--structure", "dramsim3", "--trace", str(t), "--json"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    st = json.loads(res.stdout)
+    from hwsim.dram import ControllerConfig
+
+    want = DramSystem("DDR4_8Gb_x8_3200", controller=ControllerConfig(structure="dramsim3")).run(
+        a, w, np.arange(300) * 2).stats()
+    assert (st["cycles"], st["commands"]) == (want["cycles"], want["commands"])

@@ -72,3 +72,15 @@ def test_log_covers_every_command_kind():
                 a, w, arr, command_log=50_000)
             kinds = {CMD_NAMES[c] for c in np.unique(r.command_log[:, core.L_CMD])}
             assert {"ACT", "PRE", "RD", "WR", "REF" if refresh == "allbank" else "REFpb"} <= kinds, (structure, kinds)
+
+
+@pytest.mark.parametrize("structure", ["queues", "dramsim3"])
+def test_a_stale_compiled_loop_stops(monkeypatch, structure):
+    """numba's cache is keyed by a function's own file: a loop compiled before a constant of another
+    file changed (the command numbering, the parameter layout) refuses to run instead of using it."""
+    stale = core.LAYOUT.copy()
+    stale[0] += 1  # as if the command numbering had changed since the loop was compiled
+    monkeypatch.setattr(core, "LAYOUT", stale)
+    with pytest.raises(AssertionError, match="delete hwsim/dram/__pycache__"):
+        DramSystem("DDR4_3200AA", controller=ControllerConfig(structure=structure)).run(
+            np.arange(10, dtype=np.uint64) * 64)
