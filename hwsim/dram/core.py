@@ -206,7 +206,7 @@ def _close_bank(orw, bqu, b):
 
 @njit(cache=True)
 def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row, faw, fawp, refs, sc, qs, bq,
-              cnt, in_id, in_bank, in_row, in_w, in_arr, lo, hi, horizon, done, kind, adm, log, logn):
+              cnt, in_id, in_bank, in_row, in_w, in_arr, lo, hi, horizon, done, kind, entry, log, logn):
     R = P[P_R]
     BG = P[P_BG]
     B = P[P_B]
@@ -224,6 +224,7 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
     wrlat = P[P_WRLAT]
     nfaw = P[P_FAW]
     fcfs = P[P_SCHED] == 1
+    logging = log.shape[0] > 0  # tests only: production passes a 0-row log
     bsh = 0
     while (1 << bsh) < NB:
         bsh += 1
@@ -274,7 +275,7 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
             qu[qi, j, Q_BANK] = b
             qu[qi, j, Q_ROW] = row
             qu[qi, j, Q_ARR] = in_arr[k]
-            adm[in_id[k]] = t
+            entry[k] = t  # by input position: a sequential store (a request id's would stride)
             qu[qi, j, Q_FLAG] = 0
             qu[qi, j, Q_RANK] = brank[b]
             qu[qi, j, Q_GNODE] = bgnode[b]
@@ -561,7 +562,7 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
             fw[r, fwp[r]] = t
             fwp[r] = (fwp[r] + 1) & 3
         cnt[u, cmd] += 1
-        if logn[0] < log.shape[0]:
+        if logging:
             log_command(log, logn, t, cmd, u, r, b, col_e if cmd == colcmd else row_e)
         if cmd == ACT:
             row = qu[qi, slot, Q_ROW]
@@ -678,8 +679,9 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
 
 @njit(cache=True)
 def simulate(P, tab, nxt, open_row, faw, fawp, refs, sc, qs, bq, cnt,
-             in_id, in_bank, in_row, in_w, in_arr, offsets, horizon, done, kind, consumed, adm, log, logn, layout):
-    """Run every unit over its slice ``offsets[u]:offsets[u+1]`` of the (unit-sorted) inputs."""
+             in_id, in_bank, in_row, in_w, in_arr, offsets, horizon, done, kind, consumed, entry, log, logn, layout):
+    """Run every unit over its slice ``offsets[u]:offsets[u+1]`` of the (unit-sorted) inputs;
+    ``entry[k]`` receives the cycle input ``k`` entered its queue."""
     assert layout_ok(layout), STALE
     U = offsets.shape[0] - 1
     tabd = dense_table(tab)
@@ -707,7 +709,7 @@ def simulate(P, tab, nxt, open_row, faw, fawp, refs, sc, qs, bq, cnt,
     for u in range(U):
         consumed[u] = _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row, faw, fawp,
                                 refs, sc, qs, bq, cnt, in_id, in_bank, in_row, in_w, in_arr, offsets[u],
-                                offsets[u + 1], horizon, done, kind, adm, log, logn)
+                                offsets[u + 1], horizon, done, kind, entry, log, logn)
 
 
 @njit(cache=True)
@@ -762,6 +764,24 @@ def group_by_unit(U, pu, pid, pb, pr, pw, pa):
         sw[j] = pw[i]
         sa[j] = pa[i]
     return su, sid, sb, sr, sw, sa, offsets
+
+
+@njit(cache=True)
+def taken(offsets, consumed, sid, entry):
+    """Ids and queue-entry cycles of the inputs the units took (each the first ``consumed[u]`` of
+    its slice)."""
+    n = 0
+    for u in range(offsets.shape[0] - 1):
+        n += consumed[u]
+    ids = np.empty(n, dtype=np.int64)
+    cyc = np.empty(n, dtype=np.int64)
+    j = 0
+    for u in range(offsets.shape[0] - 1):
+        for i in range(offsets[u], offsets[u] + consumed[u]):
+            ids[j] = sid[i]
+            cyc[j] = entry[i]
+            j += 1
+    return ids, cyc
 
 
 @njit(cache=True)

@@ -10,7 +10,8 @@ and calls its numba core.
 
 Each keeps the requests it has not taken yet, as the tuple its :meth:`pending` makes (unit, id,
 bank, row, is_write, arrival, and for ``dramsim3`` the burst key and address); :meth:`run` simulates
-the cycles before ``horizon`` and returns the requests still held back.
+the cycles before ``horizon`` and returns the requests still held back, and the ids and queue-entry
+cycles of those it took.
 """
 from __future__ import annotations
 
@@ -73,11 +74,13 @@ class RequestQueues:
             offsets = np.array([0, su.size], dtype=np.int64)
         else:
             su, sid, sb, sr, sw, sa, offsets = core.group_by_unit(U, *pend)
+        entry = np.empty(sid.size, dtype=np.int64)
         core.simulate(self.system.params, self.system.table, self.nxt, self.open, self.faw, self.fawp,
                       self.refs, self.sc, self.q, self.bq, self.cnt,
                       sid, sb, sr, sw, sa, offsets, np.int64(horizon), rec.done, rec.kind,
-                      self.consumed, rec.adm, rec.log, rec.logn, core.LAYOUT)
-        return tuple(core.leftover(offsets, self.consumed, su, sid, sb, sr, sw, sa))
+                      self.consumed, entry, rec.log, rec.logn, core.LAYOUT)
+        left = tuple(core.leftover(offsets, self.consumed, su, sid, sb, sr, sw, sa))
+        return left, core.taken(offsets, self.consumed, sid, entry)
 
 
 class BankQueues:
@@ -116,11 +119,12 @@ class BankQueues:
 
     def run(self, pend, horizon, rec):
         su, sid, sb, sr, sw, sa, skey, saddr = (np.ascontiguousarray(p, dtype=np.int64) for p in pend)
+        entry = np.empty(sid.size, dtype=np.int64)
         k = bqk.simulate(self.system.params, self.system.table, self.nxt, self.faw, self.fawp, self.bank,
                          self.tq, self.tqr, self.cq, self.ht, self.sc, self.rfq, self.g, self.cnt,
                          sid, su, sb, sr, sw, sa, skey, saddr, np.int64(horizon),
-                         rec.done, rec.kind, rec.adm, rec.mnext, rec.log, rec.logn, core.LAYOUT)
-        return tuple(p[k:] for p in (su, sid, sb, sr, sw, sa, skey, saddr))
+                         rec.done, rec.kind, entry, rec.mnext, rec.log, rec.logn, core.LAYOUT)
+        return tuple(p[k:] for p in (su, sid, sb, sr, sw, sa, skey, saddr)), (sid[:k], entry[:k])
 
 
 STRUCTURES = {"queues": RequestQueues, "dramsim3": BankQueues}
