@@ -3,7 +3,11 @@
 For every (configuration, trace) pair both simulators run the same seeded trace file: hwsim through
 the ``hwrag dram run`` command in a fresh process (``--structure dramsim3``, so start-up is
 included), DRAMsim3 as the user's own build (``dramsim3main CONFIG.ini -t TRACE -c CYCLES``) with its
-own configuration file. Printed side by side: completion cycles, ACT and REF counts, read latency
+own configuration file. hwsim derives its timing values with DRAMsim3's own rules there
+(``--timing-rules dramsim3``, :data:`hwsim.dram.timing.TIMING_RULES`: DRAMsim3 ``src/timing.cc`` puts no
+rank-switch gap between writes to different ranks, ``write_to_write_o = burst_cycle``, where Ramulator
+2.1, hwsim's default, does), so both run the same configuration; ``--hwsim-rules ramulator`` compares
+hwsim's default instead. Printed side by side: completion cycles, ACT and REF counts, read latency
 from queue entry (DRAMsim3's definition) and from arrival (hwsim only: DRAMsim3 does not report it),
 and wall clock (also child CPU time: the machine may be shared).
 
@@ -169,10 +173,12 @@ def dramsim3_completion(binary: str, ini: Path, trace: Path, requests: int, esti
     raise HwragError(f"DRAMsim3 did not complete {requests} requests of {trace} in {cycles} cycles")
 
 
-def _hwrag_run(preset: str, trace: Path, structure: str, preset_file: "Path | None" = None):
+def _hwrag_run(preset: str, trace: Path, structure: str, preset_file: "Path | None" = None,
+               rules: str = "dramsim3"):
     """``hwrag dram run`` in a fresh process: (wall s, CPU s, its JSON stats)."""
     cmd = [sys.executable, "-m", "hwrag.cli", "dram", "run", "--preset", preset, "--trace", str(trace),
-           "--structure", structure, "--json"] + (["--preset-file", str(preset_file)] if preset_file else [])
+           "--structure", structure, "--timing-rules", rules, "--json"] + (
+        ["--preset-file", str(preset_file)] if preset_file else [])
     wall, cpu, res = _timed(cmd)
     if res.returncode != 0:
         raise HwragError(f"hwrag dram run failed: {res.stderr.strip().splitlines()[-1:]}")
@@ -192,9 +198,9 @@ def _timing_preset(preset: str, timing: dict, work: Path) -> tuple[str, Path]:
 
 
 def compare_pair(binary: str, configs: Path, preset: str, kind: str, requests: int, seed: int, work: Path,
-                 repeats: int = 1, timing: "dict | None" = None) -> dict:
-    """One (configuration, trace) row of the table (see the module docstring); ``timing`` replaces
-    hwsim timing values of the preset (e.g. ``{"CS_WW": 0}``: DRAMsim3's write-to-write rank switch)."""
+                 repeats: int = 1, timing: "dict | None" = None, rules: str = "dramsim3") -> dict:
+    """One (configuration, trace) row of the table (see the module docstring); hwsim's derived
+    timing values follow ``rules`` (DRAMsim3's by default) and ``timing`` replaces any of them."""
     from hwsim.dram import get_preset, write_trace
 
     spec = get_preset(preset)
@@ -206,7 +212,7 @@ def compare_pair(binary: str, configs: Path, preset: str, kind: str, requests: i
     walls_h, cpus_h, walls_d, cpus_d = [], [], [], []
     st = None
     for _ in range(repeats):
-        wall, cpu, st = _hwrag_run(name, trace, "dramsim3", pfile)
+        wall, cpu, st = _hwrag_run(name, trace, "dramsim3", pfile, rules)
         walls_h.append(wall)
         cpus_h.append(cpu)
         if not walls_d:  # once: DRAMsim3's completion cycle, then its timed runs
@@ -218,7 +224,7 @@ def compare_pair(binary: str, configs: Path, preset: str, kind: str, requests: i
     h_lat = st.get("read_latency_from_queue_entry_cycles", {}).get("mean", 0.0)
     h_arr = st.get("read_latency_from_arrival_cycles", {}).get("mean", 0.0)
     return {
-        "config": preset, "hwsim_preset": name, "trace": kind, "requests": requests,
+        "config": preset, "hwsim_preset": name, "hwsim_timing_rules": st["timing_rules"], "trace": kind, "requests": requests,
         "cycles_hwsim": st["cycles"], "cycles_dramsim3": done, "dramsim3_epoch": epoch,
         "cycles_diff_pct": _pct(st["cycles"], done),
         "act_hwsim": st["commands"]["ACT"], "act_dramsim3": d3["num_act_cmds"],
@@ -236,8 +242,12 @@ def compare_pair(binary: str, configs: Path, preset: str, kind: str, requests: i
 
 def run_against(binary: str, configs: "str | None" = None, presets=tuple(CONFIGS), traces=TRACES,
                 requests: int = 200_000, seed: int = 0, repeats: int = 1, progress: bool = True,
-                timing: "dict | None" = None) -> dict:
+                timing: "dict | None" = None, rules: str = "dramsim3") -> dict:
     """Every (preset, trace) pair side by side; returns ``{"rows": [...], ...}`` with the load."""
+    from hwsim.dram.timing import TIMING_RULES
+
+    if rules not in TIMING_RULES:
+        raise HwragError(f"hwsim timing rules {rules!r} unknown; accepted: {', '.join(TIMING_RULES)}")
     exe = Path(binary)
     if not (exe.is_file() and os.access(exe, os.X_OK)):
         raise HwragError(f"DRAMsim3 binary {binary!r} not found or not executable "
@@ -260,10 +270,13 @@ def run_against(binary: str, configs: "str | None" = None, presets=tuple(CONFIGS
         pairs = [(p, k) for p in presets for k in traces]
         for p, k in tqdm(pairs, desc="hwsim vs DRAMsim3", disable=not progress):
             rows.append(compare_pair(str(exe), cfg_dir, p, k, requests, seed, Path(tmp) / f"{p}_{k}", repeats,
-                                     timing))
+                                     timing, rules))
     return {"rows": rows, "dramsim3": str(exe), "configs": str(cfg_dir), "load_avg_before": load_before,
             "load_avg_after": os.getloadavg(), "cpus": os.cpu_count(),
-            "note": "cycles, ACT/REF counts and latencies modeled (hwsim: structure dramsim3) or simulated "
+            "hwsim_timing_rules": rules,
+            "note": f"hwsim configured like DRAMsim3: structure dramsim3, timing rules {rules} "
+                    f"({TIMING_RULES[rules]})" + (f", timing {timing}" if timing else "") + "; "
+                    "cycles, ACT/REF counts and latencies modeled (hwsim) or simulated "
                     "(DRAMsim3); wall_s and cpu_s measured (best of repeats, start-up included); DRAMsim3's "
                     "completion cycle is an upper bound at its epoch granularity (dramsim3_epoch)"}
 
@@ -285,9 +298,11 @@ def add_arguments(ap) -> None:
     ap.add_argument("--traces", nargs="+", default=list(TRACES), help="with --against: trace kinds")
     ap.add_argument("--against-requests", type=int, default=200_000, help="with --against: requests per trace")
     ap.add_argument("--seed", type=int, default=0, help="with --against: trace seed")
+    ap.add_argument("--hwsim-rules", choices=("dramsim3", "ramulator"), default="dramsim3",
+                    help="with --against: whose rules derive hwsim's timing values (default dramsim3: DRAMsim3's "
+                         "own, src/timing.cc, so both run the same configuration; ramulator: hwsim's default)")
     ap.add_argument("--hwsim-timing", nargs="+", metavar="KEY=VALUE",
-                    help="with --against: replace hwsim timing values of the presets (e.g. CS_WW=0: DRAMsim3 puts "
-                         "no rank-switch gap between writes)")
+                    help="with --against: replace hwsim timing values of the presets (e.g. CS_WW=2)")
 
 
 def run_from_args(a) -> int:
@@ -303,7 +318,7 @@ def run_from_args(a) -> int:
             raise HwragError(f"--hwsim-timing {item!r}: expected KEY=INTEGER, e.g. CS_WW=0")
         timing[key.strip()] = int(val)
     res = run_against(a.against, a.dramsim3_configs, presets, tuple(a.traces), a.against_requests, a.seed,
-                      a.repeats, progress=not a.json, timing=timing or None)
+                      a.repeats, progress=not a.json, timing=timing or None, rules=a.hwsim_rules)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "dram_vs_dramsim3.json"

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="HBM2", help="preset name, case-insensitive (see --list-presets)")
     p.add_argument("--preset-file", help="TOML/JSON file with user presets (looked up by --preset)")
+    p.add_argument("--timing-rules", choices=("ramulator", "dramsim3"), default="ramulator",
+                   help="whose rules derive the timing values a preset leaves out: ramulator (Ramulator 2.1 / "
+                        "JEDEC) or dramsim3 (DRAMsim3 src/timing.cc: no rank-switch gap between writes, CS_WW=0)")
     p.add_argument("--mapping", help="address mapping, MSB first: RoBaRaCoCh, RoBgBaRaCoCh, rochrababgco, ...")
     p.add_argument("--channels", type=int, help="override the preset's channel count")
     p.add_argument("--page-policy", choices=PAGE_POLICIES, default="open")
@@ -71,6 +74,8 @@ def _system(args) -> DramSystem:
     spec = get_preset(args.preset)
     if args.channels:
         spec = spec.with_org(channels=args.channels)
+    if args.timing_rules != spec.timing_rules:
+        spec = spec.with_timing_rules(args.timing_rules)
     if args.queue < 1:
         raise HwragError("--queue must be at least 1")
     ctl = ControllerConfig(read_queue=args.queue, write_queue=args.queue, page_policy=args.page_policy,
@@ -86,7 +91,7 @@ def _latency_row(st: dict, how: str) -> str:
 
 def _print_stats(st: dict) -> None:
     rows = [
-        ("preset", st["preset"]), ("mapping", st["mapping"]),
+        ("preset", st["preset"]), ("timing rules", st["timing_rules"]), ("mapping", st["mapping"]),
         ("controller structure", st["controller"]["structure"]),
         ("requests (reads/writes)", f"{st['requests']} ({st['reads']}/{st['writes']})"),
         ("cycles (modeled)", st["cycles"]), ("time ns (modeled)", f"{st['time_ns']:.1f}"),

@@ -48,7 +48,7 @@ OPTIONAL_TIMING_KEYS = ("RC", "RTW", "CCD_S_WR", "CCD_L_WR", "CS", "CS_WW", "PPD
 #: per-command energies in pJ and background power in mW (per rank of one (pseudo-)channel)
 ENERGY_KEYS = ("ACT", "RD", "WR", "REF", "REFpb", "background_mW")
 TOP_KEYS = ("name", "standard", "base", "org", "timing", "energy", "default_mapping", "dual_command_bus",
-            "per_bank_refresh", "description")
+            "per_bank_refresh", "description", "timing_rules")
 STANDARDS = ("HBM2", "HBM3", "DDR4", "DDR5")
 
 
@@ -66,6 +66,9 @@ class DramSpec:
     dual_command_bus: bool = False     # HBM: separate row and column command buses
     per_bank_refresh: bool = False     # the standard has REFpb (RFCpb / REFIpb apply)
     description: str = ""
+    #: whose derivation fills the derived timing values (:data:`.timing.TIMING_RULES`): "ramulator"
+    #: (Ramulator 2.1 and JEDEC, the default) or "dramsim3" (DRAMsim3 src/timing.cc where it differs)
+    timing_rules: str = "ramulator"
 
     # -- organisation helpers -------------------------------------------------------------------
     @property
@@ -128,8 +131,20 @@ class DramSpec:
         src.update({k: "user override" for k in changes})
         return _finish(dataclasses.replace(self, timing=raw, sources=src))
 
+    def with_timing_rules(self, rules: str) -> "DramSpec":
+        """A copy whose derived timing values follow ``rules`` (see :data:`.timing.TIMING_RULES`);
+        values the preset gives itself are kept."""
+        from .timing import TIMING_RULES  # local: timing imports this module
+
+        if rules not in TIMING_RULES:
+            raise HwragError(f"timing rules {rules!r} unknown; accepted: {', '.join(TIMING_RULES)}")
+        raw = {k: v for k, v in self.timing.items() if not self.sources.get(k, "").startswith("derived")}
+        src = {k: v for k, v in self.sources.items() if not v.startswith("derived")}
+        return _finish(dataclasses.replace(self, timing=raw, sources=src, timing_rules=rules))
+
     def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "standard": self.standard, "org": dict(self.org),
+        return {"name": self.name, "standard": self.standard, "timing_rules": self.timing_rules,
+                "org": dict(self.org),
                 "timing": dict(self.timing), "energy": dict(self.energy),
                 "units": self.units, "tx_bytes": self.tx_bytes,
                 "peak_bandwidth_GBps_modeled": self.peak_bandwidth_gbs}
@@ -223,7 +238,8 @@ def spec_from_dict(d: Mapping[str, Any], origin: str = "<dict>") -> DramSpec:
 
     Keys: ``name``, ``standard`` (one of HBM2/HBM3/DDR4/DDR5), optional ``base`` (a preset name whose
     values are the defaults), tables ``org``, ``timing``, ``energy``, optional ``default_mapping``,
-    ``dual_command_bus``, ``per_bank_refresh``, ``description``. Unknown keys fail at once.
+    ``dual_command_bus``, ``per_bank_refresh``, ``description``, ``timing_rules`` (ramulator or
+    dramsim3, :data:`.timing.TIMING_RULES`). Unknown keys fail at once.
     """
     bad = sorted(set(d) - set(TOP_KEYS))
     if bad:
@@ -245,7 +261,8 @@ def spec_from_dict(d: Mapping[str, Any], origin: str = "<dict>") -> DramSpec:
                   if not base.source(k).startswith("derived")}
         energy = {k: (v, base.source(f"energy.{k}")) for k, v in base.energy.items()}
         kw = dict(default_mapping=base.default_mapping, dual_command_bus=base.dual_command_bus,
-                  per_bank_refresh=base.per_bank_refresh, description=base.description)
+                  per_bank_refresh=base.per_bank_refresh, description=base.description,
+                  timing_rules=base.timing_rules)
         standard = d.get("standard", base.standard)
     else:
         org, timing, energy, kw = {}, {}, {}, {}
@@ -255,7 +272,9 @@ def spec_from_dict(d: Mapping[str, Any], origin: str = "<dict>") -> DramSpec:
     org.update({k: (v, src) for k, v in d.get("org", {}).items()})
     timing.update({k: (v, src) for k, v in d.get("timing", {}).items()})
     energy.update({k: (v, src) for k, v in d.get("energy", {}).items()})
-    for k in ("default_mapping", "dual_command_bus", "per_bank_refresh", "description"):
+    if d.get("timing_rules", "ramulator") not in ("ramulator", "dramsim3"):
+        raise HwragError(f"{origin}: timing_rules {d['timing_rules']!r} unknown; accepted: ramulator, dramsim3")
+    for k in ("default_mapping", "dual_command_bus", "per_bank_refresh", "description", "timing_rules"):
         if k in d:
             kw[k] = d[k]
     return make_spec(str(d["name"]), str(standard).upper(), org, timing, energy, **kw)

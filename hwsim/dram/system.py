@@ -140,7 +140,7 @@ class DramResult:
         rd = ~self.is_write
         out: dict[str, Any] = {
             "figures": "modeled",
-            "preset": s.name, "standard": s.standard, "mapping": self.mapping,
+            "preset": s.name, "standard": s.standard, "timing_rules": s.timing_rules, "mapping": self.mapping,
             "controller": asdict(self.controller),
             "tCK_ns": s.tck_ns, "units": s.units,
             "requests": int(rd.size), "reads": int(rd.sum()), "writes": int((~rd).sum()),

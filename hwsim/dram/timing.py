@@ -44,6 +44,15 @@ _PREs = (PRE, PREA)
 _RTW_GAP = {"DDR4": 2, "HBM2": 2, "HBM3": 2, "DDR5": 4}
 
 
+#: whose rules derive the timing values a preset leaves out, where the two differ. Ramulator 2.1
+#: (the default) puts the rank switch nCS between two writes to different ranks as between any other
+#: pair of column commands; DRAMsim3 ``src/timing.cc`` does not (``write_to_write_o = burst_cycle``,
+#: while read_to_read_o, read_to_write_o and write_to_read_o add tRTRS). ``dramsim3`` is for
+#: comparing with DRAMsim3 on its own terms (``hwrag bench dram --against``).
+TIMING_RULES = {"ramulator": "Ramulator 2.1 / JEDEC: CS_WW = CS",
+                "dramsim3": "DRAMsim3 src/timing.cc: CS_WW = 0 (write_to_write_o = burst_cycle)"}
+
+
 def derive_timings(spec) -> tuple[dict, dict]:
     """Fill derived timing parameters of ``spec`` (the one place they are computed).
 
@@ -63,8 +72,12 @@ def derive_timings(spec) -> tuple[dict, dict]:
     put("CCD_S_WR", t["CCD_S"], "CCD_S")
     put("CCD_L_WR", t["CCD_L"], "CCD_L")
     put("CS", 2, "2 (Ramulator 2.1 nCS, rank-to-rank switch)")
-    put("CS_WW", t["CS"], "CS (Ramulator 2.1: the rank switch applies between writes too; DRAMsim3 "
-        "src/timing.cc leaves it out there, write_to_write_o = burst_cycle, i.e. CS_WW = 0)")
+    if spec.timing_rules == "dramsim3":
+        put("CS_WW", 0, "0 (DRAMsim3 rule, src/timing.cc: write_to_write_o = burst_cycle, no rank-switch "
+            "gap between writes to different ranks)")
+    else:
+        put("CS_WW", t["CS"], "CS (Ramulator 2.1: the rank switch applies between writes too; DRAMsim3 "
+            "src/timing.cc leaves it out, see TIMING_RULES)")
     put("PPD", 0, "0 (no PRE-to-PRE constraint in this standard)")
     if spec.per_bank_refresh:
         put("REFIpb", t["REFI"] // spec.banks_per_rank, "REFI / banks per rank (round robin)")

@@ -188,6 +188,18 @@ def test_cli_run_and_sweep(tmp_path, capsys):
     assert st["write_latency_from_queue_entry_cycles"]["max"] == 1
     assert st["read_latency_from_queue_entry_cycles"]["min"] >= 22 + 4
     assert st["read_latency_from_arrival_cycles"]["mean"] >= st["read_latency_from_queue_entry_cycles"]["mean"]
+    assert st["timing_rules"] == "ramulator"
+    # DRAMsim3's timing rules (no rank-switch gap between writes): writes to alternating ranks go faster
+    a, w = np.arange(400, dtype=np.uint64) * 64, np.ones(400, dtype=bool)
+    write_trace(t, a, w, np.zeros(400, dtype=np.int64))
+    cyc = {}
+    for rules in ("ramulator", "dramsim3"):
+        assert _cli(["dram", "run", "--preset", "DDR4_8Gb_x8_3200", "--trace", str(t), "--timing-rules", rules,
+                     "--mapping", "RoBgBaCoRaCh", "--json"]) == 0
+        st = json.loads(capsys.readouterr().out)
+        assert st["timing_rules"] == rules
+        cyc[rules] = st["cycles"]
+    assert cyc["dramsim3"] < cyc["ramulator"]
     assert _cli(["dram", "sweep", "--preset", "DDR4", "--requests", "500", "--points", "3",
                  "--out", str(tmp_path / "o")]) == 0
     assert (tmp_path / "o" / "dram_sweep_DDR4_3200AA_random.png").stat().st_size > 1000

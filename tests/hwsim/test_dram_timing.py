@@ -208,3 +208,24 @@ def test_derived_timings():
     assert h3.timing["REFIpb"] == 6240 // 16
     # a timing override recomputes what derives from it
     assert s.with_timing(RAS=60).timing["RC"] == 82
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if get_preset(p).org["ranks"] > 1])
+def test_dramsim3_timing_rules_drop_only_the_write_to_write_rank_switch(preset):
+    """DRAMsim3 src/timing.cc: write_to_write_o = burst_cycle (no tRTRS), while its read_to_read_o,
+    read_to_write_o and write_to_read_o add tRTRS. With ``timing_rules="dramsim3"`` a write to another
+    rank is legal BL after a write, exactly; every other derived value and rank switch is unchanged."""
+    ram = get_preset(preset)
+    d3 = ram.with_timing_rules("dramsim3")
+    assert d3.timing["CS_WW"] == 0 and "src/timing.cc" in d3.source("CS_WW") and ram.timing["CS_WW"] == ram.timing["CS"]
+    assert {k: v for k, v in d3.timing.items() if k != "CS_WW"} == {k: v for k, v in ram.timing.items() if k != "CS_WW"}
+    assert d3.with_timing_rules("ramulator").timing == ram.timing
+    for spec, gap in ((d3, d3.timing["BL"]), (ram, ram.timing["BL"] + ram.timing["CS"])):
+        assert expected_gap(spec, WR, "other", WR) == gap  # the oracle restates the rule
+        for n in WRs:
+            h = TimingHarness(spec)
+            h.issue(WR, 1000, 0, 0, 0)
+            assert not h.legal(n, 1000 + gap - 1, 1, 0, 0) and h.legal(n, 1000 + gap, 1, 0, 0)
+        h = TimingHarness(spec)
+        h.issue(RD, 1000, 0, 0, 0)  # the read-to-read rank switch keeps tRTRS under both rules
+        assert h.earliest(RD, 1, 0, 0) == 1000 + spec.timing["BL"] + spec.timing["CS"]
