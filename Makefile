@@ -30,7 +30,17 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-install: sysdeps $(STAMP)
+# the DRAM kernels compiled ahead of time (numba pycc, hwsim/dram/aot_build.py) into the venv, so that
+# `hwrag dram run` starts without importing numba; rebuilt when a kernel source changes (about a minute)
+KERNEL_SRC := $(addprefix hwsim/dram/,layout.py bank_queues_layout.py timing.py core.py bank_queues.py \
+                trace_kernel.py kernels.py aot_build.py)
+KERNELS    := $(VENV)/.hwrag-dram-kernels
+
+$(KERNELS): $(STAMP) $(KERNEL_SRC)
+	$(PY) -m hwsim.dram.aot_build
+	touch $@
+
+install: sysdeps $(STAMP) $(KERNELS)
 
 demo: install
 	$(VENV)/bin/hwrag demo

@@ -44,57 +44,40 @@ At the end of a stream (``horizon`` = BIG, every request taken) a channel whose 
 drains its write buffer, which DRAMsim3 never does for eight writes or fewer: their completion cycles
 do not change (posted writes completed on entry), their commands are counted.
 
-numba's cache is keyed by this file only: the loop checks the constants it takes from :mod:`.core`
-and :mod:`.timing` against their current values (:func:`.core.layout_ok`) and stops with an
-AssertionError when its compiled code is older than them.
+The numbering of its arrays lives in :mod:`.bank_queues_layout` (no numba: :mod:`.structures` builds
+the arrays with it). numba's cache is keyed by this file only: the loop checks the constants it takes
+from other files against their current values (:func:`_layout_ok`) and stops with an AssertionError
+when its compiled code is older than them.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from .core import (BIG, P_B, P_BG, P_CQCAP, P_DUAL, P_FAW, P_HITCAP, P_POLICY, P_R, P_RCAP, P_RDLAT,
-                   P_REFI, P_REFIPB, P_REFMODE, P_WCAP, STALE, dense_table, earliest, layout_ok,
-                   log_command)
+from .bank_queues_layout import (B_CQN, B_E, B_HITS, B_LOC, B_NF, B_OPEN, B_RD, B_ROWK, B_WR, DRAIN_MIN,
+                                 G_NF, G_T, LAYOUT, H_CNT, H_HEAD, H_KEY, KA, KIND_BUFFER, KP, KR, KW, K_ADDR, K_FLAG, K_ID,
+                                 K_KEY, K_NF, K_ROW, K_W, REF_RING, STALL, S_CQRD, S_CQTOT, S_DRAIN, S_HOLD,
+                                 S_INREF, S_NEV, S_NF, S_REFNEXT, S_REFPTR, S_RFHEAD, S_RFN, S_RR, S_TQH,
+                                 S_TQN, T_ADDR, T_BANK, T_ID, T_KEY, T_NF, T_ROW)
+from .core import dense_table, earliest, log_command
+from .layout import (BIG, P_B, P_BG, P_CQCAP, P_DUAL, P_FAW, P_HITCAP, P_POLICY, P_R, P_RCAP, P_RDLAT,
+                     P_REFI, P_REFIPB, P_REFMODE, P_WCAP, STALE)
 from .timing import ACT, NCMD, PRE, RD, RDA, REF, REFPB, WR, WRA
 
-#: DRAMsim3 drains the write buffer when it holds more than this many writes and the command
-#: queues are empty (``controller.cc`` ScheduleTransaction, a literal 8)
-DRAIN_MIN = 8
-#: request kind of a request served without a DRAM command (merged write, read from the buffer)
-KIND_BUFFER = 3
-#: once every request is taken, this many cycles without one served means a stuck controller (a
-#: bug: the simulation stops with an AssertionError rather than run on)
-STALL = 1 << 28
+#: the numbering as of this file's compilation (numba freezes it into the loop; see
+#: bank_queues_layout.LAYOUT)
+_LAYOUT = tuple(int(x) for x in LAYOUT)
 
-# transaction-queue entry fields (array (units, 2 queues: read, write, slots, T_NF)); the order of a
-# queue's entries is a ring of slot numbers (array (units, 2, slots), slots a power of two) starting
-# at S_TQH: taking the oldest entry out is O(1), any other entry shifts only the ones before it
-T_ID, T_BANK, T_ROW, T_KEY, T_ADDR, T_NF = range(6)
-# command-queue entry fields (array (units, banks, entries, K_NF)); K_FLAG: 0 served as a row hit,
-# 1 its ACT opened the row, 2 its PRE closed another row
-K_ID, K_ROW, K_W, K_KEY, K_ADDR, K_FLAG, K_NF = range(7)
-# candidate kinds: ACT, PRE, read column command, write column command
-KA, KP, KR, KW = range(4)
-# per-bank fields (array (units, banks, B_NF)): open row (-1 closed), column commands since its ACT,
-# command-queue length, the cached candidates (row command kind KA/KP or -1; position of the first
-# row-hit read and of the first row-hit write that may go, -1 none), per candidate kind the
-# bank-group + bank part of its earliest cycle (refreshed when a command issues in the bank group),
-# and the earliest cycle any of its candidates is legal (BIG: none), as of the unit's last cycle
-B_OPEN, B_HITS, B_CQN, B_ROWK, B_RD, B_WR, B_LOC, B_E, B_NF = 0, 1, 2, 3, 4, 5, 6, 10, 11
-# pending-address tables (array (units, 2: reads, writes, slots, 3)): address + 1 (0: empty slot),
-# number of requests, first request id of the chain (reads of one address are chained by ``mnext``)
-H_KEY, H_CNT, H_HEAD = range(3)
-# per-unit scalars: round-robin pointer, writes left to drain, command-queue entries (all, reads),
-# next event cycle, refresh held, next refresh due, refresh counter, pending-refresh ring head and
-# length, transaction-queue lengths and ring heads (read, write: two slots each), drain held back
-# for a read
-(S_RR, S_DRAIN, S_CQTOT, S_CQRD, S_NEV, S_INREF, S_REFNEXT, S_REFPTR, S_RFHEAD, S_RFN, S_TQN, S_TQH,
- S_HOLD, S_NF) = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 15
-#: pending refreshes a channel can hold (a ring; DRAMsim3's refresh_q_)
-REF_RING = 64
-# global scalars: the next cycle to process
-G_T, G_NF = range(2)
+
+@njit(cache=True, inline='always')
+def _layout_ok(layout):
+    """Whether ``layout`` (:data:`.bank_queues_layout.LAYOUT` as of now) matches :data:`_LAYOUT`."""
+    if layout.shape[0] != len(_LAYOUT):
+        return False
+    for i in range(len(_LAYOUT)):
+        if layout[i] != _LAYOUT[i]:
+            return False
+    return True
 
 
 @njit(cache=True)
@@ -108,7 +91,7 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, tqr, cq, ht, sc, rfq, g, cnt,
     module-level function costs an atomic reference-count pair per array argument (tens of ns, more
     than most steps). The timing update of :func:`.core.issue` is written out in :func:`issue_at`
     for the same reason; the timing tests hold it to the helper through the command log."""
-    assert layout_ok(layout), STALE
+    assert _layout_ok(layout), STALE
     U = sc.shape[0]
     R, BG, B = P[P_R], P[P_BG], P[P_B]
     BGB = BG * B

@@ -215,6 +215,8 @@ def start_fast() -> None:
     on a 200k-request trace went to these). Called by ``hwrag.cli.main`` for the dram command,
     never on import: a test process or a library user is left as it is.
 
+    * the kernels: the ahead-of-time ones when built (:mod:`.kernels`; no numba import at all),
+      else numba's JIT, for which the next point applies.
     * numba's first compile or cache load imports ``numba.np.arraymath``, which probes for BLAS by
       importing ``scipy.linalg`` (about 0.1 s of CPU). The DRAM model does no linear algebra, so that
       module is imported here with scipy hidden: numba treats BLAS as absent *in this process*.
@@ -230,6 +232,10 @@ def start_fast() -> None:
     gc.disable()
     atexit.register(gc.freeze)
 
+    from .kernels import kernels
+
+    if kernels().origin == "aot":  # the ahead-of-time kernels: this process never imports numba
+        return
     if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
         return
 

@@ -36,44 +36,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .layout import (BIG, BQ_CID, BQ_CS, BQ_CT, BQ_HEAD, BQ_HIT, BQ_LOC, BQ_NF, BQ_TAIL, CT_ACT, CT_COL,
+                     CT_NONE, CT_PRE, C_CONFLICT, C_HIT, C_MISS, C_N, F_DUE, F_NF, F_PBBANK, F_PBDUE,
+                     F_PBNEXT, F_PEND, LAYOUT, L_BANK, L_CMD, L_EARLIEST, L_NF, L_RANK, L_T, L_UNIT, P_B,
+                     P_BG, P_CQCAP, P_DUAL, P_FAW, P_HITCAP, P_NPARAM, P_POLICY, P_R, P_RCAP, P_RDLAT, P_REFI,
+                     P_REFIPB, P_REFMODE, P_SCHED, P_WCAP, P_WHI, P_WLO, P_WRLAT, Q_ARR, Q_BANK, Q_FLAG,
+                     Q_GNODE, Q_ID, Q_NEXT, Q_NF, Q_PREV, Q_RANK, Q_ROW, STALE, S_DRAIN, S_NSTATE, S_RFREE,
+                     S_RQN, S_T, S_WFREE, S_WQN)
 from .timing import ACT, NCMD, PRE, PREA, RD, RDA, REF, REFPB, WR, WRA
 
-BIG = np.int64(1) << np.int64(62)
-
-# parameter vector indices
-# (the last three are read by the per-bank command-queue structure, :mod:`.bank_queues`, only)
-(P_R, P_BG, P_B, P_RCAP, P_WCAP, P_WHI, P_WLO, P_POLICY, P_REFMODE, P_REFI, P_REFIPB,
- P_RDLAT, P_WRLAT, P_FAW, P_SCHED, P_CQCAP, P_HITCAP, P_DUAL, P_NPARAM) = range(19)
-# scalar state indices (per unit): cycle, drain mode, queue counts, free-slot list heads
-S_T, S_DRAIN, S_RQN, S_WQN, S_RFREE, S_WFREE, S_NSTATE = range(7)
-# queue entry fields; Q_NEXT/Q_PREV link the entries of one bank in age order (Q_NEXT also links
-# the free slots)
-Q_ID, Q_BANK, Q_ROW, Q_ARR, Q_FLAG, Q_RANK, Q_GNODE, Q_NEXT, Q_PREV, Q_NF = range(10)
-# per-bank index of a queue (array (units, 2 queues, BQ_NF, banks)): first and last waiting entry
-# of the bank, its oldest entry hitting the open row (-1: none), and the bank's cached candidate:
-# 4 * rank + its type (CT_*), its request id (BIG: none), queue slot, and the bank-group + bank part
-# of its command's earliest cycle
-BQ_HEAD, BQ_TAIL, BQ_HIT, BQ_CT, BQ_CID, BQ_CS, BQ_LOC, BQ_NF = range(8)
-# candidate types: nothing waiting, column command (oldest row hit), ACT (bank closed), PRE
-CT_NONE, CT_COL, CT_ACT, CT_PRE = range(4)
-# refresh state fields (per rank)
-F_DUE, F_PEND, F_PBDUE, F_PBNEXT, F_PBBANK, F_NF = range(6)
-# counters: cnt[u, c] counts command c (the numbering of hwsim.dram.timing), then the requests
-# served as row hits, misses (bank closed) and conflicts (another row open)
-C_HIT, C_MISS, C_CONFLICT = NCMD, NCMD + 1, NCMD + 2
-C_N = NCMD + 3
-# command log fields (tests): cycle, command, unit, rank, flat bank in the unit (-1: rank command),
-# and the earliest legal cycle the controller computed for the command
-L_T, L_CMD, L_UNIT, L_RANK, L_BANK, L_EARLIEST, L_NF = range(7)
-
-#: constants the compiled loops bake in that are defined in another file than theirs. numba keys
-#: its cache by a function's own file, so a loop compiled before one of these changed would run on
-#: with the old value; the loops compare them (:func:`layout_ok`) with these, computed at import.
-_LAYOUT = (ACT, PRE, PREA, RD, WR, RDA, WRA, REF, REFPB, NCMD, L_NF, C_N, BIG,
-           P_R, P_BG, P_B, P_RCAP, P_WCAP, P_WHI, P_WLO, P_POLICY, P_REFMODE, P_REFI, P_REFIPB,
-           P_RDLAT, P_WRLAT, P_FAW, P_SCHED, P_CQCAP, P_HITCAP, P_DUAL, P_NPARAM)
-LAYOUT = np.array(_LAYOUT, dtype=np.int64)
-STALE = "a numba cache compiled before a change in hwsim/dram: delete hwsim/dram/__pycache__"
+#: the numbering as of this file's compilation (numba freezes it into the loops; see layout.LAYOUT)
+_LAYOUT = tuple(int(x) for x in LAYOUT)
 
 
 @njit(cache=True, inline='always')

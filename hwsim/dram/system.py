@@ -11,8 +11,9 @@ import numpy as np
 
 from ivfpq.errors import HwragError
 
-from . import core
+from . import layout
 from .energy import energy_report
+from .kernels import kernels
 from .mapping import AddressMapping
 from .spec import DramSpec, get_preset
 from .structures import STRUCTURES
@@ -92,7 +93,7 @@ class DramResult:
     completion: np.ndarray       # int64 cycle the request completed (see below)
     kind: np.ndarray             # int8: 0 row hit, 1 row miss (bank closed), 2 row conflict, 3 no DRAM command
     counts: dict = field(default_factory=dict)
-    command_log: "np.ndarray | None" = None  # (n, core.L_NF) issued commands, when asked for
+    command_log: "np.ndarray | None" = None  # (n, layout.L_NF) issued commands, when asked for
     entry_parts: list = field(default_factory=list, repr=False)  # (ids, queue-entry cycles) per run
 
     # ``completion``: the cycle the last data beat moved; with the dramsim3 structure a write
@@ -182,22 +183,22 @@ class DramSystem:
         self.controller.validate(self.spec)
         self.table = build_tables(self.spec)
         c, t, o = self.controller, self.spec.timing, self.spec.org
-        P = np.zeros(core.P_NPARAM, dtype=np.int64)
-        P[core.P_R], P[core.P_BG], P[core.P_B] = o["ranks"], o["bankgroups"], o["banks"]
-        P[core.P_RCAP], P[core.P_WCAP] = c.read_queue, c.write_queue
-        P[core.P_WHI] = max(1, int(round(c.write_high * c.write_queue)))
-        P[core.P_WLO] = int(round(c.write_low * c.write_queue))
-        P[core.P_POLICY] = PAGE_POLICIES.index(c.page_policy)
-        P[core.P_REFMODE] = {"none": 0, "allbank": 1, "perbank": 2}[c.refresh]
-        P[core.P_REFI], P[core.P_REFIPB] = t["REFI"], max(1, t["REFIpb"])
-        P[core.P_RDLAT] = t["CL"] + t["BL"]
-        P[core.P_WRLAT] = t["CWL"] + t["BL"]
-        P[core.P_FAW] = t["FAW"]
-        P[core.P_SCHED] = SCHEDULERS.index(c.scheduler)
-        P[core.P_CQCAP], P[core.P_HITCAP] = c.command_queue, c.row_hit_cap
-        P[core.P_DUAL] = int(self.spec.dual_command_bus)
+        P = np.zeros(layout.P_NPARAM, dtype=np.int64)
+        P[layout.P_R], P[layout.P_BG], P[layout.P_B] = o["ranks"], o["bankgroups"], o["banks"]
+        P[layout.P_RCAP], P[layout.P_WCAP] = c.read_queue, c.write_queue
+        P[layout.P_WHI] = max(1, int(round(c.write_high * c.write_queue)))
+        P[layout.P_WLO] = int(round(c.write_low * c.write_queue))
+        P[layout.P_POLICY] = PAGE_POLICIES.index(c.page_policy)
+        P[layout.P_REFMODE] = {"none": 0, "allbank": 1, "perbank": 2}[c.refresh]
+        P[layout.P_REFI], P[layout.P_REFIPB] = t["REFI"], max(1, t["REFIpb"])
+        P[layout.P_RDLAT] = t["CL"] + t["BL"]
+        P[layout.P_WRLAT] = t["CWL"] + t["BL"]
+        P[layout.P_FAW] = t["FAW"]
+        P[layout.P_SCHED] = SCHEDULERS.index(c.scheduler)
+        P[layout.P_CQCAP], P[layout.P_HITCAP] = c.command_queue, c.row_hit_cap
+        P[layout.P_DUAL] = int(self.spec.dual_command_bus)
         self.params = P
-        # the mapping as (shift, mask) per field ch, pc, ra, bg, ba, ro for core.decode_ubr
+        # the mapping as (shift, mask) per field ch, pc, ra, bg, ba, ro for the decode kernel
         lay = {f: (lo, w) for f, lo, w in self.mapping.layout}
         off = self.mapping.offset_bits
         shift = np.array([off + lay.get(f, (0, 0))[0] for f in ("ch", "pc", "ra", "bg", "ba", "ro")],
@@ -209,7 +210,7 @@ class DramSystem:
 
     def decode(self, addresses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Byte addresses -> (unit, flat bank index within the unit, row)."""
-        return core.decode_ubr(np.ascontiguousarray(addresses, dtype=np.uint64), *self._decode_args)
+        return kernels().decode_ubr(np.ascontiguousarray(addresses, dtype=np.uint64), *self._decode_args)
 
     def burst_key(self, addresses: np.ndarray) -> np.ndarray:
         """The burst a byte address falls in (address bits beyond the capacity dropped), int64."""
@@ -252,7 +253,7 @@ class DramStream:
         self.mnext = np.empty(1024 if self._ctl.chains_reads else 0, dtype=np.int64)
         self._arr = np.zeros(1024, dtype=np.int64)
         self._w = np.zeros(1024, dtype=bool)
-        self.log = np.zeros((max(0, int(command_log)), core.L_NF), dtype=np.int64)
+        self.log = np.zeros((max(0, int(command_log)), layout.L_NF), dtype=np.int64)
         self.logn = np.zeros(1, dtype=np.int64)
         # inputs fed but not yet taken by the controller (the structure's pending() tuple)
         self._pend = None
@@ -289,7 +290,7 @@ class DramStream:
         n = addr.size
         w = np.zeros(n, dtype=bool) if is_write is None else np.asarray(is_write, dtype=bool).reshape(-1)
         arr = (np.full(n, self._last_arrival, dtype=np.int64) if arrival is None
-               else np.asarray(arrival, dtype=np.int64).reshape(-1))
+               else np.ascontiguousarray(arrival, dtype=np.int64).reshape(-1))
         if w.size != n or arr.size != n:
             raise HwragError(f"addresses ({n}), is_write ({w.size}) and arrival ({arr.size}) "
                              "must have the same length")
@@ -316,7 +317,7 @@ class DramStream:
             self._pend = tuple(np.concatenate([p, x]) for p, x in zip(self._pend, new))
         else:
             self._pend = new
-        self._run(core.BIG if _final else self._last_arrival)
+        self._run(layout.BIG if _final else self._last_arrival)
         return ids
 
     def _run(self, horizon: int) -> None:
@@ -338,7 +339,7 @@ class DramStream:
     def finish(self) -> DramResult:
         """Serve everything still queued and return the result of the whole stream."""
         if not self._finished:
-            self._run(core.BIG)
+            self._run(layout.BIG)
             self._finished = True
         n = self._n
         assert (self.done[:n] >= 0).all(), "every request completes"

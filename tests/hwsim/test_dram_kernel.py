@@ -78,9 +78,12 @@ def test_log_covers_every_command_kind():
 def test_a_stale_compiled_loop_stops(monkeypatch, structure):
     """numba's cache is keyed by a function's own file: a loop compiled before a constant of another
     file changed (the command numbering, the parameter layout) refuses to run instead of using it."""
-    stale = core.LAYOUT.copy()
+    from hwsim.dram import bank_queues_layout, layout
+
+    mod = layout if structure == "queues" else bank_queues_layout
+    stale = mod.LAYOUT.copy()
     stale[0] += 1  # as if the command numbering had changed since the loop was compiled
-    monkeypatch.setattr(core, "LAYOUT", stale)
+    monkeypatch.setattr(mod, "LAYOUT", stale)
     with pytest.raises(AssertionError, match="delete hwsim/dram/__pycache__"):
         DramSystem("DDR4_3200AA", controller=ControllerConfig(structure=structure)).run(
             np.arange(10, dtype=np.uint64) * 64)
