@@ -40,7 +40,17 @@ $(KERNELS): $(STAMP) $(KERNEL_SRC)
 	$(PY) -m hwsim.dram.aot_build
 	touch $@
 
-install: sysdeps $(STAMP) $(KERNELS)
+# byte-compile the packages a `hwrag dram run` loads, as a regular (non-editable) pip install does: a
+# short command then reads bytecode instead of compiling its modules on every start, also where
+# PYTHONDONTWRITEBYTECODE keeps Python from caching them itself (about 15 ms of a 0.17 s dram run)
+BYTECODE_PKGS := ivfpq hwsim hwrag
+BYTECODE      := $(VENV)/.hwrag-bytecode
+
+$(BYTECODE): $(STAMP) $(shell find $(BYTECODE_PKGS) -name '*.py')
+	$(PY) -m compileall -q $(BYTECODE_PKGS)
+	touch $@
+
+install: sysdeps $(STAMP) $(KERNELS) $(BYTECODE)
 
 demo: install
 	$(VENV)/bin/hwrag demo

@@ -226,7 +226,6 @@ def start_fast() -> None:
     """
     import atexit
     import gc
-    import importlib.abc
     import sys
 
     gc.disable()
@@ -238,6 +237,7 @@ def start_fast() -> None:
         return
     if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
         return
+    import importlib.abc
 
     class _HideScipy(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):

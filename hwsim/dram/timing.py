@@ -19,6 +19,7 @@ as in Ramulator's HBM tables.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -103,10 +104,14 @@ class Constraint:
     latency: Callable[[Mapping[str, int]], int]
 
 
+@functools.lru_cache(maxsize=None)
+def _compiled(formula: str):
+    return compile(formula, formula, "eval")
+
+
 def _c(name, level, pre, fol, formula):
-    code = compile(formula, formula, "eval")
     return Constraint(name, level, tuple(pre), tuple(fol), formula,
-                      lambda t, _code=code: int(eval(_code, {"max": max}, dict(t))))
+                      lambda t, _f=formula: int(eval(_compiled(_f), {"max": max}, dict(t))))
 
 
 #: every constraint the bank state machines enforce (Ramulator 2.1 tables, see module docstring)
@@ -165,8 +170,10 @@ def build_tables(spec) -> np.ndarray:
     """Evaluate :data:`CONSTRAINTS` (plus command-bus occupancy) for ``spec``: int64 (5, 9, 9)."""
     t = spec.timing
     tab = np.zeros((NLEVELS, NCMD, NCMD), dtype=np.int64)
-    for c in CONSTRAINTS:
-        lat = c.latency(t)
+    # every formula in one expression: one compile per process, not one per constraint
+    lats = eval(_compiled("(" + ", ".join(c.formula for c in CONSTRAINTS) + ",)"), {"max": max}, dict(t))
+    for c, lat in zip(CONSTRAINTS, lats):
+        lat = int(lat)
         if c.level == SIB and spec.org["ranks"] == 1:
             continue
         for p in c.preceding:

@@ -216,3 +216,14 @@ def test_bad_inputs():
         s.run(np.array([0, 64], dtype=np.uint64), [True], None)
     with pytest.raises(HwragError, match="scheduler"):
         DramSystem("DDR4", controller=ControllerConfig(scheduler="lifo"))
+
+
+def test_latency_percentiles_are_numpys():
+    """stats() computes percentiles without np.percentile (which imports numpy.ma): the same values."""
+    from hwsim.dram.system import percentiles
+
+    rng = np.random.default_rng(0)
+    for n in list(range(1, 40)) + [4097, 100_000]:
+        x = rng.integers(0, 10 ** int(rng.integers(1, 9)), n)
+        for q in ((50, 90, 99, 99.9), (0, 100, 33.3)):
+            assert np.array_equal(percentiles(x, q), np.percentile(x, q)), (n, q)
