@@ -224,7 +224,8 @@ def compare_pair(binary: str, configs: Path, preset: str, kind: str, requests: i
     h_lat = st.get("read_latency_from_queue_entry_cycles", {}).get("mean", 0.0)
     h_arr = st.get("read_latency_from_arrival_cycles", {}).get("mean", 0.0)
     return {
-        "config": preset, "hwsim_preset": name, "hwsim_timing_rules": st["timing_rules"], "trace": kind, "requests": requests,
+        "config": preset, "hwsim_preset": name, "hwsim_timing_rules": st["timing_rules"],
+        "hwsim_kernels": st.get("kernels", "?"), "trace": kind, "requests": requests,
         "cycles_hwsim": st["cycles"], "cycles_dramsim3": done, "dramsim3_epoch": epoch,
         "cycles_diff_pct": _pct(st["cycles"], done),
         "act_hwsim": st["commands"]["ACT"], "act_dramsim3": d3["num_act_cmds"],
@@ -275,7 +276,9 @@ def run_against(binary: str, configs: "str | None" = None, presets=tuple(CONFIGS
             "load_avg_after": os.getloadavg(), "cpus": os.cpu_count(),
             "hwsim_timing_rules": rules,
             "note": f"hwsim configured like DRAMsim3: structure dramsim3, timing rules {rules} "
-                    f"({TIMING_RULES[rules]})" + (f", timing {timing}" if timing else "") + "; "
+                    f"({TIMING_RULES[rules]})" + (f", timing {timing}" if timing else "") + "; hwsim kernels "
+                    f"{'/'.join(sorted({r['hwsim_kernels'] for r in rows}))} (aot: compiled by make install; jit: "
+                    "numba); "
                     "cycles, ACT/REF counts and latencies modeled (hwsim) or simulated "
                     "(DRAMsim3); wall_s and cpu_s measured (best of repeats, start-up included); DRAMsim3's "
                     "completion cycle is an upper bound at its epoch granularity (dramsim3_epoch)"}

@@ -32,6 +32,13 @@ NOTE = ("requests_per_s and wall_s are measured (wall clock, numba compile exclu
         "rate are modeled")
 
 
+def _kernels_origin() -> str:
+    """Which compiled kernels ran: ahead of time (make install) or numba's JIT (hwsim.dram.kernels)."""
+    from hwsim.dram.kernels import kernels
+
+    return {"aot": "compiled ahead of time", "jit": "numba JIT"}[kernels().origin]
+
+
 @dataclass
 class DramSpeedConfig:
     """The DRAM-speed benchmark's one configuration, whichever front-end runs it (``hwrag bench dram`` or
@@ -137,14 +144,14 @@ def run_from_args(a) -> int:
     rows = run(cfg.presets, cfg.requests, cfg.repeats, tuple(cfg.structures))
     doc = {"benchmark": "dram_speed", "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                                                   "loadavg": list(os.getloadavg())},
-           "note": NOTE, "goal_requests_per_s": 2e6, "config": asdict(cfg), "rows": rows}
+           "note": NOTE, "kernels": _kernels_origin(), "goal_requests_per_s": 2e6, "config": asdict(cfg), "rows": rows}
     files = write_report(doc, Path(cfg.out))
     if a.json:
         json.dump({**doc, "files": [str(f) for f in files]}, sys.stdout, indent=1, default=float)
         print()
     else:
         print(table(rows))
-        print(f"({NOTE})")
+        print(f"({NOTE}; DRAM kernels: {_kernels_origin()})")
         print("wrote", ", ".join(map(str, files)))
     return 0
 

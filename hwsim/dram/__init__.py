@@ -31,10 +31,13 @@ core only decides commands at cycles before the latest arrival fed. Convert cycl
 is the modeled peak. Addresses beyond the capacity wrap.
 
 Pieces (each replaceable): :mod:`.spec` and :mod:`.standards` (presets, user preset files),
-:mod:`.timing` (derived timings and the named constraint tables), :mod:`.mapping` (address mapping),
-:mod:`.core` (bank state machines, FR-FCFS/FCFS scheduler, open/close page, write draining, all-bank
-and per-bank refresh), :mod:`.energy` (per-command energies), :mod:`.trace` (trace files),
-:mod:`.cli` (``hwrag dram run`` / ``hwrag dram sweep``).
+:mod:`.timing` (derived timings, Ramulator's or DRAMsim3's rules, and the named constraint tables),
+:mod:`.mapping` (address mapping), :mod:`.core` (bank state machines, FR-FCFS/FCFS scheduler, open/close
+page, write draining, all-bank and per-bank refresh), :mod:`.bank_queues` (the DRAMsim3-like
+structure), :mod:`.layout` / :mod:`.bank_queues_layout` (the kernels' array numbering, no numba),
+:mod:`.kernels` (compiled ahead of time by :mod:`.aot_build`, or numba's JIT), :mod:`.energy`
+(per-command energies), :mod:`.trace` and :mod:`.trace_kernel` (trace files), :mod:`.cli`
+(``hwrag dram run`` / ``hwrag dram sweep``).
 """
 from .mapping import AddressMapping, parse_mapping
 from .spec import DramSpec, get_preset, load_preset_file, preset_names, register_preset, spec_from_dict

@@ -115,6 +115,9 @@ def cmd_run(args) -> int:
         raise HwragError(f"trace {args.trace!r} has no requests")
     st = s.run(a, w, arr).stats()
     st["trace"] = args.trace
+    from .kernels import kernels
+
+    st["kernels"] = kernels().origin  # which compiled code ran (ahead of time or numba's JIT)
     if args.json:
         print(json.dumps(st, indent=2))
     else:

@@ -175,3 +175,22 @@ def test_against_needs_a_binary(tmp_path):
     exe.chmod(0o755)
     with pytest.raises(HwragError, match="configuration .*HBM2_8Gb_x128.ini not found"):
         run_against(str(exe))
+
+
+def test_cross_check_runs_hwsim_with_dramsim3s_timing_rules(tmp_path):
+    """The --against bench runs ``hwrag dram run`` (a fresh process) with DRAMsim3's timing rules by
+    default, so both simulators run one configuration, and reports which kernels ran."""
+    from bench.dram_dramsim3 import _hwrag_run
+    from hwsim.dram import write_trace
+
+    spec = get_preset("DDR4_8Gb_x8_3200")
+    t = tmp_path / "mixed.trc"
+    write_trace(t, *make_trace(spec, "mixed", 3000, seed=2))
+    _, _, st = _hwrag_run("DDR4_8Gb_x8_3200", t, "dramsim3")
+    assert st["timing_rules"] == "dramsim3" and st["controller"]["structure"] == "dramsim3"
+    assert st["kernels"] in ("aot", "jit")
+    want = DramSystem(spec.with_timing_rules("dramsim3"), controller=ControllerConfig(structure="dramsim3")).run(
+        *make_trace(spec, "mixed", 3000, seed=2)).stats()
+    assert (st["cycles"], st["commands"]) == (want["cycles"], want["commands"])
+    _, _, st = _hwrag_run("DDR4_8Gb_x8_3200", t, "dramsim3", rules="ramulator")
+    assert st["timing_rules"] == "ramulator"
