@@ -69,11 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s")
     quiet_library_loggers()
-    if args.command == "dram":  # a short process: see hwsim.dram.cli.start_fast
-        from hwsim.dram.cli import start_fast
 
-        start_fast()
-    return run_command(lambda: args.func(args))
+    def command() -> int:
+        if args.command == "dram":  # a short process: see hwsim.dram.cli.start_fast
+            from hwsim.dram.cli import start_fast
+
+            start_fast()  # inside run_command: a bad HWRAG_DRAM_KERNELS is a one-line error
+        return args.func(args)
+
+    return run_command(command)
 
 
 if __name__ == "__main__":

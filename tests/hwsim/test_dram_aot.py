@@ -92,3 +92,12 @@ def test_digest_covers_every_kernel_source():
     mods = {m for m, _ in kn.JIT_FUNCTIONS.values()}
     assert {f"{m}.py" for m in mods} | {"layout.py", "bank_queues_layout.py", "timing.py"} == set(kn.SOURCES)
     assert 0 <= kn.source_digest() < 1 << 56
+
+
+def test_bad_kernel_choice_is_a_one_line_error(tmp_path):
+    t = tmp_path / "t.trc"
+    write_trace(t, np.arange(10, dtype=np.uint64) * 64, np.zeros(10, dtype=bool), np.arange(10))
+    res = subprocess.run([sys.executable, "-m", "hwrag.cli", "dram", "run", "--trace", str(t)], capture_output=True,
+                         text=True, env={**os.environ, kn.ENV: "fast"})
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("hwrag: error: HWRAG_DRAM_KERNELS='fast' unknown; accepted: auto, aot, jit")
