@@ -104,12 +104,29 @@ def cmd_ralm(args) -> int:
     return ralm_bench.run_from_args(args)
 
 
+def output_dir(value: str) -> str:
+    """``--out``: a directory that exists or can be made and written, checked before the run (made now)."""
+    import tempfile
+
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value!r} is a file; --out takes a directory (made if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"cannot write to {value!r} ({e.strerror}); --out takes a writable "
+                                         "directory") from None
+    return value
+
+
 def add_bench_parser(sub) -> None:
     b = sub.add_parser("bench", help="benchmarks: ann, service, ralm, dram, project").add_subparsers(
         dest="bench", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true")
-    common.add_argument("--out", default="report/bench", help="directory for JSON and PNG")
+    common.add_argument("--out", default="report/bench", type=output_dir, help="directory for JSON and PNG")
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--dataset", default="synthetic:n=100000,d=128,nq=1000,seed=0")
     data.add_argument("--index", help="saved index (default: cached IVF<nlist>,PQ<m> of the dataset)")

@@ -45,18 +45,15 @@ from pathlib import Path
 import numpy as np
 
 from .host_costs import measure_host_costs
+from .timing import best_of as _best_of
 
 
 def best_of(fn, repeat: int = 3):
     """``(result, seconds)``: the least on-CPU time (``time.thread_time``) of ``repeat`` calls. On-CPU time,
     not wall clock: on a shared machine the wall clock of a single-threaded call counts other processes'
     time slices; the work itself runs in this thread (faiss pinned to one thread)."""
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.thread_time()
-        out = fn()
-        best = min(best, time.thread_time() - t0)
-    return out, best
+    return _best_of(fn, repeat, clock=time.thread_time)
+
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "cpu_rates.json"
 SCAN_SHAPES = ((96, 16), (128, 16), (128, 8), (512, 32), (1024, 64))

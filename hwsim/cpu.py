@@ -15,8 +15,7 @@ runs a batch as faiss does, and is bounded by its memory bandwidth:
   clock; the base clock stays recorded as the floor AMD guarantees.
 * Cycles per operation are taken as equal on the measuring core and the modeled one (an assumption: no
   published per-operation figures exist for Zen 3 against this core). The measurement runs faiss's AVX2
-  kernels, the instruction stream the EPYC runs; faiss's scalar, AVX2 and AVX-512 scans measure within
-  about 10 % of each other here (``bench.cpu_rates``), so the code path does not carry the difference.
+  kernels, the instruction stream the EPYC runs (``bench.cpu_rates`` records the SIMD level used).
 
 * ``IndexIVF::search`` with ``parallel_mode`` 0 (faiss ``IndexIVF.cpp``) splits a batch of ``b`` queries
   into ``nt = min(threads, b)`` contiguous slices, one OpenMP thread each; a thread runs the coarse

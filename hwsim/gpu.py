@@ -4,7 +4,8 @@ the ChamLM model (:mod:`hwsim.ralm`) runs its decoder steps on.
 List selection is ``fixed + max(bytes / bandwidth, FLOPs / peak)``: the memory and compute bounds of the
 named card (data sheet) plus a fixed per-call cost (kernel launches, host synchronisation, PCIe round
 trip), cited from Chameleon's measured RTX 3090 selection time for one SIFT query (0.19 ms, energy script)
-less its own roofline; nothing else is fitted.
+less its own roofline (a component measurement on a SIFT run, so the SIFT rows of ``hwrag bench fidelity``
+are not independent of it); no value is fitted to an end-to-end figure.
 """
 from __future__ import annotations
 
@@ -56,4 +57,3 @@ RTX_3090 = GpuConfig(
                           "(SIFT, batch 1); used for every batch",
     })
 
-GPUS = {g.name: g for g in (RTX_3090,)}

@@ -68,7 +68,7 @@ class Network:
 
     def host_segments_s(self, nbytes: int) -> float:
         """A host receiving a message the FPGA sent as one TCP packet per AXI word: the extra packets."""
-        extra = max(0, axi_words(nbytes) - 1)
+        extra = max(0, -(-int(nbytes) // FPGA_SEGMENT_BYTES) - 1)
         return extra * self.segment_cycles / 2 / (self.host_ghz * 1e9)
 
     def message_s(self, nbytes: int, src: str = "host", dst: str = "host") -> float:

@@ -243,4 +243,3 @@ def system_spec(dataset: str | None = None, **over) -> SearchSpec:
     return replace(base, **{k: v for k, v in over.items() if v is not None})
 
 
-NODE_KIND_NAMES = tuple(NODE_KINDS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Callable, NoReturn
 
@@ -44,6 +45,16 @@ def run_command(body: Callable[[], int | None]) -> int:
     except KeyboardInterrupt:
         print("hwrag: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of our output went away (``hwrag ... | head``): stop quietly, as Unix tools do; point
+        # stdout at /dev/null so the interpreter's final flush does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as e:
+        # the file system or network said no (permission, missing directory, disk full): one line, the cause
+        where = f": {e.filename}" if e.filename else ""
+        print(f"{CLI_PREFIX}{e.strerror or e}{where}", file=sys.stderr)
+        return 1
 
 
 def quiet_library_loggers() -> None:

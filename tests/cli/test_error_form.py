@@ -35,3 +35,33 @@ def test_python_m_front_ends_speak_the_same_form(capsys):
 
     assert run_command(body) == 2
     assert _first_stderr_line(capsys) == "hwrag: error: --requests 0; accepted: >= 1"
+
+
+def test_a_file_system_refusal_is_one_line_naming_the_file(capsys):
+    def body():
+        raise PermissionError(13, "Permission denied", "/srv/index")
+
+    assert run_command(body) == 1
+    assert capsys.readouterr().err == "hwrag: error: Permission denied: /srv/index\n"
+
+
+def test_bench_out_is_checked_before_the_run(tmp_path, capsys):
+    f = tmp_path / "a-file"
+    f.write_text("")
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "fidelity", "--out", str(f)])
+    assert e.value.code == 2
+    assert "--out takes a directory" in _first_stderr_line(capsys)
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    """``hwrag ... | head``: the reader goes away; no traceback, from the command or the final flush."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from ivfpq.errors import run_command; "
+            "sys.exit(run_command(lambda: [print('x' * 80) for _ in range(200000)]))")
+    p = subprocess.run(f"{sys.executable} -c \"{code}\" | head -1", shell=True, capture_output=True, text=True,
+                       timeout=60)
+    assert p.stdout == "x" * 80 + "\n"
+    assert p.stderr == ""
