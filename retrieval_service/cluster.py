@@ -191,16 +191,19 @@ class Cluster:
         self.check_before_start()
         try:
             resolved = self.config.to_dict()
-            for ix_dict, ix in zip(resolved["index"], self.config.index):
-                if ix.nodes:
-                    continue
-                for i in range(ix.shards):
+            todo = [(ix, i) for ix in self.config.index if not ix.nodes for i in range(ix.shards)]
+            # one node per backend first: on a fresh checkout each compiles the numba kernels its backend
+            # runs and caches them; the rest then load the cache instead of all compiling the same
+            # kernels at once (nine processes doing that on two cores took over two minutes)
+            pilots = list({ix.backend: (ix, i) for ix, i in reversed(todo)}.values())
+            for group in (pilots, [t for t in todo if t not in pilots]):
+                for ix, i in group:
                     p = Process(f"node-{ix.name}-{i}", self._node_args(ix, i), self.run_dir, self.env,
                                 self.new_sessions)
                     p.start(f"{ix.node_host}:0")
                     self.nodes[(ix.name, i)] = p
-            for (name, i), p in self.nodes.items():
-                p.wait_ready(timeout)
+                for ix, i in group:
+                    self.nodes[(ix.name, i)].wait_ready(timeout)
             for ix_dict, ix in zip(resolved["index"], self.config.index):
                 if not ix.nodes:
                     ix_dict["nodes"] = [self.nodes[(ix.name, i)].address for i in range(ix.shards)]
