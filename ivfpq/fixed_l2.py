@@ -31,10 +31,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .llvm_ops import f32_bits
 from .lut import l2_entry_qc
 from .precomputed import U32, column_error_bound, query_term2, query_term2_bounds
 
 SLACK = 1.0 + 8 * U32  # on E wherever a comparison with it is itself rounded
+KEEP_BYTES = 1 << 19  # the probed lists' approximate LUTs are kept from pass 1 to the scan up to this size
 
 
 @nb.njit(cache=True)
@@ -45,8 +47,10 @@ def scratch(P, M, longest):
             np.empty((P, M), np.float32), np.empty((P, M)),  # R (float32), E per column
             np.empty((P, M), np.float32), np.empty((P, M), np.float32),  # approximate column min, max
             np.empty((P, M)), np.zeros((P, M), np.bool_),  # exact column minima, and which are known
-            np.empty((5, P)),  # per list: bounds of B (both B once exact), max|entry|, sum E, rest (scan_query)
-            np.empty((M, 256), np.float32), np.empty(256, np.float32),  # one list's LUT, one column
+            np.empty((6, P)),  # per list: bounds of B (both B once exact), max|entry|, sum E, rest, mid (scan_query)
+            # the approximate LUT of every probed list (P, M, 256) when they fit in KEEP_BYTES (the scan then
+            # reads them from L2 instead of rebuilding them), else of one list (1, M, 256); one column
+            np.empty((P if P * M * 256 * 4 <= KEEP_BYTES else 1, M, 256), np.float32), np.empty(256, np.float32),
             np.arange(256).astype(np.int32), np.empty(M, np.float32), np.empty(M, np.float32),  # iota, mn, edge
             np.empty(max(longest, 1), np.int64), np.empty(max(longest, 1), np.float32))  # a list's candidates
 
@@ -59,7 +63,6 @@ def approx_lists(q, centroids, probe_row, term1, t1_absmax, c_norm, cw_norm, t2,
     per list the interval of B. Returns False when a sum is not finite."""
     P, M = E.shape
     dsub = q.shape[0] // M
-    tbits = T.view(np.int32)
     min_bits = cmin.view(np.int32)
     max_bits = cmax.view(np.int32)
     for p in range(P):
@@ -74,35 +77,41 @@ def approx_lists(q, centroids, probe_row, term1, t1_absmax, c_norm, cw_norm, t2,
             R32[p, m] = E[p, m]
             E[p, m] = column_error_bound(E[p, m], t1_absmax[l, m], t2_absmax[m], q_norm[m], c_norm[l, m], cw_norm[m],
                                          dsub)
+        Tp = T[p] if T.shape[0] == P else T[0]
         for m in range(M):
             R32_pm = R32[p, m]
-            for k in range(256):
-                T[m, k] = (term1[l, m, k] + t2[m, k]) + R32_pm
             # non-negative float32s order like their bits as int32, and integer min/max vectorise
-            # (float ones do not in numba); a column with a negative entry takes the float loop
-            lo = tbits[m, 0]
-            hi = tbits[m, 0]
+            # (float ones do not in numba), in the loop that writes the column (no second pass over
+            # it); a column with a negative entry takes the float loop
+            lo = np.int32(0x7FFFFFFF)
+            hi = np.int32(-0x80000000)
             for k in range(256):
-                lo = min(lo, tbits[m, k])
-                hi = max(hi, tbits[m, k])
+                v = (term1[l, m, k] + t2[m, k]) + R32_pm
+                Tp[m, k] = v
+                lo = min(lo, f32_bits(v))
+                hi = max(hi, f32_bits(v))
             if lo >= 0:
                 min_bits[p, m] = lo
                 max_bits[p, m] = hi
             else:
-                cmin[p, m] = T[m].min()
-                cmax[p, m] = T[m].max()
+                cmin[p, m] = Tp[m].min()
+                cmax[p, m] = Tp[m].max()
         lo_sum = 0.0
         hi_sum = 0.0
         size = 0.0
         amax = 0.0
         rest = 0.0
+        mid = 0.0
         for m in range(M):
             known[p, m] = False
+            if m < M // 2:
+                mid += 0.5 * (np.float64(cmin[p, m]) + np.float64(cmax[p, m]))
+            else:
+                rest += np.float64(cmin[p, m])
             lo_sum += np.float64(cmin[p, m]) - E[p, m]
             hi_sum += np.float64(cmin[p, m]) + E[p, m]
             size += abs(np.float64(cmin[p, m])) + abs(np.float64(cmax[p, m])) + E[p, m]
             amax = max(amax, abs(np.float64(cmin[p, m])), abs(np.float64(cmax[p, m])))
-            rest += np.float64(cmin[p, m]) if m >= M // 2 else 0.0
         if not np.isfinite(size):
             return False
         # B = the reference's float64 sum of minima each within E of cmin, plus its rounding and ours
@@ -110,7 +119,8 @@ def approx_lists(q, centroids, probe_row, term1, t1_absmax, c_norm, cw_norm, t2,
         B[1, p] = hi_sum + 2.0 ** -40 * size
         B[2, p] = amax  # what scan_query needs per list, gathered here where the columns are at hand
         B[3, p] = hi_sum - lo_sum
-        B[4, p] = rest
+        B[4, p] = rest  # the least a code's second half adds
+        B[5, p] = mid  # a code's first half, if its entries were spread evenly: a guess at a typical one
     return True
 
 
@@ -267,12 +277,48 @@ def exact_int(q, c, codebooks_t, t1_l, t2, R32, E, cmin, cmax, mins, known, col,
 
 
 @nb.njit(cache=True)
-def filter_rows(codes, a, b, T, limit, rest, rows, sums):
-    """The rows of [a, b) whose float32 sum S of LUT entries may be <= limit (their indices and sums;
-    returns how many). A row whose first half alone exceeds ``limit - rest`` (rest: the least the
-    other half can add) is dropped early. Four rows at a time (independent sums the CPU overlaps),
-    written out: a helper taking the arrays would cost reference counting per call; kept small and
-    separate, as inside the big scan function register pressure doubles the cost of this loop."""
+def filter_rows(codes, a, b, T, limit, rows, sums):
+    """The rows of [a, b) whose float32 sum S of LUT entries is <= limit (their indices and sums;
+    returns how many). Four rows at a time, every sum whole (independent chains the CPU overlaps;
+    cutting a row after half its entries cost more in branches than it saved: measured), written out:
+    a helper taking the arrays would cost reference counting per call; kept small and separate, as
+    inside the big scan function register pressure doubles the cost of this loop."""
+    M = codes.shape[1]
+    n = 0
+    row = a
+    while row + 4 <= b:
+        s0 = np.float32(0.0)
+        s1 = np.float32(0.0)
+        s2 = np.float32(0.0)
+        s3 = np.float32(0.0)
+        for m in range(M):
+            s0 += T[m, codes[row, m]]
+            s1 += T[m, codes[row + 1, m]]
+            s2 += T[m, codes[row + 2, m]]
+            s3 += T[m, codes[row + 3, m]]
+        if s0 <= limit:
+            rows[n], sums[n], n = row, s0, n + 1
+        if s1 <= limit:
+            rows[n], sums[n], n = row + 1, s1, n + 1
+        if s2 <= limit:
+            rows[n], sums[n], n = row + 2, s2, n + 1
+        if s3 <= limit:
+            rows[n], sums[n], n = row + 3, s3, n + 1
+        row += 4
+    for r in range(row, b):
+        S = np.float32(0.0)
+        for m in range(M):
+            S += T[m, codes[r, m]]
+        if S <= limit:
+            rows[n], sums[n], n = r, S, n + 1
+    return n
+
+
+@nb.njit(cache=True)
+def filter_rows_cut(codes, a, b, T, limit, rest, rows, sums):
+    """:func:`filter_rows` for a list whose rows mostly exceed the limit: a row whose first half alone
+    exceeds ``limit - rest`` (rest: the least the other half can add) is dropped early. Four rows at a
+    time; the branches cost more than they save when many rows pass (measured)."""
     M = codes.shape[1]
     half = M // 2
     cut = limit - rest
@@ -321,7 +367,7 @@ def filter_rows(codes, a, b, T, limit, rest, rows, sums):
 @nb.njit(cache=True)
 def scan_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, term1, work, bias, scale, lut_max, dist_max,
                top_d, top_i):
-    """Scan every probed list with its approximate LUT (rebuilt per list, so lookups hit L1).
+    """Scan every probed list with its approximate LUT (kept from pass 1 when they fit, else rebuilt).
 
     A code's integer distance is ``min(bias + sum_m q_m, dist_max)`` with
     ``q_m >= (T_m - mn_m) / scale - 1/2``, ``|T_m - Tq_m| <= E_m`` and ``sum_m mn_m <= B_hi``, so with S
@@ -342,18 +388,25 @@ def scan_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, term1,
         # every entry is >= 0, so no code of list p is nearer than its bias: skip the whole list
         if n == k and top_d[k - 1] < dist_max and bias[p] > top_d[k - 1]:
             continue
-        for m in range(M):
-            R32_pm = R32[p, m]
-            for kk in range(256):
-                T[m, kk] = (term1[l, m, kk] + t2[m, kk]) + R32_pm
-        amax, sum_e, rest = B[2, p], 0.5 * B[3, p] * SLACK, B[4, p]  # rest: the least a code's second half adds
+        if T.shape[0] == P:
+            Tp = T[p]
+        else:
+            Tp = T[0]
+            for m in range(M):
+                R32_pm = R32[p, m]
+                for kk in range(256):
+                    Tp[m, kk] = (term1[l, m, kk] + t2[m, kk]) + R32_pm
+        amax, sum_e = B[2, p], 0.5 * B[3, p] * SLACK
         # float32 sum error, E terms, M/2 roundings; 2^-30 relative covers the float64 arithmetic here
         slack = (M * M * U32 * amax * 1.01 + sum_e + 0.5 * M * scale) * (1.0 + 2.0 ** -30) \
             + 2.0 ** -30 * (abs(B[1, p]) + M * amax + scale * (dist_max + M))
         limit = np.inf
         if n == k and top_d[k - 1] < dist_max:  # saturated distances tie at dist_max: no code is excluded
             limit = (top_d[k - 1] - bias[p]) * scale + B[1, p] + slack
-        found = filter_rows(codes, offsets[l], offsets[l + 1], T, limit, rest, rows, sums)
+        if B[5, p] > limit - B[4, p]:  # most rows are likely out after half their entries
+            found = filter_rows_cut(codes, offsets[l], offsets[l + 1], Tp, limit, B[4, p], rows, sums)
+        else:
+            found = filter_rows(codes, offsets[l], offsets[l + 1], Tp, limit, rows, sums)
         ready = False
         for j in range(found):
             if sums[j] > limit:  # the limit has tightened since the row was kept
@@ -364,7 +417,7 @@ def scan_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, term1,
                 ready = True
             row = rows[j]
             for m in range(M):  # gathered first, so the rounding below runs as vector code
-                col[m] = T[m, codes[row, m]]
+                col[m] = Tp[m, codes[row, m]]
             total = 0
             unsure = np.int32(0)
             for m in range(M):
@@ -376,10 +429,10 @@ def scan_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, term1,
             if unsure:
                 acc = bias[p]
                 for m in range(M):
-                    v = sure_int(T[m, codes[row, m]], mn32[m], inv, edge[m], top)
+                    v = sure_int(Tp[m, codes[row, m]], mn32[m], inv, edge[m], top)
                     if v < 0:
                         v = exact_int(q, centroids[l], codebooks_t, term1[l], t2, R32[p], E[p], cmin[p], cmax[p],
-                                      mins[p], known[p], col, iota, T, mn32, edge, m, codes[row, m], scale, lut_max)
+                                      mins[p], known[p], col, iota, Tp, mn32, edge, m, codes[row, m], scale, lut_max)
                     acc += np.int64(v)
             if acc > dist_max:
                 acc = dist_max
@@ -428,19 +481,24 @@ def luts_one_query(q, offsets, centroids, codebooks_t, probe_row, term1, t1_absm
     t2, t2_absmax, q_norm, R32, E, cmin, cmax, mins, known, B, T, col, iota, mn32, edge, rows, sums = work
     inv = np.float32(1.0 / scale)
     top = np.float32(lut_max)
-    for p in range(probe_row.shape[0]):
+    P, M = E.shape
+    for p in range(P):
         l = probe_row[p]
-        for m in range(T.shape[0]):
-            R32_pm = R32[p, m]
-            for k in range(256):
-                T[m, k] = (term1[l, m, k] + t2[m, k]) + R32_pm
-        for m in range(T.shape[0]):
+        if T.shape[0] == P:
+            Tp = T[p]
+        else:
+            Tp = T[0]
+            for m in range(M):
+                R32_pm = R32[p, m]
+                for k in range(256):
+                    Tp[m, k] = (term1[l, m, k] + t2[m, k]) + R32_pm
+        for m in range(M):
             mn32[m], edge[m] = edge_of(E[p, m], cmin[p, m], cmax[p, m], mins[p, m], known[p, m], scale)
-        for m in range(T.shape[0]):
+        for m in range(M):
             for k in range(256):
-                v = sure_int(T[m, k], mn32[m], inv, edge[m], top)
+                v = sure_int(Tp[m, k], mn32[m], inv, edge[m], top)
                 if v < 0:
                     v = exact_int(q, centroids[l], codebooks_t, term1[l], t2, R32[p], E[p], cmin[p], cmax[p], mins[p],
-                                  known[p], col, iota, T, mn32, edge, m, k, scale, lut_max)
+                                  known[p], col, iota, Tp, mn32, edge, m, k, scale, lut_max)
                 lut_out[p, m, k] = np.int32(v)
     return scale, offset

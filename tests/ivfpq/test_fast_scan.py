@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 import pytest
 
-from ivfpq import precomputed
+from ivfpq import fixed_l2, precomputed
 from ivfpq.fixedpoint import LutFormat
 from ivfpq.index import IVFPQIndex
 from ivfpq.lut import lut_one_query, select_lists
@@ -99,6 +99,17 @@ def test_fixed_point_equals_reference_on_an_unsorted_probe_with_repeats():
     probe = rng.integers(0, index.nlist, (6, 5))
     probe[:, 1] = probe[:, 0]  # a list probed twice: its codes twice, ties by id
     _assert_fixed_equal(index, q, probe, 15, FORMATS[0])
+
+
+def test_lut_kept_from_pass_one_and_rebuilt_per_list_give_the_same_bits():
+    """The scan keeps every probed list's approximate LUT from pass 1 while they fit in KEEP_BYTES and
+    rebuilds them per list beyond: M = 64 LUTs of 64 KiB, so 4 lists are kept and 12 are rebuilt."""
+    rng = np.random.default_rng(9)
+    index = _index(rng, M=64, dsub=1, n=2000)
+    q = _queries(rng, index)[:6]
+    assert 4 * 64 * 256 * 4 <= fixed_l2.KEEP_BYTES < 12 * 64 * 256 * 4
+    for nprobe in (4, 12):
+        _assert_fixed_equal(index, q, select_lists(index, q, nprobe), 10, FORMATS[0])
 
 
 def test_without_precomputed_tables_the_reference_path_runs(monkeypatch):
