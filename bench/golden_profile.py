@@ -31,7 +31,7 @@ def _stages(stage, queries, codes, ids, offsets, centroids, codebooks_t, probe, 
     for l in range(offsets.shape[0] - 1):
         longest = max(longest, offsets[l + 1] - offsets[l])
     work = scratch(P, M, longest)
-    t2, t2_absmax, q_norm, R32, E, cmin, cmax, mins, known, B, T, col, iota, mn32, edge, rows, sums = work
+    t2, t2_absmax, q_norm, R32, E, cmin, cmax, mins, known, B, T, Tall, col, iota, mn32, edge, rows, sums = work
     bias = np.empty(P, np.int64)
     top_d = np.empty(k, np.int64)
     top_i = np.empty(k, np.int64)
@@ -42,7 +42,7 @@ def _stages(stage, queries, codes, ids, offsets, centroids, codebooks_t, probe, 
             query_term2_bounds(q, t2, t2_absmax, q_norm)
             if stage == 1:
                 approx_lists(q, centroids, probe[i], term1, t1_absmax, c_norm, cw_norm, t2, t2_absmax, q_norm, R32,
-                             E, cmin, cmax, known, B, T)
+                             E, cmin, cmax, known, B, T, Tall)
         elif stage == 2:
             prepare_query(q, offsets, centroids, codebooks_t, probe[i], term1, t1_absmax, c_norm, cw_norm, lut_max,
                           dist_max, work, bias, False)

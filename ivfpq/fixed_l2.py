@@ -48,16 +48,17 @@ def scratch(P, M, longest):
             np.empty((P, M), np.float32), np.empty((P, M), np.float32),  # approximate column min, max
             np.empty((P, M)), np.zeros((P, M), np.bool_),  # exact column minima, and which are known
             np.empty((6, P)),  # per list: bounds of B (both B once exact), max|entry|, sum E, rest, mid (scan_query)
-            # the approximate LUT of every probed list (P, M, 256) when they fit in KEEP_BYTES (the scan then
-            # reads them from L2 instead of rebuilding them), else of one list (1, M, 256); one column
-            np.empty((P if P * M * 256 * 4 <= KEEP_BYTES else 1, M, 256), np.float32), np.empty(256, np.float32),
+            # one list's approximate LUT; every probed list's (P, M, 256) when they fit in KEEP_BYTES (the scan
+            # then reads them from L2 instead of rebuilding them; else (0, M, 256)); one column
+            np.empty((M, 256), np.float32), np.empty((P if P * M * 256 * 4 <= KEEP_BYTES else 0, M, 256), np.float32),
+            np.empty(256, np.float32),
             np.arange(256).astype(np.int32), np.empty(M, np.float32), np.empty(M, np.float32),  # iota, mn, edge
             np.empty(max(longest, 1), np.int64), np.empty(max(longest, 1), np.float32))  # a list's candidates
 
 
 @nb.njit(cache=True)
 def approx_lists(q, centroids, probe_row, term1, t1_absmax, c_norm, cw_norm, t2, t2_absmax, q_norm, R32, E, cmin,
-                 cmax, known, B, T):
+                 cmax, known, B, T, Tall):
     """Pass 1 over the probed lists: per column R, the error bound E, the approximate minimum and
     maximum of ``T = (term1 + term2) + R`` (float32, the arithmetic every rebuild of T repeats), and
     per list the interval of B. Returns False when a sum is not finite."""
@@ -77,7 +78,7 @@ def approx_lists(q, centroids, probe_row, term1, t1_absmax, c_norm, cw_norm, t2,
             R32[p, m] = E[p, m]
             E[p, m] = column_error_bound(E[p, m], t1_absmax[l, m], t2_absmax[m], q_norm[m], c_norm[l, m], cw_norm[m],
                                          dsub)
-        Tp = T[p] if T.shape[0] == P else T[0]
+        Tp = Tall[p] if Tall.shape[0] == P else T
         for m in range(M):
             R32_pm = R32[p, m]
             # non-negative float32s order like their bits as int32, and integer min/max vectorise
@@ -125,21 +126,26 @@ def approx_lists(q, centroids, probe_row, term1, t1_absmax, c_norm, cw_norm, t2,
 
 
 @nb.njit(cache=True)
-def resolve_columns(q, c, codebooks_t, t1_l, t2, R32, E, cmin, mins, known, col, iota, m_lo, m_hi):
+def resolve_columns(q, c, codebooks_t, t1_l, t2, R32, E, cmin, mins, known, col, iota, m_lo, m_hi, Tl, have_T):
     """The reference's minimum (float32 value) of each not yet known column m_lo..m_hi-1 of one list
     (rows R32, E, cmin, mins, known of that list): the least reference entry among those within 2E of
-    the approximate minimum (+E/2 for rounding the limit to float32; E >= 16 u |cmin|)."""
+    the approximate minimum (+E/2 for rounding the limit to float32; E >= 16 u |cmin|). The list's
+    approximate LUT is read from Tl when ``have_T``, else rebuilt column by column into col."""
     for m in range(m_lo, m_hi):
         if known[m]:
             continue
-        R32_m = R32[m]
-        for k in range(256):
-            col[k] = (t1_l[m, k] + t2[m, k]) + R32_m
+        if have_T:
+            src = Tl[m]
+        else:
+            src = col
+            R32_m = R32[m]
+            for k in range(256):
+                col[k] = (t1_l[m, k] + t2[m, k]) + R32_m
         lim = np.float32(np.float64(cmin[m]) + 2.5 * E[m])
         n = np.int32(0)
         at = np.int32(0)
         for k in range(256):  # int32 throughout (numba widens int32 arithmetic unless told): vectorises
-            hit = np.int32(col[k] <= lim)
+            hit = np.int32(src[k] <= lim)
             n = np.int32(n + hit)
             at = np.int32(at + (iota[k] & np.int32(-hit)))
         if n == 1:
@@ -147,16 +153,18 @@ def resolve_columns(q, c, codebooks_t, t1_l, t2, R32, E, cmin, mins, known, col,
         else:
             best = np.float32(np.inf)
             for k in range(256):
-                if col[k] <= lim:
+                if src[k] <= lim:
                     best = min(best, l2_entry_qc(q, c, codebooks_t, m, k))
         mins[m] = best
         known[m] = True
 
 
 @nb.njit(cache=True)
-def exact_B(q, c, codebooks_t, t1_l, t2, R32, E, cmin, mins, known, col, iota, B, p):
+def exact_B(q, c, codebooks_t, t1_l, t2, R32, E, cmin, mins, known, col, iota, B, p, Tall):
     """The reference's ``B[p] = sum_m mn`` (float64, in order; b = 0 for L2); B's interval becomes it."""
-    resolve_columns(q, c, codebooks_t, t1_l, t2, R32[p], E[p], cmin[p], mins[p], known[p], col, iota, 0, E.shape[1])
+    kept = Tall.shape[0] == E.shape[0]
+    resolve_columns(q, c, codebooks_t, t1_l, t2, R32[p], E[p], cmin[p], mins[p], known[p], col, iota, 0, E.shape[1],
+                    Tall[p] if kept else col.reshape(1, 256), kept)
     acc = 0.0
     for m in range(E.shape[1]):
         acc += mins[p, m]
@@ -166,10 +174,11 @@ def exact_B(q, c, codebooks_t, t1_l, t2, R32, E, cmin, mins, known, col, iota, B
 
 
 @nb.njit(cache=True)
-def exact_tmax(q, centroids, codebooks_t, probe_row, term1, t2, R32, E, cmin, cmax, mins, known, col, iota):
+def exact_tmax(q, centroids, codebooks_t, probe_row, term1, t2, R32, E, cmin, cmax, mins, known, col, iota, Tall):
     """The reference's ``max(T - mn)`` over all probed lists (float64): only columns whose interval
     reaches the largest lower bound are looked at, and in them only the entries that could hold it."""
     P, M = E.shape
+    kept = Tall.shape[0] == P
     low = 0.0  # a lower bound on the maximum: max_k T - mn >= (cmax - E) - (cmin + E)
     for p in range(P):
         for m in range(M):
@@ -181,14 +190,18 @@ def exact_tmax(q, centroids, codebooks_t, probe_row, term1, t2, R32, E, cmin, cm
             if np.float64(cmax[p, m]) - np.float64(cmin[p, m]) + 2.0 * E[p, m] * SLACK < low:
                 continue
             resolve_columns(q, centroids[l], codebooks_t, term1[l], t2, R32[p], E[p], cmin[p], mins[p], known[p], col,
-                            iota, m, m + 1)
+                            iota, m, m + 1, Tall[p] if kept else col.reshape(1, 256), kept)
             mn = mins[p, m]
             lim = low + mn - E[p, m] * SLACK
-            R32_pm = R32[p, m]
+            if kept:
+                src = Tall[p, m]
+            else:
+                src = col
+                R32_pm = R32[p, m]
+                for k in range(256):
+                    col[k] = (term1[l, m, k] + t2[m, k]) + R32_pm
             for k in range(256):
-                col[k] = (term1[l, m, k] + t2[m, k]) + R32_pm
-            for k in range(256):
-                if col[k] >= lim:
+                if src[k] >= lim:
                     tmax = max(tmax, np.float64(l2_entry_qc(q, centroids[l], codebooks_t, m, k)) - mn)
     return tmax
 
@@ -199,14 +212,14 @@ def prepare_query(q, offsets, centroids, codebooks_t, probe_row, term1, t1_absma
     """Approximate columns, exact scale and offset, and the biases (P,) of the non-empty lists (of all
     with ``all_biases``); returns (scale, offset), or (nan, nan) when the sums are not finite (the
     caller then uses the reference path)."""
-    t2, t2_absmax, q_norm, R32, E, cmin, cmax, mins, known, B, T, col, iota, mn32, edge, rows, sums = work
+    t2, t2_absmax, q_norm, R32, E, cmin, cmax, mins, known, B, T, Tall, col, iota, mn32, edge, rows, sums = work
     P, M = E.shape
     query_term2(q, codebooks_t, t2)
     query_term2_bounds(q, t2, t2_absmax, q_norm)
     if not approx_lists(q, centroids, probe_row, term1, t1_absmax, c_norm, cw_norm, t2, t2_absmax, q_norm, R32, E,
-                        cmin, cmax, known, B, T):
+                        cmin, cmax, known, B, T, Tall):
         return np.nan, np.nan
-    tmax = exact_tmax(q, centroids, codebooks_t, probe_row, term1, t2, R32, E, cmin, cmax, mins, known, col, iota)
+    tmax = exact_tmax(q, centroids, codebooks_t, probe_row, term1, t2, R32, E, cmin, cmax, mins, known, col, iota, Tall)
     scale = tmax / lut_max if tmax > 0 else 1.0
     low_hi = B[1].min()
     offset = np.inf
@@ -214,7 +227,7 @@ def prepare_query(q, offsets, centroids, codebooks_t, probe_row, term1, t1_absma
         if B[0, p] <= low_hi:
             l = probe_row[p]
             offset = min(offset, exact_B(q, centroids[l], codebooks_t, term1[l], t2, R32, E, cmin, mins, known, col,
-                                         iota, B, p))
+                                         iota, B, p, Tall))
     for p in range(P):  # bias = min(rint((B - offset) / scale), dist_max): exact B only near an edge
         l = probe_row[p]
         if not (all_biases or offsets[l + 1] > offsets[l]):
@@ -229,7 +242,7 @@ def prepare_query(q, offsets, centroids, codebooks_t, probe_row, term1, t1_absma
         elif na == nb_ and abs(a - na) < 0.5 and abs(b - nb_) < 0.5:
             bias[p] = min(na, dist_max)
         else:
-            x = (exact_B(q, centroids[l], codebooks_t, term1[l], t2, R32, E, cmin, mins, known, col, iota, B, p)
+            x = (exact_B(q, centroids[l], codebooks_t, term1[l], t2, R32, E, cmin, mins, known, col, iota, B, p, Tall)
                  - offset) / scale
             bias[p] = min(np.rint(x), dist_max)
     return scale, offset
@@ -266,7 +279,7 @@ def exact_int(q, c, codebooks_t, t1_l, t2, R32, E, cmin, cmax, mins, known, col,
     """The reference's integer for entry (m, k) of one list (rows R32..known of it), where the bound
     alone did not decide it: with the exact minimum (updating the list's edges), else the exact entry."""
     if not known[m]:
-        resolve_columns(q, c, codebooks_t, t1_l, t2, R32, E, cmin, mins, known, col, iota, m, m + 1)
+        resolve_columns(q, c, codebooks_t, t1_l, t2, R32, E, cmin, mins, known, col, iota, m, m + 1, T, True)
         mn32[m], edge[m] = edge_of(E[m], cmin[m], cmax[m], mins[m], True, scale)
         v = sure_int(T[m, k], mn32[m], np.float32(1.0 / scale), edge[m], np.float32(lut_max))
         if v >= 0:
@@ -375,7 +388,7 @@ def scan_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, term1,
     ``bias + (S - err - sum_m E_m - B_hi) / scale - M/2``: a code whose S exceeds ``limit`` cannot
     enter the top-k and is skipped; the others get their exact integers. Returns how many were filled.
     """
-    t2, t2_absmax, q_norm, R32, E, cmin, cmax, mins, known, B, T, col, iota, mn32, edge, rows, sums = work
+    t2, t2_absmax, q_norm, R32, E, cmin, cmax, mins, known, B, T, Tall, col, iota, mn32, edge, rows, sums = work
     k = top_d.shape[0]
     P, M = E.shape
     inv = np.float32(1.0 / scale)
@@ -388,10 +401,10 @@ def scan_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, term1,
         # every entry is >= 0, so no code of list p is nearer than its bias: skip the whole list
         if n == k and top_d[k - 1] < dist_max and bias[p] > top_d[k - 1]:
             continue
-        if T.shape[0] == P:
-            Tp = T[p]
+        if Tall.shape[0] == P:
+            Tp = Tall[p]
         else:
-            Tp = T[0]
+            Tp = T
             for m in range(M):
                 R32_pm = R32[p, m]
                 for kk in range(256):
@@ -478,16 +491,16 @@ def luts_one_query(q, offsets, centroids, codebooks_t, probe_row, term1, t1_absm
                                   lut_max, dist_max, work, bias_out, True)
     if not np.isfinite(scale):
         return scale, offset
-    t2, t2_absmax, q_norm, R32, E, cmin, cmax, mins, known, B, T, col, iota, mn32, edge, rows, sums = work
+    t2, t2_absmax, q_norm, R32, E, cmin, cmax, mins, known, B, T, Tall, col, iota, mn32, edge, rows, sums = work
     inv = np.float32(1.0 / scale)
     top = np.float32(lut_max)
     P, M = E.shape
     for p in range(P):
         l = probe_row[p]
-        if T.shape[0] == P:
-            Tp = T[p]
+        if Tall.shape[0] == P:
+            Tp = Tall[p]
         else:
-            Tp = T[0]
+            Tp = T
             for m in range(M):
                 R32_pm = R32[p, m]
                 for k in range(256):
