@@ -5,9 +5,10 @@ that stops after it and a run that stops before it, all in process CPU time (bes
 
 - ``select``: the nprobe nearest centroids (faiss flat search, as faiss's own IVF search does);
 - ``term2``: -2<q_m, C_mk> once per query (:func:`ivfpq.precomputed.query_term2`) and its bounds;
-- ``approx_luts``: pass 1 over the probed lists: term1 + term2 + R, column minima and maxima;
+- ``approx_luts``: pass 1 over the probed lists: term1 + term2 + R with column minima and maxima, the
+  LUTs kept for the scan while they fit (:data:`ivfpq.fixed_l2.KEEP_BYTES`);
 - ``exact_scale_offset_bias``: the reference's scale, offset and biases from the intervals;
-- ``scan``: filter, exact integers for the codes that pass, top-k;
+- ``scan``: each list's LUT (kept, else rebuilt), filter, exact integers for the codes that pass, top-k;
 - ``golden_fixed`` / ``golden_float``: :func:`ivfpq.scan.scan_lists` end to end (no selection);
 - ``faiss``: ``IndexIVFPQ.search`` end to end (selection included).
 """
