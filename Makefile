@@ -50,7 +50,17 @@ $(BYTECODE): $(STAMP) $(shell find $(BYTECODE_PKGS) -name '*.py')
 	$(PY) -m compileall -q $(BYTECODE_PKGS)
 	touch $@
 
-install: sysdeps $(STAMP) $(KERNELS) $(BYTECODE)
+# numba's on-disk cache is keyed by each function's own file: a compiled function keeps running after a
+# function it calls in another file changed. When any package source changes, drop every cached compile
+# (the next run recompiles, once)
+NUMBA_PKGS  := ivfpq rtl hwsim retrieval_service llm_client bench
+NUMBA_FRESH := $(VENV)/.hwrag-numba-fresh
+
+$(NUMBA_FRESH): $(STAMP) $(shell find $(NUMBA_PKGS) -name '*.py')
+	find $(NUMBA_PKGS) -path '*/__pycache__/*' \( -name '*.nbi' -o -name '*.nbc' \) -delete
+	touch $@
+
+install: sysdeps $(STAMP) $(KERNELS) $(BYTECODE) $(NUMBA_FRESH)
 
 demo: install
 	$(VENV)/bin/hwrag demo
