@@ -23,6 +23,11 @@ def cmd_build(args) -> int:
     from llm_client.named_stores import build_named, check_name
 
     check_name(args.name)
+    if args.chunk_words < 8:
+        raise HwragError(f"--chunk-words {args.chunk_words}; accepted: 8 or more (a passage keeps at least 8 words)")
+    from llm_client.documents import read_documents
+
+    read_documents(args.texts)  # the cheap check first: a missing, empty or binary file before the model loads
     lm = None
     if args.kind == "token":
         from .ralm_commands import load_model

@@ -93,7 +93,8 @@ def _configs(args):
     """(kNN-LM config with a provisional temperature, chunk RALM config), both checked."""
     from llm_client.knnlm import KnnLMConfig
 
-    knn = KnnLMConfig(k=args.k, lam=args.lam, temperature=args.knn_temperature or 1.0, nprobe=args.nprobe,
+    temperature = 1.0 if args.knn_temperature is None else args.knn_temperature  # 0 is checked, not replaced
+    knn = KnnLMConfig(k=args.k, lam=args.lam, temperature=temperature, nprobe=args.nprobe,
                       interval=args.knn_interval)
     chunk = ChunkRALMConfig(k=args.chunks, interval=args.chunk_interval, nprobe=args.chunk_nprobe,
                             query_tokens=args.query_tokens, min_context=args.min_context,
@@ -256,6 +257,11 @@ def cmd_eval_ppl(args) -> int:
     knn, chunk = _configs(args)
     if args.texts and args.split != "test":
         raise HwragError("--texts and --split both choose the scored text; give one")
+    from llm_client.documents import read_documents
+
+    for paths in (args.texts, args.tune_texts):  # the cheap checks before the model loads
+        if paths:
+            read_documents(paths)
     lm = load_model(args)
     modes = list(dict.fromkeys(args.mode))
     tokens, what = _scored_tokens(lm, args)

@@ -65,3 +65,20 @@ def test_a_closed_pipe_ends_the_command_quietly():
                        timeout=60)
     assert p.stdout == "x" * 80 + "\n"
     assert p.stderr == ""
+
+
+@pytest.mark.parametrize("argv, cause", [
+    (["eval-ppl", "--mode", "token", "--knn-temperature", "0"], "temperature > 0"),
+    (["datastore", "build", "--texts", "{d}", "--kind", "chunk", "--name", "t", "--chunk-words", "0"],
+     "--chunk-words 0; accepted: 8 or more"),
+    (["eval-ppl", "--mode", "none", "--texts", "{d}/missing"], "missing does not exist"),
+    (["datastore", "build", "--texts", "{d}/missing", "--kind", "token", "--name", "t"], "missing does not exist"),
+])
+def test_ralm_commands_check_their_input_before_loading_a_model(tmp_path, capsys, monkeypatch, argv, cause):
+    """Cheap checks first: no model is loaded (load_model would fail the test) before a bad flag or path."""
+    import hwrag.ralm_commands as rc
+
+    monkeypatch.setattr(rc, "load_model", lambda args: pytest.fail("loaded the model before checking input"))
+    (tmp_path / "a.txt").write_text("a few words of text to read here and there, enough")
+    assert main([a.replace("{d}", str(tmp_path)) for a in argv]) == 2
+    assert cause in _first_stderr_line(capsys)
