@@ -139,6 +139,9 @@ class FpgaNode(Accelerator):
         c = self.config
         if c.device is None:
             return None
+        from rtl.fpga_devices import get_device
+
+        get_device(c.device)  # a mistyped device is an error naming the known ones, not "no synthesis"
         fits = card.units_that_fit(c.device)
         if fits is None:
             return {"device": c.device, "needed": c.channels, "fit": None,

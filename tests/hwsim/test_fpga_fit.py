@@ -43,3 +43,16 @@ def test_chameleon_u250_fits_by_the_checked_in_cards():
     w = Workload(np.full((1, 4), 64), 128, 16, 10)
     fit = FpgaNode(replace(CHAMELEON_U250, stream_mode="calibrated")).model(w).extra["fpga_fit"]
     assert fit["fits"] is True and fit["fit"] >= 4
+
+
+def test_a_mistyped_device_names_the_known_ones():
+    import numpy as np
+    import pytest
+
+    from hwsim.accelerator import Workload
+    from hwsim.configs import get_config, make_accelerator
+    from ivfpq.errors import HwragError
+
+    acc = make_accelerator(get_config("chameleon_u250").with_(device="xcu999"))
+    with pytest.raises(HwragError, match="unknown FPGA device 'xcu999'; accepted: xcu250, xcu55c"):
+        acc.model(Workload(np.full((1, 4), 1000), 128, 16, 10))
