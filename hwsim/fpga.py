@@ -139,9 +139,8 @@ class FpgaNode(Accelerator):
         c = self.config
         if c.device is None:
             return None
-        from rtl.fpga_devices import get_device
-
-        get_device(c.device)  # a mistyped device is an error naming the known ones, not "no synthesis"
+        if card.fpga_fit and c.device not in card.fpga_fit:  # mistyped: say so, not "no synthesis"
+            raise HwragError(f"unknown FPGA device {c.device!r}; accepted: {', '.join(sorted(card.fpga_fit))}")
         fits = card.units_that_fit(c.device)
         if fits is None:
             return {"device": c.device, "needed": c.channels, "fit": None,
