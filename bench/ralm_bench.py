@@ -1,7 +1,8 @@
 """``python -m bench.ralm_bench``: RALM generation throughput through the retrieval service, side by side
 in one run -- retrieval off, chunk RALM and kNN-LM (token mode), each with and without overlap of
 retrieval and LM compute (ChamLM-style alternating sub-batches), on the cpu backend and on emulated
-backends (fpga, pim-hbm, pim-dimm) when present.
+backends (fpga, pim-hbm, pim-dimm) when present. Per backend, retrieval off is measured with the
+service up, and the configurations take turns in every repeat (``vs off``: tokens/s relative to it).
 
 Every figure is labelled. *measured*: wall clock on this machine (tokens/s, LM compute, retrieval
 latency and wait, retrieval share of step time, overlap achieved). For emulated backends the measured
@@ -50,6 +51,7 @@ class RalmBenchConfig:
     """The RALM benchmark's one configuration, whichever front-end runs it (``hwrag bench ralm``,
     ``python -m bench.ralm_bench``, or :func:`run`): their flags map onto these fields."""
     backends: tuple[str, ...] = ("cpu", "fpga")
+    modes: tuple[str, ...] = ("chunk", "token")  # RALM modes measured beside retrieval off
     batch: int = 8
     new_tokens: int = 32
     sub_batches: int = 2
@@ -159,8 +161,11 @@ def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None,
     if lm is None:
         lm = load_lm(c.model)
     if stores is None:
-        stores = {"chunk": build_chunk_store(demo_chunk_config(c.full)),
-                  "token": build_knn_store(lm, KnnStoreConfig(max_tokens=0 if c.full else DEMO_KNN_TOKENS))}
+        stores = {}
+        if "chunk" in c.modes:
+            stores["chunk"] = build_chunk_store(demo_chunk_config(c.full))
+        if "token" in c.modes:
+            stores["token"] = build_knn_store(lm, KnnStoreConfig(max_tokens=0 if c.full else DEMO_KNN_TOKENS))
     knn_base = (tuned_config(stores["token"].meta["median_sq_distance"]) if "token" in stores
                 and "median_sq_distance" in stores["token"].meta else KnnLMConfig())
     prompts = list(prompts) if prompts is not None else _prompts(c.batch)
@@ -174,29 +179,40 @@ def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None,
                                 chunk=ChunkRALMConfig(interval=c.chunk_interval, **chunk_kw),
                                 knn=KnnLMConfig(**{**knn_base.__dict__, "interval": c.knn_interval}))
 
-    def measure(co, backend, mode, overlap) -> dict:
-        """The median run (by tokens/s) of ``repeats``, with every run's tokens/s beside it."""
-        runs = sorted((_row(backend, co.generate(prompts, generation(mode, overlap)), lm.name)
-                       for _ in range(c.repeats)), key=lambda r: r["tokens_per_s"])
+    def median(runs: list[dict]) -> dict:
+        """The median run (by tokens/s), with every run's tokens/s beside it."""
+        runs = sorted(runs, key=lambda r: r["tokens_per_s"])
         row = runs[len(runs) // 2]
         row["tokens_per_s_runs"] = [r["tokens_per_s"] for r in runs]
         return row
 
+    def interleaved(co, backend: str, cases: list[tuple[str, bool]]) -> list[dict]:
+        """Each case's median of ``repeats``, the cases run in turn in every repeat (a drift in the machine's
+        load falls on all of them alike); tokens/s relative to the block's retrieval-off case."""
+        runs: dict = {case: [] for case in cases}
+        for _ in range(c.repeats):
+            for mode, overlap in cases:
+                runs[(mode, overlap)].append(_row(backend, co.generate(prompts, generation(mode, overlap)), lm.name))
+        out = [median(runs[case]) for case in cases]
+        off = next((r["tokens_per_s"] for r in out if r["mode"] == "none"), None)
+        for r in out:
+            r["vs_retrieval_off"] = r["tokens_per_s"] / off - 1 if off else None
+        return out
+
     rows = []
     co = InferenceCoordinator(lm, None)
     co.generate(prompts, generation("none", False, 8))  # warm-up
-    rows.append(measure(co, "-", "none", False))
     for backend in _available(list(c.backends)):
         log.info("backend %s: starting the service, %s (%d memory nodes per datastore)", backend,
                  DEPLOYMENTS[c.deploy], c.shards)
         with service(stores, backend, c.shards, c.deploy) as retriever:
             co = InferenceCoordinator(lm, retriever)
-            for mode in [m for m in ("chunk", "token") if m in stores]:
+            modes = [m for m in c.modes if m in stores]
+            for mode in modes:
                 co.generate(prompts, generation(mode, True, 4))  # warm-up: encoder, JIT, channels
-                for overlap in (False, True):
-                    t = time.perf_counter()
-                    rows.append(measure(co, backend, mode, overlap))
-                    log.info("%s %s overlap=%s: %.1f s", backend, mode, overlap, time.perf_counter() - t)
+            t = time.perf_counter()
+            rows += interleaved(co, backend, [("none", False)] + [(m, o) for m in modes for o in (False, True)])
+            log.info("%s: %.1f s", backend, time.perf_counter() - t)
     return {
         "bench": "ralm", "provenance": "measured unless a figure says modeled",
         "setup": {"batch": c.batch, "new_tokens": c.new_tokens, "sub_batches": c.sub_batches,
@@ -216,9 +232,9 @@ def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None,
 
 
 def table(result: dict) -> str:
-    cols = ["backend", "mode", "overlap", "tokens_per_s", "lm_compute_s", "retrieval_latency_s", "retrieval_wait_s",
+    cols = ["backend", "mode", "overlap", "tokens_per_s", "vs_retrieval_off", "lm_compute_s", "retrieval_latency_s", "retrieval_wait_s",
             "retrieval_share_of_step_time", "overlap_achieved"]
-    heads = ["backend", "mode", "overlap", "tok/s", "LM s", "retr lat s", "retr wait s", "retr share", "overlap"]
+    heads = ["backend", "mode", "overlap", "tok/s", "vs off", "LM s", "retr lat s", "retr wait s", "retr share", "overlap"]
     su, m = result["setup"], result["machine"]
     out = [f"RALM generation (measured, wall clock on this machine); service: {su['deployment']} -- "
            f"{su.get('deployment_note', '')}",
@@ -259,6 +275,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = RalmBenchConfig()
     p.add_argument("--backends", default=",".join(d.backends),
                    help="comma-separated (cpu, cpu-faiss, fpga, pim-hbm, pim-dimm)")
+    p.add_argument("--modes", default=",".join(d.modes), help="comma-separated RALM modes (chunk, token) beside "
+                   "retrieval off")
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--new-tokens", type=int, default=d.new_tokens)
     p.add_argument("--sub-batches", type=int, default=d.sub_batches)
@@ -284,6 +302,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(a) -> RalmBenchConfig:
     vals = {f.name: getattr(a, f.name) for f in fields(RalmBenchConfig)}
     vals["backends"] = tuple(b for b in a.backends.split(",") if b)
+    vals["modes"] = tuple(m for m in a.modes.split(",") if m)
+    bad = set(vals["modes"]) - {"chunk", "token"}
+    if bad:
+        raise HwragError(f"--modes {a.modes!r}; accepted: chunk, token (comma-separated)")
     return RalmBenchConfig(**vals)
 
 

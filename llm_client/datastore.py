@@ -195,9 +195,25 @@ def collect_keys(lm, tokens: np.ndarray, batch_size: int = 16, progress: bool = 
     return keys, np.asarray(tokens[1:n + 1], dtype=np.int64)
 
 
+def _save_keys(keys: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, keys)
+    tmp.replace(path)
+
+
+def knn_keys_path(ds: Datastore) -> Path | None:
+    """The full-precision keys of a token store built with ``keep_keys`` (None if not kept)."""
+    p = ds.meta.get("keys_file")
+    return Path(p) if p and Path(p).exists() else None
+
+
 def build_knn_store(lm, cfg: KnnStoreConfig | None = None, tokens: np.ndarray | None = None,
-                    rebuild: bool = False, progress: bool = True, name: str | None = None) -> Datastore:
-    """The kNN-LM store of ``lm`` over the training text (or ``tokens``), cached by model and config."""
+                    rebuild: bool = False, progress: bool = True, name: str | None = None,
+                    keep_keys: bool = False) -> Datastore:
+    """The kNN-LM store of ``lm`` over the training text (or ``tokens``), cached by model and config.
+    ``keep_keys`` also keeps the full-precision keys (float32, N x hidden size) in the cache, for
+    comparisons with exact search (``bench.knnlm_exact``), and reuses them when the store is rebuilt."""
     from ivfpq.datasets.cache import cache_dir
     from ivfpq.faiss_io import train_index
     from ivfpq.payloads import PayloadStore
@@ -218,10 +234,18 @@ def build_knn_store(lm, cfg: KnnStoreConfig | None = None, tokens: np.ndarray | 
         tokens = tokens[:cfg.max_tokens + 1]
     name = name or f"pydocs-knn-{lm.name}"
     path = cache_dir("datastores") / f"{name}-IVF{cfg.nlist}-PQ{cfg.M}-{_key(asdict(cfg) | {'src': src, 'dtype': str(lm.dtype)})}"
-    if not rebuild and (ds := _cached(path, "token")):
+    if not rebuild and (ds := _cached(path, "token")) and (not keep_keys or knn_keys_path(ds)):
         return ds
     t0 = time.perf_counter()
-    keys, values = collect_keys(lm, tokens, cfg.batch_size, progress, cfg.window)
+    keys_id = _key({"src": src, "model": lm.name, "dtype": str(lm.dtype), "max_tokens": cfg.max_tokens,
+                    "window": cfg.window, "batch_size": cfg.batch_size})
+    keys_file = cache_dir("datastores") / "keys" / f"{name}-{keys_id}.npy"
+    if keep_keys and keys_file.exists():
+        keys, values = np.load(keys_file), np.asarray(tokens[1:], dtype=np.int64)
+    else:
+        keys, values = collect_keys(lm, tokens, cfg.batch_size, progress, cfg.window)
+        if keep_keys:
+            _save_keys(keys, keys_file)
     nlist = min(cfg.nlist, max(1, len(keys) // KNN_KEYS_PER_LIST))
     ids = np.arange(len(keys), dtype=np.int64)
     index = train_index(keys, nlist, cfg.M, metric="l2", ids=ids, seed=cfg.seed)
@@ -231,5 +255,7 @@ def build_knn_store(lm, cfg: KnnStoreConfig | None = None, tokens: np.ndarray | 
     meta = {"kind": "token", "index_name": path.name, "model": lm.name, "dtype": str(lm.dtype).replace("torch.", ""), "d": int(keys.shape[1]), "metric": "l2",
             "ntotal": int(index.ntotal), "nlist": nlist, "config": asdict(cfg), "source": src,
             "median_sq_distance": dist_scale, "build_seconds_measured": time.perf_counter() - t0}
+    if keep_keys:
+        meta["keys_file"] = str(keys_file)
     log.info("kNN-LM store: %d keys -> %s", index.ntotal, path)
     return _save("token", path, index, payloads, meta)

