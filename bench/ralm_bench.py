@@ -2,10 +2,13 @@
 in one run -- retrieval off, chunk RALM and kNN-LM (token mode), each with and without overlap of
 retrieval and LM compute (ChamLM-style alternating sub-batches), on the cpu backend and on emulated
 backends (fpga, pim-hbm, pim-dimm) when present. Per backend, retrieval off is measured with the
-service up, and the configurations take turns in every repeat (``vs off``: tokens/s relative to it).
+service up, and the configurations take turns in every repeat (``vs off``: median tokens/s relative to
+its median; ``vs off (paired)``: the median over repeats of each run against the retrieval-off run of
+the same repeat, which cancels load that drifts between repeats).
 
 Every figure is labelled. *measured*: wall clock on this machine (tokens/s, LM compute, retrieval
-latency and wait, retrieval share of step time, overlap achieved). For emulated backends the measured
+latency and wait, retrieval share of step time, overlap achieved; CPU seconds of the LM's process and of
+the service's processes per run, which a loaded machine disturbs less than wall clock). For emulated backends the measured
 retrieval time is the emulator's own speed (the golden model plus the hardware model, in Python), not
 the hardware's; their *modeled* figures are the device makespan per request (max over memory nodes,
 naming the modeled configuration) and the throughput it implies without overlap:
@@ -27,6 +30,7 @@ import argparse
 import json
 import logging
 import os
+import statistics
 import sys
 import time
 from contextlib import contextmanager
@@ -119,6 +123,23 @@ def _available(backends: list[str]) -> list[str]:
     return out
 
 
+def _cpu_seconds() -> tuple[float, dict[int, float]]:
+    """CPU seconds (user + system, measured) of this process, all its threads, and of each of its child
+    processes (the service, when deployed as processes; in-process it counts in the first figure)."""
+    import psutil
+
+    me = psutil.Process()
+    t = me.cpu_times()
+    kids = {}
+    for k in me.children(recursive=True):
+        try:
+            kt = k.cpu_times()
+            kids[k.pid] = kt.user + kt.system
+        except psutil.Error:  # a child that ended
+            pass
+    return t.user + t.system, kids
+
+
 def _row(backend: str, res, lm_name: str) -> dict:
     s = res.summary()
     row = {"backend": backend, "mode": s["mode"], "overlap": s["overlap"] if s["mode"] != "none" else None,
@@ -192,8 +213,21 @@ def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None,
         runs: dict = {case: [] for case in cases}
         for _ in range(c.repeats):
             for mode, overlap in cases:
-                runs[(mode, overlap)].append(_row(backend, co.generate(prompts, generation(mode, overlap)), lm.name))
-        out = [median(runs[case]) for case in cases]
+                before = _cpu_seconds()
+                row = _row(backend, co.generate(prompts, generation(mode, overlap)), lm.name)
+                after = _cpu_seconds()
+                row["cpu_s_lm_process"] = after[0] - before[0]
+                row["cpu_s_service"] = sum(after[1].get(pid, 0.0) - t for pid, t in before[1].items())
+                runs[(mode, overlap)].append(row)
+
+        off_runs = [r["tokens_per_s"] for r in runs.get(("none", False), [])]
+        out = []
+        for case in cases:
+            paired = [r["tokens_per_s"] / o - 1 for r, o in zip(runs[case], off_runs)]  # same repeat, back to back
+            row = median(runs[case])
+            row["vs_retrieval_off_paired_runs"] = paired
+            row["vs_retrieval_off_paired"] = statistics.median(paired) if paired else None
+            out.append(row)
         off = next((r["tokens_per_s"] for r in out if r["mode"] == "none"), None)
         for r in out:
             r["vs_retrieval_off"] = r["tokens_per_s"] / off - 1 if off else None
@@ -232,9 +266,11 @@ def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None,
 
 
 def table(result: dict) -> str:
-    cols = ["backend", "mode", "overlap", "tokens_per_s", "vs_retrieval_off", "lm_compute_s", "retrieval_latency_s", "retrieval_wait_s",
+    cols = ["backend", "mode", "overlap", "tokens_per_s", "vs_retrieval_off", "vs_retrieval_off_paired",
+            "cpu_s_lm_process", "cpu_s_service",
+            "lm_compute_s", "retrieval_latency_s", "retrieval_wait_s",
             "retrieval_share_of_step_time", "overlap_achieved"]
-    heads = ["backend", "mode", "overlap", "tok/s", "vs off", "LM s", "retr lat s", "retr wait s", "retr share", "overlap"]
+    heads = ["backend", "mode", "overlap", "tok/s", "vs off", "vs off (paired)", "LM proc CPU s", "service CPU s", "LM s", "retr lat s", "retr wait s", "retr share", "overlap"]
     su, m = result["setup"], result["machine"]
     out = [f"RALM generation (measured, wall clock on this machine); service: {su['deployment']} -- "
            f"{su.get('deployment_note', '')}",

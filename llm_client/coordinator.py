@@ -27,7 +27,7 @@ from ivfpq.errors import HwragError
 
 from .chunk_ralm import ChunkRALMConfig, conditioned_input, default_encoder, query_text
 from .datastore import payload_token
-from .knnlm import KnnLMConfig, interpolate, knn_log_probs
+from .knnlm import KnnLMConfig, interpolate_neighbours
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +189,8 @@ class InferenceCoordinator:
                 r = timed.result
                 nxt = torch.tensor([[payload_token(p) for p in row] for row in r.payloads], dtype=torch.long)
                 nxt[torch.from_numpy(r.ids) < 0] = -1
-                knn_lp, valid = knn_log_probs(torch.from_numpy(r.distances), nxt, lm.vocab_size,
+                logp = interpolate_neighbours(logits.cpu(), torch.from_numpy(r.distances), nxt, cfg.knn.lam,
                                               cfg.knn.temperature)
-                logp = interpolate(logits.cpu(), knn_lp, cfg.knn.lam, valid)
             else:
                 logp = torch.log_softmax(logits.cpu(), dim=-1)
             logp = shape_next(logp, seqs, cfg, lm.banned_ids)

@@ -64,6 +64,35 @@ def interpolate(lm_logits: torch.Tensor, knn_logp: torch.Tensor | None, lam: flo
     return mixed
 
 
+def interpolate_neighbours(lm_logits: torch.Tensor, distances: torch.Tensor, next_tokens: torch.Tensor, lam: float,
+                           temperature: float) -> torch.Tensor:
+    """``interpolate(lm_logits, *knn_log_probs(distances, next_tokens, V, temperature), lam)`` without
+    the vocabulary-wide log and logaddexp: p_kNN is zero outside the (at most K) neighbours' tokens, so
+    log p = log(1−λ) + log p_LM there, and only the neighbours' tokens need the mixture. (Generation
+    runs this every token: for 4 sequences and k = 64, measured 7.7 ms dense vs 0.7 ms here, on the shared 2 cores.)"""
+    V = lm_logits.shape[-1]
+    if lam == 0.0:
+        return torch.log_softmax(lm_logits, dim=-1)
+    if lam == 1.0:
+        klp, valid = knn_log_probs(distances, next_tokens, V, temperature)
+        return interpolate(lm_logits, klp, 1.0, valid)
+    lp_lm = torch.log_softmax(lm_logits, dim=-1)
+    d = distances.to(torch.float64)
+    tok = next_tokens.long()
+    ok = (tok >= 0) & (tok < V) & torch.isfinite(d)
+    valid = ok.any(dim=1)
+    scores = torch.where(ok, -d / temperature, torch.full_like(d, -math.inf))
+    w = torch.softmax(torch.where(valid[:, None], scores, torch.zeros_like(scores)), dim=1)
+    w = torch.where(ok, w, torch.zeros_like(w))
+    at = tok.clamp(0, V - 1)
+    p_knn = torch.zeros(tok.shape[0], V, dtype=torch.float64, device=d.device).scatter_add_(1, at, w).gather(1, at)
+    # every entry naming the same (row, token) computes the same value, so the scatter's order does not matter;
+    # an entry whose token has no weight (missing neighbour) writes back log(1−λ) + log p_LM unchanged
+    near = torch.logaddexp(torch.log(p_knn) + math.log(lam), lp_lm.gather(1, at).double() + math.log1p(-lam))
+    mixed = (lp_lm + math.log1p(-lam)).scatter_(1, at, near.to(lp_lm.dtype))
+    return mixed if bool(valid.all()) else torch.where(valid[:, None], mixed, lp_lm)
+
+
 def knn_target_log_probs(distances: torch.Tensor, next_tokens: torch.Tensor, targets: torch.Tensor,
                          temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """log p_kNN(target) (N,) and valid (N,) without materialising the vocabulary: the weight of the

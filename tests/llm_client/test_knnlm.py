@@ -82,3 +82,26 @@ def test_target_log_probs_equal_the_full_distribution():
         full = interpolate(logits, full_knn, lam, valid).gather(1, tgt[:, None])[:, 0]
         lp_lm = torch.log_softmax(logits, -1).gather(1, tgt[:, None])[:, 0]
         assert torch.allclose(interpolate_target(lp_lm, knn_t, lam, valid_t), full, atol=1e-12)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.05, 0.3, 1.0])
+def test_neighbour_interpolation_equals_the_dense_one(lam):
+    """The sparse mixture generation uses against the vocabulary-wide one, on random cases with repeated
+    next tokens, missing neighbours (-1, infinite distance) and a query without any neighbour."""
+    from llm_client.knnlm import interpolate_neighbours
+
+    g = torch.Generator().manual_seed(3)
+    B, V, K = 5, 300, 16
+    logits = torch.randn(B, V, generator=g) * 3
+    d = torch.rand(B, K, generator=g, dtype=torch.float64) * 50
+    nxt = torch.randint(0, 12, (B, K), generator=g)  # few distinct tokens: many repeats
+    nxt[1, 3:7] = -1
+    d[2, 5] = math.inf
+    nxt[4] = -1  # no neighbour at all: keeps the LM
+    want = interpolate(logits, *knn_log_probs(d, nxt, V, 7.0)[:1], lam, knn_log_probs(d, nxt, V, 7.0)[1])
+    got = interpolate_neighbours(logits, d, nxt, lam, 7.0)
+    assert got.dtype == want.dtype and got.shape == (B, V)
+    assert torch.equal(torch.isinf(got), torch.isinf(want))
+    fin = torch.isfinite(want)
+    assert torch.allclose(got[fin], want[fin], atol=1e-5, rtol=0)
+    assert torch.equal(got[4], torch.log_softmax(logits[4], -1))

@@ -30,9 +30,10 @@ def test_unknown_deployment_is_a_clear_error(tiny_lm, knn_store):
 def _check_rows(res, backends, modes):
     got = [(r["backend"], r["mode"], r["overlap"]) for r in res["rows"]]
     assert got == [x for b in backends for x in [(b, "none", None)] + [(b, m, o) for m in modes for o in (False, True)]]
-    assert all(r["vs_retrieval_off"] == 0.0 for r in res["rows"] if r["mode"] == "none")
+    assert all(r["vs_retrieval_off"] == r["vs_retrieval_off_paired"] == 0.0 for r in res["rows"] if r["mode"] == "none")
     for r in res["rows"]:
-        assert r["provenance"] == "measured"
+        assert r["provenance"] == "measured" and r["cpu_s_lm_process"] > 0
+        assert r["cpu_s_service"] > 0 or r["mode"] == "none"  # the service's processes did the retrievals
         assert r["new_tokens"] == 2 * 4 and r["tokens_per_s"] > 0 and r["lm_compute_s"] > 0
         assert 0.0 <= r["retrieval_share_of_step_time"] <= 1.0
         if r["mode"] == "none":
