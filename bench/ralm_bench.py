@@ -159,6 +159,44 @@ def _row(backend: str, res, lm_name: str) -> dict:
     return row
 
 
+def _median(runs: list[dict]) -> dict:
+    """The median run (by tokens/s), with every run's tokens/s beside it."""
+    runs = sorted(runs, key=lambda r: r["tokens_per_s"])
+    row = runs[len(runs) // 2]
+    row["tokens_per_s_runs"] = [r["tokens_per_s"] for r in runs]
+    return row
+
+
+def _interleaved(generate, backend: str, cases: list[tuple[str, bool]], repeats: int, lm_name: str) -> list[dict]:
+    """Each case's median of ``repeats``, the cases run in turn in every repeat (a drift in the machine's
+    load falls on all of them alike); tokens/s relative to the block's retrieval-off case, as medians and
+    paired within each repeat. ``generate(mode, overlap)`` runs one generation."""
+    runs: dict = {case: [] for case in cases}
+    for _ in range(repeats):
+        for mode, overlap in cases:
+            before = _cpu_seconds()
+            row = _row(backend, generate(mode, overlap), lm_name)
+            after = _cpu_seconds()
+            row["cpu_s_lm_process"] = after[0] - before[0]
+            row["cpu_s_service"] = sum(after[1].get(pid, 0.0) - t for pid, t in before[1].items())
+            runs[(mode, overlap)].append(row)
+    off_runs = [r["tokens_per_s"] for r in runs.get(("none", False), [])]
+    out = []
+    for case in cases:
+        paired = [r["tokens_per_s"] / o - 1 for r, o in zip(runs[case], off_runs)]  # same repeat, back to back
+        row = _median(runs[case])
+        for key in ("cpu_s_lm_process", "cpu_s_service"):  # medians of their own (less disturbed by load)
+            row[key + "_runs"] = [r[key] for r in runs[case]]
+            row[key] = statistics.median(row[key + "_runs"])
+        row["vs_retrieval_off_paired_runs"] = paired
+        row["vs_retrieval_off_paired"] = statistics.median(paired) if paired else None
+        out.append(row)
+    off = next((r["tokens_per_s"] for r in out if r["mode"] == "none"), None)
+    for r in out:
+        r["vs_retrieval_off"] = r["tokens_per_s"] / off - 1 if off else None
+    return out
+
+
 def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None, prompts: list[str] | None = None
         ) -> dict:
     """``lm``, ``stores`` and ``prompts`` default to SmolLM2-135M-Instruct, the demo-size datastores
@@ -200,39 +238,6 @@ def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None,
                                 chunk=ChunkRALMConfig(interval=c.chunk_interval, **chunk_kw),
                                 knn=KnnLMConfig(**{**knn_base.__dict__, "interval": c.knn_interval}))
 
-    def median(runs: list[dict]) -> dict:
-        """The median run (by tokens/s), with every run's tokens/s beside it."""
-        runs = sorted(runs, key=lambda r: r["tokens_per_s"])
-        row = runs[len(runs) // 2]
-        row["tokens_per_s_runs"] = [r["tokens_per_s"] for r in runs]
-        return row
-
-    def interleaved(co, backend: str, cases: list[tuple[str, bool]]) -> list[dict]:
-        """Each case's median of ``repeats``, the cases run in turn in every repeat (a drift in the machine's
-        load falls on all of them alike); tokens/s relative to the block's retrieval-off case."""
-        runs: dict = {case: [] for case in cases}
-        for _ in range(c.repeats):
-            for mode, overlap in cases:
-                before = _cpu_seconds()
-                row = _row(backend, co.generate(prompts, generation(mode, overlap)), lm.name)
-                after = _cpu_seconds()
-                row["cpu_s_lm_process"] = after[0] - before[0]
-                row["cpu_s_service"] = sum(after[1].get(pid, 0.0) - t for pid, t in before[1].items())
-                runs[(mode, overlap)].append(row)
-
-        off_runs = [r["tokens_per_s"] for r in runs.get(("none", False), [])]
-        out = []
-        for case in cases:
-            paired = [r["tokens_per_s"] / o - 1 for r, o in zip(runs[case], off_runs)]  # same repeat, back to back
-            row = median(runs[case])
-            row["vs_retrieval_off_paired_runs"] = paired
-            row["vs_retrieval_off_paired"] = statistics.median(paired) if paired else None
-            out.append(row)
-        off = next((r["tokens_per_s"] for r in out if r["mode"] == "none"), None)
-        for r in out:
-            r["vs_retrieval_off"] = r["tokens_per_s"] / off - 1 if off else None
-        return out
-
     rows = []
     co = InferenceCoordinator(lm, None)
     co.generate(prompts, generation("none", False, 8))  # warm-up
@@ -245,7 +250,9 @@ def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None,
             for mode in modes:
                 co.generate(prompts, generation(mode, True, 4))  # warm-up: encoder, JIT, channels
             t = time.perf_counter()
-            rows += interleaved(co, backend, [("none", False)] + [(m, o) for m in modes for o in (False, True)])
+            cases = [("none", False)] + [(m, o) for m in modes for o in (False, True)]
+            rows += _interleaved(lambda mode, overlap: co.generate(prompts, generation(mode, overlap)), backend,
+                                 cases, c.repeats, lm.name)
             log.info("%s: %.1f s", backend, time.perf_counter() - t)
     return {
         "bench": "ralm", "provenance": "measured unless a figure says modeled",
