@@ -23,8 +23,8 @@ def _documents() -> tuple:
     return tuple(load_corpus())
 
 
-@functools.lru_cache(maxsize=4)
-def corpus_text(split: str = "train") -> str:
+def corpus_documents(split: str = "train") -> list:
+    """The documents of ``split`` (see :data:`SPLITS`), in corpus order."""
     from ivfpq.errors import HwragError
 
     if split not in SPLITS:
@@ -32,7 +32,12 @@ def corpus_text(split: str = "train") -> str:
     docs = [d for d in _documents() if d.heldout == (split != "train")]
     if split in ("validation", "test"):
         docs = [d for d in docs if not _near_copy(d.text)][(split == "test")::2]  # alternately, in corpus order
-    return SEPARATOR.join(d.text for d in docs)
+    return docs
+
+
+@functools.lru_cache(maxsize=4)
+def corpus_text(split: str = "train") -> str:
+    return SEPARATOR.join(d.text for d in corpus_documents(split))
 
 
 def _word_grams(text: str, n: int = 8) -> set[str]:
