@@ -14,14 +14,15 @@ temperature: nothing is tuned on the held-out files); build and evaluation times
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+from ivfpq.errors import HwragError
 
 CHUNK_STORE, TOKEN_STORE = "bench-own-chunk", "bench-own-token"
 
@@ -39,15 +40,12 @@ def write_corpus_folders(root: Path, store_every: int, held: int) -> tuple[Path,
 
 
 def _hwrag_json(argv: list[str]) -> dict:
-    """Run ``hwrag ARGV --json`` in this process; its JSON output."""
-    from hwrag.cli import main
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        rc = main(argv + ["--json"])
-    if rc:
-        raise SystemExit(rc)
-    return json.loads(buf.getvalue())
+    """Run ``hwrag ARGV --json`` as the user would (a child process: bench sits below the CLI's floor) and
+    return its JSON output; its progress and any error line go to this terminal."""
+    p = subprocess.run([sys.executable, "-m", "hwrag.cli", *argv, "--json"], stdout=subprocess.PIPE, text=True)
+    if p.returncode:
+        raise HwragError(f"hwrag {' '.join(argv[:2])} exited {p.returncode} (its error is above)")
+    return json.loads(p.stdout)
 
 
 def run_own_docs(store_texts: list[str], held_texts: list[str]) -> dict:
