@@ -46,8 +46,8 @@ do not change (posted writes completed on entry), their commands are counted.
 
 The numbering of its arrays lives in :mod:`.bank_queues_layout` (no numba: :mod:`.structures` builds
 the arrays with it). numba's cache is keyed by this file only: the loop checks the constants it takes
-from other files against their current values (:func:`_layout_ok`) and stops with an AssertionError
-when its compiled code is older than them.
+from other files against their current values (:func:`.core.layout_ok` with this file's
+:data:`_LAYOUT`) and stops with an AssertionError when its compiled code is older than them.
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ from .bank_queues_layout import (B_CQN, B_E, B_HITS, B_LOC, B_NF, B_OPEN, B_RD, 
                                  K_KEY, K_NF, K_ROW, K_W, REF_RING, STALL, S_CQRD, S_CQTOT, S_DRAIN, S_HOLD,
                                  S_INREF, S_NEV, S_NF, S_REFNEXT, S_REFPTR, S_RFHEAD, S_RFN, S_RR, S_TQH,
                                  S_TQN, T_ADDR, T_BANK, T_ID, T_KEY, T_NF, T_ROW)
-from .core import dense_table, earliest, log_command
+from .core import dense_table, earliest, layout_ok, log_command
 from .layout import (BIG, P_B, P_BG, P_CQCAP, P_DUAL, P_FAW, P_HITCAP, P_POLICY, P_R, P_RCAP, P_RDLAT,
                      P_REFI, P_REFIPB, P_REFMODE, P_WCAP, STALE)
 from .timing import ACT, NCMD, PRE, RD, RDA, REF, REFPB, WR, WRA
@@ -67,17 +67,6 @@ from .timing import ACT, NCMD, PRE, RD, RDA, REF, REFPB, WR, WRA
 #: the numbering as of this file's compilation (numba freezes it into the loop; see
 #: bank_queues_layout.LAYOUT)
 _LAYOUT = tuple(int(x) for x in LAYOUT)
-
-
-@njit(cache=True, inline='always')
-def _layout_ok(layout):
-    """Whether ``layout`` (:data:`.bank_queues_layout.LAYOUT` as of now) matches :data:`_LAYOUT`."""
-    if layout.shape[0] != len(_LAYOUT):
-        return False
-    for i in range(len(_LAYOUT)):
-        if layout[i] != _LAYOUT[i]:
-            return False
-    return True
 
 
 @njit(cache=True)
@@ -91,7 +80,7 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, tqr, cq, ht, sc, rfq, g, cnt,
     module-level function costs an atomic reference-count pair per array argument (tens of ns, more
     than most steps). The timing update of :func:`.core.issue` is written out in :func:`issue_at`
     for the same reason; the timing tests hold it to the helper through the command log."""
-    assert _layout_ok(layout), STALE
+    assert layout_ok(layout, _LAYOUT), STALE
     U = sc.shape[0]
     R, BG, B = P[P_R], P[P_BG], P[P_B]
     BGB = BG * B

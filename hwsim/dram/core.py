@@ -74,12 +74,13 @@ def earliest(nx, fw, fwp, r, gnode, bnode, cmd, nfaw):
 
 
 @njit(cache=True, inline='always')
-def layout_ok(layout):
-    """Whether ``layout`` (:data:`LAYOUT` as of now) matches the constants compiled into the caller."""
-    if layout.shape[0] != len(_LAYOUT):
+def layout_ok(layout, frozen):
+    """Whether ``layout`` (a numbering as of now) equals ``frozen``: the caller passes its module's
+    tuple of the same numbering, which numba compiles into the caller as constants (and caches with it)."""
+    if layout.shape[0] != len(frozen):
         return False
-    for i in range(len(_LAYOUT)):
-        if layout[i] != _LAYOUT[i]:
+    for i in range(len(frozen)):
+        if layout[i] != frozen[i]:
             return False
     return True
 
@@ -655,7 +656,7 @@ def simulate(P, tab, nxt, open_row, faw, fawp, refs, sc, qs, bq, cnt,
              in_id, in_bank, in_row, in_w, in_arr, offsets, horizon, done, kind, consumed, entry, log, logn, layout):
     """Run every unit over its slice ``offsets[u]:offsets[u+1]`` of the (unit-sorted) inputs;
     ``entry[k]`` receives the cycle input ``k`` entered its queue."""
-    assert layout_ok(layout), STALE
+    assert layout_ok(layout, _LAYOUT), STALE
     U = offsets.shape[0] - 1
     tabd = dense_table(tab)
     R = P[P_R]
