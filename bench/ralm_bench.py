@@ -123,20 +123,42 @@ def _available(backends: list[str]) -> list[str]:
     return out
 
 
-def _cpu_seconds() -> tuple[float, dict[int, float]]:
-    """CPU seconds (user + system, measured) of this process, all its threads (the process CPU clock, in
-    nanoseconds: ``/proc``'s 10 ms ticks would read a short generation as 0), and of each of its child
-    processes (psutil; the service, when deployed as processes; in-process it counts in the first figure)."""
+def _cpu_seconds() -> tuple[float, dict]:
+    """CPU seconds (measured) of this process, all its threads, by the process CPU clock (nanoseconds:
+    ``/proc``'s 10 ms ticks would read a short generation as 0), and per child process (the service, when
+    deployed as processes; in-process it counts in the first figure) its threads' on-CPU seconds."""
     import psutil
 
     kids = {}
     for k in psutil.Process().children(recursive=True):
         try:
-            kt = k.cpu_times()
-            kids[k.pid] = kt.user + kt.system
-        except psutil.Error:  # a child that ended
+            kids[k.pid] = _thread_cpu_seconds(k)
+        except (psutil.Error, OSError):  # a child that ended
             pass
     return time.process_time(), kids
+
+
+def _thread_cpu_seconds(proc) -> dict:
+    """``{thread id: on-CPU seconds}`` of a process from ``/proc/PID/task/*/schedstat`` (nanoseconds),
+    or ``{0: user + system}`` from psutil where the system has no such files (clock ticks)."""
+    tasks = Path(f"/proc/{proc.pid}/task")
+    if not tasks.is_dir():
+        t = proc.cpu_times()
+        return {0: t.user + t.system}
+    out = {}
+    for t in tasks.iterdir():
+        try:
+            out[int(t.name)] = int((t / "schedstat").read_text().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
+            pass
+    return out
+
+
+def _children_cpu_delta(before: dict, after: dict) -> float:
+    """CPU seconds the child processes spent between two :func:`_cpu_seconds` readings: per thread, so a
+    thread that starts counts from zero and one that ends only loses its last stretch (never negative)."""
+    return sum(max(0.0, sec - before.get(pid, {}).get(tid, 0.0))
+               for pid, threads in after.items() if pid in before for tid, sec in threads.items())
 
 
 def _row(backend: str, res, lm_name: str) -> dict:
@@ -177,7 +199,7 @@ def _interleaved(generate, backend: str, cases: list[tuple[str, bool]], repeats:
             row = _row(backend, generate(mode, overlap), lm_name)
             after = _cpu_seconds()
             row["cpu_s_lm_process"] = after[0] - before[0]
-            row["cpu_s_service"] = sum(after[1].get(pid, 0.0) - t for pid, t in before[1].items())
+            row["cpu_s_service"] = _children_cpu_delta(before[1], after[1])
             runs[(mode, overlap)].append(row)
     off_runs = [r["tokens_per_s"] for r in runs.get(("none", False), [])]
     out = []

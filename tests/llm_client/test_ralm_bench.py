@@ -92,3 +92,29 @@ def test_unknown_mode_is_a_clear_error():
     add_arguments(p)
     with pytest.raises(HwragError, match="accepted: chunk, token"):
         config_from_args(p.parse_args(["--modes", "token,words"]))
+
+
+def test_children_cpu_is_counted_per_thread():
+    """Hand-computed: a thread that ends loses only its last stretch, a new one counts from zero, a process
+    that was not there before is not the service's."""
+    from bench.ralm_bench import _children_cpu_delta
+
+    before = {1: {10: 1.0, 11: 2.0}}
+    after = {1: {10: 1.5, 12: 0.25}, 2: {20: 5.0}}
+    assert _children_cpu_delta(before, after) == 0.75
+
+
+def test_thread_cpu_clock_sees_a_short_burst():
+    """Nanosecond per-thread clocks: a few ms of work is not read as 0 (as 10 ms ticks would)."""
+    import time
+
+    import psutil
+
+    from bench.ralm_bench import _thread_cpu_seconds
+
+    me = psutil.Process()
+    t0 = sum(_thread_cpu_seconds(me).values())
+    end = time.process_time() + 0.003
+    while time.process_time() < end:
+        pass
+    assert sum(_thread_cpu_seconds(me).values()) - t0 >= 0.002
