@@ -139,18 +139,14 @@ def _cpu_seconds() -> tuple[float, dict]:
 
 
 def _thread_cpu_seconds(proc) -> dict:
-    """``{thread id: on-CPU seconds}`` of a process from ``/proc/PID/task/*/schedstat`` (nanoseconds),
-    or ``{0: user + system}`` from psutil where the system has no such files (clock ticks)."""
-    tasks = Path(f"/proc/{proc.pid}/task")
-    if not tasks.is_dir():
+    """``{thread id: on-CPU seconds}`` of a process (:func:`bench.timing.thread_cpu_seconds`), or
+    ``{0: user + system}`` from psutil where the system has no ``/proc`` (clock ticks)."""
+    from .timing import thread_cpu_seconds
+
+    out = thread_cpu_seconds(proc.pid)
+    if not out:
         t = proc.cpu_times()
-        return {0: t.user + t.system}
-    out = {}
-    for t in tasks.iterdir():
-        try:
-            out[int(t.name)] = int((t / "schedstat").read_text().split()[0]) / 1e9
-        except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
-            pass
+        out = {0: t.user + t.system}
     return out
 
 

@@ -13,3 +13,23 @@ def best_of(fn, repeat: int = 3, clock=time.perf_counter):
         out = fn()
         best = min(best, clock() - t0)
     return out, best
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """``{thread id: on-CPU seconds}`` of every live thread of process ``pid``, from
+    ``/proc/<pid>/task/*/schedstat`` (nanoseconds; ``/proc/<pid>/stat``'s 10 ms ticks would read a short
+    interval as 0); empty where there is no ``/proc``."""
+    import os
+
+    out = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                out[int(t)] = int(f.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
+            continue
+    return out
