@@ -301,13 +301,14 @@ def exact_int(q, c, codebooks_t, t1_l, t2, R32, E, cmin, cmax, mins, known, col,
 
 
 @nb.njit(cache=True)
-def filter_rows(codes, a, b, T, limit, rows, sums):
-    """The rows of [a, b) whose float32 sum S of LUT entries is <= limit (their indices and sums;
-    returns how many). Eight rows at a time, every sum whole and in order (independent chains the CPU
-    overlaps: 8 measured ~5 % faster than 4; two chains per row or codes read as 64-bit words measured
-    slower, as did cutting a row after half its entries), written out: a helper taking the arrays would
-    cost reference counting per call; kept small and separate, as inside the big scan function register
-    pressure doubles the cost of this loop."""
+def filter_rows(codes, a, b, T, bias, limit, rows, sums):
+    """The rows of [a, b) whose float32 distance ``S + bias`` (S: the sum of the row's LUT entries, in
+    order m = 0, 1, ...; then the bias, as faiss adds it) is <= limit: their indices and distances; returns
+    how many. The fixed-point scan passes bias 0 (adding +0.0 changes no sum); the float scan its list's
+    bias. Eight rows at a time (independent chains the CPU overlaps: 8 measured ~5 % faster than 4; two
+    chains per row or codes read as 64-bit words measured slower, as did cutting a row after half its
+    entries), written out: a helper taking the arrays would cost reference counting per call; kept small
+    and separate, as inside the big scan function register pressure doubles the cost of this loop."""
     M = codes.shape[1]
     n = 0
     row = a
@@ -329,6 +330,14 @@ def filter_rows(codes, a, b, T, limit, rows, sums):
             s5 += T[m, codes[row + 5, m]]
             s6 += T[m, codes[row + 6, m]]
             s7 += T[m, codes[row + 7, m]]
+        s0 += bias
+        s1 += bias
+        s2 += bias
+        s3 += bias
+        s4 += bias
+        s5 += bias
+        s6 += bias
+        s7 += bias
         if s0 <= limit:
             rows[n], sums[n], n = row, s0, n + 1
         if s1 <= limit:
@@ -350,6 +359,7 @@ def filter_rows(codes, a, b, T, limit, rows, sums):
         S = np.float32(0.0)
         for m in range(M):
             S += T[m, codes[r, m]]
+        S += bias
         if S <= limit:
             rows[n], sums[n], n = r, S, n + 1
     return n
@@ -467,7 +477,7 @@ def scan_query(q, codes, ids, offsets, centroids, codebooks_t, probe_row, term1,
         if B[5, p] > limit - B[4, p]:  # most rows are likely out after half their entries
             found = filter_rows_cut(codes, offsets[l], offsets[l + 1], Tp, limit, B[4, p], rows, sums)
         else:
-            found = filter_rows(codes, offsets[l], offsets[l + 1], Tp, limit, rows, sums)
+            found = filter_rows(codes, offsets[l], offsets[l + 1], Tp, np.float32(0.0), limit, rows, sums)
         if n == 0 and found > k and k <= col.shape[0]:
             # the first scanned list: its k least sums bound the k-th best distance from above, since
             # D <= bias + (S + slack - B_lo) / scale for every code (the bound above, from the other

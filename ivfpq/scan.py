@@ -26,7 +26,7 @@ import numba as nb
 import numpy as np
 
 from .errors import HwragError
-from .fixed_l2 import luts_one_query, scratch, search_one_query
+from .fixed_l2 import filter_rows, luts_one_query, scratch, search_one_query
 from .fixedpoint import DEFAULT_FORMAT, LutFormat, QuantizedLuts, quantize_luts, quantize_one_query, quantize_shared
 from .index import IVFPQIndex
 from .lut import check_queries, check_search_args, compute_luts, l2_table, lut_one_query, select_lists, shared_lut
@@ -74,53 +74,11 @@ def scan_rows_float(codes, ids, a, b, lut, bias, top_d, top_i, n):
 
 
 @nb.njit(cache=True)
-def filter_rows_float(codes, a, b, lut, bias, worst, rows, dists):
-    """The rows of [a, b) whose float distance ``sum_m lut[m, code_m] + bias`` (summed in order, as
-    :func:`scan_rows_float`) is <= worst: their indices and distances; returns how many. Four rows at
-    a time (independent sums the CPU overlaps); written out, as a helper taking the arrays would cost
-    reference counting per call."""
-    M = codes.shape[1]
-    n = 0
-    r = a
-    while r + 4 <= b:
-        s0 = np.float32(0.0)
-        s1 = np.float32(0.0)
-        s2 = np.float32(0.0)
-        s3 = np.float32(0.0)
-        for m in range(M):
-            s0 += lut[m, codes[r, m]]
-            s1 += lut[m, codes[r + 1, m]]
-            s2 += lut[m, codes[r + 2, m]]
-            s3 += lut[m, codes[r + 3, m]]
-        s0 += bias
-        s1 += bias
-        s2 += bias
-        s3 += bias
-        if s0 <= worst:
-            rows[n], dists[n], n = r, s0, n + 1
-        if s1 <= worst:
-            rows[n], dists[n], n = r + 1, s1, n + 1
-        if s2 <= worst:
-            rows[n], dists[n], n = r + 2, s2, n + 1
-        if s3 <= worst:
-            rows[n], dists[n], n = r + 3, s3, n + 1
-        r += 4
-    for r in range(r, b):
-        acc = np.float32(0.0)
-        for m in range(M):
-            acc += lut[m, codes[r, m]]
-        acc += bias
-        if acc <= worst:
-            rows[n], dists[n], n = r, acc, n + 1
-    return n
-
-
-@nb.njit(cache=True)
 def scan_rows_float_fast(codes, ids, a, b, lut, bias, top_d, top_i, n, rows, dists):
     """:func:`scan_rows_float` (the same distances and top-k) with the rows filtered first in a tight loop."""
     k = top_d.shape[0]
     worst = top_d[k - 1] if n == k else np.float32(np.inf)
-    found = filter_rows_float(codes, a, b, lut, bias, worst, rows, dists)
+    found = filter_rows(codes, a, b, lut, bias, worst, rows, dists)
     for j in range(found):
         if n == k and dists[j] > top_d[k - 1]:
             continue
