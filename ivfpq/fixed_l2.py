@@ -28,8 +28,9 @@ and tracks its column minima and maxima in the same loop (as int32 bits, :func:`
 the LUTs are kept for the scan while the probed lists' fit in :data:`KEEP_BYTES` (at d = 128, M = 16: up
 to nprobe 32), so the scan reads them from L2 instead of rebuilding them from term1 (beyond that size,
 keeping them measured slower than rebuilding each in L1). The scan filters a list's rows by their float
-sums against the integer top-k, whole sums four rows at a time, or with a cut after half the entries
-when a typical row of the list is out by then (:func:`filter_rows`, :func:`filter_rows_cut`). A single
+sums against the integer top-k, whole sums eight rows at a time, or with a cut after half the entries
+when a typical row of the list is out by then (:func:`filter_rows`, :func:`filter_rows_cut`); the first
+list scanned, before there is a top-k, is bounded by its own k-th least float sum. A single
 pass that filters before the scale exists (a margin for the unknown scale, candidates kept until it is
 known) was measured and lost to this scan (about 40 vs 36 us/query at nprobe 16): its margin for the
 unknown scale left ~170 rows per query for exact integers.
