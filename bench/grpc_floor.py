@@ -80,19 +80,19 @@ def _start(kind: str) -> tuple[subprocess.Popen, int]:
 
 
 def _calls(stub, req, pid: int, calls: int) -> dict:
-    from .timing import thread_cpu_seconds
+    from .timing import process_cpu_seconds
 
     for _ in range(max(20, calls // 10)):  # warm-up: connection, first-call paths
         stub.Check(req, timeout=10)
     lat = []
-    s0 = sum(thread_cpu_seconds(pid).values())
+    s0 = process_cpu_seconds(pid)
     c0 = time.thread_time()
     for _ in range(calls):
         t0 = time.perf_counter()
         stub.Check(req, timeout=10)
         lat.append(time.perf_counter() - t0)
     client = time.thread_time() - c0
-    server = sum(thread_cpu_seconds(pid).values()) - s0
+    server = process_cpu_seconds(pid) - s0
     return {"server_cpu_us_per_call": 1e6 * server / calls, "client_cpu_us_per_call": 1e6 * client / calls,
             "latency_p50_us": 1e6 * statistics.median(lat)}
 
@@ -103,17 +103,19 @@ def measure(calls: int = 2000, repeats: int = 3, servers=SERVERS) -> dict:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     load = os.getloadavg()
-    procs = {k: _start(k) for k in servers}
+    procs, chans = {}, {}
     runs = {k: [] for k in servers}
     try:
-        chans = {k: grpc.insecure_channel(f"127.0.0.1:{port}") for k, (_, port) in procs.items()}
+        for k in servers:
+            procs[k] = _start(k)
+            chans[k] = grpc.insecure_channel(f"127.0.0.1:{procs[k][1]}")
         req = health_pb2.HealthCheckRequest()
         for _ in range(repeats):
             for k in servers:
                 runs[k].append(_calls(health_pb2_grpc.HealthStub(chans[k]), req, procs[k][0].pid, calls))
+    finally:
         for c in chans.values():
             c.close()
-    finally:
         for p, _ in procs.values():
             p.kill()
             p.wait()

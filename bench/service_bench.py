@@ -49,6 +49,7 @@ from ivfpq.errors import HwragError
 from tqdm import tqdm
 
 from .table import format_table
+from .timing import process_cpu_seconds
 
 log = logging.getLogger(__name__)
 
@@ -117,29 +118,21 @@ def _stage_means(results) -> dict:
 
 
 # ---- CPU time of processes ---------------------------------------------------------------------------
-def process_cpu_s(pid: int) -> float:
-    """CPU seconds every live thread of process ``pid`` has run (``/proc/<pid>/task/*/schedstat``, ns);
-    nan where there is no /proc. Threads of the servers live as long as the server, so differences of
-    this are their CPU time over an interval (for this process use ``time.process_time``)."""
-    return process_stats(pid)[0]
-
-
 def process_stats(pid: int) -> tuple[float, int]:
-    """(CPU seconds, context switches) of every live thread of process ``pid`` so far (nan, 0 without /proc)."""
-    total, switches = 0, 0
+    """(CPU seconds, context switches) of every live thread of process ``pid`` so far (nan, 0 without
+    /proc): the CPU from :func:`bench.timing.process_cpu_seconds`, the switches from each thread's status."""
+    cpu, switches = process_cpu_seconds(pid), 0
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return float("nan"), 0
+        return cpu, 0
     for t in tasks:
         try:
-            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
-                total += int(f.read().split()[0])
             with open(f"/proc/{pid}/task/{t}/status") as f:
                 switches += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
         except (OSError, ValueError, IndexError):  # a thread that just ended
             continue
-    return total / 1e9, switches
+    return cpu, switches
 
 
 class CpuMeter:
@@ -381,14 +374,14 @@ def transport_floor(dep: "_Deployment", calls: int = 200) -> dict:
         lat, client_cpu, server_cpu = [[], []], [0.0, 0.0], [0.0, 0.0]
         for i in range(calls + 20):
             for j in ((0, 1) if i % 2 == 0 else (1, 0)):
-                s0 = sum(process_cpu_s(p) for p in servers[j]) if servers and i >= 20 else 0.0
+                s0 = sum(process_cpu_seconds(p) for p in servers[j]) if servers and i >= 20 else 0.0
                 t0, c0 = time.perf_counter(), time.thread_time()
                 stubs[j].Check(req, timeout=10)
                 if i >= 20:
                     lat[j].append(time.perf_counter() - t0)
                     client_cpu[j] += time.thread_time() - c0
                     if servers:
-                        server_cpu[j] += sum(process_cpu_s(p) for p in servers[j]) - s0
+                        server_cpu[j] += sum(process_cpu_seconds(p) for p in servers[j]) - s0
         a, b = (float(np.percentile(x, 50) * 1e3) for x in lat)
         out = {"client_to_coordinator_ms": a, "to_node_ms": b, "two_hops_ms": a + b}
         if servers:

@@ -15,6 +15,14 @@ def best_of(fn, repeat: int = 3, clock=time.perf_counter):
     return out, best
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds every live thread of process ``pid`` has run (:func:`thread_cpu_seconds` summed); nan
+    where there is no ``/proc``. Threads of a server live as long as the server, so differences of this are
+    its CPU time over an interval (for this process use ``time.process_time``)."""
+    threads = thread_cpu_seconds(pid)
+    return sum(threads.values()) if threads else float("nan")
+
+
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
     """``{thread id: on-CPU seconds}`` of every live thread of process ``pid``, from
     ``/proc/<pid>/task/*/schedstat`` (nanoseconds; ``/proc/<pid>/stat``'s 10 ms ticks would read a short
