@@ -6,17 +6,18 @@ list selection in cycles per centroid x dimension (sequential path for one query
 batch). A named server (:class:`CpuServer`) turns cycles into seconds by the clock its busy cores run at,
 runs a batch as faiss does, and is bounded by its memory bandwidth:
 
-* Clock: the EPYC 7313 is rated 3.0 GHz base and up to 3.7 GHz boost (AMD product page). Its Precision
-  Boost 2 raises every busy core's clock in small steps as long as the socket's power, current and
-  thermal limits allow, with no fixed per-core-count table (docs/REFERENCE.md § CPU). A lone query keeps
-  one core busy and the rest of the socket idle, so it runs at the rated 3.7 GHz; Chameleon's turbostat
-  readings put the socket at 164 W with all 16 cores busy, inside the part's configurable 155-180 W TDP,
-  so a batch on 8 (or 16) cores is not power-limited either. The model runs every busy core at the boost
-  clock; the base clock stays recorded as the floor AMD guarantees.
-* Cycles per operation are taken as equal on the measuring core and the modeled one (an assumption: no
-  published per-operation figures exist for Zen 3 against this core). The measurement runs faiss's AVX2
-  kernels, the instruction stream the EPYC runs (``bench.cpu_rates`` records the SIMD level used).
-
+* Per-code scan cost: the release Chameleon ran (faiss 1.7.2) scans a list with a scalar loop, M dependent
+  float adds per code (``scan_list_with_table``); ``bench.scan_replica`` times a replica of that loop here
+  over M = 8-128 and :mod:`hwsim.scan_transfer` moves it to the server's core by its documented FP add
+  latency, out-of-order window and L2 latency (never "equal cycles"). Shapes between the measured M are
+  interpolated in log M. The per-query and per-list costs (the LUT terms, heap set-up) are faiss's, measured
+  here, taken as equal in cycles (an assumption, listed in docs/REFERENCE.md).
+* Clock: the EPYC 7313 is rated 3.0 GHz base and up to 3.7 GHz boost (AMD product page); Precision Boost 2
+  sets the busy cores' clock by the socket's power, current and thermal state, and no turbostat reading of
+  the clock under faiss is published. The clock is therefore the one fitted constant of the CPU model
+  (:data:`FITTED_BUSY_GHZ`): fitted once on the calibration set (SIFT CPU latency and throughput) by
+  ``hwrag bench fidelity`` and used unchanged for every dataset, batch and system; it must lie between the
+  base and the boost clock.
 * ``IndexIVF::search`` with ``parallel_mode`` 0 (faiss ``IndexIVF.cpp``) splits a batch of ``b`` queries
   into ``nt = min(threads, b)`` contiguous slices, one OpenMP thread each; a thread runs the coarse
   quantizer on its slice (``IndexFlatL2``: sequential below ``distance_compute_blas_threshold`` = 20
@@ -39,21 +40,32 @@ import numpy as np
 from ivfpq.errors import HwragError
 
 RATES_FILE = Path(__file__).resolve().parent / "data" / "cpu_rates.json"
+#: bench.scan_replica's measurement, its own file: it records the machine it ran on, which need not be the
+#: one that measured RATES_FILE
+REPLICA_FILE = Path(__file__).resolve().parent / "data" / "scan_replica.json"
 #: ``warm``: per-code costs of lists in this core's L2 (the scan's compute); ``cold``: of lists streamed from
 #: memory on the measuring machine (its memory stalls included); bench.cpu_rates measures both
 SCAN_REGIMES = ("warm", "cold")
 BLAS_THRESHOLD = 20  # faiss 1.7.2 distance_compute_blas_threshold (utils/distances.cpp), the faiss Chameleon ran
 
 
+#: the EPYC 7313's busy clock under faiss, fitted once on the calibration set (module doc; bench.fidelity
+#: ``fit_busy_clock`` recomputes it and lists its residual)
+FITTED_BUSY_GHZ = 3.0
+
+
 @dataclass(frozen=True)
 class CpuServer:
-    """A named CPU server running faiss with ``cores`` OpenMP threads; busy cores run at ``clock_ghz``."""
+    """A named CPU server running faiss with ``cores`` OpenMP threads; busy cores run at ``clock_ghz``;
+    ``microarchitecture`` names its core in :data:`hwsim.scan_transfer.MICROARCHITECTURES`."""
 
     name: str
     cores: int
     clock_ghz: float
     memory_gbs: float
     base_ghz: float = 0.0
+    boost_ghz: float = 0.0
+    microarchitecture: str = "zen3"
     sources: dict = field(default_factory=dict, compare=False, hash=False)
 
     def with_cores(self, cores: int) -> "CpuServer":
@@ -65,10 +77,13 @@ class CpuServer:
 
 
 EPYC_7313 = CpuServer(
-    "epyc7313-8c", cores=8, clock_ghz=3.7, memory_gbs=204.8, base_ghz=3.0,
+    "epyc7313-8c", cores=8, clock_ghz=FITTED_BUSY_GHZ, memory_gbs=204.8, base_ghz=3.0, boost_ghz=3.7,
+    microarchitecture="zen3",
     sources={"cores": "docs/REFERENCE.md § Chameleon measured results: faiss on 8 cores of an AMD EPYC 7313 (16 for SYN-1024)",
-             "clock_ghz": "docs/REFERENCE.md § CPU: AMD EPYC 7313 max boost 3.7 GHz; Precision Boost 2 boosts busy "
-                          "cores while the socket is within its power budget (module doc)",
+             "clock_ghz": "fitted once on the calibration set (bench.fidelity fit_busy_clock); between the 3.0 GHz "
+                          "base and 3.7 GHz boost of docs/REFERENCE.md § CPU",
+             "boost_ghz": "docs/REFERENCE.md § CPU: AMD EPYC 7313 max boost 3.7 GHz",
+             "microarchitecture": "docs/REFERENCE.md § CPU: AMD EPYC 7313, 16 Zen 3 cores",
              "base_ghz": "docs/REFERENCE.md § CPU: AMD EPYC 7313 base clock 3.0 GHz",
              "memory_gbs": "docs/REFERENCE.md § CPU: AMD EPYC 7313, 8 channels DDR4-3200 = 8 x 25.6 GB/s"})
 
@@ -83,10 +98,30 @@ class CpuRates:
     measured_on: str
     host: dict = field(default_factory=dict)  # bench.host_costs: wake-up, extra segment, Python client (cycles)
     scan_cold: dict = field(default_factory=dict)  # (d, M) -> (list_cycles, code_cycles), lists from memory
+    #: bench.scan_replica: M -> (full, chain, nochain) cycles per code of the faiss 1.7.2 loop on the measuring
+    #: core, that core's microarchitecture and its measured FP add latency
+    replica: dict = field(default_factory=dict)
+    replica_core: str = ""
+    replica_fadd: float = 0.0
+    replica_on: str = ""
 
-    def scan_costs(self, d: int, M: int, regime: str = "warm") -> tuple[float, float, float]:
-        """Nearest measured shape: same M (nearest D), else nearest M scaled per code by M. ``regime``
-        ``cold``: per-list and per-code costs of lists scanned from memory, where measured for this M."""
+    def code_cycles(self, M: int, target: str) -> float:
+        """Cycles per code of faiss 1.7.2's scalar scan at M on the ``target`` core: the replica measured here,
+        moved by microarchitecture (:mod:`hwsim.scan_transfer`), interpolated in log M between measured M."""
+        from . import scan_transfer as st
+
+        if not self.replica:
+            raise HwragError("these CPU rates have no scan_replica section; re-measure: python -m bench.cpu_rates")
+        here, tgt = st.get(self.replica_core), st.get(target)
+        ms = sorted(self.replica)
+        per = [st.transfer(*self.replica[m], m, here, self.replica_fadd, tgt)["cycles_per_code"] / m for m in ms]
+        return float(M * np.interp(np.log2(M), np.log2(ms), per))
+
+    def scan_costs(self, d: int, M: int, regime: str = "warm", target: str = "") -> tuple[float, float, float]:
+        """Per query, per list (nearest measured shape: same M and nearest D, else nearest M) and per code.
+        Per code: with a ``target`` core, the faiss 1.7.2 replica moved to it (:meth:`code_cycles`); without,
+        the measured faiss scan (scaled by M from the nearest M). ``regime`` ``cold``: per-list and per-code
+        costs of lists scanned from memory by this faiss, where measured for this M (a diagnostic bound)."""
         same = [k for k in self.scan if k[1] == M]
         if same:
             c0, a, b = self.scan[min(same, key=lambda k: abs(k[0] - d))]
@@ -97,6 +132,8 @@ class CpuRates:
         cold = [k for k in self.scan_cold if k[1] == M]
         if regime == "cold" and cold:
             a, b = self.scan_cold[min(cold, key=lambda k: abs(k[0] - d))]
+        elif target:
+            b = self.code_cycles(M, target)
         return c0, a, b
 
     def select_cycles(self, d: int, batch: int) -> float:
@@ -120,6 +157,7 @@ def load_rates(path: str | None = None) -> CpuRates:
         raise HwragError(f"no CPU rates at {p}; measure them with: python -m bench.cpu_rates")
     r = json.loads(p.read_text())
     h = r.get("host", {})
+    rep = json.loads(REPLICA_FILE.read_text()) if REPLICA_FILE.is_file() and not path else r.get("scan_replica", {})
     host = {"wakeup_cycles": h.get("wakeup_cycles", 0.0), "segment_cycles": h.get("segment_cycles", 0.0),
             "client_fixed_cycles": h.get("python_client", {}).get("fixed_cycles", 0.0),
             "client_query_cycles": h.get("python_client", {}).get("per_query_cycles", 0.0)}
@@ -129,6 +167,12 @@ def load_rates(path: str | None = None) -> CpuRates:
         tcp=(r["tcp"]["per_message_cycles"], r["tcp"]["per_byte_cycles"]),
         host=host,
         scan_cold={(c["d"], c["M"]): (c["list_cycles"], c["code_cycles"]) for c in r.get("scan_cold", [])},
+        replica={x["M"]: (x["full_cycles_per_code"], x["chain_cycles_per_code"], x["nochain_cycles_per_code"])
+                 for x in rep.get("sweep", [])},
+        replica_core=rep.get("cpu", {}).get("microarchitecture") or "", replica_fadd=rep.get("fadd_latency_cycles", 0.0),
+        replica_on=(f"{rep['cpu']['model_name']} ({rep['cpu']['microarchitecture']}) at {rep['clock_ghz']:.2f} GHz, "
+                    f"load {rep['load_average_before'][0]:.1f}, {rep.get('date', '')}; {rep.get('command', '')}")
+        if rep else "",
         measured_on=f"{r['cpu_model']} at {r['clock_ghz']:.2f} GHz (measured), faiss {r['faiss']} "
                     f"({r.get('faiss_simd_level', 'default')} kernels), load {r['load_average_before'][0]:.1f}; "
                     f"{r['command']}")
@@ -164,7 +208,7 @@ class FaissCpu:
 
     def scan_query_s(self, codes: np.ndarray, d: int, M: int) -> np.ndarray:
         """(b,) one thread's scan time per query; ``codes[q, p]`` codes in query q's probed list p."""
-        c0, a, b = self.rates.scan_costs(d, M, self.regime)
+        c0, a, b = self.rates.scan_costs(d, M, self.regime, self.server.microarchitecture if self.rates.replica else "")
         codes = np.atleast_2d(np.asarray(codes, np.int64))
         return self.seconds(c0 + (codes > 0).sum(axis=1) * a + codes.sum(axis=1) * b)
 
@@ -193,5 +237,8 @@ class FaissCpu:
 
     def describe(self) -> str:
         s = self.server
-        return (f"{s.name}: faiss IVF-PQ, {s.cores} threads at {s.clock_ghz:g} GHz, {s.memory_gbs:g} GB/s; "
-                f"per-core costs ({self.regime} lists) measured on {self.rates.measured_on}")
+        code = (f"per-code cost of faiss 1.7.2's scalar scan measured on {self.rates.replica_on}, moved to "
+                f"{s.microarchitecture} by microarchitecture; " if self.rates.replica and self.regime == "warm" else "")
+        return (f"{s.name}: faiss IVF-PQ, {s.cores} threads at {s.clock_ghz:g} GHz (fitted busy clock), "
+                f"{s.memory_gbs:g} GB/s; {code}other per-core costs ({self.regime} lists) measured on "
+                f"{self.rates.measured_on}")

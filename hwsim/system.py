@@ -15,8 +15,8 @@ the data: list sizes spread as SIFT's k-means lists (coefficient of variation 0.
 lists with probability ``size ** alpha``, ``alpha`` set so the mean scanned codes per query are the
 real-query scan ratio Chameleon measured on SIFT (1.094 x the mean list size;
 :func:`hwsim.project.probe_alpha`). Throughput: the CPU systems at one batch of 10,000 queries (the baseline
-script), the node systems at batches of 128 with two batches in flight (the steady state of the busiest
-resource). The node systems' GPU host is a Python process: its client work per batch (measured here,
+script), the node systems at batches of 128 with the configuration's batch window in flight (the steady state
+of the busiest resource; query and batch windows per configuration, :func:`hwsim.coordinator.windows`). The node systems' GPU host is a Python process: its client work per batch (measured here,
 ``bench.host_costs``) is on the path. A node that runs a batch's queries at once (PIM whole lists on
 independent units: UPMEM) gets the whole batch in one message and answers after the PIM model's batch
 makespan. Energy per query: each component's power x its busy time (:mod:`hwsim.power`).
@@ -31,8 +31,8 @@ import numpy as np
 
 from ivfpq.errors import HwragError
 
-from .coordinator import BATCH_WINDOW, batch_concurrent_flow, batch_flow
-from .cpu import EPYC_7313, FaissCpu
+from .coordinator import batch_concurrent_flow, batch_flow, windows
+from .cpu import EPYC_7313, CpuServer, FaissCpu
 from .gpu import RTX_3090
 from .network import measured_network
 from .nodes import NODE_KINDS, MemoryNode
@@ -115,11 +115,12 @@ class SystemModel:
     samples: int = 101
     pool: QueryPool | None = None
     cpu_regime: str = "warm"   # hwsim.cpu.SCAN_REGIMES: per-code costs of warm or cold lists
+    server: CpuServer = EPYC_7313  # the CPU server (its cores are set from cpu_cores)
 
     def __post_init__(self):
         if self.nodes < 1 or self.cpu_cores < 1 or self.samples < 1:
             raise HwragError("nodes, cpu cores and samples must be >= 1")
-        self.server = EPYC_7313.with_cores(self.cpu_cores)
+        self.server = self.server.with_cores(self.cpu_cores)
         self.cpu = FaissCpu(self.server, regime=self.cpu_regime)
         self.gpu = RTX_3090
         self.net = measured_network(self.server.clock_ghz)
@@ -173,7 +174,8 @@ class SystemModel:
         if nt.concurrent:
             return batch_concurrent_flow(node.batch_s(self.pool.probe[idx], s.d, s.M, s.k), len(idx), self.net,
                                          s.d, s.nprobe, s.k, self.nodes, end)
-        return batch_flow(nt.device_s[idx], self.net, s.d, s.nprobe, s.k, self.nodes, end)
+        return batch_flow(nt.device_s[idx], self.net, s.d, s.nprobe, s.k, self.nodes, end,
+                          window=windows(s.d, s.M, self.nodes)[0])
 
     def node_system(self, system: str, b: int) -> dict:
         s = self.spec
@@ -195,7 +197,7 @@ class SystemModel:
         # two batches in flight: the busiest resource sets the period (host selection and client, coordinator,
         # a node)
         host = select_s(tb) + self.client_s(tb)
-        period = max(host, ft.sender_busy_s, ft.node_busy_s, ft.total_s / BATCH_WINDOW)
+        period = max(host, ft.sender_busy_s, ft.node_busy_s, ft.total_s / windows(s.d, s.M, self.nodes)[1])
         sel = select_s(b)
         sel_j = (self.socket.watts(team_cores(b, self.server.cores)) if cpu_sel else self.gpu.active_power_w) * sel
         energy = sel_j / b + nt.energy_per_query_J * self.nodes
