@@ -79,6 +79,14 @@ def cmd_fidelity(args) -> int:
     print("\ndiagnostic (not counted): P95 latency (SIFT); CPU with cold-list per-code costs (the CPU model's "
           "other bound)")
     print(format_table(res["diagnostics"], cols[:8]))
+    ratios = res["published_ratios"]
+    print(f"\npublished ratio ranges (the paper's text) vs the modeled ratio over the study's shapes: "
+          f"{sum(r['inside'] for r in ratios)} of {len(ratios)} inside")
+    print(format_table(ratios, ["ratio", "dataset", "batch", "modeled", "published", "inside"]))
+    for c in res["fitted_constants"]:
+        print(f"\nfitted constant: {c['name']}: fit {c['fitted_ghz']:.3f} GHz on {c['fitted_on']}; held at "
+              f"{c['held_ghz']:g} GHz within {c['bounds_ghz']}; in use {c['in_use_ghz']:g}; residuals "
+              f"{', '.join(f'{x:+.1f} %' for x in c['residual_pct'])}. {c['plausibility']}")
     if "pim_anns" in res:
         print("\nUPMEM configured like PIM-ANNS (modeled) vs its published QPS (SIFT1B IVF4096,PQ32, K=10)")
         print(format_table(res["pim_anns"], ["nprobe", "upmem_qps", "faiss_cpu_qps", "ratio", "published_cpu_qps",
