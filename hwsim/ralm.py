@@ -9,9 +9,11 @@ How Chameleon's released ChamLM runs (``llm_inference_gpu``: ``GPU_process.py``,
 * The measured throughput runs set ``use_tiktok: 0``: one batch of B sequences, each step = one decoder
   step, and every ``interval`` steps a retrieval of B queries, in series (no half-batch overlap; the
   ``--tiktok`` option models Chameleon's two-half-batch scheduling instead).
-* A step's kernels are launched asynchronously; the host then retrieves (or launches the next step), so a
-  decoder step costs the longer of its host-side launch work (``ops x`` :data:`EAGER_OP_S`) and its GPU
-  work (roofline: bytes over memory bandwidth, FLOPs over the FP32 CUDA-core peak).
+* A step's kernels are launched asynchronously and the step ends with a synchronisation (the next token or the
+  retrieval's query is read on the host): a launch queue (:func:`launch_queue_s`) of the kernels the profile
+  counts per module (``bench.lm_profile``: torch.profiler on a replica of fairseq's incremental step, as
+  Vidur profiles operators) issued at :data:`FITTED_OP_S` each, against each layer's GPU work (roofline:
+  bytes over memory bandwidth, FLOPs over the FP32 CUDA-core peak).
 * Retrieval: the GPU process sends the B queries to a local Python coordinator (``use_coordinator: 1``,
   ``retriever_coordinator_server.py``), which relays them to the search server: faiss on 8 CPU cores
   (``cpu-gpu``) or Chameleon's C++ coordinator and FPGA node with list selection on the GPU (``fpga-gpu``),
@@ -24,7 +26,10 @@ Models (docs/REFERENCE.md § RALM configurations): sequences of 512 tokens, nlis
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from ivfpq.errors import HwragError
@@ -34,18 +39,14 @@ from .system import SearchSpec, SystemModel
 
 SEQ_LEN = 512
 CHUNK = 64
-#: kernels per fairseq layer in incremental decoding, counted from fairseq's ``TransformerDecoderLayer`` and
-#: ``MultiheadAttention`` (post-norm): q/k/v projections 3, scaling 1, 3 contiguous copies, 2 cache cats, 2 bmm,
-#: softmax 1, output copy 1, out projection 1, 2 residual adds, 2 layer norms, fc1, relu, fc2 = 22
-SELF_LAYER_OPS = 22
-#: encoder-decoder cross attention adds: q projection, scaling, 2 copies, 2 bmm, softmax, out projection,
-#: residual add, layer norm = 10 (its keys/values are projected once, fairseq's ``static_kv``)
-CROSS_LAYER_OPS = 10
-#: per step outside the layers: embedding, positions, scale, add, output projection, input-token copy
-STEP_OPS = 8
-#: end-to-end cost of one eagerly dispatched PyTorch CUDA op (Python, dispatcher, driver launch):
-#: ~20 us measured by NVIDIA for an element-wise op on a V100 system (docs/REFERENCE.md § RALM configurations)
-EAGER_OP_S = 20e-6
+#: bench.lm_profile: kernels launched per module of an incremental fairseq step (torch.profiler on a replica)
+PROFILE_FILE = Path(__file__).resolve().parent / "data" / "lm_profile.json"
+#: host time per launched GPU op of eager fairseq on ChamLM's GPU host: the one fitted constant of the
+#: inference model (Python, module calls, dispatcher and the CUDA launch; ChamLM's host CPU is not named),
+#: fitted once on the calibration set's Chameleon (FPGA-GPU) ChamLM rows by bench.fidelity fit_op_cost.
+#: Plausibility: bench.lm_profile measures ~12 us of host time per op for the replica's CPU-only step here,
+#: to which a GPU adds its launch (NVIDIA: ~20 us end to end for an eager element-wise op on a V100 system)
+FITTED_OP_S = 36.5e-6
 FP32_BYTES = 4
 
 
@@ -76,10 +77,31 @@ def layer_params(d: int) -> float:
     return 12.0 * d * d
 
 
-def step_s(m: LmModel, batch: int, ctx: float = SEQ_LEN / 2, gpu=RTX_3090) -> dict[str, float]:
-    """One decoder step for ``batch`` sequences at context ``ctx``: host launch work vs GPU roofline."""
-    d, L = m.d_model, m.layers
-    ops = L * (SELF_LAYER_OPS + (CROSS_LAYER_OPS if m.encoder_layers else 0)) + STEP_OPS
+@lru_cache(maxsize=1)
+def op_counts() -> dict[str, int]:
+    """Kernels per module kind from the profile (``bench.lm_profile``)."""
+    mods = json.loads(PROFILE_FILE.read_text())["modules"]
+    return {k: int(v["kernels"]) for k, v in mods.items()}
+
+
+def launch_queue_s(host_per_chunk: list[float], gpu_per_chunk: list[float]) -> float:
+    """A step as a launch queue: the host issues each chunk's kernels one after another, the GPU runs a chunk
+    once its kernels are issued and the previous chunk is done; the step ends with a synchronisation (the
+    next token, or the retrieval's query, is read on the host), so it lasts until both are done."""
+    host = gpu = 0.0
+    for h, g in zip(host_per_chunk, gpu_per_chunk):
+        host += h
+        gpu = max(gpu, host) + g
+    return max(host, gpu)
+
+
+def step_s(m: LmModel, batch: int, ctx: float = SEQ_LEN / 2, gpu=RTX_3090, op_s: float | None = None) -> dict[str, float]:
+    """One decoder step for ``batch`` sequences at context ``ctx``: the profiled kernels issued at ``op_s``
+    each (the fitted host cost) in a launch queue against each layer's GPU roofline."""
+    op_s = FITTED_OP_S if op_s is None else op_s
+    d, L, n = m.d_model, m.layers, op_counts()
+    layer_ops = n["self_attention_layer"] + (n["cross_attention_block"] if m.encoder_layers else 0)
+    ops = L * layer_ops + n["step_outside_layers"]
     cache = L * 2 * batch * ctx * d * FP32_BYTES           # self-attention keys and values
     weights = L * layer_params(d) * FP32_BYTES
     flops = 2 * L * layer_params(d) * batch + 4 * L * d * ctx * batch
@@ -90,10 +112,12 @@ def step_s(m: LmModel, batch: int, ctx: float = SEQ_LEN / 2, gpu=RTX_3090) -> di
         weights += L * 4 * d * d * FP32_BYTES
         flops += 4 * L * d * mem * batch
     gpu_s = max((weights + kv_bytes) / (gpu.memory_gbs * 1e9), flops / (gpu.fp32_tflops * 1e12))
-    return {"host_s": ops * EAGER_OP_S, "gpu_s": gpu_s, "step_s": max(ops * EAGER_OP_S, gpu_s)}
+    chunks_host = [n["step_outside_layers"] * op_s] + [layer_ops * op_s] * L
+    chunks_gpu = [0.0] + [gpu_s / L] * L
+    return {"host_s": ops * op_s, "gpu_s": gpu_s, "kernels": ops, "step_s": launch_queue_s(chunks_host, chunks_gpu)}
 
 
-def encode_s(m: LmModel, batch: int, gpu=RTX_3090) -> float:
+def encode_s(m: LmModel, batch: int, gpu=RTX_3090, op_s: float | None = None) -> float:
     """At each retrieval of an encoder-decoder: the query chunk and the K retrieved chunks (one sequence of
     K x 64 tokens) through the encoder, plus the decoder's one-off cross-attention key/value projections."""
     if not m.encoder_layers:
@@ -103,10 +127,13 @@ def encode_s(m: LmModel, batch: int, gpu=RTX_3090) -> float:
     flops += 4 * m.encoder_layers * d * (CHUNK ** 2 + mem ** 2) * batch
     weights = m.encoder_layers * layer_params(d) * FP32_BYTES
     gpu_s = max(weights / (gpu.memory_gbs * 1e9), flops / (gpu.fp32_tflops * 1e12))
-    host = 2 * (m.encoder_layers * (SELF_LAYER_OPS - 2) + STEP_OPS) * EAGER_OP_S
-    return max(host, gpu_s)
+    op_s = FITTED_OP_S if op_s is None else op_s
+    n = op_counts()
+    host = 2 * (m.encoder_layers * n["encoder_layer"] + n["step_outside_layers"]) * op_s
+    return launch_queue_s([host / 2, host / 2], [gpu_s / 2, gpu_s / 2])
 
 
+@lru_cache(maxsize=64)
 def _retrieval(m: LmModel, be: str, batch: int) -> tuple[float, str]:
     system = "cpu" if be == "cpu" else BACKENDS[be]
     spec = SearchSpec(name=f"ralm-{m.name}", d=m.d_model, M=m.pq_m, k=m.k)
@@ -116,7 +143,8 @@ def _retrieval(m: LmModel, be: str, batch: int) -> tuple[float, str]:
     return r["latency_s"][system] + relay, r["config"][system]
 
 
-def tokens_per_s(model: str, interval: int, batch: int, backends=("cpu", "fpga"), tiktok: bool = False) -> dict[str, Any]:
+def tokens_per_s(model: str, interval: int, batch: int, backends=("cpu", "fpga"), tiktok: bool = False,
+                 op_s: float | None = None) -> dict[str, Any]:
     if model not in MODELS:
         raise HwragError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
     if interval < 1 or batch < 2:
@@ -126,7 +154,7 @@ def tokens_per_s(model: str, interval: int, batch: int, backends=("cpu", "fpga")
         raise HwragError(f"unknown backend {bad[0]!r}; accepted: cpu, {', '.join(BACKENDS)}")
     m = MODELS[model]
     sub = batch // 2 if tiktok else batch
-    st, enc = step_s(m, sub), encode_s(m, sub)
+    st, enc = step_s(m, sub, op_s=op_s), encode_s(m, sub, op_s=op_s)
     out, stages = {}, {}
     for be in backends:
         ret, cfg = _retrieval(m, be, sub)
@@ -142,5 +170,5 @@ def tokens_per_s(model: str, interval: int, batch: int, backends=("cpu", "fpga")
     return {"figures": "modeled", "model": model, "interval": interval, "batch": batch, "tiktok": tiktok,
             "tokens_per_s": out, "stages": stages,
             "config": f"{m.name}: d_model {m.d_model}, {m.layers} layers, {m.params / 1e6:.0f}M params, fp32 eager "
-                      f"fairseq on {RTX_3090.name} ({EAGER_OP_S * 1e6:g} us per launched op, roofline); K={m.k}, "
+                      f"fairseq on {RTX_3090.name} ({(FITTED_OP_S if op_s is None else op_s) * 1e6:.3g} us per launched op (fitted), profiled kernel counts, launch queue against the roofline); K={m.k}, "
                       f"IVF32768,PQ{m.pq_m}, nprobe 32; {'tik-tok half batches' if tiktok else 'steps then retrieval, in series'}"}

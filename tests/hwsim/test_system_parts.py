@@ -89,20 +89,27 @@ def test_gpu_host_python_client_cost():
     assert sm.client_s(10) == pytest.approx((3700 + 10 * 370) / (EPYC_7313.clock_ghz * 1e9))
 
 
-def test_decoder_step_hand_computed():
-    """Host launch work (ops x 20 us) against the GPU roofline; the longer one sets the step."""
+def test_decoder_step_hand_computed(monkeypatch):
+    """A launch queue: the host issues the kernels outside the layers (6) then each layer's (17) at op_s each; the
+    GPU runs a layer's share of the roofline once its kernels are issued; the step ends when both are done."""
+    import hwsim.ralm as ralm
     from hwsim.gpu import RTX_3090
-    from hwsim.ralm import EAGER_OP_S, LmModel, step_s
 
-    m = LmModel("tiny", d_model=64, layers=2, params=0.0)
-    st = step_s(m, 4, ctx=10)
-    assert st["host_s"] == pytest.approx((2 * 22 + 8) * EAGER_OP_S)
+    monkeypatch.setattr(ralm, "op_counts", lambda: {"self_attention_layer": 17, "cross_attention_block": 8,
+                                                     "step_outside_layers": 6, "encoder_layer": 16})
+    m = ralm.LmModel("tiny", d_model=64, layers=2, params=0.0)
+    h = 10e-6
+    st = ralm.step_s(m, 4, ctx=10, op_s=h)
+    assert st["host_s"] == pytest.approx((2 * 17 + 6) * h)
     weights = 2 * 12 * 64 * 64 * 4
     cache = 2 * 2 * 4 * 10 * 64 * 4
     flops = 2 * 2 * 12 * 64 * 64 * 4 + 4 * 2 * 64 * 10 * 4
     gpu = max((weights + 3 * cache) / (RTX_3090.memory_gbs * 1e9), flops / (RTX_3090.fp32_tflops * 1e12))
     assert st["gpu_s"] == pytest.approx(gpu)
-    assert st["step_s"] == max(st["host_s"], st["gpu_s"])
+    assert gpu / 2 < 17 * h   # host-bound: the last layer's GPU share is the tail after the last issue
+    assert st["step_s"] == pytest.approx(40 * h + gpu / 2)
+    # GPU-bound: the queue ends with the GPU's whole work after the first layer's kernels are issued
+    assert ralm.launch_queue_s([1.0, 1.0, 1.0], [0.0, 5.0, 5.0]) == pytest.approx(2.0 + 10.0)
 
 
 def test_chamlm_schedules(monkeypatch):
