@@ -18,8 +18,7 @@ import numpy as np
 
 from hwsim.cpu import EPYC_7313, FaissCpu
 from hwsim.nodes import MemoryNode
-from hwsim.project import probe_alpha, sample_probes, synthetic_list_sizes
-from hwsim.system import SIFT_LIST_CV, SIFT_SCAN_RATIO
+from hwsim.workload import SIFT_LIST_CV, SIFT_SCAN_RATIO, probe_alpha, sample_probes, synthetic_list_sizes
 
 SLOT_L = 100_000
 NLIST, NTOTAL, D, M, K = 4096, 10 ** 9, 128, 32, 10

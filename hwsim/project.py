@@ -28,6 +28,8 @@ from .coordinator import merge_s as coordinator_merge_s
 from .cpu import EPYC_7313
 from .nodes import node_slice
 from .pim_array import PimArray
+from .system import SystemModel
+from .workload import SearchSpec, sample_probes, synthetic_list_sizes
 
 #: reported by the papers (docs/REFERENCE.md § Reported speedups)
 CHAMELEON_REPORTED = {
@@ -36,53 +38,6 @@ CHAMELEON_REPORTED = {
     "source": "docs/REFERENCE.md § Reported speedups: Chameleon vector search 1.36-6.13x (FPGA + CPU coordinator), up to "
               "23.72x (FPGA + GPU coordinator) lower latency than an 8-core CPU with FAISS",
 }
-
-
-def synthetic_list_sizes(ntotal: int, nlist: int, imbalance: float = 0.0, seed: int = 0) -> np.ndarray:
-    """List sizes summing to ``ntotal``: equal (imbalance 0) or gamma-distributed with coefficient of
-    variation ``imbalance`` (k-means lists on real data are uneven; SIFT-like ~0.5-1, assumed)."""
-    if nlist < 1 or ntotal < 0:
-        raise HwragError("need nlist >= 1 and ntotal >= 0")
-    if imbalance <= 0:
-        sizes = np.full(nlist, ntotal // nlist, np.int64)
-        sizes[: ntotal - sizes.sum()] += 1
-        return sizes
-    rng = np.random.default_rng(seed)
-    shape = 1.0 / imbalance ** 2
-    w = rng.gamma(shape, 1.0, nlist)
-    sizes = np.floor(w / w.sum() * ntotal).astype(np.int64)
-    sizes[np.argsort(-w)[: ntotal - sizes.sum()]] += 1
-    return sizes
-
-
-def sample_probes(list_sizes: np.ndarray, nq: int, nprobe: int, seed: int = 0, alpha: float = 1.0) -> np.ndarray:
-    """(nq, nprobe) distinct lists per query, drawn with probability proportional to ``size ** alpha``
-    (1: queries follow the data; 0: uniform over lists)."""
-    rng = np.random.default_rng(seed)
-    w = np.asarray(list_sizes, float) ** alpha
-    p = w / w.sum()
-    return np.stack([rng.choice(list_sizes.size, nprobe, replace=False, p=p) for _ in range(nq)])
-
-
-def probe_alpha(list_sizes: np.ndarray, scan_ratio: float) -> float:
-    """The exponent ``alpha`` in [0, 1] at which the mean probed list holds ``scan_ratio`` x the mean list
-    size (``E[s^(a+1)] / E[s^a] / E[s]``, increasing in ``a``); the ends when the ratio is out of reach."""
-    s = np.asarray(list_sizes, float)
-    s = s[s > 0]
-
-    def ratio(a):
-        w = s ** a
-        return float((w * s).sum() / w.sum() / s.mean())
-
-    lo, hi = 0.0, 1.0
-    if scan_ratio <= ratio(lo):
-        return lo
-    if scan_ratio >= ratio(hi):
-        return hi
-    for _ in range(50):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if ratio(mid) < scan_ratio else (lo, mid)
-    return (lo + hi) / 2
 
 
 def cpu_reference(list_codes: np.ndarray, nlist: int, d: int, M: int, k: int, cores: int = 8) -> dict[str, float]:
@@ -200,7 +155,6 @@ def chameleon_table(nodes_list=(1, 2, 4, 8), Ms=(16, 32, 64), nq: int = 16, imba
     IVF32768, nprobe 32, K=100; FPGA with list selection on the CPU coordinator (``fpga-cpu``) or the GPU
     (``fpga-gpu``) against faiss on 8 EPYC 7313 cores (``cpu``), median batch-1 latency and a batch of ``nq``.
     ``imbalance`` > 0 replaces SIFT's list-size spread (coefficient of variation)."""
-    from .system import SearchSpec, SystemModel
 
     rows = []
     for M in Ms:

@@ -35,7 +35,8 @@ from typing import Any
 from ivfpq.errors import HwragError
 
 from .gpu import RTX_3090
-from .system import SearchSpec, SystemModel
+from .system import SystemModel
+from .workload import SearchSpec
 
 SEQ_LEN = 512
 CHUNK = 64

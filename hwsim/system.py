@@ -14,7 +14,7 @@ Latency: the median over ``samples`` batches of ``b`` queries drawn from a pool 
 the data: list sizes spread as SIFT's k-means lists (coefficient of variation 0.369), each query probing
 lists with probability ``size ** alpha``, ``alpha`` set so the mean scanned codes per query are the
 real-query scan ratio Chameleon measured on SIFT (1.094 x the mean list size;
-:func:`hwsim.project.probe_alpha`). Throughput: the CPU systems at one batch of 10,000 queries (the baseline
+:func:`hwsim.workload.probe_alpha`). Throughput: the CPU systems at one batch of 10,000 queries (the baseline
 script), the node systems at batches of 128 with the configuration's batch window in flight (the steady state
 of the busiest resource; query and batch windows per configuration, :func:`hwsim.coordinator.windows`). The node systems' GPU host is a Python process: its client work per batch (measured here,
 ``bench.host_costs``) is on the path. A node that runs a batch's queries at once (PIM whole lists on
@@ -37,74 +37,13 @@ from .gpu import RTX_3090
 from .network import measured_network
 from .nodes import NODE_KINDS, MemoryNode
 from .power import SocketPower, team_cores
-from .project import probe_alpha, sample_probes, synthetic_list_sizes
+from .workload import DATASETS, QueryPool, SearchSpec, batches as _batches, make_pool
 
 CPU_SYSTEMS = ("cpu", "cpu-gpu")
 NODE_SYSTEMS = ("fpga-cpu", "fpga-gpu", "pim-hbm", "pim-dimm", "upmem")
 SYSTEMS = CPU_SYSTEMS + NODE_SYSTEMS
 CPU_THROUGHPUT_BATCH = 10_000   # vector_search_baseline.py --throughput_batch_size
 NODE_THROUGHPUT_BATCH = 128     # vector_search_FPGA.py throughput example: --batch_size 128, tik-tok
-#: list-size spread of SIFT's k-means lists: E[size^2]/E[size]^2 = 1.136 measured by Chameleon on
-#: SIFT100M IVF8192 (Faiss_experiments/my_faiss_extract_scripts/cluster_unbalance_stats.ipynb): CV = 0.369
-SIFT_LIST_CV = 0.136 ** 0.5
-#: mean codes scanned per query / (nprobe x mean list size), 10,000 real SIFT queries on SIFT100M IVF8192
-#: (same notebook): 1.094, below the 1.136 of probing in proportion to size
-SIFT_SCAN_RATIO = 1.094
-
-
-@dataclass(frozen=True)
-class SearchSpec:
-    """The index and query shape. Defaults: Chameleon's SIFT setup (1B vectors, IVF32768, nprobe 32, K 100)."""
-
-    name: str = "sift"
-    d: int = 128
-    M: int = 16
-    ntotal: int = 10 ** 9
-    nlist: int = 32768
-    nprobe: int = 32
-    k: int = 100
-    list_cv: float = SIFT_LIST_CV
-    scan_ratio: float = SIFT_SCAN_RATIO
-    sources: dict = field(default_factory=lambda: {
-        "list_cv": "docs/REFERENCE.md § Chameleon measured results: SIFT list sizes, extra scanned ratio 1.136 "
-                   "(used for every dataset; not measured for the others)",
-        "scan_ratio": "docs/REFERENCE.md § Chameleon measured results: real SIFT queries scan 1.094 x the "
-                      "mean list size per probe (used for every dataset)"}, compare=False, hash=False)
-
-    def __post_init__(self):
-        if min(self.d, self.M, self.nlist, self.nprobe, self.k) < 1 or self.ntotal < self.nlist:
-            raise HwragError("search spec needs d, M, nlist, nprobe, k >= 1 and ntotal >= nlist")
-        if self.nprobe > self.nlist:
-            raise HwragError(f"nprobe {self.nprobe} > nlist {self.nlist}")
-        if self.d % self.M:
-            raise HwragError(f"d={self.d} must be a multiple of M={self.M} (PQ sub-vectors)")
-
-
-DATASETS = {"sift": SearchSpec(), "deep": SearchSpec("deep", d=96, M=16)}
-
-
-@dataclass
-class QueryPool:
-    """Probed lists of a pool of queries, passed explicitly to every model."""
-
-    list_sizes: np.ndarray
-    probe: np.ndarray          # (n, nprobe)
-
-    @property
-    def codes(self) -> np.ndarray:
-        return self.list_sizes[self.probe]
-
-
-def make_pool(spec: SearchSpec, n: int = 128, seed: int = 0) -> QueryPool:
-    sizes = synthetic_list_sizes(spec.ntotal, spec.nlist, spec.list_cv, seed)
-    return QueryPool(sizes, sample_probes(sizes, n, spec.nprobe, seed, probe_alpha(sizes, spec.scan_ratio)))
-
-
-def _batches(n_pool: int, b: int, samples: int, seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.stack([rng.choice(n_pool, b, replace=b > n_pool) for _ in range(samples)])
-
-
 @dataclass
 class SystemModel:
     """The named hardware of one study: CPU server, GPU, network, memory-node kind and count."""

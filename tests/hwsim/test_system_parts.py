@@ -8,7 +8,7 @@ from hwsim.coordinator import batch_concurrent_flow, batch_flow
 from hwsim.cpu import EPYC_7313, CpuRates, FaissCpu
 from hwsim.fpga import FpgaConfig
 from hwsim.network import Network, f2c_query_bytes
-from hwsim.project import probe_alpha
+from hwsim.workload import probe_alpha
 from ivfpq.errors import HwragError
 
 FREE = dict(gbps=1e12, hop_s=0.0, host_msg_cycles=0, host_byte_cycles=0, fpga_msg_s=0.0, host_ghz=1.0)
@@ -160,7 +160,8 @@ def test_fidelity_summary_counts_by_kind_and_role():
 def test_chameleon_projection_is_a_view_of_the_system_model():
     """``hw project --chameleon`` reports the system model's own figures (one model, not two)."""
     from hwsim.project import chameleon_table
-    from hwsim.system import SearchSpec, SystemModel
+    from hwsim.system import SystemModel
+    from hwsim.workload import SearchSpec
 
     row = chameleon_table((1,), (16,), nq=2, samples=3)[0]
     r = SystemModel(SearchSpec(name="sift-like", d=128, M=16), nodes=1, samples=3).model(("cpu", "fpga-gpu"), 1)
