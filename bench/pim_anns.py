@@ -52,8 +52,7 @@ def run_pim_anns(nprobes=(6, 24), batch: int = 256, seed: int = 0) -> list[dict]
         probe = sample_probes(sizes, batch, nprobe, seed, probe_alpha(sizes, SIFT_SCAN_RATIO))
         s_sizes, s_probe = slots(sizes, probe)
         node = MemoryNode("upmem")
-        node.device_s(s_sizes, s_probe[:1], 1, D, M, K)         # places the slots on the DPUs
-        pim_qps = batch / node.batch_s(s_probe, D, M, K)
+        pim_qps = batch / node.batch_s(s_sizes, s_probe, 1, D, M, K)
         codes = sizes[probe]
         cpu_s = [cpu.batch(codes[i:i + CPU_BATCH], NLIST, D, M).batch_s for i in range(0, batch, CPU_BATCH)]
         cpu_qps = batch / sum(cpu_s)

@@ -37,12 +37,17 @@ MODELED = "modeled"
 @dataclass
 class Workload:
     """What a device scans for a batch, as sizes only: ``codes[q, p]`` = codes of probed list ``p`` of
-    query ``q`` held by this device (its shard's slice of the list). ``d``, ``M`` and ``k`` complete it."""
+    query ``q`` held by this device (its shard's slice of the list). ``d``, ``M`` and ``k`` complete it.
+    Where the device's layout matters (which unit or address holds a list), ``probe`` names the probed lists
+    and ``list_sizes`` the sizes of every list the device holds; without them a model takes a layout that
+    needs neither (projections of sizes alone)."""
 
     codes: np.ndarray  # (nq, nprobe) int64
     d: int
     M: int
     k: int
+    probe: np.ndarray | None = None       # (nq, nprobe) probed list ids
+    list_sizes: np.ndarray | None = None  # (nlist,) codes of every list on this device
 
     def __post_init__(self):
         self.codes = np.atleast_2d(np.asarray(self.codes, dtype=np.int64))
@@ -50,6 +55,12 @@ class Workload:
             raise HwragError("workload codes must be a (nq, nprobe) array of non-negative counts")
         if self.M < 1 or self.d < 1 or self.k < 1:
             raise HwragError(f"workload needs d, M, k >= 1, got d={self.d} M={self.M} k={self.k}")
+        if self.probe is not None:
+            self.probe = np.atleast_2d(np.asarray(self.probe, dtype=np.int64))
+            if self.probe.shape != self.codes.shape:
+                raise HwragError(f"workload probe shape {self.probe.shape} != codes shape {self.codes.shape}")
+        if (self.probe is None) != (self.list_sizes is None):
+            raise HwragError("workload needs both probe and list_sizes, or neither")
 
     @property
     def nq(self) -> int:
@@ -62,7 +73,18 @@ class Workload:
     @classmethod
     def from_shard(cls, shard: IVFPQIndex, probe: np.ndarray, k: int) -> "Workload":
         probe = np.asarray(probe, dtype=np.int64)
-        return cls(shard.list_sizes[probe], shard.d, shard.M, int(k))
+        return cls(shard.list_sizes[probe], shard.d, shard.M, int(k), probe, shard.list_sizes)
+
+    @classmethod
+    def of_lists(cls, list_sizes: np.ndarray, probe: np.ndarray, d: int, M: int, k: int) -> "Workload":
+        """The workload of ``probe`` over a device holding lists of ``list_sizes``."""
+        sizes, probe = np.asarray(list_sizes, np.int64), np.atleast_2d(np.asarray(probe, np.int64))
+        return cls(sizes[probe], d, M, k, probe, sizes)
+
+    def head(self, n: int) -> "Workload":
+        """The first ``n`` queries."""
+        return Workload(self.codes[:n], self.d, self.M, self.k,
+                        None if self.probe is None else self.probe[:n], self.list_sizes)
 
 
 @dataclass

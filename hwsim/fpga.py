@@ -187,8 +187,8 @@ class FpgaNode(Accelerator):
         lut_cycles = max(c.lut_cycles(w.d, M), card.lut_load)
         lut_ns = lut_cycles * f_ns
         port_ns = tx / (c.axi_bits / 8) * f_ns
-        if bases is None and self.shard is not None:
-            bases = self.list_bases(self.shard.list_sizes, M)
+        if bases is None and w.list_sizes is not None:
+            bases = self.list_bases(w.list_sizes, M)
         rng = np.random.default_rng(0)
         nq = w.nq
         st = {s: np.zeros(nq) for s in ("transfer_in", "lut_build", "scan", "kselect_drain", "transfer_out")}
@@ -202,7 +202,7 @@ class FpgaNode(Accelerator):
             for ch in range(c.channels):
                 items = per_ch[q, :, ch]
                 nb = bursts_for(items * eb, tx)
-                starts = self._starts(bases, q, ch, nb, rng)
+                starts = self._starts(bases, w.probe, q, ch, nb, rng)
                 ready, s = burst_times(self.channel, starts, nb, c.stream_mode)
                 dram_J += s["energy_J"]
                 nbytes += int(nb.sum()) * tx
@@ -264,22 +264,12 @@ class FpgaNode(Accelerator):
             extra["fpga_fit"] = fit
         return AccelTiming(self.config_name, st, energy, util, bound, codes, nbytes, extra)
 
-    def _starts(self, bases, q, ch, nb, rng) -> np.ndarray:
+    def _starts(self, bases, probe, q, ch, nb, rng) -> np.ndarray:
         """Byte address of each probed list's run in channel ch (from the layout, else random rows)."""
-        if bases is not None and getattr(self, "_probe", None) is not None:
-            return bases[self._probe[q], ch]
+        if bases is not None and probe is not None:
+            return bases[probe[q], ch]
         row = self.spec.bursts_per_row * self.spec.tx_bytes
         return rng.integers(0, self.spec.capacity_bytes // row, nb.size) * row
-
-    def run(self, queries, probe, k):
-        from .accelerator import check_run_args
-
-        _, p = check_run_args(self.shard, queries, probe, k)
-        self._probe = p
-        try:
-            return super().run(queries, probe, k)
-        finally:
-            self._probe = None
 
 
 def fpga_lanes(sizes: np.ndarray, channels: int, units: int) -> list[np.ndarray]:

@@ -15,7 +15,6 @@ from ivfpq.errors import HwragError
 
 from .accelerator import DEVICE_STAGES, Workload
 from .configs import BACKEND_OF, DEFAULT_FOR_BACKEND, get_config, make_accelerator
-from .pim_array import PimArray
 from .power import FPGA_BOARD_SOURCE, fpga_board_w
 
 #: memory-node kinds of the system frame -> default configuration
@@ -46,33 +45,36 @@ def node_slice(list_sizes: np.ndarray, nodes: int) -> np.ndarray:
 
 
 class MemoryNode:
-    """A memory node of a kind (``fpga``, ``pim-hbm``, ``pim-dimm``, ``upmem``) or a named configuration."""
+    """A memory node of a kind (``fpga``, ``pim-hbm``, ``pim-dimm``, ``upmem``) or a named configuration. It holds
+    no state of a workload: every call names the lists it holds and the lists probed."""
 
     def __init__(self, kind: str = "fpga"):
         name = NODE_KINDS.get(kind, kind)
         cfg = get_config(name) if isinstance(name, str) else name
         self.kind = kind if kind in NODE_KINDS else BACKEND_OF.get(name, kind)
         self.config = replace(cfg, stream_mode="calibrated")
-        self.acc = make_accelerator(self.config)
+        self._accelerators: dict = {}
+
+    def accelerator(self, d: int, M: int):
+        """The device model for a shape: Chameleon's bitstream for (D, M) where its LUT-construction PEs
+        differ from the default (:data:`CHAMELEON_LUT_PES`)."""
+        cfg = self.config
+        if self.kind == "fpga" and (d, M) in CHAMELEON_LUT_PES:
+            cfg = replace(cfg, lut_pes=CHAMELEON_LUT_PES[(d, M)])
+        if cfg not in self._accelerators:
+            self._accelerators[cfg] = make_accelerator(cfg)
+        return self._accelerators[cfg]
 
     def device_s(self, list_sizes: np.ndarray, probe: np.ndarray, nodes: int, d: int, M: int,
                  k: int) -> NodeTimes:
         sizes = node_slice(np.asarray(list_sizes, np.int64), nodes)
+        acc = self.accelerator(d, M)
         fits, why = True, ""
         try:
-            self.acc.check_shard(M, int(sizes.sum()))
+            acc.check_shard(M, int(sizes.sum()))
         except HwragError as e:
             fits, why = False, str(e)
-        w = Workload(sizes[probe], d, M, k)
-        if self.kind == "fpga" and (d, M) in CHAMELEON_LUT_PES:
-            self.config = replace(self.config, lut_pes=CHAMELEON_LUT_PES[(d, M)])
-            self.acc = make_accelerator(self.config)
-        if isinstance(self.acc, PimArray):
-            self.acc.place(sizes)
-            t = self.acc.model(w, probe=probe)
-        else:
-            t = self.acc.model(w)
-        self._sizes = sizes
+        t = acc.model(Workload.of_lists(sizes, probe, d, M, k))
         dev = sum(np.asarray(t.stages[s], float) for s in DEVICE_STAGES)
         if self.kind == "fpga":
             board = fpga_board_w(d, M)
@@ -83,10 +85,9 @@ class MemoryNode:
             note = "dynamic energy of the PIM model (DRAM commands, logic, link); no static power cited"
         return NodeTimes(dev, e, t.config, fits, why, note, t.batch_makespan_s is not None, t.stage_means())
 
-    def batch_s(self, probe: np.ndarray, d: int, M: int, k: int) -> float:
-        """One batch (``probe`` rows) run at once on a node that runs a batch concurrently (after
-        :meth:`device_s` placed the lists): the PIM model's batch makespan (its host link, host dispatch
-        over the DDR bus, the busiest unit, read-out and merge), or its one-at-a-time makespan if shorter."""
-        probe = np.atleast_2d(probe)
-        t = self.acc.model(Workload(self._sizes[probe], d, M, k), probe=probe)
-        return float(t.makespan_s)
+    def batch_s(self, list_sizes: np.ndarray, probe: np.ndarray, nodes: int, d: int, M: int, k: int) -> float:
+        """One batch (``probe`` rows) run at once on a node that runs a batch concurrently: the PIM model's
+        batch makespan (its host link, host dispatch over the DDR bus, the busiest unit, read-out and merge),
+        or its one-at-a-time makespan if shorter."""
+        sizes = node_slice(np.asarray(list_sizes, np.int64), nodes)
+        return float(self.accelerator(d, M).model(Workload.of_lists(sizes, probe, d, M, k)).makespan_s)

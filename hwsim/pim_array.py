@@ -41,17 +41,25 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from dataclasses import asdict
+from functools import lru_cache
 
 import numpy as np
 
 from ivfpq.errors import HwragError
 
 from . import energy as E
-from .accelerator import AccelTiming, Accelerator, Workload, check_run_args
+from .accelerator import AccelTiming, Accelerator, Workload
 from .fpga import split_even
 from .stream import couple
 
 LAYOUTS = ("split", "whole")
+
+
+@lru_cache(maxsize=8)
+def _owner_of(sizes_bytes: bytes, units: int) -> np.ndarray:
+    out = assign_whole_lists(np.frombuffer(sizes_bytes, np.int64), units)
+    out.setflags(write=False)
+    return out
 
 
 def assign_whole_lists(list_sizes: np.ndarray, units: int) -> np.ndarray:
@@ -81,14 +89,10 @@ class PimArray(Accelerator):
             raise HwragError(f"{c.name}: shard needs {need / 1e9:.2f} GB of codes, device holds "
                              f"{c.capacity_bytes / 1e9:.2f} GB")
 
-    def load(self, shard) -> None:
-        super().load(shard)
-        self.place(shard.list_sizes)
-
-    def place(self, list_sizes: np.ndarray) -> None:
-        """Place lists on units (``whole`` layout) from their sizes alone (load() and projections)."""
-        self._owner = (assign_whole_lists(list_sizes, self.config.units)
-                       if self.config.layout == "whole" else None)
+    def owner(self, list_sizes: np.ndarray) -> np.ndarray:
+        """The unit holding each list (``whole`` layout: placed from the sizes alone, largest first on the
+        least-loaded unit; the same sizes always give the same placement)."""
+        return _owner_of(np.asarray(list_sizes, np.int64).tobytes(), self.config.units)
 
     @abstractmethod
     def unit_ready(self, run_bursts: np.ndarray) -> tuple[np.ndarray, float]:
@@ -108,14 +112,14 @@ class PimArray(Accelerator):
         lut_bytes = 256 * M * math.ceil(self.fmt.lut_bits / 8)
         return max(1, math.ceil(lut_bytes / c.buffer_bytes))
 
-    def per_unit_codes(self, w: Workload, probe: np.ndarray | None) -> np.ndarray:
+    def per_unit_codes(self, w: Workload) -> np.ndarray:
         """(nq, P, units) codes each unit scans."""
         c = self.config
         if c.layout == "split":
             return split_even(w.codes, c.units)
-        if probe is not None and getattr(self, "_owner", None) is not None:
-            owner = self._owner[probe]
-        else:  # projection: lists spread over units round robin by probe position
+        if w.probe is not None:
+            owner = self.owner(w.list_sizes)[w.probe]
+        else:  # projection of sizes alone: lists spread over units round robin by probe position
             owner = np.broadcast_to(np.arange(w.nprobe) % c.units, w.codes.shape)
         out = np.zeros(w.codes.shape + (c.units,), np.int64)
         np.put_along_axis(out, owner[..., None], w.codes[..., None], axis=-1)
@@ -187,7 +191,7 @@ class PimArray(Accelerator):
                             + lut_unit * int((items > 0).sum()) * 1e-9)
         return r
 
-    def model(self, w: Workload, probe: np.ndarray | None = None) -> AccelTiming:
+    def model(self, w: Workload) -> AccelTiming:
         c = self.config
         M, k, nq, P = w.M, w.k, w.nq, w.nprobe
         passes = self.passes(M)
@@ -195,7 +199,7 @@ class PimArray(Accelerator):
         dist_b = math.ceil(self.fmt.dist_bits / 8)
         cyc = 1e3 / c.unit_clock_mhz
         shapes = [(*self._pass_shape(pi, ncol, passes, dist_b, cyc), ncol) for pi, ncol in enumerate(cols)]
-        per_unit = self.per_unit_codes(w, probe)   # (nq, P, U)
+        per_unit = self.per_unit_codes(w)   # (nq, P, U)
         st = {s: np.zeros(nq) for s in ("transfer_in", "lut_build", "scan", "kselect_drain", "transfer_out")}
         lut_entry_b = math.ceil(self.fmt.lut_bits / 8)
         concurrent = self.independent_units and c.layout == "whole"
@@ -270,14 +274,6 @@ class PimArray(Accelerator):
 
     def unit_peak_Bps(self) -> float:
         return self.config.unit_peak_gbs * 1e9
-
-    def run(self, queries, probe, k):
-        q, p = check_run_args(self.shard, queries, probe, k)
-        from .accelerator import AccelRun
-
-        ids, dist, idist = self.functional(q, p, int(k))
-        timing = self.model(Workload.from_shard(self.shard, p, int(k)), probe=p)
-        return AccelRun(ids, dist, idist, timing)
 
     def to_dict(self):
         return asdict(self.config)

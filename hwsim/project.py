@@ -27,7 +27,6 @@ from .configs import CHAMELEON_L1, get_config, make_accelerator
 from .coordinator import merge_s as coordinator_merge_s
 from .cpu import EPYC_7313
 from .nodes import node_slice
-from .pim_array import PimArray
 from .system import SystemModel
 from .workload import SearchSpec, sample_probes, synthetic_list_sizes
 
@@ -86,14 +85,8 @@ def project(config, list_sizes: np.ndarray | None = None, nprobe: int = 32, M: i
     except HwragError as e:
         fits, why = False, str(e)
     probe = sample_probes(sizes, nq, nprobe, seed)
-    w = Workload(node_sizes[probe], d, M, k)
-    if isinstance(acc, PimArray):  # whole-list layouts need to know which unit holds which list
-        acc.place(node_sizes)
-        t1 = acc.model(Workload(w.codes[:1], d, M, k), probe=probe[:1])
-        tb = acc.model(w, probe=probe)
-    else:
-        t1 = acc.model(Workload(w.codes[:1], d, M, k))
-        tb = acc.model(w)
+    w = Workload.of_lists(node_sizes, probe, d, M, k)
+    t1, tb = acc.model(w.head(1)), acc.model(w)
     merge_s = coordinator_merge_s(nodes, k, EPYC_7313.clock_ghz)
     lat = float(np.mean(tb.latency_s)) + merge_s
     cpu = cpu_reference(sizes[probe], nlist, d, M, k)

@@ -111,7 +111,8 @@ class SystemModel:
     def _flow(self, node, nt, idx, kind: str):
         s, end = self.spec, "fpga" if kind == "fpga" else "host"
         if nt.concurrent:
-            return batch_concurrent_flow(node.batch_s(self.pool.probe[idx], s.d, s.M, s.k), len(idx), self.net,
+            return batch_concurrent_flow(node.batch_s(self.pool.list_sizes, self.pool.probe[idx], self.nodes, s.d, s.M,
+                                                      s.k), len(idx), self.net,
                                          s.d, s.nprobe, s.k, self.nodes, end)
         return batch_flow(nt.device_s[idx], self.net, s.d, s.nprobe, s.k, self.nodes, end,
                           window=windows(s.d, s.M, self.nodes)[0])

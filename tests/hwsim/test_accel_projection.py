@@ -50,10 +50,9 @@ def test_upmem_whole_lists_batch_runs_concurrently():
     (compute-bound: 1000 x 16 B at 0.6 GB/s is 27 us). The batch runs the four at once."""
     cfg = small_upmem()
     acc = DimmPim(cfg)
-    acc.place(np.full(4, 1000))
-    probe = np.arange(4)[:, None]
-    w = Workload(np.full((4, 1), 1000), 128, 16, 10)
-    t = acc.model(w, probe=probe)
+    sizes = np.full(4, 1000)
+    w = Workload.of_lists(sizes, np.arange(4)[:, None], 128, 16, 10)
+    t = acc.model(w)
     unit = (256 * (128 * 4 + 16) + 1000 * (16 * 4 + 1 + 6)) / 350e6      # 589.05 us
     assert t.stages["lut_build"][0] + t.stages["scan"][0] == pytest.approx(unit, rel=1e-3)
     bus = 19.2e9
@@ -66,14 +65,13 @@ def test_upmem_whole_lists_batch_runs_concurrently():
     assert t.makespan_s == pytest.approx(makespan, rel=1e-3)
     assert t.qps == pytest.approx(4 / makespan, rel=1e-3)
     # the same four queries all on one DPU's list serialise on that DPU
-    t1 = acc.model(w, probe=np.zeros((4, 1), np.int64))
+    t1 = acc.model(Workload.of_lists(sizes, np.zeros((4, 1), np.int64), 128, 16, 10))
     assert t1.makespan_s > 3.9 * unit
 
 
 def test_hbm_pim_all_bank_units_do_not_run_queries_apart():
     acc = HbmPim(HETERRAG_ACCELHBM.with_(layout="whole"))
-    acc.place(np.full(256, 1000))
-    t = acc.model(Workload(np.full((4, 2), 1000), 128, 16, 10), probe=np.arange(8).reshape(4, 2))
+    t = acc.model(Workload.of_lists(np.full(256, 1000), np.arange(8).reshape(4, 2), 128, 16, 10))
     assert t.batch_makespan_s is None
 
 

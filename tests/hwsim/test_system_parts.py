@@ -145,7 +145,7 @@ def test_concurrent_pim_batch_beats_one_at_a_time():
     node = MemoryNode("upmem")
     nt = node.device_s(sizes, probe, 1, 128, 16, 10)
     assert nt.concurrent
-    assert node.batch_s(probe, 128, 16, 10) < nt.device_s.sum()
+    assert node.batch_s(sizes, probe, 1, 128, 16, 10) < nt.device_s.sum()
 
 
 def test_fidelity_summary_counts_by_kind_and_role():
