@@ -66,6 +66,7 @@ class CpuServer:
     base_ghz: float = 0.0
     boost_ghz: float = 0.0
     microarchitecture: str = "zen3"
+    l3_mb_shared: float = 32.0   # L3 shared by the cores of one core complex
     sources: dict = field(default_factory=dict, compare=False, hash=False)
 
     def with_cores(self, cores: int) -> "CpuServer":
@@ -84,6 +85,7 @@ EPYC_7313 = CpuServer(
                           "base and 3.7 GHz boost of docs/REFERENCE.md § CPU",
              "boost_ghz": "docs/REFERENCE.md § CPU: AMD EPYC 7313 max boost 3.7 GHz",
              "microarchitecture": "docs/REFERENCE.md § CPU: AMD EPYC 7313, 16 Zen 3 cores",
+             "l3_mb_shared": "docs/REFERENCE.md § CPU: AMD EPYC 7313, 128 MB L3 in four core complexes of 32 MB",
              "base_ghz": "docs/REFERENCE.md § CPU: AMD EPYC 7313 base clock 3.0 GHz",
              "memory_gbs": "docs/REFERENCE.md § CPU: AMD EPYC 7313, 8 channels DDR4-3200 = 8 x 25.6 GB/s"})
 
@@ -202,9 +204,17 @@ class FaissCpu:
     def seconds(self, cycles):
         return np.asarray(cycles, float) / (self.server.clock_ghz * 1e9)
 
-    def select_query_s(self, nlist: int, d: int, batch: int) -> float:
-        """One thread's coarse-quantizer time per query, in a slice of ``batch`` queries."""
-        return float(self.seconds(nlist * d * self.rates.select_cycles(d, batch)))
+    def select_query_s(self, nlist: int, d: int, batch: int, streams: int = 1) -> float:
+        """One thread's coarse-quantizer time per query, in a slice of ``batch`` queries, while ``streams``
+        threads search at once. faiss's sequential path reads the whole centroid matrix per query; where the
+        matrix outgrows the L3 of a core complex each read comes from memory, and the threads streaming at
+        once share the socket's bandwidth: the time is the longer of the compute and that stream. (The GEMM
+        path reads the matrix once per block of queries: compute only.)"""
+        compute = float(self.seconds(nlist * d * self.rates.select_cycles(d, batch)))
+        matrix = nlist * d * 4
+        if batch >= BLAS_THRESHOLD or matrix <= self.server.l3_mb_shared * 2 ** 20:
+            return compute
+        return max(compute, matrix * max(1, streams) / (self.server.memory_gbs * 1e9))
 
     def scan_query_s(self, codes: np.ndarray, d: int, M: int) -> np.ndarray:
         """(b,) one thread's scan time per query; ``codes[q, p]`` codes in query q's probed list p."""
@@ -220,7 +230,7 @@ class FaissCpu:
         nt = max(1, min(threads or self.server.cores, b))
         per_q = self.scan_query_s(codes, d, M)
         bounds = [(b * i // nt, b * (i + 1) // nt) for i in range(nt)]
-        sel = [self.select_query_s(nlist, d, hi - lo) * (hi - lo) if select else 0.0 for lo, hi in bounds]
+        sel = [self.select_query_s(nlist, d, hi - lo, nt) * (hi - lo) if select else 0.0 for lo, hi in bounds]
         scan = [float(per_q[lo:hi].sum()) for lo, hi in bounds]
         t = [s + c for s, c in zip(sel, scan)]
         j = int(np.argmax(t))
@@ -230,7 +240,7 @@ class FaissCpu:
     def flat_select_s(self, b: int, nlist: int, d: int) -> float:
         """A separate coarse search of ``b`` queries over all threads (Chameleon's CPU coordinator, FPGA-CPU):
         faiss parallelises the sequential path over queries and the BLAS path inside the GEMM."""
-        per = self.select_query_s(nlist, d, b)
+        per = self.select_query_s(nlist, d, b, min(b, self.server.cores))
         if b >= BLAS_THRESHOLD:
             return per * b / self.server.cores
         return per * -(-b // self.server.cores)

@@ -167,3 +167,19 @@ def test_chameleon_projection_is_a_view_of_the_system_model():
     r = SystemModel(SearchSpec(name="sift-like", d=128, M=16), nodes=1, samples=3).model(("cpu", "fpga-gpu"), 1)
     assert row["fpga_latency_s"] == r["latency_s"]["fpga-gpu"] and row["cpu_latency_s"] == r["latency_s"]["cpu"]
     assert row["speedup_gpu_coordinator"] == pytest.approx(r["latency_s"]["cpu"] / r["latency_s"]["fpga-gpu"])
+
+
+def test_sequential_selection_shares_the_socket_bandwidth():
+    """faiss's sequential path reads the centroid matrix per query: beyond the L3 the threads searching at once
+    share the memory bandwidth (hand-computed: 1024 x 256 x 4 B = 1 MiB per query; 1 GB/s shared by 4)."""
+    from dataclasses import replace
+
+    rates = CpuRates({(256, 16): (0.0, 0.0, 1.0)}, {256: (0.5, 0.1)}, (0, 0), "")
+    server = replace(EPYC_7313, clock_ghz=1.0, memory_gbs=1.0, l3_mb_shared=0.5)
+    cpu = FaissCpu(server, rates)
+    compute = 1024 * 256 * 0.5 / 1e9
+    assert cpu.select_query_s(1024, 256, 1, streams=1) == pytest.approx(max(compute, 2 ** 20 / 1e9))
+    assert cpu.select_query_s(1024, 256, 1, streams=4) == pytest.approx(4 * 2 ** 20 / 1e9)
+    assert cpu.select_query_s(1024, 256, 32, streams=4) == pytest.approx(1024 * 256 * 0.1 / 1e9)  # GEMM path
+    in_l3 = FaissCpu(replace(server, l3_mb_shared=2.0), rates)
+    assert in_l3.select_query_s(1024, 256, 1, streams=4) == pytest.approx(compute)
