@@ -55,7 +55,8 @@ def cmd_project(args) -> int:
                       args.k, nq=args.batch, progress=not args.json)
     res["files"] = [str(f) for f in write_project_report(res, Path(args.out))]
     _print(res, "rows", ["name", "M", "nodes", "fits", "latency_batch1_us", f"qps_batch{args.batch}",
-                         "energy_per_query_mJ", "bound", "latency_speedup_vs_cpu8"],
+                         "energy_per_query_mJ", "bound", "system", "system_latency_b1_us", "system_speedup_vs_cpu",
+                         "device_only_speedup_vs_cpu8"],
            f"bench project — {res['vectors']:.0e} vectors (modeled)", args.json)
     if not args.json:
         print("published (Chameleon):", res["published_chameleon"]["source"])
