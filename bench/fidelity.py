@@ -74,17 +74,17 @@ def _row(kind, dataset, system, batch, modeled, measured, unit, note=""):
 def _vector_search_rows(ds: str, b: int, r: dict, r16: dict) -> list[dict]:
     rows = []
     for i, s in enumerate(SYSTEMS):
-        rows.append(_row("latency", ds, s, b, r["latency_s"][AS_RUN[s]] * 1e3, LATENCY_MS[ds][b][i], "ms",
+        rows.append(_row("latency", ds, s, b, r[AS_RUN[s]].latency_s * 1e3, LATENCY_MS[ds][b][i], "ms",
                          AS_RUN_NOTE.get(s, "")))
     if b <= 16:
         j = (1, 4, 16).index(b)
-        rows.append(_row("energy", ds, "cpu", b, r16["energy_per_query_J"]["cpu"] * 1e3, ENERGY_MJ[ds]["cpu"][j],
+        rows.append(_row("energy", ds, "cpu", b, r16["cpu"].energy_per_query_J * 1e3, ENERGY_MJ[ds]["cpu"][j],
                          "mJ", ENERGY_RUN_NOTE))
-        rows.append(_row("energy", ds, "fpga-gpu", b, r["energy_per_query_J"]["fpga-gpu"] * 1e3,
+        rows.append(_row("energy", ds, "fpga-gpu", b, r["fpga-gpu"].energy_per_query_J * 1e3,
                          ENERGY_MJ[ds]["fpga-gpu"][j], "mJ", FPGA_ENERGY_NOTE))
     if b == 1:
         for i, s in enumerate(SYSTEMS):
-            rows.append(_row("throughput", ds, s, None, r["throughput_qps"][AS_RUN[s]], THROUGHPUT_QPS[ds][i], "QPS",
+            rows.append(_row("throughput", ds, s, None, r[AS_RUN[s]].throughput_qps, THROUGHPUT_QPS[ds][i], "QPS",
                              AS_RUN_NOTE.get(s, "")))
     return rows
 
@@ -92,15 +92,15 @@ def _vector_search_rows(ds: str, b: int, r: dict, r16: dict) -> list[dict]:
 def _p95_rows(ds: str, b: int, r: dict) -> list[dict]:
     if ds not in P95_MS:
         return []
-    return [_row("latency_p95", ds, s, b, r["latency_p95_s"][AS_RUN[s]] * 1e3, P95_MS[ds][b][i], "ms",
+    return [_row("latency_p95", ds, s, b, r[AS_RUN[s]].latency_p95_s * 1e3, P95_MS[ds][b][i], "ms",
                  AS_RUN_NOTE.get(s, "")) for i, s in enumerate(SYSTEMS)]
 
 
 def _cold_rows(ds: str, b: int, rc: dict) -> list[dict]:
-    rows = [_row("latency_cpu_cold", ds, s, b, rc["latency_s"]["cpu"] * 1e3, LATENCY_MS[ds][b][i], "ms",
+    rows = [_row("latency_cpu_cold", ds, s, b, rc["cpu"].latency_s * 1e3, LATENCY_MS[ds][b][i], "ms",
                  AS_RUN_NOTE.get(s, "")) for i, s in enumerate(SYSTEMS[:2])]
     if b == 1:
-        rows += [_row("throughput_cpu_cold", ds, s, None, rc["throughput_qps"]["cpu"], THROUGHPUT_QPS[ds][i], "QPS",
+        rows += [_row("throughput_cpu_cold", ds, s, None, rc["cpu"].throughput_qps, THROUGHPUT_QPS[ds][i], "QPS",
                       AS_RUN_NOTE.get(s, "")) for i, s in enumerate(SYSTEMS[:2])]
     return rows
 
@@ -119,8 +119,8 @@ def run_fidelity(progress: bool = True, datasets=("sift", "deep"), chamlm: bool 
         r16 = energy_runs[ds].model(("cpu",), b) if b <= 16 else r
         rows += _vector_search_rows(ds, b, r, r16)
         diagnostics += _p95_rows(ds, b, r) + _cold_rows(ds, b, cold[ds].model(("cpu",), b))
-        intended[f"{ds} b={b}"] = {"cpu-gpu_latency_ms": r["latency_s"]["cpu-gpu"] * 1e3,
-                                   "cpu-gpu_throughput_qps": r["throughput_qps"]["cpu-gpu"]}
+        intended[f"{ds} b={b}"] = {"cpu-gpu_latency_ms": r["cpu-gpu"].latency_s * 1e3,
+                                   "cpu-gpu_throughput_qps": r["cpu-gpu"].throughput_qps}
     if chamlm:
         for (m, interval, batch), meas in CHAMLM.items():
             t = tokens_per_s(m, interval, batch, ("cpu", "fpga"))["tokens_per_s"]
@@ -158,12 +158,11 @@ def published_ratio_checks(batches=(1, 4, 16, 64)) -> list[dict]:
         e16 = SystemModel(system_spec(base, d=d, M=M), nodes=nodes, cpu_cores=16, pool=sm.pool, samples=51)
         for b in batches:
             r = sm.model(("cpu", "fpga-cpu", "fpga-gpu"), b)
-            lat = r["latency_s"]
-            vals = {"fpga-cpu latency speed-up over cpu": lat["cpu"] / lat["fpga-cpu"],
-                    "fpga-gpu latency speed-up over cpu": lat["cpu"] / lat["fpga-gpu"]}
+            vals = {"fpga-cpu latency speed-up over cpu": r["cpu"].latency_s / r["fpga-cpu"].latency_s,
+                    "fpga-gpu latency speed-up over cpu": r["cpu"].latency_s / r["fpga-gpu"].latency_s}
             if b <= 16:
-                vals["energy saving of fpga-gpu over cpu"] = (e16.model(("cpu",), b)["energy_per_query_J"]["cpu"]
-                                                              / r["energy_per_query_J"]["fpga-gpu"])
+                vals["energy saving of fpga-gpu over cpu"] = (e16.model(("cpu",), b)["cpu"].energy_per_query_J
+                                                              / r["fpga-gpu"].energy_per_query_J)
             for what, v in vals.items():
                 lo, hi = PUBLISHED_RATIOS[what]
                 rows.append({"ratio": what, "dataset": ds, "batch": b, "modeled": float(v), "published": [lo, hi],
@@ -192,8 +191,8 @@ def fit_busy_clock(datasets=("sift",), grid=np.arange(2.5, 3.91, 0.01)) -> dict:
             sm = SystemModel(system_spec(ds), server=replace(EPYC_7313, clock_ghz=float(ghz)), samples=51)
             for b in (1, 4, 16, 64):
                 r = sm.model(("cpu",), b)
-                out.append(np.log(r["latency_s"]["cpu"] * 1e3 / LATENCY_MS[ds][b][0]))
-            out.append(np.log(THROUGHPUT_QPS[ds][0] / r["throughput_qps"]["cpu"]))
+                out.append(np.log(r["cpu"].latency_s * 1e3 / LATENCY_MS[ds][b][0]))
+            out.append(np.log(THROUGHPUT_QPS[ds][0] / r["cpu"].throughput_qps))
         return np.array(out)
 
     # every CPU cost is cycles / clock, so the log errors shift by log(g0 / g): one evaluation gives the fit

@@ -67,7 +67,8 @@ def _system_latencies(configs, M, nodes, d, k, vectors, nlist, nprobe, imbalance
     spec = SearchSpec(name="sift-like", d=d, M=M, k=k, ntotal=vectors, nlist=nlist, nprobe=nprobe,
                       list_cv=imbalance or SIFT_LIST_CV)
     systems = ("cpu",) + tuple(s for s in (_system_of(c) for c in configs) if s)
-    return SystemModel(spec, nodes=nodes, samples=21).model(systems, 1)["latency_s"]
+    r = SystemModel(spec, nodes=nodes, samples=21).model(systems, 1)
+    return {x: f.latency_s for x, f in r.systems.items()}
 
 
 def write_project_report(result: dict, out: Path, nq: int = 16) -> list[Path]:

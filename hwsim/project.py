@@ -159,17 +159,17 @@ def chameleon_table(nodes_list=(1, 2, 4, 8), Ms=(16, 32, 64), nq: int = 16, imba
             r1 = sm.model(("cpu", "fpga-cpu", "fpga-gpu"), 1)
             rb = sm.model(("fpga-gpu",), nq)
             _, nt = sm.node_times("fpga")
-            lat, cpu = r1["latency_s"], r1["latency_s"]["cpu"]
+            fg, fc, cpu = r1["fpga-gpu"], r1["fpga-cpu"], r1["cpu"].latency_s
             rows.append({
-                "figures": "modeled", "M": M, "nodes": n, "fits": nt.fits, "bound": r1["bound"]["fpga-gpu"],
-                "fpga_latency_s": lat["fpga-gpu"], "fpga_cpu_latency_s": lat["fpga-cpu"],
-                "fpga_qps_batch1": 1.0 / lat["fpga-gpu"], f"fpga_qps_batch{nq}": nq / rb["latency_s"]["fpga-gpu"],
-                "fpga_throughput_qps": r1["throughput_qps"]["fpga-gpu"],
-                "stage_mean_s": nt.stage_mean_s, "system_stages_s": r1["stages_s"]["fpga-gpu"],
+                "figures": "modeled", "M": M, "nodes": n, "fits": nt.fits, "bound": fg.bound,
+                "fpga_latency_s": fg.latency_s, "fpga_cpu_latency_s": fc.latency_s,
+                "fpga_qps_batch1": 1.0 / fg.latency_s, f"fpga_qps_batch{nq}": nq / rb["fpga-gpu"].latency_s,
+                "fpga_throughput_qps": fg.throughput_qps,
+                "stage_mean_s": nt.stage_mean_s, "system_stages_s": fg.stages_s,
                 "cpu_latency_s": cpu,
-                "speedup_cpu_coordinator": cpu / lat["fpga-cpu"],
-                "speedup_gpu_coordinator": cpu / lat["fpga-gpu"],
-                "energy_per_query_J": r1["energy_per_query_J"]["fpga-gpu"],
-                "config": r1["config"]["fpga-gpu"],
+                "speedup_cpu_coordinator": cpu / fc.latency_s,
+                "speedup_gpu_coordinator": cpu / fg.latency_s,
+                "energy_per_query_J": fg.energy_per_query_J,
+                "config": fg.config,
             })
     return rows

@@ -139,9 +139,9 @@ def _retrieval(m: LmModel, be: str, batch: int) -> tuple[float, str]:
     system = "cpu" if be == "cpu" else BACKENDS[be]
     spec = SearchSpec(name=f"ralm-{m.name}", d=m.d_model, M=m.pq_m, k=m.k)
     sm = SystemModel(spec, nodes=1 if be == "cpu" else m.fpga_nodes, cpu_cores=m.cpu_cores, samples=21)
-    r = sm.model((system,), batch)
+    r = sm.model((system,), batch)[system]
     relay = 2 * sm.client_s(batch)  # the local Python coordinator: receive and forward, both ways
-    return r["latency_s"][system] + relay, r["config"][system]
+    return r.latency_s + relay, r.config
 
 
 def tokens_per_s(model: str, interval: int, batch: int, backends=("cpu", "fpga"), tiktok: bool = False,

@@ -19,18 +19,19 @@ def _cmd_system(args) -> int:
     systems = tuple(args.systems or SYSTEMS)
     r = SystemModel(spec, nodes=args.nodes, cpu_cores=args.cpu_cores).model(systems, args.batch)
     if args.json:
-        json.dump(_plain(r), sys.stdout, indent=1)
+        json.dump(_plain(r.to_dict()), sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
     print(f"modeled: {spec.name} d={spec.d} M={spec.M} {spec.ntotal:.0e} vectors IVF{spec.nlist} nprobe "
           f"{spec.nprobe} K={spec.k}, batch {args.batch}, {args.nodes} node(s), {args.cpu_cores} CPU cores")
     print(f"{'system':<10} {'latency ms':>11} {'QPS':>9} {'mJ/query':>10}  bound")
     for x in systems:
-        fits = "" if r["fits"][x] else "  (does not fit: " + r["capacity_note"].get(x, "") + ")"
-        print(f"{x:<10} {r['latency_s'][x] * 1e3:>11.3f} {r['throughput_qps'][x]:>9.0f} "
-              f"{r['energy_per_query_J'][x] * 1e3:>10.2f}  {r['bound'][x]}{fits}")
+        f = r[x]
+        fits = "" if f.fits else f"  (does not fit: {f.capacity_note})"
+        print(f"{x:<10} {f.latency_s * 1e3:>11.3f} {f.throughput_qps:>9.0f} {f.energy_per_query_J * 1e3:>10.2f}  "
+              f"{f.bound}{fits}")
     for x in systems:
-        print(f"config {x}: {r['config'][x]}")
+        print(f"config {x}: {r[x].config}")
     return 0
 
 
@@ -57,25 +58,27 @@ def add_system_parsers(sub) -> None:
     from .system import DATASETS, SYSTEMS
 
     p = sub.add_parser("system", help="end-to-end vector search: CPU, CPU-GPU, FPGA-CPU, FPGA-GPU, PIM (modeled)")
-    p.add_argument("--dataset", default="sift", help=f"named shape ({', '.join(DATASETS)}); flags override it")
-    p.add_argument("--d", type=int)
-    p.add_argument("--M", type=int)
-    p.add_argument("--ntotal", type=int)
-    p.add_argument("--nlist", type=int)
-    p.add_argument("--nprobe", type=int)
-    p.add_argument("--k", type=int)
-    p.add_argument("--nodes", type=int, default=1)
-    p.add_argument("--cpu-cores", type=int, default=8)
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--systems", nargs="+", metavar="SYSTEM", help=f"subset of: {', '.join(SYSTEMS)}")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--dataset", default="sift",
+                   help=f"named shape ({', '.join(DATASETS)}); the flags below override it (default: %(default)s)")
+    p.add_argument("--d", type=int, help="vector dimension (default: the dataset's; sift 128, deep 96)")
+    p.add_argument("--M", type=int, help="PQ code bytes per vector (default: the dataset's, 16)")
+    p.add_argument("--ntotal", type=int, help="vectors in the index (default: the dataset's, 1e9)")
+    p.add_argument("--nlist", type=int, help="IVF lists (default: the dataset's, 32768)")
+    p.add_argument("--nprobe", type=int, help="lists probed per query (default: the dataset's, 32)")
+    p.add_argument("--k", type=int, help="neighbours returned per query (default: the dataset's, 100)")
+    p.add_argument("--nodes", type=int, default=1, help="memory nodes, every list split across them (default: %(default)s)")
+    p.add_argument("--cpu-cores", type=int, default=8,
+                   help="faiss threads of the CPU baseline and coordinator (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=1, help="queries per batch (default: %(default)s)")
+    p.add_argument("--systems", nargs="+", metavar="SYSTEM", help=f"subset of: {', '.join(SYSTEMS)} (default: all)")
+    p.add_argument("--json", action="store_true", help="print JSON (default: a table)")
     p.set_defaults(func=_cmd_system)
     r = sub.add_parser("ralm", help="ChamLM tokens/s with retrieval through the system model (modeled)")
-    r.add_argument("--model", required=True, help=f"one of {', '.join(MODELS)}")
-    r.add_argument("--interval", type=int, default=1)
-    r.add_argument("--batch", type=int, default=64)
-    r.add_argument("--backend", default="fpga", help=f"memory nodes: {', '.join(BACKENDS)}")
+    r.add_argument("--model", required=True, help=f"one of {', '.join(MODELS)} (required)")
+    r.add_argument("--interval", type=int, default=1, help="tokens between retrievals (default: %(default)s)")
+    r.add_argument("--batch", type=int, default=64, help="sequences generated together (default: %(default)s)")
+    r.add_argument("--backend", default="fpga", help=f"memory nodes: {', '.join(BACKENDS)} (default: %(default)s)")
     r.add_argument("--tiktok", action="store_true",
-                   help="ChamLM's two-half-batch overlap (the measured runs used use_tiktok: 0)")
-    r.add_argument("--json", action="store_true")
+                   help="ChamLM's two-half-batch overlap (the measured runs used use_tiktok: 0; default: off)")
+    r.add_argument("--json", action="store_true", help="print JSON (default: a table)")
     r.set_defaults(func=_cmd_ralm)

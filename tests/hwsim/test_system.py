@@ -65,14 +65,16 @@ def test_system_model_consistent_and_deterministic():
     sm = SystemModel(system_spec("sift"), samples=5)
     r = sm.model(("cpu", "fpga-gpu"), 4)
     r2 = SystemModel(system_spec("sift"), samples=5).model(("cpu", "fpga-gpu"), 4)
-    assert r["latency_s"] == r2["latency_s"] and r["figures"] == "modeled"
-    st = r["stages_s"]["fpga-gpu"]
+    assert r["cpu"].latency_s == r2["cpu"].latency_s and r["fpga-gpu"].latency_s == r2["fpga-gpu"].latency_s
+    assert r.figures == "modeled"
+    st = r["fpga-gpu"].stages_s
     total = st["list_selection"] + st["host_client"] + st["network_in"] + st["nodes"] + st["merge_and_reply"]
-    assert total == pytest.approx(r["latency_s"]["fpga-gpu"])
+    assert total == pytest.approx(r["fpga-gpu"].latency_s)
     # a node serves queries one at a time: a batch takes at least b device times
     assert st["nodes"] >= 4 * st["node_device_per_query"] * 0.999
+    assert set(r.systems) == {"cpu", "fpga-gpu"}
     for key in ("latency_s", "throughput_qps", "energy_per_query_J"):
-        assert set(r[key]) == {"cpu", "fpga-gpu"} and all(v > 0 for v in r[key].values())
+        assert all(getattr(f, key) > 0 for f in r.systems.values())
 
 
 def test_bad_input_errors():
@@ -94,5 +96,24 @@ def test_hw_system_cli_json(capsys):
 
     assert main(["hw", "system", "--batch", "2", "--systems", "cpu", "cpu-gpu", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out["latency_s"]) == {"cpu", "cpu-gpu"} and out["figures"] == "modeled"
+    assert set(out["systems"]) == {"cpu", "cpu-gpu"} and out["figures"] == "modeled"
+    assert out["systems"]["cpu"]["latency_s"] > 0
     assert main(["hw", "system", "--dataset", "glove"]) == 2
+
+
+def test_presets_are_injectable_and_sourced():
+    """Every named preset cites its sources; a user's own GPU replaces the default in the system model."""
+    from dataclasses import replace
+
+    from hwsim import presets
+
+    for table in (presets.SERVERS, presets.GPUS, presets.SOCKETS):
+        for p in table.values():
+            assert p.sources, p
+    slow_gpu = replace(presets.named(presets.GPUS, "rtx3090"), select_fixed_s=1e-3)
+    base = SystemModel(system_spec("sift"), samples=3).model(("fpga-gpu",), 1)["fpga-gpu"]
+    mine = SystemModel(system_spec("sift"), samples=3, gpu=slow_gpu).model(("fpga-gpu",), 1)["fpga-gpu"]
+    assert mine.stages_s["list_selection"] - base.stages_s["list_selection"] == pytest.approx(
+        1e-3 - presets.GPUS["rtx3090"].select_fixed_s)
+    with pytest.raises(HwragError, match="accepted: rtx3090"):
+        presets.named(presets.GPUS, "h100")
