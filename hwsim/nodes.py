@@ -15,7 +15,7 @@ from ivfpq.errors import HwragError
 
 from .accelerator import DEVICE_STAGES, Workload
 from .configs import BACKEND_OF, DEFAULT_FOR_BACKEND, get_config, make_accelerator
-from .power import FPGA_BOARD_SOURCE, fpga_board_w
+from .power import CHAMELEON_FPGA_SCAN_GBS, FPGA_BOARD_SOURCE, chameleon_fpga_energy_J, fpga_board_w
 
 #: memory-node kinds of the system frame -> default configuration
 NODE_KINDS = {"fpga": "chameleon_u250", "pim-hbm": DEFAULT_FOR_BACKEND["pim-hbm"],
@@ -76,10 +76,12 @@ class MemoryNode:
             fits, why = False, str(e)
         t = acc.model(Workload.of_lists(sizes, probe, d, M, k))
         dev = sum(np.asarray(t.stages[s], float) for s in DEVICE_STAGES)
-        if self.kind == "fpga":
+        if self.kind == "fpga":  # all nodes' boards, as Chameleon accounted them (hwsim.power)
             board = fpga_board_w(d, M)
-            e = board * float(dev.mean())
-            note = f"FPGA board {board:g} W x device time ({FPGA_BOARD_SOURCE})"
+            e = chameleon_fpga_energy_J(d, M, probe.shape[1], float(np.mean(list_sizes))) / nodes
+            note = (f"FPGA boards {board:g} W x the probed codes at {CHAMELEON_FPGA_SCAN_GBS:g} GB/s, Chameleon's "
+                    f"accounting ({FPGA_BOARD_SOURCE}); at the modeled device time it would be "
+                    f"{board * float(dev.mean()) * nodes * 1e3:.1f} mJ per query")
         else:
             e = t.energy_per_query_J
             note = "dynamic energy of the PIM model (DRAM commands, logic, link); no static power cited"

@@ -54,6 +54,18 @@ FPGA_BOARD_W = {(128, 16): 38.4, (96, 16): 37.0, (512, 32): 36.5, (1024, 64): 39
 FPGA_BOARD_SOURCE = f"{CHAMELEON_ENERGY}: FPGA_power per bitstream from Vivado (38.4 W SIFT, 37.0 W Deep)"
 
 
+#: the FPGA's scan rate in Chameleon's energy accounting: a query's board time is the codes of nprobe mean-sized
+#: lists at this rate (the released energy script; docs/REFERENCE.md § How the figures were produced)
+CHAMELEON_FPGA_SCAN_GBS = 32.0
+
+
+def chameleon_fpga_energy_J(d: int, M: int, nprobe: int, mean_list_codes: float) -> float:
+    """Energy per query of the FPGA boards as Chameleon computed its published figures: the bitstream's board
+    power x (nprobe mean-sized lists of M-byte codes at :data:`CHAMELEON_FPGA_SCAN_GBS`). Split over N nodes,
+    each board scans 1/N of the bytes at the same rate: N x W x t/N, the same energy."""
+    return fpga_board_w(d, M) * nprobe * mean_list_codes * M / (CHAMELEON_FPGA_SCAN_GBS * 1e9)
+
+
 def fpga_board_w(d: int, M: int) -> float:
     """The bitstream's reported power; another shape takes the nearest bitstream's."""
     key = min(FPGA_BOARD_W, key=lambda k: (k[1] != M, abs(k[0] - d)))
