@@ -1,6 +1,6 @@
 """Measure, on this machine, the CPU costs the system model's faiss baseline is built from.
 
-    python -m bench.cpu_rates [--out hwsim/data/cpu_rates.json] [--quick]
+    python -m bench.cpu_rates [--out-dir hwsim/data/rates] [--quick]
 
 Every figure is *measured* (on-CPU time of this thread (``time.thread_time``), faiss pinned to 1 OpenMP thread) and stored in
 cycles of this core, so :mod:`hwsim.cpu` can scale it to a named server by its clock. faiss runs at its AVX2
@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hwsim.rates import RATES_DIR, RatesFile
+
 from .host_costs import measure_host_costs
 from .timing import best_of as _best_of
 
@@ -55,7 +57,6 @@ def best_of(fn, repeat: int = 3):
     return _best_of(fn, repeat, clock=time.thread_time)
 
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "cpu_rates.json"
 SCAN_SHAPES = ((96, 16), (128, 16), (128, 8), (512, 32), (1024, 64))
 SELECT_DIMS = (96, 128, 512, 1024)
 COLD_BYTES = 4e8                    # codes per cold-scan index: far beyond this core's 2 MB L2
@@ -314,23 +315,37 @@ def _cpu_model() -> str:
     return "unknown"
 
 
+def write_rates(res: dict, directory: Path) -> Path:
+    """This run's sections into this machine's measured-rates file of today (:mod:`hwsim.rates`)."""
+    from .machine import cpu_identity
+
+    f = RatesFile.for_this_machine(cpu_identity(), directory)
+    la, ghz = res["load_average_before"], res["clock_ghz"]
+    f.put("faiss_scan", {"faiss": res["faiss"], "faiss_simd_level": res["faiss_simd_level"], "figures": res["figures"],
+                         "shapes": res["scan"]}, res["command"], la, ghz)
+    f.put("faiss_scan_cold", {"shapes": res["scan_cold"]}, res["command"], la, ghz)
+    f.put("flat_select", {"shapes": res["select"]}, res["command"], la, ghz)
+    f.put("tcp", res["tcp"], res["command"], la, ghz)
+    f.put("host", res["host"], res["command"], la, ghz)
+    return f.save(directory)
+
+
 def main(argv=None) -> int:
     from ivfpq.errors import CommandParser, run_command
 
     ap = CommandParser(prog="python -m bench.cpu_rates", description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(DEFAULT_OUT))
-    ap.add_argument("--quick", action="store_true", help="fewer lengths and shapes (a smoke run)")
+    ap.add_argument("--out-dir", default=str(RATES_DIR),
+                    help="folder of measured-rates files; this machine's file of today gets the sections "
+                         "(default: %(default)s)")
+    ap.add_argument("--quick", action="store_true", help="fewer lengths and shapes (a smoke run; default: off)")
     args = ap.parse_args(argv)
     return run_command(lambda: _measure_and_write(args))
 
 
 def _measure_and_write(args) -> int:
     res = run(args.quick)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(res, indent=1))
-    tmp.replace(out)
+    out = write_rates(res, Path(args.out_dir))
+    print(f"wrote {out}")
     print(json.dumps({k: res[k] for k in ("clock_ghz", "load_average_before", "load_average_after")}))
     for s in res["scan"]:
         print(f"scan D={s['d']} M={s['M']}: {s['query_cycles']:.0f} cyc/query + {s['list_cycles']:.0f} cyc/list "

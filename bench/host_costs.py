@@ -1,6 +1,6 @@
 """Measure, on this machine, the host-side costs of Chameleon's request path that the system model adds.
 
-Called by :mod:`bench.cpu_rates` (stored under ``host`` in ``hwsim/data/cpu_rates.json``, in cycles of this
+Called by :mod:`bench.cpu_rates` (stored as the ``host`` section of this machine's measured-rates file, :mod:`hwsim.rates`, in cycles of this
 core); every figure is *measured* with the wall clock (``time.perf_counter``) between two processes on
 loopback, the median of many rounds after a warm-up:
 

@@ -1,6 +1,6 @@
 """Profile the launched operators of ChamLM's inference step, module by module (as Vidur profiles operators).
 
-    python -m bench.lm_profile [--out hwsim/data/lm_profile.json]
+    python -m bench.lm_profile [--out-dir hwsim/data/rates]
 
 ChamLM runs fairseq's ``TransformerDecoder`` (and ``TransformerEncoder``) eagerly in fp32 with incremental
 decoding (docs/REFERENCE.md § RALM configurations). fairseq does not install with this torch, so this module
@@ -20,12 +20,10 @@ queue against the GPU roofline.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "lm_profile.json"
 #: aten operators that launch no kernel on a GPU (metadata only) or are the profiler's own bookkeeping
 NO_KERNEL = {"aten::view", "aten::transpose", "aten::reshape", "aten::as_strided", "aten::t", "aten::expand",
              "aten::unsqueeze", "aten::squeeze", "aten::slice", "aten::select", "aten::permute", "aten::detach",
@@ -201,19 +199,22 @@ def run() -> dict:
 
 
 def main(argv=None) -> int:
+    from hwsim.rates import RATES_DIR, RatesFile
     from ivfpq.errors import CommandParser, run_command
 
+    from .machine import cpu_identity
+
     ap = CommandParser(prog="python -m bench.lm_profile", description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(DEFAULT_OUT), help="where to write the profile (default: %(default)s)")
+    ap.add_argument("--out-dir", default=str(RATES_DIR),
+                    help="folder of measured-rates files; this machine's file of today gets the section (default: %(default)s)")
     args = ap.parse_args(argv)
 
     def go():
         res = run()
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(res, indent=1))
-        tmp.replace(out)
+        f = RatesFile.for_this_machine(cpu_identity(), Path(args.out_dir))
+        f.put("lm_profile", {k: res[k] for k in ("figures", "what", "torch", "modules", "host_s_per_kernel_cpu_only")},
+              res["command"], res["load_average_before"])
+        out = f.save(Path(args.out_dir))
         for name, m in res["modules"].items():
             print(f"{name}: {m['kernels']} kernels, {m['syncs']} synchronisations")
         print(f"host time per kernel (CPU-only eager, {res['cpu_model']}): {res['host_s_per_kernel_cpu_only'] * 1e6:.1f} us;"

@@ -1,6 +1,6 @@
 """Time the scalar IVF-PQ table scan that Chameleon's CPU baseline ran (faiss 1.7.2), over M, on this core.
 
-    python -m bench.scan_replica [--out hwsim/data/scan_replica.json] [--quick]
+    python -m bench.scan_replica [--out-dir hwsim/data/rates] [--quick]
 
 faiss 1.7.2's ``IndexIVFPQ`` scans a list with precomputed tables in ``scan_list_with_table``: per code one
 float accumulator and M dependent adds of table entries (no SIMD: the add chain cannot be vectorised
@@ -18,7 +18,8 @@ places in a ``CODE_BYTES`` buffer, as at a billion vectors), in three variants t
 
 and the latency of one dependent single-precision add (``fadd_chain``). Every figure is *measured*:
 on-CPU time of this thread (``time.thread_time``) in cycles of this core at the clock
-:func:`bench.cpu_rates.measure_clock_ghz` measures; the CPU (vendor, family, model, caches) is recorded.
+:func:`bench.cpu_rates.measure_clock_ghz` measures; it is stored as the ``scan_replica`` section of this
+machine's measured-rates file (:mod:`hwsim.rates`), which records the CPU (vendor, family, model, caches).
 """
 from __future__ import annotations
 
@@ -41,7 +42,6 @@ M_SWEEP = (8, 16, 32, 64, 128)
 VARIANTS = ("full", "chain", "nochain")
 LIST_CODES = 30_000          # about a list of Chameleon's 1B-vector IVF32768 indexes (30,518 on average)
 CODE_BYTES = 256 << 20       # far beyond any last-level cache the scan runs beside
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "scan_replica.json"
 
 
 @lru_cache(maxsize=1)
@@ -104,33 +104,6 @@ def scan_cycles_per_code(variant: str, M: int, codes: np.ndarray, ghz: float, li
     return best / (lists * LIST_CODES) * ghz * 1e9
 
 
-def cpu_identity() -> dict:
-    """Vendor, family, model and cache sizes of this CPU (/proc/cpuinfo, /sys), and its microarchitecture
-    where :mod:`hwsim.scan_transfer` knows it."""
-    from hwsim.scan_transfer import identify
-
-    info: dict = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, val = line.partition(":")
-            key = key.strip()
-            if key in ("vendor_id", "cpu family", "model", "model name") and key not in info:
-                info[key] = val.strip()
-    except OSError:
-        pass
-    caches = {}
-    for idx in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
-        try:
-            level, kind = (idx / "level").read_text().strip(), (idx / "type").read_text().strip()
-            caches[f"L{level}{'d' if kind == 'Data' else 'i' if kind == 'Instruction' else ''}"] = \
-                (idx / "size").read_text().strip()
-        except OSError:
-            continue
-    vendor, family, model = info.get("vendor_id", "?"), int(info.get("cpu family", 0)), int(info.get("model", 0))
-    return {"vendor": vendor, "family": family, "model": model, "model_name": info.get("model name", "unknown"),
-            "caches": caches, "microarchitecture": identify(vendor, family, model)}
-
-
 def measure(ghz: float, quick: bool = False) -> dict:
     """The replica over ``M_SWEEP`` (``--quick``: M 16 and 64, fewer lists) and this core's FP add latency."""
     rng = np.random.default_rng(1)
@@ -147,18 +120,19 @@ def measure(ghz: float, quick: bool = False) -> dict:
                     f"{LIST_CODES} codes from a {codes.size >> 20} MiB buffer",
             "cflags": " ".join(CFLAGS[:-2]), "fadd_latency_cycles": fadd_latency_cycles(ghz, 50_000_000 if quick else
                                                                                         200_000_000),
-            "cpu": cpu_identity(), "sweep": rows}
+            "sweep": rows}
 
 
 def main(argv=None) -> int:
-    import json
-
+    from hwsim.rates import RATES_DIR, RatesFile
     from ivfpq.errors import CommandParser, run_command
 
     from .cpu_rates import measure_clock_ghz
+    from .machine import cpu_identity
 
     ap = CommandParser(prog="python -m bench.scan_replica", description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(DEFAULT_OUT), help="where to write the measurement (default: %(default)s)")
+    ap.add_argument("--out-dir", default=str(RATES_DIR),
+                    help="folder of measured-rates files; this machine's file of today gets the section (default: %(default)s)")
     ap.add_argument("--quick", action="store_true", help="M 16 and 64 only, fewer lists (default: off)")
     args = ap.parse_args(argv)
 
@@ -166,18 +140,15 @@ def main(argv=None) -> int:
         before = os.getloadavg()
         ghz = measure_clock_ghz(100_000_000)
         res = measure(ghz, args.quick)
-        res.update(clock_ghz=ghz, load_average_before=before, load_average_after=os.getloadavg(),
-                   date=time.strftime("%Y-%m-%d"), command="python -m bench.scan_replica" + " --quick" * args.quick)
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(res, indent=1))
-        tmp.replace(out)
+        machine = cpu_identity()
+        f = RatesFile.for_this_machine(machine, Path(args.out_dir))
+        f.put("scan_replica", res, "python -m bench.scan_replica" + " --quick" * args.quick, before, ghz)
+        out = f.save(Path(args.out_dir))
         for row in res["sweep"]:
             print(f"M={row['M']:4d}: " + ", ".join(f"{v} {row[v + '_cycles_per_code']:.1f}" for v in VARIANTS)
                   + " cycles per code")
-        print(f"FP add latency {res['fadd_latency_cycles']:.2f} cycles; {res['cpu']['model_name']} "
-              f"({res['cpu']['microarchitecture']}), clock {ghz:.2f} GHz, load {before[0]:.1f}; wrote {out}")
+        print(f"FP add latency {res['fadd_latency_cycles']:.2f} cycles; {machine['cpu_model']} "
+              f"({machine['microarchitecture']}), clock {ghz:.2f} GHz, load {before[0]:.1f}; wrote {out}")
         return 0
 
     return run_command(go)

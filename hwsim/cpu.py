@@ -1,6 +1,6 @@
 """The CPU baseline: faiss IVF-PQ on a named server, from per-core costs measured here.
 
-:mod:`bench.cpu_rates` measures on this machine, in cycles of this core (``hwsim/data/cpu_rates.json``):
+:mod:`bench.cpu_rates` measures on this machine, in cycles of this core (a measured-rates file, :mod:`hwsim.rates`):
 faiss's IVF-PQ scan as ``c0`` per query + ``a`` per probed list + ``b`` per code (per D, M), and its flat
 list selection in cycles per centroid x dimension (sequential path for one query, BLAS path per query of a
 batch). A named server (:class:`CpuServer`) turns cycles into seconds by the clock its busy cores run at,
@@ -30,7 +30,6 @@ runs a batch as faiss does, and is bounded by its memory bandwidth:
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -39,10 +38,6 @@ import numpy as np
 
 from ivfpq.errors import HwragError
 
-RATES_FILE = Path(__file__).resolve().parent / "data" / "cpu_rates.json"
-#: bench.scan_replica's measurement, its own file: it records the machine it ran on, which need not be the
-#: one that measured RATES_FILE
-REPLICA_FILE = Path(__file__).resolve().parent / "data" / "scan_replica.json"
 #: ``warm``: per-code costs of lists in this core's L2 (the scan's compute); ``cold``: of lists streamed from
 #: memory on the measuring machine (its memory stalls included); bench.cpu_rates measures both
 SCAN_REGIMES = ("warm", "cold")
@@ -153,31 +148,41 @@ class CpuRates:
 
 
 @lru_cache(maxsize=4)
-def load_rates(path: str | None = None) -> CpuRates:
-    p = Path(path) if path else RATES_FILE
-    if not p.is_file():
-        raise HwragError(f"no CPU rates at {p}; measure them with: python -m bench.cpu_rates")
-    r = json.loads(p.read_text())
-    h = r.get("host", {})
-    rep = json.loads(REPLICA_FILE.read_text()) if REPLICA_FILE.is_file() and not path else r.get("scan_replica", {})
+def load_rates(directory: str | None = None) -> CpuRates:
+    """The CPU rates from the measured-rates files (:mod:`hwsim.rates`): each section from the newest file that
+    has it; ``directory`` another folder of rates files."""
+    from . import rates as R
+
+    d = Path(directory) if directory else None
+    scan, f_scan = R.section("faiss_scan", d)
+    select, _ = R.section("flat_select", d)
+    tcp, _ = R.section("tcp", d)
+    h, _ = R.section("host", d)
+    try:
+        cold, _ = R.section("faiss_scan_cold", d)
+    except HwragError:
+        cold = {"shapes": []}
+    try:
+        rep, f_rep = R.section("scan_replica", d)
+    except HwragError:
+        rep, f_rep = {}, None
     host = {"wakeup_cycles": h.get("wakeup_cycles", 0.0), "segment_cycles": h.get("segment_cycles", 0.0),
             "client_fixed_cycles": h.get("python_client", {}).get("fixed_cycles", 0.0),
             "client_query_cycles": h.get("python_client", {}).get("per_query_cycles", 0.0)}
     return CpuRates(
-        scan={(s["d"], s["M"]): (s["query_cycles"], s["list_cycles"], s["code_cycles"]) for s in r["scan"]},
-        select={s["d"]: (s["seq_cycles_per_centroid_dim"], s["blas_cycles_per_centroid_dim"]) for s in r["select"]},
-        tcp=(r["tcp"]["per_message_cycles"], r["tcp"]["per_byte_cycles"]),
+        scan={(s["d"], s["M"]): (s["query_cycles"], s["list_cycles"], s["code_cycles"]) for s in scan["shapes"]},
+        select={s["d"]: (s["seq_cycles_per_centroid_dim"], s["blas_cycles_per_centroid_dim"])
+                for s in select["shapes"]},
+        tcp=(tcp["per_message_cycles"], tcp["per_byte_cycles"]),
         host=host,
-        scan_cold={(c["d"], c["M"]): (c["list_cycles"], c["code_cycles"]) for c in r.get("scan_cold", [])},
+        scan_cold={(c["d"], c["M"]): (c["list_cycles"], c["code_cycles"]) for c in cold["shapes"]},
         replica={x["M"]: (x["full_cycles_per_code"], x["chain_cycles_per_code"], x["nochain_cycles_per_code"])
                  for x in rep.get("sweep", [])},
-        replica_core=rep.get("cpu", {}).get("microarchitecture") or "", replica_fadd=rep.get("fadd_latency_cycles", 0.0),
-        replica_on=(f"{rep['cpu']['model_name']} ({rep['cpu']['microarchitecture']}) at {rep['clock_ghz']:.2f} GHz, "
-                    f"load {rep['load_average_before'][0]:.1f}, {rep.get('date', '')}; {rep.get('command', '')}")
-        if rep else "",
-        measured_on=f"{r['cpu_model']} at {r['clock_ghz']:.2f} GHz (measured), faiss {r['faiss']} "
-                    f"({r.get('faiss_simd_level', 'default')} kernels), load {r['load_average_before'][0]:.1f}; "
-                    f"{r['command']}")
+        replica_core=(f_rep.machine.get("microarchitecture") or "") if f_rep else "",
+        replica_fadd=rep.get("fadd_latency_cycles", 0.0),
+        replica_on=R.provenance(f_rep, "scan_replica") if f_rep else "",
+        measured_on=f"{R.provenance(f_scan, 'faiss_scan')}, faiss {scan['faiss']} "
+                    f"({scan.get('faiss_simd_level', 'default')} kernels)")
 
 
 @dataclass

@@ -26,10 +26,8 @@ Models (docs/REFERENCE.md § RALM configurations): sequences of 512 tokens, nlis
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from ivfpq.errors import HwragError
@@ -40,8 +38,6 @@ from .workload import SearchSpec
 
 SEQ_LEN = 512
 CHUNK = 64
-#: bench.lm_profile: kernels launched per module of an incremental fairseq step (torch.profiler on a replica)
-PROFILE_FILE = Path(__file__).resolve().parent / "data" / "lm_profile.json"
 #: host time per launched GPU op of eager fairseq on ChamLM's GPU host: the one fitted constant of the
 #: inference model (Python, module calls, dispatcher and the CUDA launch; ChamLM's host CPU is not named),
 #: fitted once on the calibration set's Chameleon (FPGA-GPU) ChamLM rows by bench.fidelity fit_op_cost.
@@ -81,7 +77,9 @@ def layer_params(d: int) -> float:
 @lru_cache(maxsize=1)
 def op_counts() -> dict[str, int]:
     """Kernels per module kind from the profile (``bench.lm_profile``)."""
-    mods = json.loads(PROFILE_FILE.read_text())["modules"]
+    from .rates import section
+
+    mods = section("lm_profile")[0]["modules"]
     return {k: int(v["kernels"]) for k, v in mods.items()}
 
 
