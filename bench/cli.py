@@ -77,8 +77,8 @@ def cmd_fidelity(args) -> int:
 
     ok = sum(r["within_tolerance"] for r in res["rows"])
     print(f"{ok} of {len(res['rows'])} figures within tolerance {res['tolerance_pct']}; by kind: {res['summary']}")
-    print("\ndiagnostic (not counted): P95 latency (SIFT); CPU with cold-list per-code costs (the CPU model's "
-          "other bound)")
+    print("\ndiagnostic (not counted): P95 latency (SIFT); the CPU with today's faiss (SIMD gathers) per-code costs "
+          "over cold lists as measured by bench.cpu_rates (not the loop Chameleon's faiss 1.7.2 ran)")
     print(format_table(res["diagnostics"], cols[:8]))
     ratios = res["published_ratios"]
     print(f"\npublished ratio ranges (the paper's text) vs the modeled ratio over the study's shapes: "
