@@ -116,13 +116,16 @@ def test_sequential_bandwidth_peak_less_refresh(preset, structure):
         # with two ranks a stream sits in one rank while the other refreshes, hiding part of the
         # cost; the bound below is for the rank being streamed, so model one rank
         spec = spec.with_org(ranks=1)
-    if _bound(spec, structure) < spec.peak_bandwidth_gbs:
-        pytest.skip("the front end, not the data bus, bounds this preset (one request per cycle)")
     s = DramSystem(spec, mapping=SEQ_MAP, controller=ControllerConfig(structure=structure))
     r = s.run(_seq(s, _refi_requests(spec, 8)))
-    bound = spec.peak_bandwidth_gbs * refresh_bound(spec)
-    assert r.bandwidth_gbs == pytest.approx(bound, rel=0.02)
     assert r.counts["REF"] >= 7 * spec.units
+    front_end = _bound(spec, structure)
+    if front_end < spec.peak_bandwidth_gbs:
+        # one request per cycle bounds this preset, not the data bus: at most that, and refresh takes at most
+        # its own share of it
+        assert front_end * refresh_bound(spec) * 0.98 <= r.bandwidth_gbs <= front_end * 1.001
+        return
+    assert r.bandwidth_gbs == pytest.approx(spec.peak_bandwidth_gbs * refresh_bound(spec), rel=0.02)
 
 
 @pytest.mark.parametrize("structure", STRUCTURES)
@@ -131,11 +134,13 @@ def test_refresh_limited_bandwidth(preset, structure):
     """Exaggerated tRFC (a quarter of tREFI) so refresh dominates: the bound still holds within 2 %."""
     base = get_preset(preset)
     spec = base.with_timing(RFC=base.timing["REFI"] // 4)
-    if _bound(spec, structure) < spec.peak_bandwidth_gbs:
-        pytest.skip("the front end, not the data bus, bounds this preset (one request per cycle)")
     s = DramSystem(spec, mapping=SEQ_MAP, controller=ControllerConfig(structure=structure))
     r = s.run(_seq(s, _refi_requests(spec, 10)))
     assert refresh_bound(spec) < 0.76
+    front_end = _bound(spec, structure)
+    if front_end < spec.peak_bandwidth_gbs:   # one request per cycle bounds it (see above)
+        assert front_end * refresh_bound(spec) * 0.98 <= r.bandwidth_gbs <= front_end * 1.001
+        return
     assert r.bandwidth_gbs == pytest.approx(spec.peak_bandwidth_gbs * refresh_bound(spec), rel=0.02)
 
 

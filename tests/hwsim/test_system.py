@@ -117,3 +117,30 @@ def test_presets_are_injectable_and_sourced():
         1e-3 - presets.GPUS["rtx3090"].select_fixed_s)
     with pytest.raises(HwragError, match="accepted: rtx3090"):
         presets.named(presets.GPUS, "h100")
+
+
+def test_message_sizes_and_one_query_by_hand():
+    """Chameleon's message sizes for SIFT (D 128, nprobe 32, K 100) and one query's latency through a real
+    network (every cost non-zero), computed by hand: an error in any message size or stage moves it."""
+    from hwsim.coordinator import merge_s
+    from hwsim.network import c2g_bytes
+
+    assert g2c_bytes(1, 128, 32) == 16 + 512 + 256                   # header + query + 32 int64 list ids
+    assert c2f_query_bytes(128, 32) == 64 * (2 + 8 + 32 * 8)         # ids, query, 32 centroids in AXI words
+    assert f2c_query_bytes(100) == 64 * (1 + 13 + 7)                 # header, 100 int64 ids, 100 float32
+    assert c2g_bytes(1, 100) == 100 * (8 + 4)                        # ids and distances back to the host
+    assert merge_s(1, 100, 1.0) == 0.0
+    net = Network(gbps=100.0, hop_s=1e-6, host_msg_cycles=1000, host_byte_cycles=1.0, host_ghz=1.0,
+                  fpga_msg_s=1e-6, segment_cycles=100, wakeup_cycles=500)
+    ns = 1e-9
+    request = 2 * (1000 + 784) * ns + 784 * 8 / 100e9 + 1e-6 + 500 * ns          # G2C message + hand-off
+    to_node = 1e-6 + 17024 * 8 / 100e9 + 1e-6                                     # wire, hop, FPGA stack
+    sent = (1000 + 64) * ns + (1000 + 17024) * ns                                 # header, then the query
+    back = 1e-6 + (1000 + 1344) * ns + 20 * 100 / 2 * ns + 1344 * 8 / 100e9 + 1e-6  # 21 packets of 64 B
+    reply = 2 * (1000 + 1200) * ns + 1200 * 8 / 100e9 + 1e-6
+    f = batch_flow(np.array([1e-3]), net, 128, 32, 100, nodes=1, node_end="fpga")
+    assert f.request_s == pytest.approx(request, rel=1e-12)
+    assert f.forward_s == pytest.approx(sent + to_node, rel=1e-12)
+    assert f.nodes_s == pytest.approx(1e-3 + back, rel=1e-12)
+    assert f.reply_s == pytest.approx(reply, rel=1e-12)
+    assert f.total_s == pytest.approx(request + sent + to_node + 1e-3 + back + reply, rel=1e-12)
