@@ -1,0 +1,48 @@
+"""Named mutations the test suite must catch: each puts one deliberate bug into one file, and names the
+default-tier tests of its package that cover it. ``tests/mutation/test_mutants.py`` (``make test-slow``) applies
+each in a copy of the repository and reports caught / survived.
+
+To add one: append a ``Mutant`` whose ``old`` text occurs exactly once in ``path`` (the check fails loudly when
+it does not, so a mutant never silently stops applying), with the bug as ``new`` and the tests that should
+fail as ``tests`` (pytest node ids or paths, run with ``-m "not slow"``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTANTS = (
+    # the audit's survivors (issue 29)
+    Mutant("reply without distances", "hwsim/network.py", "return b * k * 12", "return b * k * 8",
+           ("tests/hwsim/test_system.py",)),
+    # the audit's caught ones, kept caught
+    Mutant("golden scan keeps a worse candidate", "ivfpq/scan.py",
+           "            acc = dist_max\n        if acc > worst:\n            continue",
+           "            acc = dist_max\n        if acc > worst + 1:\n            continue",
+           ("tests/ivfpq/test_scan.py",)),
+    Mutant("k-selection ties by descending id", "ivfpq/kselect.py",
+           "    order = np.lexsort((ids, dist))\n    return order[:n]",
+           "    order = np.lexsort((-ids, dist))\n    return order[:n]", ("tests/ivfpq/test_kselect.py",)),
+    Mutant("shard merge ties by descending id", "ivfpq/shard.py",
+           "order = np.lexsort((Ik, Dk), axis=-1)[:, :k]", "order = np.lexsort((-Ik, Dk), axis=-1)[:, :k]",
+           ("tests/ivfpq/test_shard.py",)),
+    Mutant("DRAM ACT->RD gap taken from tRCDWR", "hwsim/dram/timing.py",
+           '_c("tRCDRD ACT->RD", BK, (ACT,), _RDs, "RCDRD")', '_c("tRCDRD ACT->RD", BK, (ACT,), _RDs, "RCDWR")',
+           ("tests/hwsim/test_dram_timing.py",)),
+    Mutant("CPU per-code cost halved", "hwsim/cpu.py", "return float(M * np.interp(", "return float(0.5 * M * np.interp(",
+           ("tests/hwsim/test_scan_transfer.py",)),
+    Mutant("kNN-LM weight of the LM off", "llm_client/knnlm.py",
+           "mixed = torch.logaddexp(knn + math.log(lam), lp_lm + math.log1p(-lam))",
+           "mixed = torch.logaddexp(knn + math.log(lam), lp_lm + math.log1p(-lam / 2))", ("tests/llm_client/test_knnlm.py",)),
+    Mutant("RTL saturation one below the maximum", "rtl/pq_distance.py", "pyrtl.Const((1 << bits) - 1, bits)",
+           "pyrtl.Const((1 << bits) - 2, bits)", ("tests/rtl/test_pyrtl_scan.py",)),
+)
