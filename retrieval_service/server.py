@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from ivfpq.errors import HwragError
 
 from .security import Security, TokenAuthInterceptor, check_bind, server_credentials, split_address
-from .wire import ServiceError
+from .wire import PUSHBACK_KEY, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,15 @@ class Method:
     fn: Callable  # async (request, context) -> response; or async generator (request iterator, context)
     streaming: bool = False
     admin: bool = False
+    # streaming only: a request that cannot be parsed reaches ``fn`` as a BadRequest (the method answers
+    # it on the stream and goes on) instead of ending the stream
+    isolate: bool = False
+
+
+@dataclass
+class BadRequest:
+    """A streamed request that could not be parsed, and why."""
+    error: BaseException
 
 
 @dataclass
@@ -47,10 +56,17 @@ def _status_for(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
     return None
 
 
-def _parse(cls, raw: bytes, max_bytes: int):
-    if len(raw) > max_bytes:
-        raise HwragError(f"request is {len(raw)} bytes; accepted: at most {max_bytes} bytes "
-                         "(split the batch)")
+def status_of(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str]:
+    """The status a failed call answers: the error's own, or INTERNAL (the traceback goes to the log only)."""
+    st = _status_for(exc)
+    if st is None:
+        log.error("internal error in %s", method, exc_info=exc)
+        st = (grpc.StatusCode.INTERNAL, f"internal error in {method} (details in the server log)")
+    return st
+
+
+def _parse(cls, raw: bytes):
+    """A request message (its size was checked by the transport: ``grpc.max_receive_message_length``)."""
     try:
         return cls.FromString(raw)
     except DecodeError as e:
@@ -58,17 +74,15 @@ def _parse(cls, raw: bytes, max_bytes: int):
 
 
 async def _fail(context, exc: BaseException, method: str):
-    st = _status_for(exc)
-    if st is None:
-        log.exception("internal error in %s", method)
-        st = (grpc.StatusCode.INTERNAL, f"internal error in {method} (details in the server log)")
-    await context.abort(*st)
+    if isinstance(exc, ServiceError) and exc.final:  # gRPC retry design A6: "do not retry this call"
+        context.set_trailing_metadata(((PUSHBACK_KEY, "-1"),))
+    await context.abort(*status_of(exc, method))
 
 
-def _unary(m: Method, max_bytes: int):
+def _unary(m: Method):
     async def handler(raw, context):
         try:
-            return await m.fn(_parse(m.request_cls, raw, max_bytes), context)
+            return await m.fn(_parse(m.request_cls, raw), context)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except Exception as e:  # noqa: BLE001 -- mapped to a status, never a traceback to the client
@@ -77,11 +91,18 @@ def _unary(m: Method, max_bytes: int):
     return grpc.unary_unary_rpc_method_handler(handler, response_serializer=m.response_cls.SerializeToString)
 
 
-def _stream(m: Method, max_bytes: int):
+def _stream(m: Method):
     async def handler(request_iterator, context):
         async def parsed():
             async for raw in request_iterator:
-                yield _parse(m.request_cls, raw, max_bytes)
+                if not m.isolate:
+                    yield _parse(m.request_cls, raw)
+                    continue
+                try:
+                    req = _parse(m.request_cls, raw)
+                except HwragError as e:
+                    req = BadRequest(e)
+                yield req
         try:
             async for resp in m.fn(parsed(), context):
                 yield resp
@@ -146,12 +167,13 @@ async def start_server(addr: str, services: list[Service], security: Security | 
     interceptors = []
     if sec.token or sec.admin_token or admin:
         interceptors.append(TokenAuthInterceptor(sec.token, sec.admin_token, admin, streaming))
-    # the transport limit is above ours, so oversized requests get our clear INVALID_ARGUMENT
-    opts = [("grpc.max_receive_message_length", 2 * max_request_bytes + (1 << 20)),
+    # the transport refuses a larger message (RESOURCE_EXHAUSTED, "Received message larger than max (N vs.
+    # M)") from its length prefix, before it is read into memory: nothing of it reaches Python
+    opts = [("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", -1), ("grpc.so_reuseport", 0)]
     server = grpc.aio.server(interceptors=interceptors, options=opts)
     for s in services:
-        handlers = {m.name: (_stream if m.streaming else _unary)(m, max_request_bytes) for m in s.methods}
+        handlers = {m.name: (_stream if m.streaming else _unary)(m) for m in s.methods}
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(s.full_name, handlers),))
     hs = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)
