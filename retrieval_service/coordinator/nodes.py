@@ -145,6 +145,7 @@ class NodeHandle:
     stream: NodeStream | None = None  # the scan stream (None: unary scans only)
     health: NodeHealth = field(default_factory=lambda: NodeHealth("a memory node"))
     health_stub: health_pb2_grpc.HealthStub | None = None
+    scans: int = 0  # scans sent to this node (a node held down gets none)
 
 
 #: scan errors that say the node is gone (marked down at once); the other errors of a shard that did not
@@ -200,6 +201,7 @@ class NodeLinks:
         """The node's answer and the measured round trip (s): on the node's stream when it can answer,
         else (and for what remains of ``timeout``) with the unary Scan."""
         t0 = time.perf_counter()
+        node.scans += 1
         if node.stream is not None and node.stream.usable():
             try:
                 resp = await node.stream.scan(req, timeout)
