@@ -93,8 +93,9 @@ class ChaosReport:
     unrecovered: int = 0
     bad_calls: int = 0
     bad_wrong: int = 0  # bad requests that did not get their error, or broke their stream
-    healthy_ms: dict = field(default_factory=dict)  # latency percentiles with every node up
-    fault_ms: dict = field(default_factory=dict)  # ... between a kill and the recovery
+    healthy_ms: dict = field(default_factory=dict)  # latency percentiles of the answers with every node up
+    fault_partial_ms: dict = field(default_factory=dict)  # ... of the partial answers between a kill and recovery
+    fault_fail_ms: dict = field(default_factory=dict)  # ... of the FAIL policy's UNAVAILABLE answers then
     rss_mb_start: float = 0.0
     rss_mb_end: float = 0.0
     duration_s: float = 0.0
@@ -147,8 +148,18 @@ class _Run:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.report = ChaosReport()
-        self.calls: list[tuple[float, float, bool]] = []  # (start, latency s, complete)
+        self.calls: list[tuple[float, float, str]] = []  # (start, latency s, "complete" | "partial" | "error")
         self.kills: list[float] = []
+
+    def guarded(self, fn, *args) -> None:
+        """Run a thread's loop; a crash of it is an unexpected error of the run, not a silent stop."""
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001 -- reported
+            with self.lock:
+                key = f"{fn.__name__} crashed: {type(e).__name__}"
+                self.report.errors[key] = self.report.errors.get(key, 0) + 1
+            self.note(f"{fn.__name__}: {e!r}")
 
     def note(self, text: str) -> None:
         with self.lock:
@@ -156,7 +167,8 @@ class _Run:
                 self.report.notes.append(text)
 
     def client(self, w: int) -> None:
-        cfg, rnd = self.cfg, random.Random(cfg.seed * 1000 + w)
+        cfg = self.cfg
+        rnd = random.Random(cfg.seed * 1000 + w)
         with RetrievalClient(self.cluster.address, timeout=cfg.deadline_s) as c:
             n = 0
             while not self.stop.is_set():
@@ -185,7 +197,7 @@ class _Run:
                 else:
                     rep.errors[err.code.name] = rep.errors.get(err.code.name, 0) + 1
                     self.note(f"{policy}: {err}")
-                self.calls.append((t0, dt, False))
+                self.calls.append((t0, dt, "error"))
                 return
             if r.missing_shards and policy != "partial":
                 rep.wrong_ids += 1
@@ -195,7 +207,7 @@ class _Run:
                 self.note(f"wrong ids, batch {b}, missing {r.missing_shards}")
             rep.partial += bool(r.missing_shards)
             rep.complete += not r.missing_shards
-            self.calls.append((t0, dt, not r.missing_shards))
+            self.calls.append((t0, dt, "partial" if r.missing_shards else "complete"))
 
     def killer(self) -> None:
         cfg, t_start = self.cfg, time.monotonic()
@@ -271,18 +283,26 @@ class _Run:
     def figures(self) -> None:
         rep = self.report
         calls = sorted(self.calls)
-        healthy, fault = [], []
+        healthy = []
         for t_kill in self.kills:
-            back = next((t0 + dt for t0, dt, complete in calls if t0 > t_kill and complete), None)
+            back = next((t0 + dt for t0, dt, kind in calls if t0 > t_kill and kind == "complete"), None)
             if back is None:
                 rep.unrecovered += 1
             else:
                 rep.recoveries_s.append(round(back - t_kill, 3))
         windows = [(t, t + r) for t, r in zip(self.kills, rep.recoveries_s)]
         windows += [(t, float("inf")) for t in self.kills[len(rep.recoveries_s):]]
-        for t0, dt, _ in calls:
-            (fault if any(a <= t0 <= b for a, b in windows) else healthy).append(dt * 1e3)
-        rep.healthy_ms, rep.fault_ms = _percentiles(healthy), _percentiles(fault)
+        partial, failed = [], []
+        for t0, dt, kind in calls:
+            in_fault = any(a <= t0 <= b for a, b in windows)
+            if not in_fault and kind == "complete":
+                healthy.append(dt * 1e3)
+            elif in_fault and kind == "partial":
+                partial.append(dt * 1e3)
+            elif in_fault and kind == "error":
+                failed.append(dt * 1e3)
+        rep.healthy_ms, rep.fault_partial_ms = _percentiles(healthy), _percentiles(partial)
+        rep.fault_fail_ms = _percentiles(failed)
 
 
 def run_chaos(cluster, index: IVFPQIndex, queries: np.ndarray, cfg: ChaosConfig | None = None) -> ChaosReport:
@@ -297,10 +317,11 @@ def run_chaos(cluster, index: IVFPQIndex, queries: np.ndarray, cfg: ChaosConfig 
         r = c.search(batches[0], cfg.k, cfg.nprobe, policy="fail")
         assert np.array_equal(r.ids, run.oracle.expected(0)), "the cluster's first answer is wrong"
     run.report.rss_mb_start = rss_mb(coord_pid)
-    threads = [threading.Thread(target=run.client, args=(w,), name=f"chaos-client-{w}") for w in range(cfg.clients)]
-    threads.append(threading.Thread(target=run.killer, name="chaos-killer"))
+    threads = [threading.Thread(target=run.guarded, args=(run.client, w), name=f"chaos-client-{w}")
+               for w in range(cfg.clients)]
+    threads.append(threading.Thread(target=run.guarded, args=(run.killer,), name="chaos-killer"))
     if cfg.bad_actors:
-        threads.append(threading.Thread(target=run.bad_actor, name="chaos-bad-actor"))
+        threads.append(threading.Thread(target=run.guarded, args=(run.bad_actor,), name="chaos-bad-actor"))
     t0 = time.monotonic()
     for t in threads:
         t.start()

@@ -3,9 +3,11 @@ token auth, TLS, message limits, health checking, reflection and graceful shutdo
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import logging
 import socket
+import sys
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -21,6 +23,29 @@ from .wire import PUSHBACK_KEY, ServiceError
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_REQUEST_BYTES = 64 << 20
+#: after a request of at least this many bytes, the heap's free memory goes back to the system
+LARGE_REQUEST_BYTES = 8 << 20
+
+
+def _malloc_trim():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def trim_heap() -> None:
+    """Give the heap's free pages back to the system (glibc ``malloc_trim``; a no-op elsewhere). After a
+    large request they are many and scattered over gRPC's threads' arenas, which glibc does not trim on
+    its own: 16 MB requests refused by a check grew a coordinator by 90-140 MB over 16 of them, 35-60 MB
+    with this (a plateau, not growing with more requests)."""
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 @dataclass
@@ -73,20 +98,31 @@ def _parse(cls, raw: bytes):
         raise HwragError(f"malformed {cls.DESCRIPTOR.full_name} message: {e}") from None
 
 
-async def _fail(context, exc: BaseException, method: str):
+def _failure(context, exc: BaseException, method: str) -> tuple[grpc.StatusCode, str]:
+    """The status of a failed call (and server pushback when the answer is final)."""
     if isinstance(exc, ServiceError) and exc.final:  # gRPC retry design A6: "do not retry this call"
         context.set_trailing_metadata(((PUSHBACK_KEY, "-1"),))
-    await context.abort(*status_of(exc, method))
+    return status_of(exc, method)
 
 
+# The handlers abort *after* their except block, holding no request: raised inside it, the abort would chain
+# the error (its traceback, the frames holding the request) into an exception gRPC keeps in a reference
+# cycle, and each refused large request would stay in memory until the next full garbage collection.
 def _unary(m: Method):
     async def handler(raw, context):
+        large = len(raw) >= LARGE_REQUEST_BYTES
         try:
-            return await m.fn(_parse(m.request_cls, raw), context)
+            resp, status = await m.fn(_parse(m.request_cls, raw), context), None
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except Exception as e:  # noqa: BLE001 -- mapped to a status, never a traceback to the client
-            await _fail(context, e, m.name)
+            resp, status = None, _failure(context, e, m.name)
+        raw = None  # noqa: F841 -- the request goes before the abort (and before the trim)
+        if large:
+            trim_heap()
+        if status is not None:
+            await context.abort(*status)
+        return resp
 
     return grpc.unary_unary_rpc_method_handler(handler, response_serializer=m.response_cls.SerializeToString)
 
@@ -101,7 +137,7 @@ def _stream(m: Method):
                 try:
                     req = _parse(m.request_cls, raw)
                 except HwragError as e:
-                    req = BadRequest(e)
+                    req = BadRequest(e.with_traceback(None))  # no frame (no request bytes) held
                 yield req
         try:
             async for resp in m.fn(parsed(), context):
@@ -109,7 +145,10 @@ def _stream(m: Method):
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except Exception as e:  # noqa: BLE001
-            await _fail(context, e, m.name)
+            status = _failure(context, e, m.name)
+        else:
+            return
+        await context.abort(*status)
 
     return grpc.stream_stream_rpc_method_handler(handler, response_serializer=m.response_cls.SerializeToString)
 
