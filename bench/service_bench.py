@@ -720,7 +720,7 @@ def _print_result(res: dict, cfg: ServiceBenchConfig) -> None:
 def run_chaos_bench(a, cfg: ServiceBenchConfig, index, queries, command: str) -> dict:
     """``--chaos``: one chaos run (``retrieval_service.chaos``) on a supervised process cluster; its figures."""
     from ivfpq.storage import save_index
-    from retrieval_service.chaos import ChaosConfig, run_chaos
+    from retrieval_service.chaos import ChaosConfig, dead_node_latency, run_chaos
     from retrieval_service.cluster import Cluster
     from retrieval_service.config import ClusterConfig
 
@@ -733,6 +733,8 @@ def run_chaos_bench(a, cfg: ServiceBenchConfig, index, queries, command: str) ->
         ccfg = ClusterConfig.from_dict({"coordinator": {"listen": "127.0.0.1:0"},
                                         "index": [{"path": str(path), "shards": a.chaos_shards,
                                                    "backend": cfg.backends[0]}]})
+        with Cluster(ccfg, run_dir=Path(tmp) / "run-dead", new_sessions=False) as cluster:  # not supervised
+            dead = dead_node_latency(cluster, queries, cfg.k, cfg.nprobe, a.chaos_batch)
         with Cluster(ccfg, run_dir=Path(tmp) / "run", new_sessions=False) as cluster:
             cluster.supervise()
             chaos = ChaosConfig(duration_s=a.chaos, clients=a.chaos_clients, batch=a.chaos_batch, k=cfg.k,
@@ -741,7 +743,7 @@ def run_chaos_bench(a, cfg: ServiceBenchConfig, index, queries, command: str) ->
             rep = run_chaos(cluster, index, queries, chaos)
     return {"command": command, "config": asdict(chaos), "shards": a.chaos_shards, "backend": cfg.backends[0],
             "index": {"ntotal": int(index.ntotal), "d": int(index.d), "nlist": int(index.nlist), "M": int(index.M)},
-            "report": rep.to_dict(), "violations": rep.violations(), "cpus": os.cpu_count(),
+            "report": rep.to_dict(), "violations": rep.violations(), "dead_node": dead, "cpus": os.cpu_count(),
             "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "provenance": "measured"}
 
 
@@ -762,6 +764,10 @@ def _print_chaos(res: dict) -> None:
     print(f"bad actor calls {r['bad_calls']} (not refused as they should be: {r['bad_wrong']}); coordinator RSS "
           f"{r['rss_mb_start']:.0f} -> {r['rss_mb_end']:.0f} MB")
     print("violations:", "; ".join(res["violations"]) or "none")
+    d = res["dead_node"]
+    print(f"one client, one node SIGKILLed and not restarted ({d['calls']} calls each, batch {d['batch']}): healthy "
+          f"{ms(d['healthy_ms'])}; the first call after the kill {d['first_after_kill_ms']:.1f} ms (missing shards "
+          f"{d['missing_shards']}); then PARTIAL {ms(d['partial_ms'])}, FAIL {ms(d['fail_ms'])} ({', '.join(d['fail_codes'])})")
 
 
 def run_from_args(a, prog: str | None = None, argv: list[str] | None = None) -> int:

@@ -336,3 +336,35 @@ def run_chaos(cluster, index: IVFPQIndex, queries: np.ndarray, cfg: ChaosConfig 
     run.report.rss_mb_end = rss_mb(coord_pid)
     run.figures()
     return run.report
+
+
+def dead_node_latency(cluster, queries: np.ndarray, k: int = 10, nprobe: int = 8, batch: int = 4,
+                      calls: int = 200, deadline_s: float = 5.0) -> dict:
+    """One client, calls one after the other: latency (ms) with every node up, then with the last memory
+    node SIGKILLed and not restarted (``cluster`` unsupervised, or ``[supervisor] restart = false``):
+    the first call after the kill (it finds the node gone), then PARTIAL and FAIL answers (measured)."""
+    q = queries[:batch]
+    out: dict = {"calls": calls, "batch": batch}
+
+    def timed(c, policy: str) -> tuple[float, object]:
+        t0 = time.perf_counter()
+        try:
+            r = c.search(q, k, nprobe, policy=policy)
+        except RetrievalError as e:
+            r = e
+        return (time.perf_counter() - t0) * 1e3, r
+
+    with RetrievalClient(cluster.address, timeout=deadline_s) as c:
+        timed(c, "fail")
+        out["healthy_ms"] = _percentiles([timed(c, "partial")[0] for _ in range(calls)])
+        victim = list(cluster.nodes.values())[-1]
+        victim.proc.kill()
+        victim.proc.wait(10)
+        first, r = timed(c, "partial")
+        out["first_after_kill_ms"] = first
+        out["missing_shards"] = list(getattr(r, "missing_shards", []))
+        out["partial_ms"] = _percentiles([timed(c, "partial")[0] for _ in range(calls)])
+        fails = [timed(c, "fail") for _ in range(calls)]
+        out["fail_ms"] = _percentiles([t for t, _ in fails])
+        out["fail_codes"] = sorted({e.code.name for _, e in fails if isinstance(e, RetrievalError)})
+    return out
