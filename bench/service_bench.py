@@ -720,7 +720,7 @@ def _print_result(res: dict, cfg: ServiceBenchConfig) -> None:
 def run_chaos_bench(a, cfg: ServiceBenchConfig, index, queries, command: str) -> dict:
     """``--chaos``: one chaos run (``retrieval_service.chaos``) on a supervised process cluster; its figures."""
     from ivfpq.storage import save_index
-    from retrieval_service.chaos import ChaosConfig, dead_node_latency, run_chaos
+    from retrieval_service.chaos import ChaosConfig, dead_node_latency, large_request_stall, run_chaos
     from retrieval_service.cluster import Cluster
     from retrieval_service.config import ClusterConfig
 
@@ -734,6 +734,7 @@ def run_chaos_bench(a, cfg: ServiceBenchConfig, index, queries, command: str) ->
                                         "index": [{"path": str(path), "shards": a.chaos_shards,
                                                    "backend": cfg.backends[0]}]})
         with Cluster(ccfg, run_dir=Path(tmp) / "run-dead", new_sessions=False) as cluster:  # not supervised
+            stall = large_request_stall(cluster.address, queries, k=cfg.k, nprobe=cfg.nprobe)
             dead = dead_node_latency(cluster, queries, cfg.k, cfg.nprobe, a.chaos_batch)
         with Cluster(ccfg, run_dir=Path(tmp) / "run", new_sessions=False) as cluster:
             cluster.supervise()
@@ -743,7 +744,8 @@ def run_chaos_bench(a, cfg: ServiceBenchConfig, index, queries, command: str) ->
             rep = run_chaos(cluster, index, queries, chaos)
     return {"command": command, "config": asdict(chaos), "shards": a.chaos_shards, "backend": cfg.backends[0],
             "index": {"ntotal": int(index.ntotal), "d": int(index.d), "nlist": int(index.nlist), "M": int(index.M)},
-            "report": rep.to_dict(), "violations": rep.violations(), "dead_node": dead, "cpus": os.cpu_count(),
+            "report": rep.to_dict(), "violations": rep.violations(), "dead_node": dead,
+            "large_request_stall": stall, "cpus": os.cpu_count(),
             "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "provenance": "measured"}
 
 
@@ -768,6 +770,9 @@ def _print_chaos(res: dict) -> None:
     print(f"one client, one node SIGKILLed and not restarted ({d['calls']} calls each, batch {d['batch']}): healthy "
           f"{ms(d['healthy_ms'])}; the first call after the kill {d['first_after_kill_ms']:.1f} ms (missing shards "
           f"{d['missing_shards']}); then PARTIAL {ms(d['partial_ms'])}, FAIL {ms(d['fail_ms'])} ({', '.join(d['fail_codes'])})")
+    s = res["large_request_stall"]
+    print(f"one client's batch-1 calls alone {ms(s['alone_ms'])}; while another sends {s['big_mb']:.0f} MB requests "
+          f"back to back ({s['large_requests']} sent, refused: too many queries) {ms(s['during_ms'])}")
 
 
 def run_from_args(a, prog: str | None = None, argv: list[str] | None = None) -> int:

@@ -368,3 +368,44 @@ def dead_node_latency(cluster, queries: np.ndarray, k: int = 10, nprobe: int = 8
         out["fail_ms"] = _percentiles([t for t, _ in fails])
         out["fail_codes"] = sorted({e.code.name for _, e in fails if isinstance(e, RetrievalError)})
     return out
+
+
+def large_request_stall(address: str, queries: np.ndarray, big_bytes: int = 60 << 20, k: int = 10,
+                        nprobe: int = 8, calls: int = 200, deadline_s: float = 30.0) -> dict:
+    """How much large requests stall other callers: one client's small calls (latency, ms) alone, then
+    while another client sends requests of ``big_bytes`` of queries back to back (under the size limit, so
+    the transport takes them; too many queries, so the coordinator refuses them). Measured."""
+    d = queries.shape[1]
+    big = np.zeros((big_bytes // (4 * d), d), np.float32)
+    q = queries[:1]
+    stop = threading.Event()
+    sent = [0]
+
+    def sender():
+        with RetrievalClient(address, timeout=deadline_s) as c:
+            while not stop.is_set():
+                try:
+                    c.search(big, k, nprobe)
+                except RetrievalError:
+                    pass
+                sent[0] += 1
+
+    def timed(c) -> float:
+        t0 = time.perf_counter()
+        c.search(q, k, nprobe)
+        return (time.perf_counter() - t0) * 1e3
+
+    with RetrievalClient(address, timeout=deadline_s) as c:
+        timed(c)
+        alone = [timed(c) for _ in range(calls)]
+        t = threading.Thread(target=sender, name="large-sender")
+        t.start()
+        try:
+            while sent[0] == 0 and t.is_alive():  # the first large request is on its way or done
+                time.sleep(0.01)
+            during = [timed(c) for _ in range(calls)]
+        finally:
+            stop.set()
+            t.join(deadline_s * 2)
+    return {"big_mb": big.nbytes / 2 ** 20, "large_requests": sent[0], "alone_ms": _percentiles(alone),
+            "during_ms": _percentiles(during)}

@@ -137,26 +137,51 @@ def test_a_standard_retry_policy_does_not_retry_the_deliberate_fail(cluster, dat
         _wait_state(cluster, 1, "up")
 
 
+class _Unavailable:
+    """A bare gRPC server whose Search always answers UNAVAILABLE without pushback (what a transport
+    failure looks like to a client); ``calls`` counts the attempts it saw."""
+
+    def __enter__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.calls = []
+
+        def handler(raw, context):
+            self.calls.append(1)
+            context.abort(UNAVAILABLE, "try again")
+
+        self.server = grpc.server(ThreadPoolExecutor(2))
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            RETRIEVAL_SERVICE, {"Search": grpc.unary_unary_rpc_method_handler(handler)}),))
+        self.address = f"127.0.0.1:{self.server.add_insecure_port('127.0.0.1:0')}"
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.stop(0)
+
+
 def test_the_standard_retry_policy_does_retry_without_pushback():
     """The control: the same channel settings retry an UNAVAILABLE that carries no pushback (so the test
     above can fail)."""
-    calls = []
-
-    def handler(raw, context):
-        calls.append(1)
-        context.abort(UNAVAILABLE, "try again")
-
-    server = grpc.server(__import__("concurrent.futures").futures.ThreadPoolExecutor(2))
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-        RETRIEVAL_SERVICE, {"Search": grpc.unary_unary_rpc_method_handler(handler)}),))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
+    with _Unavailable() as s:
         with pytest.raises(grpc.RpcError) as e:
-            _raw_search(f"127.0.0.1:{port}", retrieval_pb2.SearchRequest())
-        assert e.value.code() == UNAVAILABLE and len(calls) == 5
-    finally:
-        server.stop(0)
+            _raw_search(s.address, retrieval_pb2.SearchRequest())
+        assert e.value.code() == UNAVAILABLE and len(s.calls) == 5
+
+
+def test_hwrag_client_retries_by_the_book_within_a_budget():
+    """hwrag's client retries a retryable UNAVAILABLE (3 attempts), and its retry budget (retryThrottling:
+    10 tokens, one per failed attempt, no retry at half or below) stops retrying a server that keeps failing."""
+    with _Unavailable() as s, RetrievalClient(s.address, timeout=5) as c:
+        per_call = []
+        for _ in range(5):
+            n = len(s.calls)
+            with pytest.raises(RetrievalError) as e:
+                c.search(np.zeros((1, 4), np.float32), 1, 1)
+            assert e.value.code == UNAVAILABLE
+            per_call.append(len(s.calls) - n)
+    assert per_call == [3, 2, 1, 1, 1], per_call
 
 
 def _bad_cases(xq):
