@@ -370,25 +370,36 @@ def dead_node_latency(cluster, queries: np.ndarray, k: int = 10, nprobe: int = 8
     return out
 
 
+_SENDER = """
+import sys, numpy as np
+from retrieval_service.client import RetrievalClient, RetrievalError
+address, nbytes, d, k, nprobe = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+big = np.zeros((nbytes // (4 * d), d), np.float32)
+with RetrievalClient(address, timeout=60) as c:
+    while True:
+        try:
+            c.search(big, k, nprobe)
+        except RetrievalError:
+            pass
+        print("sent", flush=True)
+"""
+
+
 def large_request_stall(address: str, queries: np.ndarray, big_bytes: int = 60 << 20, k: int = 10,
                         nprobe: int = 8, calls: int = 200, deadline_s: float = 30.0) -> dict:
     """How much large requests stall other callers: one client's small calls (latency, ms) alone, then
-    while another client sends requests of ``big_bytes`` of queries back to back (under the size limit, so
-    the transport takes them; too many queries, so the coordinator refuses them). Measured."""
-    d = queries.shape[1]
-    big = np.zeros((big_bytes // (4 * d), d), np.float32)
-    q = queries[:1]
-    stop = threading.Event()
-    sent = [0]
+    while another client (its own process, so that its GIL is not this one's) sends requests of
+    ``big_bytes`` of queries back to back (under the size limit, so the transport takes them; too many
+    queries, so the coordinator refuses them). Measured."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    def sender():
-        with RetrievalClient(address, timeout=deadline_s) as c:
-            while not stop.is_set():
-                try:
-                    c.search(big, k, nprobe)
-                except RetrievalError:
-                    pass
-                sent[0] += 1
+    d = queries.shape[1]
+    q = queries[:1]
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
     def timed(c) -> float:
         t0 = time.perf_counter()
@@ -398,14 +409,13 @@ def large_request_stall(address: str, queries: np.ndarray, big_bytes: int = 60 <
     with RetrievalClient(address, timeout=deadline_s) as c:
         timed(c)
         alone = [timed(c) for _ in range(calls)]
-        t = threading.Thread(target=sender, name="large-sender")
-        t.start()
+        sender = subprocess.Popen([sys.executable, "-c", _SENDER, address, str(big_bytes), str(d), str(k),
+                                   str(nprobe)], stdout=subprocess.PIPE, text=True, env=env)
         try:
-            while sent[0] == 0 and t.is_alive():  # the first large request is on its way or done
-                time.sleep(0.01)
+            sender.stdout.readline()  # its first large request is answered: it sends the next one now
             during = [timed(c) for _ in range(calls)]
         finally:
-            stop.set()
-            t.join(deadline_s * 2)
-    return {"big_mb": big.nbytes / 2 ** 20, "large_requests": sent[0], "alone_ms": _percentiles(alone),
-            "during_ms": _percentiles(during)}
+            sender.kill()
+            out, _ = sender.communicate(timeout=30)
+    return {"big_mb": big_bytes / 2 ** 20, "large_requests": 1 + out.count("sent"),
+            "alone_ms": _percentiles(alone), "during_ms": _percentiles(during)}

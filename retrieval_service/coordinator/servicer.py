@@ -86,11 +86,19 @@ class RetrievalServicer:
         return await self.coordinator.load_index(req.name, req.path, list(req.nodes), req.payloads or None,
                                                  replace=True)
 
+    def search_size_limit(self) -> tuple[int, str]:
+        """The largest Search request that can be valid now: max_batch queries of the largest dimension
+        served (float32), plus 1 MB for the other fields."""
+        c = self.coordinator
+        d = max((e.index.d for e in c.registry.entries.values()), default=0)
+        return (c.config.max_batch * d * 4 + (1 << 20),
+                f"at most {c.config.max_batch} queries of dimension {d}, float32, per request")
+
     def service(self) -> Service:
         return Service(RETRIEVAL_SERVICE, [
-            Method("Search", pb.SearchRequest, pb.SearchResponse, self.Search),
+            Method("Search", pb.SearchRequest, pb.SearchResponse, self.Search, size_limit=self.search_size_limit),
             Method("SearchStream", pb.SearchRequest, pb.SearchResponse, self.SearchStream, streaming=True,
-                   isolate=True),
+                   isolate=True, size_limit=self.search_size_limit),
             Method("Info", pb.InfoRequest, pb.InfoResponse, self.Info),
             Method("LoadIndex", pb.LoadIndexRequest, pb.IndexInfo, self.LoadIndex, admin=True),
             Method("ReplaceIndex", pb.LoadIndexRequest, pb.IndexInfo, self.ReplaceIndex, admin=True),

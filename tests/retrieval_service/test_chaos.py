@@ -51,9 +51,11 @@ def test_rejected_oversize_requests_leave_no_memory_behind(cluster, data):
 
 
 def test_requests_refused_after_reading_do_not_accumulate(cluster, data):
-    """16 MB requests the transport takes and the coordinator refuses (too many queries): what stays is
-    the allocator's plateau, not the requests (measured 35-60 MB after 4 to 16 of them; 90-140 MB and
-    growing before the handlers dropped the request before aborting and trimmed the heap after it)."""
+    """16 MB requests the transport takes (under its 64 MB limit) and the coordinator refuses before parsing
+    them (larger than any valid Search: max_batch queries of the index's dimension): what stays is the
+    allocator's plateau, not the requests. Measured 35-60 MB after 4 to 16 of them when they were still
+    parsed; 90-140 MB and growing before the handlers dropped a refused request before aborting and
+    trimmed the heap after a large one."""
     pid = cluster.coordinator.proc.pid
     many = np.zeros((1 << 17, 32), np.float32)
     with RetrievalClient(cluster.address, timeout=30) as c:
@@ -61,7 +63,7 @@ def test_requests_refused_after_reading_do_not_accumulate(cluster, data):
         for _ in range(8):
             with pytest.raises(RetrievalError) as e:
                 c.search(many, 10, 6)
-            assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT and "at most 4096" in e.value.details
+            assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT and "at most 4096 queries" in e.value.details
         assert c.search(data[1][:4], 10, 6).complete
         after = rss_mb(pid)
     assert after - before < 2 * RSS_BOUND_MB, f"coordinator RSS {before:.0f} -> {after:.0f} MB"
