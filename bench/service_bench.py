@@ -734,7 +734,7 @@ def run_chaos_bench(a, cfg: ServiceBenchConfig, index, queries, command: str) ->
                                         "index": [{"path": str(path), "shards": a.chaos_shards,
                                                    "backend": cfg.backends[0]}]})
         with Cluster(ccfg, run_dir=Path(tmp) / "run-dead", new_sessions=False) as cluster:  # not supervised
-            stall = large_request_stall(cluster.address, queries, k=cfg.k, nprobe=cfg.nprobe)
+            stall = large_request_stall(cluster.address, queries, k=cfg.k, nprobe=cfg.nprobe, calls=1000)
             dead = dead_node_latency(cluster, queries, cfg.k, cfg.nprobe, a.chaos_batch)
         with Cluster(ccfg, run_dir=Path(tmp) / "run", new_sessions=False) as cluster:
             cluster.supervise()

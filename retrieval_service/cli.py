@@ -176,7 +176,9 @@ def add_service_parsers(subparsers, internal: bool = False) -> None:
     """Register ``serve`` and ``node`` (and with ``internal`` the ``coordinator`` process) subcommands."""
     p = subparsers.add_parser("serve", help="start a coordinator and its memory nodes from cluster.toml",
                               description="Start a coordinator and N memory nodes as separate processes on this "
-                                          "machine; SIGINT/SIGTERM stops them cleanly.")
+                                          "machine; a memory node that exits is restarted ([supervisor] in the "
+                                          "config); SIGINT/SIGTERM stops them cleanly, and none outlives this "
+                                          "process however it ends.")
     p.add_argument("--config", required=True, help="cluster.toml (see retrieval_service/config.py)")
     p.add_argument("--run-dir", help="where to keep logs and ready files (default: a temporary folder)")
     p.add_argument("--start-timeout", type=float, default=120.0, help="seconds to wait for every process")
