@@ -27,6 +27,13 @@ get one more share each. Every figure is measured (wall clock or CPU time on thi
 average is recorded with the result.
 
 Writes ``service.json`` and ``service_latency.png``.
+
+``--chaos SECONDS`` runs the service under faults instead (``retrieval_service.chaos``): a supervised
+process cluster of ``--chaos-shards`` memory nodes, ``--chaos-clients`` closed-loop clients at batch
+``--chaos-batch`` (policies PARTIAL and FAIL alternating), a memory node SIGKILLed every
+``--chaos-kill-every`` seconds (the supervisor restarts it) and a bad actor; it reports the run's
+figures (recovery time per kill, calls lost, latency healthy and during a fault, the coordinator's RSS)
+and its violations (wrong ids, hangs), and writes ``chaos.json``.
 """
 from __future__ import annotations
 
@@ -655,6 +662,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="client kinds, each its own deployment: unary Search calls, or one SearchStream each")
     p.add_argument("--out", default=d.out, help="directory for service.json and the plot")
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
+    g = p.add_argument_group("chaos run (instead of the latency benchmark)")
+    g.add_argument("--chaos", type=float, default=0.0, metavar="SECONDS",
+                   help="run the service under faults for this long (default 0: off)")
+    g.add_argument("--chaos-shards", type=int, default=3, help="memory nodes (default 3)")
+    g.add_argument("--chaos-clients", type=int, default=8, help="closed-loop client threads (default 8)")
+    g.add_argument("--chaos-batch", type=int, default=4, help="queries per call (default 4)")
+    g.add_argument("--chaos-kill-every", type=float, default=40.0,
+                   help="seconds between SIGKILLs of a memory node (default 40.0)")
 
 
 def _on_off(text: str) -> bool:
@@ -702,6 +717,64 @@ def _print_result(res: dict, cfg: ServiceBenchConfig) -> None:
     print("wrote", ", ".join(res["files"]))
 
 
+def run_chaos_bench(a, cfg: ServiceBenchConfig, index, queries, command: str) -> dict:
+    """``--chaos``: one chaos run (``retrieval_service.chaos``) on a supervised process cluster; its figures."""
+    from ivfpq.storage import save_index
+    from retrieval_service.chaos import ChaosConfig, dead_node_latency, large_request_stall, run_chaos
+    from retrieval_service.cluster import Cluster
+    from retrieval_service.config import ClusterConfig
+
+    if a.chaos_shards < 2 or a.chaos_clients < 1 or a.chaos_batch < 1 or a.chaos_kill_every <= 0:
+        raise HwragError("--chaos-shards >= 2, --chaos-clients >= 1, --chaos-batch >= 1 and --chaos-kill-every > 0 "
+                         "required")
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="hwrag-bench-chaos-") as tmp:
+        path = save_index(index, Path(tmp) / "index")
+        ccfg = ClusterConfig.from_dict({"coordinator": {"listen": "127.0.0.1:0"},
+                                        "index": [{"path": str(path), "shards": a.chaos_shards,
+                                                   "backend": cfg.backends[0]}]})
+        with Cluster(ccfg, run_dir=Path(tmp) / "run-dead", new_sessions=False) as cluster:  # not supervised
+            stall = large_request_stall(cluster.address, queries, k=cfg.k, nprobe=cfg.nprobe, calls=1000)
+            dead = dead_node_latency(cluster, queries, cfg.k, cfg.nprobe, a.chaos_batch)
+        with Cluster(ccfg, run_dir=Path(tmp) / "run", new_sessions=False) as cluster:
+            cluster.supervise()
+            chaos = ChaosConfig(duration_s=a.chaos, clients=a.chaos_clients, batch=a.chaos_batch, k=cfg.k,
+                                nprobe=cfg.nprobe, kill_first_s=min(10.0, a.chaos / 4),
+                                kill_every_s=a.chaos_kill_every, quiet_tail_s=min(15.0, a.chaos / 4))
+            rep = run_chaos(cluster, index, queries, chaos)
+    return {"command": command, "config": asdict(chaos), "shards": a.chaos_shards, "backend": cfg.backends[0],
+            "index": {"ntotal": int(index.ntotal), "d": int(index.d), "nlist": int(index.nlist), "M": int(index.M)},
+            "report": rep.to_dict(), "violations": rep.violations(), "dead_node": dead,
+            "large_request_stall": stall, "cpus": os.cpu_count(),
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "provenance": "measured"}
+
+
+def _print_chaos(res: dict) -> None:
+    r, c = res["report"], res["config"]
+    ms = lambda d: (f"p50 {d['p50']:.1f} / p99 {d['p99']:.1f} ms (n={d['n']})" if d else "none")  # noqa: E731
+    print(f"$ {res['command']}")
+    print(f"chaos run (measured) — {res['index']['ntotal']} x {res['index']['d']}, {res['shards']} shards "
+          f"({res['backend']}), {c['clients']} clients at batch {c['batch']}, {r['duration_s']} s, a node SIGKILLed "
+          f"every {c['kill_every_s']} s; load average {res['loadavg_before'][0]:.2f} -> "
+          f"{res['loadavg_after'][0]:.2f} on {res['cpus']} cpus")
+    print(f"calls {r['calls']}: complete {r['complete']}, partial {r['partial']}, FAIL answered UNAVAILABLE "
+          f"{r['fail_unavailable']}; wrong ids {r['wrong_ids']}, hangs {r['hangs']}, other errors {r['errors']}")
+    print(f"kills {r['kills']}, recovery (SIGKILL -> first complete answer) {r['recoveries_s']} s, "
+          f"unrecovered {r['unrecovered']}")
+    print(f"latency healthy {ms(r['healthy_ms'])}; during a fault: PARTIAL {ms(r['fault_partial_ms'])}, "
+          f"FAIL {ms(r['fault_fail_ms'])}")
+    print(f"bad actor calls {r['bad_calls']} (not refused as they should be: {r['bad_wrong']}); coordinator RSS "
+          f"{r['rss_mb_start']:.0f} -> {r['rss_mb_end']:.0f} MB")
+    print("violations:", "; ".join(res["violations"]) or "none")
+    d = res["dead_node"]
+    print(f"one client, one node SIGKILLed and not restarted ({d['calls']} calls each, batch {d['batch']}): healthy "
+          f"{ms(d['healthy_ms'])}; the first call after the kill {d['first_after_kill_ms']:.1f} ms (missing shards "
+          f"{d['missing_shards']}); then PARTIAL {ms(d['partial_ms'])}, FAIL {ms(d['fail_ms'])} ({', '.join(d['fail_codes'])})")
+    s = res["large_request_stall"]
+    print(f"one client's batch-1 calls alone {ms(s['alone_ms'])}; while another sends {s['big_mb']:.0f} MB requests "
+          f"back to back ({s['large_requests']} sent, refused: too many queries) {ms(s['during_ms'])}")
+
+
 def run_from_args(a, prog: str | None = None, argv: list[str] | None = None) -> int:
     """Both front-ends: the config from the flags, the index, the run, the report, the table (or JSON)."""
     from ivfpq.index_cache import cached_index
@@ -709,6 +782,17 @@ def run_from_args(a, prog: str | None = None, argv: list[str] | None = None) -> 
     cfg = config_from_args(a)
     cfg.check()
     index, ds, _ = cached_index(cfg.dataset, cfg.nlist, cfg.m, cfg.index)
+    if getattr(a, "chaos", 0) > 0:
+        command = " ".join([prog or Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)])
+        res = run_chaos_bench(a, cfg, index, ds.queries, command)
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        (Path(cfg.out) / "chaos.json").write_text(json.dumps(res, indent=1, default=float))
+        if a.json:
+            json.dump(res, sys.stdout, indent=1, default=float)
+            print()
+        else:
+            _print_chaos(res)
+        return 1 if res["violations"] else 0
     res = run_service(index, ds.queries, cfg, progress=not a.json)
     res["command"] = " ".join([prog or Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)])
     res["files"] = [str(f) for f in write_service_report(res, Path(cfg.out))]

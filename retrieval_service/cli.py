@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 
 from ivfpq.errors import CommandParser, HwragError, quiet_library_loggers, run_command
@@ -38,6 +40,26 @@ async def _wait_for_signal() -> None:
     for s in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(s, stop.set)
     await stop.wait()
+
+
+#: a child of ``hwrag serve`` finds its supervisor's pid here (see ``cluster.py``)
+SUPERVISOR_ENV = "HWRAG_SUPERVISOR_PID"
+
+
+def watch_supervisor(interval_s: float = 0.25) -> None:
+    """In a child of ``hwrag serve``: exit as soon as the supervisor is no longer this process's parent (it
+    died, however: the parent-death signal covers Linux, this covers the rest and a race at start)."""
+    pid = os.environ.get(SUPERVISOR_ENV, "")
+    if not pid.isdigit():
+        return
+
+    def run() -> None:
+        while os.getppid() == int(pid):
+            time.sleep(interval_s)
+        log.error("the supervisor (pid %s) is gone; exiting", pid)
+        os._exit(1)
+
+    threading.Thread(target=run, name="hwrag-supervisor-watchdog", daemon=True).start()
 
 
 def _security(a) -> Security:
@@ -154,7 +176,9 @@ def add_service_parsers(subparsers, internal: bool = False) -> None:
     """Register ``serve`` and ``node`` (and with ``internal`` the ``coordinator`` process) subcommands."""
     p = subparsers.add_parser("serve", help="start a coordinator and its memory nodes from cluster.toml",
                               description="Start a coordinator and N memory nodes as separate processes on this "
-                                          "machine; SIGINT/SIGTERM stops them cleanly.")
+                                          "machine; a memory node that exits is restarted ([supervisor] in the "
+                                          "config); SIGINT/SIGTERM stops them cleanly, and none outlives this "
+                                          "process however it ends.")
     p.add_argument("--config", required=True, help="cluster.toml (see retrieval_service/config.py)")
     p.add_argument("--run-dir", help="where to keep logs and ready files (default: a temporary folder)")
     p.add_argument("--start-timeout", type=float, default=120.0, help="seconds to wait for every process")
@@ -194,4 +218,5 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     quiet_library_loggers()
+    watch_supervisor()
     return run_command(lambda: a.func(a))

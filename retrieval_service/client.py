@@ -9,7 +9,10 @@
         r = await c.search(queries, k=10, nprobe=16)
 
 Errors raise :class:`RetrievalError` (an :class:`ivfpq.HwragError`) carrying the gRPC ``code``.
-Search and Info are retried on UNAVAILABLE within the call's timeout.
+Search and Info are retried on UNAVAILABLE within the call's timeout, by gRPC's own retry policy (the
+service config of :func:`retrieval_service.wire.retry_service_config`: backoff and a retry budget); the
+coordinator's deliberate UNAVAILABLE (policy FAIL) carries server pushback and is not retried. On a
+stream, a failed request raises its own error and the stream goes on.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from hwrag_rpc.v1 import common_pb2, retrieval_pb2 as pb, retrieval_pb2_grpc
 from ivfpq.errors import HwragError
 
 from .wire import (RETRIEVAL_SERVICE, Figure, bearer, channel_credentials, channel_options, figure_from_pb,
-                   pack_matrix, policy_value, unpack)
+                   pack_matrix, policy_value, status_code, unpack)
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -74,6 +77,8 @@ def make_request(queries, k: int, nprobe: int, index: str = "default", policy: s
 
 
 def parse_response(resp: pb.SearchResponse) -> SearchResult:
+    if resp.HasField("error"):  # a stream's answer to a request that failed
+        raise RetrievalError(status_code(resp.error.code), resp.error.message)
     shape = (resp.nq, resp.k)
     ids = unpack(resp.ids, np.int64, shape, "ids")
     payloads = None
@@ -178,7 +183,7 @@ class SearchSession:
             except StopIteration:
                 raise RetrievalError(grpc.StatusCode.UNAVAILABLE, "the stream ended") from None
         assert resp.request_id == rid, (resp.request_id, rid)
-        return parse_response(resp)
+        return parse_response(resp)  # a failed request raises its own error; the stream goes on
 
     def close(self) -> None:
         self._q.put(self._END)

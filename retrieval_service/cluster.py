@@ -5,12 +5,20 @@ their address in a ready file; then the coordinator starts with those addresses.
 SIGTERM (calls in flight finish within the grace period), then SIGKILL to stragglers. Tokens reach
 the children through the environment, never the command line.
 
+Supervision (:meth:`Cluster.watch`; ``hwrag serve`` runs it): a memory node that exits is started
+again on its address after a backoff, within a restart budget (``[supervisor]``), and every step is
+logged (which node, its exit code or signal, when it is back). No child outlives the supervisor,
+however it dies: each child gets the parent-death signal (``PR_SET_PDEATHSIG`` = SIGKILL, Linux, when
+started from the main thread, whose exit is the process's), and each runs a watchdog thread that exits
+it once its parent is no longer the supervisor (``HWRAG_SUPERVISOR_PID``; every system, 0.25 s).
+
 The cheap checks (listen addresses, index directories, payload stores, TLS files) run here before any
 process starts; a child that fails anyway is reported by its own error line (``hwrag: error: ...``
 in its log), first.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -18,14 +26,52 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from ivfpq.errors import CLI_PREFIX, HwragError
 
+from .cli import SUPERVISOR_ENV
 from .config import ClusterConfig
 
 log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
+#: how often the supervisor looks at its children
+WATCH_INTERVAL_S = 0.1
+
+
+def describe_exit(returncode: int | None) -> str:
+    """``exited with code 2`` / ``killed by signal SIGKILL (9)``."""
+    if returncode is None:
+        return "is running"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"killed by signal {name} ({-returncode})"
+    return f"exited with code {returncode}"
+
+
+def _die_with_parent():
+    """A ``preexec_fn`` giving the child SIGKILL when the thread that forks it (here: the main thread, so the
+    supervisor process) dies; None where prctl is not available or the caller is not the main thread."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the supervisor died before prctl: the signal will never come
+            os._exit(1)
+
+    return preexec
 
 
 class Process:
@@ -38,7 +84,12 @@ class Process:
         self.log_file = run_dir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
         self.address: str | None = None
-        self.exit_reported = False  # Cluster.wait has logged this child's exit
+        # supervision (Cluster.watch): when it died (monotonic), its restarts within the window, the next one
+        self.died_at: float | None = None
+        self.restarts: list[float] = []
+        self.restart_at: float | None = None
+        self.restarting = False  # started again, its ready file not there yet
+        self.given_up = False  # exited with the restart budget spent (or restarts off): left down
 
     def start(self, listen: str) -> None:
         self.ready_file.unlink(missing_ok=True)
@@ -46,8 +97,15 @@ class Process:
                 "--ready-file", str(self.ready_file)]
         with open(self.log_file, "ab") as logf:
             self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=self.env,
-                                         start_new_session=self.new_session)
+                                         start_new_session=self.new_session, preexec_fn=_die_with_parent())
         log.info("started %s (pid %d)", self.name, self.proc.pid)
+
+    def ready_address(self) -> str | None:
+        """The address in its ready file, once it is there."""
+        try:
+            return json.loads(self.ready_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            return None
 
     def wait_ready(self, timeout: float) -> str:
         t_end = time.monotonic() + timeout
@@ -140,7 +198,10 @@ class Cluster:
             self.env["HWRAG_ADMIN_TOKEN"] = adm
         root = str(Path(__file__).resolve().parent.parent)
         self.env["PYTHONPATH"] = root + (os.pathsep + self.env["PYTHONPATH"] if self.env.get("PYTHONPATH") else "")
+        self.env[SUPERVISOR_ENV] = str(os.getpid())
         self.nodes: dict[tuple[str, int], Process] = {}
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
         self.coordinator: Process | None = None
         self.address: str | None = None
 
@@ -235,26 +296,97 @@ class Cluster:
         return p.wait_ready(timeout)
 
     def wait(self) -> int:
-        """Block until SIGINT/SIGTERM (0) or until the coordinator exits (its code, or 1)."""
-        got = []
-        old = {s: signal.signal(s, lambda *_: got.append(1)) for s in (signal.SIGINT, signal.SIGTERM)}
+        """Supervise (:meth:`watch`) until SIGINT/SIGTERM (0) or until the coordinator exits (1)."""
+        old = {s: signal.signal(s, lambda *_: self._stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            while not got:
-                if self.coordinator is None or not self.coordinator.alive:
-                    log.error("the coordinator exited: %s", self.coordinator.failure() if self.coordinator else "")
-                    return 1
-                for p in self.nodes.values():
-                    if p.proc is not None and p.proc.poll() is not None and not p.exit_reported:
-                        log.warning("%s exited with code %s", p.name, p.proc.returncode)
-                        p.exit_reported = True
-                time.sleep(0.2)
-            return 0
+            return self.watch()
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
 
+    def supervise(self) -> None:
+        """Run :meth:`watch` on a background thread until :meth:`stop` (a library user's ``hwrag serve``)."""
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self.watch, name="hwrag-supervisor", daemon=True)
+            self._watcher.start()
+
+    def watch(self) -> int:
+        """Look after the children until :meth:`stop` (0) or the coordinator's exit (1): restart memory nodes
+        that exit, per ``[supervisor]``."""
+        while not self._stop.wait(WATCH_INTERVAL_S):
+            c = self.coordinator
+            if c is None or not c.alive:
+                rc = c.proc.returncode if c is not None and c.proc is not None else None
+                why = f": {c.failure()}" if rc is not None and rc > 0 else ""
+                log.error("the coordinator (pid %s) %s%s; stopping the cluster", c.proc.pid if c and c.proc else "?",
+                          describe_exit(rc), why)
+                return 1
+            for p in list(self.nodes.values()):
+                self._heal(p)
+        return 0
+
+    def _heal(self, p: Process) -> None:
+        """One look at memory node ``p``: notice its exit, restart it when due, notice it is back."""
+        if p.proc is None or p.given_up:
+            return
+        now = time.monotonic()
+        rc = p.proc.poll()
+        if p.restarting:
+            addr = p.ready_address()
+            if addr is not None:
+                p.restarting, p.address = False, addr
+                log.warning("%s is back at %s (pid %d), %.2f s after it went down (restart %d)", p.name, addr,
+                            p.proc.pid, now - p.died_at, len(p.restarts))
+                p.died_at = None
+                return
+            if rc is None:
+                return
+            p.restarting = False
+            why = f"{describe_exit(rc)} before serving: {p.failure().splitlines()[0]}"
+        elif rc is None:
+            return
+        elif p.restart_at is not None:
+            if now >= p.restart_at:
+                self._restart(p, now)
+            return
+        else:
+            why = describe_exit(rc)
+        if p.died_at is None:
+            p.died_at = now
+        self._schedule_restart(p, why, now)
+
+    def _schedule_restart(self, p: Process, why: str, now: float) -> None:
+        pol = self.config.supervisor
+        if not pol.restart:
+            log.warning("%s (pid %d) %s; not restarted ([supervisor] restart = false)", p.name, p.proc.pid, why)
+            p.given_up = True
+            return
+        p.restarts = [t for t in p.restarts if now - t < pol.restart_window_s]
+        if len(p.restarts) >= pol.restart_budget:
+            log.error("%s (pid %d) %s; restart budget spent (%d restarts in %.0f s): it stays down until an "
+                      "operator restarts it (hwrag node ... --listen %s)", p.name, p.proc.pid, why,
+                      pol.restart_budget, pol.restart_window_s, p.address)
+            p.given_up = True
+            return
+        delay = min(pol.restart_backoff_max_s, pol.restart_backoff_s * 2 ** len(p.restarts))
+        p.restart_at = now + delay
+        log.warning("%s (pid %d) %s; restarting it on %s in %.2f s (restart %d of at most %d in %.0f s)", p.name,
+                    p.proc.pid, why, p.address, delay, len(p.restarts) + 1, pol.restart_budget, pol.restart_window_s)
+
+    def _restart(self, p: Process, now: float) -> None:
+        p.restart_at = None
+        p.restarts.append(now)
+        if self._stop.is_set():
+            return
+        p.start(p.address)
+        p.restarting = True
+
     def stop(self, grace: float = 10.0) -> None:
         """Coordinator first (it drains calls in flight), then the memory nodes."""
+        self._stop.set()
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join(10)
+            self._watcher = None
         if self.coordinator is not None:
             self.coordinator.stop(grace)
         for p in self.nodes.values():

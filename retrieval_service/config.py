@@ -11,6 +11,7 @@
     max_batch = 4096
     list_selection = "cpu"          # or "torch" / "auto" (CUDA)
     node_streams = true             # scans on one long-lived stream per memory node (false: a call each)
+    probe_interval_s = 0.5          # a memory node found down is skipped, and health-probed this often
 
     [security]                      # all optional
     tls_cert = "cert.pem"           # PEM files; without them servers bind loopback only
@@ -29,6 +30,13 @@
     compute_threads = 0             # faiss/numba threads per node scan (0: the libraries' default)
     scan_threads = 1                # scans each node serves at once (more: backends that release the GIL)
     # nodes = ["hostA:50061", "hostB:50061"]   # ... or use memory nodes already running elsewhere
+
+    [supervisor]                    # `hwrag serve`: what it does when one of its memory nodes exits
+    restart = true                  # start it again on its address (false: log the exit only)
+    restart_backoff_s = 0.2         # wait before the first restart; doubled for each restart within the window
+    restart_backoff_max_s = 5.0
+    restart_budget = 5              # at most this many restarts of one node within restart_window_s,
+    restart_window_s = 60.0         # then it stays down (logged) until an operator restarts it
 """
 from __future__ import annotations
 
@@ -57,6 +65,7 @@ class CoordinatorSection:
     max_batch: int = 4096
     max_request_bytes: int = 64 << 20
     node_attempts: int = 3
+    probe_interval_s: float = 0.5  # how often down memory nodes get a health probe
     node_streams: bool = True
     list_selection: str = "cpu"
 
@@ -90,25 +99,44 @@ class IndexSection:
 
 
 @dataclass
+class SupervisorSection:
+    restart: bool = True
+    restart_backoff_s: float = 0.2
+    restart_backoff_max_s: float = 5.0
+    restart_budget: int = 5
+    restart_window_s: float = 60.0
+
+    def check(self) -> None:
+        if not (0 <= self.restart_backoff_s <= self.restart_backoff_max_s):
+            raise HwragError(f"[supervisor] restart_backoff_s={self.restart_backoff_s}, restart_backoff_max_s="
+                             f"{self.restart_backoff_max_s}; accepted: 0 <= restart_backoff_s <= restart_backoff_max_s")
+        if self.restart_budget < 0 or not self.restart_window_s > 0:
+            raise HwragError(f"[supervisor] restart_budget={self.restart_budget}, restart_window_s="
+                             f"{self.restart_window_s}; accepted: restart_budget >= 0, restart_window_s > 0")
+
+
+@dataclass
 class ClusterConfig:
     coordinator: CoordinatorSection = field(default_factory=CoordinatorSection)
     security: SecuritySection = field(default_factory=SecuritySection)
     index: list[IndexSection] = field(default_factory=list)
     base_dir: str = "."  # relative paths resolve against the config file's folder
+    supervisor: SupervisorSection = field(default_factory=SupervisorSection)
 
     # ---- reading ---------------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, d: dict, base_dir: str = ".") -> "ClusterConfig":
-        unknown = set(d) - {"coordinator", "security", "index", "base_dir"}
+        unknown = set(d) - {"coordinator", "security", "index", "base_dir", "supervisor"}
         if unknown:
             raise HwragError(f"unknown sections {sorted(unknown)} in the cluster config; accepted: "
-                             "[coordinator], [security], [[index]]")
+                             "[coordinator], [security], [[index]], [supervisor]")
         idx = d.get("index", [])
         if isinstance(idx, dict):
             idx = [idx]
         cfg = cls(_section(CoordinatorSection, d.get("coordinator", {}), "coordinator"),
                   _section(SecuritySection, d.get("security", {}), "security"),
-                  [_section(IndexSection, x, "index") for x in idx], d.get("base_dir", base_dir))
+                  [_section(IndexSection, x, "index") for x in idx], d.get("base_dir", base_dir),
+                  _section(SupervisorSection, d.get("supervisor", {}), "supervisor"))
         cfg.check()
         return cfg
 
@@ -141,6 +169,7 @@ class ClusterConfig:
                 raise HwragError(f"[[index]] {i.name!r}: scan_threads={i.scan_threads}; accepted: >= 1")
             if not i.nodes and i.shards < 1:
                 raise HwragError(f"[[index]] {i.name!r}: shards={i.shards}; accepted: >= 1 (or give nodes)")
+        self.supervisor.check()
         self.coordinator_config().check()
 
     # ---- derived ---------------------------------------------------------------------------------
@@ -167,6 +196,7 @@ class ClusterConfig:
                                  max_window_queries=c.max_window_queries, batch_in_flight=c.batch_in_flight,
                                  default_deadline_s=c.default_deadline_s, default_policy=c.default_policy,
                                  node_attempts=c.node_attempts, node_streams=c.node_streams,
+                                 probe_interval_s=c.probe_interval_s,
                                  list_selection=c.list_selection,
                                  node_token=tok, node_admin_token=adm,
                                  node_tls_root=self.resolve(self.security.tls_ca) or None,

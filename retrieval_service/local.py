@@ -112,6 +112,20 @@ class LocalCluster:
     def stop_node(self, i: int, grace: float | None = 0.0) -> None:
         self.loop.run(self.node_handles[i].stop(grace))
 
+    def restart_node(self, i: int) -> None:
+        """Serve node ``i``'s shard again on its address, from a new MemoryNode (after :meth:`stop_node`)."""
+        old = self.nodes[i]
+        info = old._loaded.info
+
+        async def _restart():
+            node = memory_node.MemoryNode(self.backend, self.backend_options, scan_threads=self.scan_threads,
+                                          compute_threads=self.compute_threads)
+            node.load(old._loaded.shard, info)
+            h, _ = await memory_node.create_server(self.node_addresses[i], node, self.node_security)
+            self.nodes[i], self.node_handles[i] = node, h
+
+        self.loop.run(_restart())
+
     def stop(self, grace: float | None = 1.0) -> None:
         if self.loop is None:
             return

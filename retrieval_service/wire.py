@@ -75,20 +75,25 @@ AUTH_KEY = "authorization"
 
 
 def retry_service_config(service: str, methods: list[str], attempts: int) -> str:
-    """gRPC service config: retry idempotent ``methods`` on UNAVAILABLE (within the call's deadline)."""
+    """gRPC service config (retry design A6): retry idempotent ``methods`` on UNAVAILABLE with exponential
+    backoff, within the call's deadline, under a retry budget (``retryThrottling``: retries stop while more
+    than half of the recent calls failed). A server's pushback (``grpc-retry-pushback-ms`` = -1, sent with
+    the coordinator's deliberate UNAVAILABLE) stops the retries of that call."""
     if attempts < 2:
         return json.dumps({"methodConfig": []})
     return json.dumps({"methodConfig": [{
         "name": [{"service": service, "method": m} for m in methods],
         "retryPolicy": {"maxAttempts": min(attempts, 5), "initialBackoff": "0.02s", "maxBackoff": "0.2s",
-                        "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]})
+                        "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}],
+        "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1}})
 
 
-def channel_options(service: str, methods: list[str], attempts: int) -> list[tuple[str, object]]:
+def channel_options(service: str, methods: list[str], attempts: int,
+                    max_reconnect_backoff_ms: int = 1000) -> list[tuple[str, object]]:
     return [("grpc.enable_retries", 1 if attempts > 1 else 0),
             ("grpc.service_config", retry_service_config(service, methods, attempts)),
             ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000),
+            ("grpc.max_reconnect_backoff_ms", max_reconnect_backoff_ms),
             ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 
 
@@ -110,13 +115,28 @@ def bearer(token: str) -> tuple[tuple[str, str]]:
 
 
 # ---- errors --------------------------------------------------------------------------------------------
-class ServiceError(Exception):
-    """A request that fails with a given gRPC status (user errors use HwragError: INVALID_ARGUMENT)."""
+#: gRPC's server pushback trailer (retry design A6): a negative value tells the client not to retry
+PUSHBACK_KEY = "grpc-retry-pushback-ms"
 
-    def __init__(self, code: grpc.StatusCode, message: str):
+
+class ServiceError(Exception):
+    """A request that fails with a given gRPC status (user errors use HwragError: INVALID_ARGUMENT).
+    ``final``: the answer will not change on a retry (a deliberate UNAVAILABLE under policy FAIL): the
+    server sends :data:`PUSHBACK_KEY` = -1 with it, so clients following gRPC's retry design do not retry."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, final: bool = False):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.final = final
+
+
+_CODES = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def status_code(value: int) -> grpc.StatusCode:
+    """The grpc.StatusCode of a wire code number (UNKNOWN for a number gRPC does not define)."""
+    return _CODES.get(int(value), grpc.StatusCode.UNKNOWN)
 
 
 # ---- arrays --------------------------------------------------------------------------------------------

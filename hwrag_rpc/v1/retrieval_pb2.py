@@ -27,29 +27,31 @@ _sym_db = _symbol_database.Default()
 from hwrag_rpc.v1 import common_pb2 as hwrag__rpc_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chwrag_rpc/v1/retrieval.proto\x12\x08hwrag.v1\x1a\x19hwrag_rpc/v1/common.proto\"\xb1\x01\n\rSearchRequest\x12\r\n\x05index\x18\x01 \x01(\t\x12!\n\x07queries\x18\x02 \x01(\x0b\x32\x10.hwrag.v1.Matrix\x12\t\n\x01k\x18\x03 \x01(\r\x12\x0e\n\x06nprobe\x18\x04 \x01(\r\x12\x15\n\rwith_payloads\x18\x05 \x01(\x08\x12(\n\x06policy\x18\x06 \x01(\x0e\x32\x18.hwrag.v1.DeadNodePolicy\x12\x12\n\nrequest_id\x18\x07 \x01(\x04\"\xd6\x01\n\x0eSearchResponse\x12\n\n\x02nq\x18\x01 \x01(\r\x12\t\n\x01k\x18\x02 \x01(\r\x12\x0b\n\x03ids\x18\x03 \x01(\x0c\x12\x11\n\tdistances\x18\x04 \x01(\x0c\x12\x10\n\x08payloads\x18\x05 \x03(\x0c\x12\x16\n\x0emissing_shards\x18\x06 \x03(\r\x12 \n\x06timing\x18\x07 \x03(\x0b\x32\x10.hwrag.v1.Figure\x12-\n\rnumber_format\x18\x08 \x01(\x0e\x32\x16.hwrag.v1.NumberFormat\x12\x12\n\nrequest_id\x18\t \x01(\x04\"\r\n\x0bInfoRequest\"_\n\nNodeStatus\x12\r\n\x05shard\x18\x01 \x01(\r\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\treachable\x18\x03 \x01(\x08\x12\x0f\n\x07\x62\x61\x63kend\x18\x04 \x01(\t\x12\r\n\x05\x65rror\x18\x05 \x01(\t\"\xbf\x01\n\tIndexInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\t\n\x01\x64\x18\x02 \x01(\r\x12\r\n\x05nlist\x18\x03 \x01(\r\x12\t\n\x01M\x18\x04 \x01(\r\x12\x0e\n\x06ntotal\x18\x05 \x01(\x04\x12\x0e\n\x06metric\x18\x06 \x01(\t\x12\x0f\n\x07nshards\x18\x07 \x01(\r\x12\x13\n\x0b\x66ingerprint\x18\x08 \x01(\t\x12\x14\n\x0chas_payloads\x18\t \x01(\x08\x12#\n\x05nodes\x18\n \x03(\x0b\x32\x14.hwrag.v1.NodeStatus\"\xd3\x01\n\x0cInfoResponse\x12$\n\x07indexes\x18\x01 \x03(\x0b\x32\x13.hwrag.v1.IndexInfo\x12\r\n\x05max_k\x18\x02 \x01(\r\x12\x11\n\tmax_batch\x18\x03 \x01(\r\x12\x19\n\x11max_request_bytes\x18\x04 \x01(\x04\x12\x16\n\x0e\x62\x61tch_window_s\x18\x05 \x01(\x01\x12\x30\n\x0e\x64\x65\x66\x61ult_policy\x18\x06 \x01(\x0e\x32\x18.hwrag.v1.DeadNodePolicy\x12\x16\n\x0elist_selection\x18\x07 \x01(\t\"O\n\x10LoadIndexRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05nodes\x18\x03 \x03(\t\x12\x10\n\x08payloads\x18\x04 \x01(\t*I\n\x0e\x44\x65\x61\x64NodePolicy\x12 \n\x1c\x44\x45\x41\x44_NODE_POLICY_UNSPECIFIED\x10\x00\x12\x08\n\x04\x46\x41IL\x10\x01\x12\x0b\n\x07PARTIAL\x10\x02\x32\xc5\x02\n\tRetrieval\x12;\n\x06Search\x12\x17.hwrag.v1.SearchRequest\x1a\x18.hwrag.v1.SearchResponse\x12\x45\n\x0cSearchStream\x12\x17.hwrag.v1.SearchRequest\x1a\x18.hwrag.v1.SearchResponse(\x01\x30\x01\x12\x35\n\x04Info\x12\x15.hwrag.v1.InfoRequest\x1a\x16.hwrag.v1.InfoResponse\x12<\n\tLoadIndex\x12\x1a.hwrag.v1.LoadIndexRequest\x1a\x13.hwrag.v1.IndexInfo\x12?\n\x0cReplaceIndex\x12\x1a.hwrag.v1.LoadIndexRequest\x1a\x13.hwrag.v1.IndexInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chwrag_rpc/v1/retrieval.proto\x12\x08hwrag.v1\x1a\x19hwrag_rpc/v1/common.proto\"\xb1\x01\n\rSearchRequest\x12\r\n\x05index\x18\x01 \x01(\t\x12!\n\x07queries\x18\x02 \x01(\x0b\x32\x10.hwrag.v1.Matrix\x12\t\n\x01k\x18\x03 \x01(\r\x12\x0e\n\x06nprobe\x18\x04 \x01(\r\x12\x15\n\rwith_payloads\x18\x05 \x01(\x08\x12(\n\x06policy\x18\x06 \x01(\x0e\x32\x18.hwrag.v1.DeadNodePolicy\x12\x12\n\nrequest_id\x18\x07 \x01(\x04\"\xfd\x01\n\x0eSearchResponse\x12\n\n\x02nq\x18\x01 \x01(\r\x12\t\n\x01k\x18\x02 \x01(\r\x12\x0b\n\x03ids\x18\x03 \x01(\x0c\x12\x11\n\tdistances\x18\x04 \x01(\x0c\x12\x10\n\x08payloads\x18\x05 \x03(\x0c\x12\x16\n\x0emissing_shards\x18\x06 \x03(\r\x12 \n\x06timing\x18\x07 \x03(\x0b\x32\x10.hwrag.v1.Figure\x12-\n\rnumber_format\x18\x08 \x01(\x0e\x32\x16.hwrag.v1.NumberFormat\x12\x12\n\nrequest_id\x18\t \x01(\x04\x12%\n\x05\x65rror\x18\n \x01(\x0b\x32\x16.hwrag.v1.RequestError\"-\n\x0cRequestError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\r\n\x0bInfoRequest\"\xb5\x01\n\nNodeStatus\x12\r\n\x05shard\x18\x01 \x01(\r\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\treachable\x18\x03 \x01(\x08\x12\x0f\n\x07\x62\x61\x63kend\x18\x04 \x01(\t\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\r\n\x05state\x18\x06 \x01(\t\x12\x1a\n\x12state_since_unix_s\x18\x07 \x01(\x01\x12\x13\n\x0btransitions\x18\x08 \x01(\r\x12\x14\n\x0cstate_reason\x18\t \x01(\t\"\xbf\x01\n\tIndexInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\t\n\x01\x64\x18\x02 \x01(\r\x12\r\n\x05nlist\x18\x03 \x01(\r\x12\t\n\x01M\x18\x04 \x01(\r\x12\x0e\n\x06ntotal\x18\x05 \x01(\x04\x12\x0e\n\x06metric\x18\x06 \x01(\t\x12\x0f\n\x07nshards\x18\x07 \x01(\r\x12\x13\n\x0b\x66ingerprint\x18\x08 \x01(\t\x12\x14\n\x0chas_payloads\x18\t \x01(\x08\x12#\n\x05nodes\x18\n \x03(\x0b\x32\x14.hwrag.v1.NodeStatus\"\xd3\x01\n\x0cInfoResponse\x12$\n\x07indexes\x18\x01 \x03(\x0b\x32\x13.hwrag.v1.IndexInfo\x12\r\n\x05max_k\x18\x02 \x01(\r\x12\x11\n\tmax_batch\x18\x03 \x01(\r\x12\x19\n\x11max_request_bytes\x18\x04 \x01(\x04\x12\x16\n\x0e\x62\x61tch_window_s\x18\x05 \x01(\x01\x12\x30\n\x0e\x64\x65\x66\x61ult_policy\x18\x06 \x01(\x0e\x32\x18.hwrag.v1.DeadNodePolicy\x12\x16\n\x0elist_selection\x18\x07 \x01(\t\"O\n\x10LoadIndexRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05nodes\x18\x03 \x03(\t\x12\x10\n\x08payloads\x18\x04 \x01(\t*I\n\x0e\x44\x65\x61\x64NodePolicy\x12 \n\x1c\x44\x45\x41\x44_NODE_POLICY_UNSPECIFIED\x10\x00\x12\x08\n\x04\x46\x41IL\x10\x01\x12\x0b\n\x07PARTIAL\x10\x02\x32\xc5\x02\n\tRetrieval\x12;\n\x06Search\x12\x17.hwrag.v1.SearchRequest\x1a\x18.hwrag.v1.SearchResponse\x12\x45\n\x0cSearchStream\x12\x17.hwrag.v1.SearchRequest\x1a\x18.hwrag.v1.SearchResponse(\x01\x30\x01\x12\x35\n\x04Info\x12\x15.hwrag.v1.InfoRequest\x1a\x16.hwrag.v1.InfoResponse\x12<\n\tLoadIndex\x12\x1a.hwrag.v1.LoadIndexRequest\x1a\x13.hwrag.v1.IndexInfo\x12?\n\x0cReplaceIndex\x12\x1a.hwrag.v1.LoadIndexRequest\x1a\x13.hwrag.v1.IndexInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hwrag_rpc.v1.retrieval_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DEADNODEPOLICY']._serialized_start=1067
-  _globals['_DEADNODEPOLICY']._serialized_end=1140
+  _globals['_DEADNODEPOLICY']._serialized_start=1240
+  _globals['_DEADNODEPOLICY']._serialized_end=1313
   _globals['_SEARCHREQUEST']._serialized_start=70
   _globals['_SEARCHREQUEST']._serialized_end=247
   _globals['_SEARCHRESPONSE']._serialized_start=250
-  _globals['_SEARCHRESPONSE']._serialized_end=464
-  _globals['_INFOREQUEST']._serialized_start=466
-  _globals['_INFOREQUEST']._serialized_end=479
-  _globals['_NODESTATUS']._serialized_start=481
-  _globals['_NODESTATUS']._serialized_end=576
-  _globals['_INDEXINFO']._serialized_start=579
-  _globals['_INDEXINFO']._serialized_end=770
-  _globals['_INFORESPONSE']._serialized_start=773
-  _globals['_INFORESPONSE']._serialized_end=984
-  _globals['_LOADINDEXREQUEST']._serialized_start=986
-  _globals['_LOADINDEXREQUEST']._serialized_end=1065
-  _globals['_RETRIEVAL']._serialized_start=1143
-  _globals['_RETRIEVAL']._serialized_end=1468
+  _globals['_SEARCHRESPONSE']._serialized_end=503
+  _globals['_REQUESTERROR']._serialized_start=505
+  _globals['_REQUESTERROR']._serialized_end=550
+  _globals['_INFOREQUEST']._serialized_start=552
+  _globals['_INFOREQUEST']._serialized_end=565
+  _globals['_NODESTATUS']._serialized_start=568
+  _globals['_NODESTATUS']._serialized_end=749
+  _globals['_INDEXINFO']._serialized_start=752
+  _globals['_INDEXINFO']._serialized_end=943
+  _globals['_INFORESPONSE']._serialized_start=946
+  _globals['_INFORESPONSE']._serialized_end=1157
+  _globals['_LOADINDEXREQUEST']._serialized_start=1159
+  _globals['_LOADINDEXREQUEST']._serialized_end=1238
+  _globals['_RETRIEVAL']._serialized_start=1316
+  _globals['_RETRIEVAL']._serialized_end=1641
 # @@protoc_insertion_point(module_scope)

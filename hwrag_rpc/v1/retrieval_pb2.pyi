@@ -38,7 +38,7 @@ class SearchRequest(_message.Message):
     def __init__(self, index: _Optional[str] = ..., queries: _Optional[_Union[_common_pb2.Matrix, _Mapping]] = ..., k: _Optional[int] = ..., nprobe: _Optional[int] = ..., with_payloads: _Optional[bool] = ..., policy: _Optional[_Union[DeadNodePolicy, str]] = ..., request_id: _Optional[int] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("nq", "k", "ids", "distances", "payloads", "missing_shards", "timing", "number_format", "request_id")
+    __slots__ = ("nq", "k", "ids", "distances", "payloads", "missing_shards", "timing", "number_format", "request_id", "error")
     NQ_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,7 @@ class SearchResponse(_message.Message):
     TIMING_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FORMAT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     nq: int
     k: int
     ids: bytes
@@ -57,25 +58,42 @@ class SearchResponse(_message.Message):
     timing: _containers.RepeatedCompositeFieldContainer[_common_pb2.Figure]
     number_format: _common_pb2.NumberFormat
     request_id: int
-    def __init__(self, nq: _Optional[int] = ..., k: _Optional[int] = ..., ids: _Optional[bytes] = ..., distances: _Optional[bytes] = ..., payloads: _Optional[_Iterable[bytes]] = ..., missing_shards: _Optional[_Iterable[int]] = ..., timing: _Optional[_Iterable[_Union[_common_pb2.Figure, _Mapping]]] = ..., number_format: _Optional[_Union[_common_pb2.NumberFormat, str]] = ..., request_id: _Optional[int] = ...) -> None: ...
+    error: RequestError
+    def __init__(self, nq: _Optional[int] = ..., k: _Optional[int] = ..., ids: _Optional[bytes] = ..., distances: _Optional[bytes] = ..., payloads: _Optional[_Iterable[bytes]] = ..., missing_shards: _Optional[_Iterable[int]] = ..., timing: _Optional[_Iterable[_Union[_common_pb2.Figure, _Mapping]]] = ..., number_format: _Optional[_Union[_common_pb2.NumberFormat, str]] = ..., request_id: _Optional[int] = ..., error: _Optional[_Union[RequestError, _Mapping]] = ...) -> None: ...
+
+class RequestError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class InfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("shard", "address", "reachable", "backend", "error")
+    __slots__ = ("shard", "address", "reachable", "backend", "error", "state", "state_since_unix_s", "transitions", "state_reason")
     SHARD_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STATE_SINCE_UNIX_S_FIELD_NUMBER: _ClassVar[int]
+    TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
+    STATE_REASON_FIELD_NUMBER: _ClassVar[int]
     shard: int
     address: str
     reachable: bool
     backend: str
     error: str
-    def __init__(self, shard: _Optional[int] = ..., address: _Optional[str] = ..., reachable: _Optional[bool] = ..., backend: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    state: str
+    state_since_unix_s: float
+    transitions: int
+    state_reason: str
+    def __init__(self, shard: _Optional[int] = ..., address: _Optional[str] = ..., reachable: _Optional[bool] = ..., backend: _Optional[str] = ..., error: _Optional[str] = ..., state: _Optional[str] = ..., state_since_unix_s: _Optional[float] = ..., transitions: _Optional[int] = ..., state_reason: _Optional[str] = ...) -> None: ...
 
 class IndexInfo(_message.Message):
     __slots__ = ("name", "d", "nlist", "M", "ntotal", "metric", "nshards", "fingerprint", "has_payloads", "nodes")

@@ -74,7 +74,10 @@ class RetrievalServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SearchStream(self, request_iterator, context):
-        """Bidirectional: one SearchResponse per SearchRequest, in order (token-level RALM, kNN-LM).
+        """Bidirectional: one SearchResponse per SearchRequest, in order (token-level RALM, kNN-LM). A request
+        that fails gets its own answer with `error` set (the status Search would have ended with) and the
+        stream goes on; the stream itself ends with a status only for what concerns the whole call
+        (authentication, its deadline, cancellation).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

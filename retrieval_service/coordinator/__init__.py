@@ -5,7 +5,8 @@
 * ``nodes.py`` — channels to the memory nodes and the calls made on them;
 * ``selection.py`` — IVF list selection (faiss on the CPU, torch on CUDA);
 * ``batching.py`` — the batching window (a :class:`BatchWindow` policy and the :class:`Batcher`);
-* ``fanout.py`` — one Scan per memory node under the deadline, and the dead-node policy;
+* ``fanout.py`` — one Scan per memory node that is up under the deadline, and the dead-node policy;
+* ``health.py`` — node health as state: the circuit breaker per node and the health probe;
 * ``merge.py`` — the exact merge of the partial top-K answers (``ivfpq.shard.merge_topk``);
 * ``info.py`` — what Info answers;
 * ``outcome.py`` — :class:`SearchOutcome`, the answer the plain functions return;

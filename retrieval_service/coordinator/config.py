@@ -39,6 +39,7 @@ class CoordinatorConfig:
     default_deadline_s: float = 10.0  # for callers that set none
     default_policy: str = "fail"
     node_attempts: int = 3  # attempts per node Scan (retries on UNAVAILABLE), within the deadline
+    probe_interval_s: float = 0.5  # health probe of down (and suspect) memory nodes: how often
     node_streams: bool = True  # scans on one long-lived stream per node (unary Scan when it cannot answer)
     list_selection: str = "cpu"  # "cpu" (faiss) | "torch" (CUDA) | "auto" (torch when CUDA is present)
     select_threads: int = 1  # faiss threads for CPU list selection (on the event loop's thread)
@@ -55,6 +56,8 @@ class CoordinatorConfig:
         self.batch_window_s = window_seconds(self.batch_window_s)
         if self.default_deadline_s <= 0 or self.max_k < 1 or self.max_batch < 1:
             raise HwragError("default_deadline_s > 0, max_k >= 1 and max_batch >= 1 required")
+        if not self.probe_interval_s > 0:
+            raise HwragError(f"probe_interval_s={self.probe_interval_s}; accepted: > 0 seconds")
         if self.batch_in_flight < 1 or self.max_window_queries < 1:
             raise HwragError(f"batch_in_flight={self.batch_in_flight}, max_window_queries={self.max_window_queries}; "
                              "accepted: >= 1")

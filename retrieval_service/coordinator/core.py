@@ -17,7 +17,8 @@ from ivfpq.payloads import PayloadStore
 from ..wire import MEASURED, POLICIES, POLICY_NAMES, Figure, ServiceError
 from .batching import Batcher
 from .config import CoordinatorConfig
-from .fanout import fan_out
+from .fanout import down_error, fan_out
+from .health import HealthProber
 from .info import index_info, service_info
 from .merge import merge_answers
 from .nodes import NodeLinks
@@ -38,6 +39,13 @@ class Coordinator:
                                                                            self.config.select_threads))
         window = self.config.batch_window()
         self.batcher = Batcher(self.execute, window) if window is not None else None
+        self.prober = HealthProber(self.all_nodes, self.config.probe_interval_s)
+        self.links.on_suspect = self.prober.wake
+        self.searches = 0  # Search calls answered or refused by search() (each is one call, never retried here)
+
+    def all_nodes(self):
+        """The memory-node handles of every served index."""
+        return [n for e in self.registry.entries.values() for n in e.nodes]
 
     def entry(self, name: str) -> IndexEntry:
         """The served index ``name`` (NOT_FOUND when there is none)."""
@@ -51,6 +59,7 @@ class Coordinator:
     def add_index(self, name: str, index: IVFPQIndex, nodes: list[str], payloads: PayloadStore | None = None,
                   path: str | None = None, replace: bool = False) -> IndexEntry:
         """Serve ``index`` under ``name``, its shard i already on memory node ``nodes[i]`` (call on the loop)."""
+        self.prober.start()
         return self.registry.add(name, index, nodes, payloads, path, replace)
 
     async def load_index(self, name: str, path: str, nodes: list[str] | None = None, payloads: str | None = None,
@@ -58,6 +67,7 @@ class Coordinator:
         """Load ``path`` here and shard i of it on each memory node (admin: LoadIndex / ReplaceIndex)."""
         if not name or not path:
             raise HwragError("LoadIndex/ReplaceIndex need a name and the path of a saved index")
+        self.prober.start()
         e = await self.registry.load(name, path, nodes, payloads, replace)
         return await index_info(self.links, e)
 
@@ -65,6 +75,7 @@ class Coordinator:
         return await service_info(self.config, self.registry, self.list_selection)
 
     async def close(self) -> None:
+        await self.prober.close()
         await self.registry.close()
 
     # ---- search ------------------------------------------------------------------------------------
@@ -94,11 +105,15 @@ class Coordinator:
                      with_payloads: bool = False, timeout: float | None = None) -> SearchOutcome:
         """Search ``queries`` (n, d): the merged top-``k`` over every shard of ``index``."""
         t0 = time.perf_counter()
+        self.searches += 1
         entry = self.registry.get(index)
         pol = self.policy(policy)
         q = self.check(entry, queries, int(k), int(nprobe))
         if with_payloads and entry.payloads is None:
             raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, f"index {entry.name!r} has no payload store")
+        down = [n for n in entry.nodes if not n.health.up]
+        if down and (pol == pb.FAIL or len(down) == entry.nshards):  # no list selection, no batching window
+            raise down_error(entry, down, pol)
         deadline = time.monotonic() + (timeout if timeout is not None else self.config.default_deadline_s)
         if self.batcher is not None:
             out = await self.batcher.submit(entry, q, int(k), int(nprobe), pol, deadline)

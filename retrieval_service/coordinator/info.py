@@ -1,5 +1,5 @@
 """What Info answers: the coordinator's limits and, per served index, its shape and each memory node's
-state (reachable, backend, serving what this coordinator expects)."""
+state (its breaker's state, since when and why; reachable, backend, serving what this coordinator expects)."""
 from __future__ import annotations
 
 import asyncio
@@ -13,15 +13,27 @@ from .nodes import NodeHandle, NodeLinks
 from .registry import IndexEntry, IndexRegistry
 
 
+def _with_state(s: pb.NodeStatus, n: NodeHandle) -> pb.NodeStatus:
+    h = n.health
+    s.state, s.state_since_unix_s, s.transitions, s.state_reason = h.state, h.since, h.transitions, h.reason
+    return s
+
+
 async def node_status(links: NodeLinks, entry: IndexEntry, n: NodeHandle) -> pb.NodeStatus:
+    """A node's breaker state; and, when it is up, what it answers to Info (a down node is not dialled)."""
+    if not n.health.up:
+        return _with_state(pb.NodeStatus(shard=n.shard, address=n.address, reachable=False,
+                                         error=f"down: {n.health.reason}"), n)
     try:
         r = await links.info(n)
     except grpc.aio.AioRpcError as x:
-        return pb.NodeStatus(shard=n.shard, address=n.address, reachable=False, error=f"{x.code().name}: {x.details()}")
+        return _with_state(pb.NodeStatus(shard=n.shard, address=n.address, reachable=False,
+                                         error=f"{x.code().name}: {x.details()}"), n)
     ok = r.fingerprint == entry.fingerprint and (r.shard, r.nshards) == (n.shard, entry.nshards)
     err = "" if ok else (f"serves {r.index!r} shard {r.shard}/{r.nshards} fingerprint {r.fingerprint}, "
                          "not what this coordinator expects")
-    return pb.NodeStatus(shard=n.shard, address=n.address, reachable=True, backend=r.backend, error=err)
+    return _with_state(pb.NodeStatus(shard=n.shard, address=n.address, reachable=True, backend=r.backend,
+                                     error=err), n)
 
 
 async def index_info(links: NodeLinks, e: IndexEntry) -> pb.IndexInfo:

@@ -19,10 +19,12 @@ import time
 from dataclasses import dataclass, field
 
 import grpc
+from grpc_health.v1 import health_pb2_grpc
 from hwrag_rpc.v1 import memory_node_pb2 as npb, memory_node_pb2_grpc
 
 from ..wire import MEMORY_NODE_SERVICE, bearer, channel_credentials, channel_options
 from .config import CoordinatorConfig
+from .health import NodeHealth
 
 #: after a stream broke, scans of that node go unary for this long before a new stream is tried
 STREAM_RETRY_S = 1.0
@@ -53,6 +55,10 @@ class NodeStream:
 
     def usable(self) -> bool:
         return self.offered and (self._open is not None or time.monotonic() >= self._retry_at)
+
+    def allow_reopen(self) -> None:
+        """The node is back: the next scan may open a new stream at once."""
+        self._retry_at = 0.0
 
     def _stream(self) -> _OpenStream:
         if self._open is None:
@@ -137,24 +143,44 @@ class NodeHandle:
     channel: grpc.aio.Channel
     stub: memory_node_pb2_grpc.MemoryNodeStub
     stream: NodeStream | None = None  # the scan stream (None: unary scans only)
+    health: NodeHealth = field(default_factory=lambda: NodeHealth("a memory node"))
+    health_stub: health_pb2_grpc.HealthStub | None = None
+    scans: int = 0  # scans sent to this node (a node held down gets none)
+
+
+#: scan errors that say the node is gone (marked down at once); the other errors of a shard that did not
+#: answer (its deadline, a broken stream) make it suspect: the health probe decides
+GONE_CODES = {grpc.StatusCode.UNAVAILABLE}
 
 
 class NodeLinks:
-    """Opens channels to memory nodes and calls them with the coordinator's credentials."""
+    """Opens channels to memory nodes and calls them with the coordinator's credentials; keeps each
+    node's health state (:mod:`.health`) from what its calls answer."""
 
     def __init__(self, config: CoordinatorConfig):
         self.config = config
+        self.on_suspect = lambda: None  # wakes the health probe (set by the coordinator)
+
+    def failed(self, node: NodeHandle, err: grpc.aio.AioRpcError) -> None:
+        """A call to ``node`` failed: mark it down (gone) or suspect (the probe decides at once)."""
+        if err.code() in GONE_CODES:
+            node.health.mark_down(f"{err.code().name}: {err.details()}")
+        elif node.health.up:
+            node.health.suspect = True
+            self.on_suspect()
 
     def _channel(self, address: str) -> grpc.aio.Channel:
         c = self.config
-        opts = channel_options(MEMORY_NODE_SERVICE, ["Scan", "Info"], c.node_attempts)
+        # reconnect at least every probe interval, so that a node back on its address is seen at the next probe
+        backoff_ms = max(100, int(1000 * min(1.0, c.probe_interval_s)))
+        opts = channel_options(MEMORY_NODE_SERVICE, ["Scan", "Info"], c.node_attempts, backoff_ms)
         if c.node_tls_root:
             if c.node_tls_server_name:
                 opts.append(("grpc.ssl_target_name_override", c.node_tls_server_name))
             return grpc.aio.secure_channel(address, channel_credentials(c.node_tls_root), options=opts)
         return grpc.aio.insecure_channel(address, options=opts)
 
-    def connect(self, addresses: list[str]) -> list[NodeHandle]:
+    def connect(self, addresses: list[str], index: str = "default") -> list[NodeHandle]:
         """One handle per address; shard i is on ``addresses[i]``."""
         handles = []
         for i, addr in enumerate(addresses):
@@ -162,7 +188,8 @@ class NodeLinks:
             stub = memory_node_pb2_grpc.MemoryNodeStub(ch)
             stream = (NodeStream(lambda stub=stub: stub.ScanStream(metadata=self.metadata()))
                       if self.config.node_streams else None)
-            handles.append(NodeHandle(i, addr, ch, stub, stream))
+            health = NodeHealth(f"index {index!r} shard {i} at {addr}")
+            handles.append(NodeHandle(i, addr, ch, stub, stream, health, health_pb2_grpc.HealthStub(ch)))
         return handles
 
     def metadata(self, admin: bool = False):
@@ -174,6 +201,7 @@ class NodeLinks:
         """The node's answer and the measured round trip (s): on the node's stream when it can answer,
         else (and for what remains of ``timeout``) with the unary Scan."""
         t0 = time.perf_counter()
+        node.scans += 1
         if node.stream is not None and node.stream.usable():
             try:
                 resp = await node.stream.scan(req, timeout)
@@ -185,7 +213,11 @@ class NodeLinks:
         return resp, time.perf_counter() - t0
 
     async def info(self, node: NodeHandle, timeout: float = 1.0) -> npb.NodeInfo:
-        return await node.stub.Info(npb.NodeInfoRequest(), timeout=timeout, metadata=self.metadata())
+        try:
+            return await node.stub.Info(npb.NodeInfoRequest(), timeout=timeout, metadata=self.metadata())
+        except grpc.aio.AioRpcError as e:
+            self.failed(node, e)
+            raise
 
     async def load_shard(self, node: NodeHandle, index: str, path: str, nshards: int, timeout: float = 300):
         return await node.stub.LoadShard(npb.LoadShardRequest(index=index, path=path, shard=node.shard,

@@ -67,7 +67,7 @@ class IndexRegistry:
             raise HwragError("an index needs a non-empty name")
         if not nodes:
             raise HwragError(f"index {name!r} needs at least one memory node address")
-        return IndexEntry(name, index, index_fingerprint(index), self.links.connect(nodes), self.make_selector(index),
+        return IndexEntry(name, index, index_fingerprint(index), self.links.connect(nodes, name), self.make_selector(index),
                           payloads, path)
 
     def _register(self, entry: IndexEntry) -> IndexEntry:

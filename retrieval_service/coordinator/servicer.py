@@ -2,10 +2,13 @@
 coordinator's plain functions and their answers into responses; :func:`create_server` binds it."""
 from __future__ import annotations
 
+import asyncio
+
 from hwrag_rpc.v1 import common_pb2, retrieval_pb2 as pb
+from ivfpq.errors import HwragError
 
 from ..security import Security
-from ..server import Method, Service, ServerHandle, start_server
+from ..server import BadRequest, Method, Service, ServerHandle, start_server, status_of
 from ..wire import RETRIEVAL_SERVICE, figure_to_pb, pack_f32, pack_i64, unpack_matrix
 from .core import Coordinator
 from .outcome import SearchOutcome
@@ -27,14 +30,31 @@ def search_response(out: SearchOutcome, request_id: int) -> pb.SearchResponse:
     return resp
 
 
+def error_response(exc: BaseException, request_id: int) -> pb.SearchResponse:
+    """A stream's answer to one failed request: its status, nothing else but its id."""
+    code, message = status_of(exc, "SearchStream")
+    return pb.SearchResponse(request_id=request_id, error=pb.RequestError(code=code.value[0], message=message))
+
+
+#: a request with more query bytes than this is unpacked on a worker thread, not the event loop
+LARGE_QUERY_BYTES = 4 << 20
+
+
 class RetrievalServicer:
     def __init__(self, coordinator: Coordinator):
         self.coordinator = coordinator
 
     async def _search(self, req: pb.SearchRequest, context) -> pb.SearchResponse:
         c = self.coordinator
-        name = c.entry(req.index).name  # an unknown index is NOT_FOUND before the queries are read
-        out = await c.search(unpack_matrix(req.queries), req.k, req.nprobe, name, req.policy, req.with_payloads,
+        entry = c.entry(req.index)  # an unknown index is NOT_FOUND before the queries are read
+        shape = list(req.queries.shape)
+        if len(shape) == 2 and shape[0] > c.config.max_batch:  # before copying a large batch out of the message
+            raise HwragError(f"{shape[0]} queries in one request; accepted: at most {c.config.max_batch}")
+        if len(req.queries.data) > LARGE_QUERY_BYTES:  # the copy and checks of a large batch off the loop
+            q = await asyncio.to_thread(unpack_matrix, req.queries)
+        else:
+            q = unpack_matrix(req.queries)
+        out = await c.search(q, req.k, req.nprobe, entry.name, req.policy, req.with_payloads,
                              timeout=_time_left(context))
         return search_response(out, req.request_id)
 
@@ -42,8 +62,19 @@ class RetrievalServicer:
         return await self._search(req, context)
 
     async def SearchStream(self, requests, context):
+        """One answer per request, in order; a failed request gets its status in its own answer
+        (``error``) and the stream goes on."""
         async for req in requests:
-            yield await self._search(req, context)
+            if isinstance(req, BadRequest):
+                yield error_response(req.error, 0)
+                continue
+            try:
+                resp = await self._search(req, context)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 -- this request's status, on the stream
+                resp = error_response(e, req.request_id)
+            yield resp
 
     async def Info(self, req, context):
         return await self.coordinator.info()
@@ -55,10 +86,19 @@ class RetrievalServicer:
         return await self.coordinator.load_index(req.name, req.path, list(req.nodes), req.payloads or None,
                                                  replace=True)
 
+    def search_size_limit(self) -> tuple[int, str]:
+        """The largest Search request that can be valid now: max_batch queries of the largest dimension
+        served (float32), plus 1 MB for the other fields."""
+        c = self.coordinator
+        d = max((e.index.d for e in c.registry.entries.values()), default=0)
+        return (c.config.max_batch * d * 4 + (1 << 20),
+                f"at most {c.config.max_batch} queries of dimension {d}, float32, per request")
+
     def service(self) -> Service:
         return Service(RETRIEVAL_SERVICE, [
-            Method("Search", pb.SearchRequest, pb.SearchResponse, self.Search),
-            Method("SearchStream", pb.SearchRequest, pb.SearchResponse, self.SearchStream, streaming=True),
+            Method("Search", pb.SearchRequest, pb.SearchResponse, self.Search, size_limit=self.search_size_limit),
+            Method("SearchStream", pb.SearchRequest, pb.SearchResponse, self.SearchStream, streaming=True,
+                   isolate=True, size_limit=self.search_size_limit),
             Method("Info", pb.InfoRequest, pb.InfoResponse, self.Info),
             Method("LoadIndex", pb.LoadIndexRequest, pb.IndexInfo, self.LoadIndex, admin=True),
             Method("ReplaceIndex", pb.LoadIndexRequest, pb.IndexInfo, self.ReplaceIndex, admin=True),

@@ -51,7 +51,8 @@ BAD = {
     "nprobe > nlist": (dict(nprobe=33), INVALID, "nlist=32"),
     "empty batch": (dict(queries=np.zeros((0, 32), np.float32)), INVALID, "empty"),
     "too many queries": (dict(queries=q(n=MAX_BATCH + 1)), INVALID, f"at most {MAX_BATCH}"),
-    "oversized message": (dict(queries=q(n=MAX_BATCH - 1, d=32 * 4)), INVALID, "bytes"),
+    "oversized message": (dict(queries=q(n=MAX_BATCH - 1, d=32 * 4)), grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          "larger than max (50714 vs. 40000)"),
     "unknown index": (dict(index="nope"), NOT_FOUND, "unknown index 'nope'"),
 }
 
