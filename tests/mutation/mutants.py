@@ -24,6 +24,11 @@ MUTANTS = (
     # the audit's survivors (issue 29)
     Mutant("reply without distances", "hwsim/network.py", "return b * k * 12", "return b * k * 8",
            ("tests/hwsim/test_system.py",)),
+    Mutant("memory node serves without its data token", "retrieval_service/memory_node.py",
+           "    h = await start_server(addr, [node.service()], security, max_request_bytes)",
+           "    if security is not None:\n        import dataclasses\n        security = dataclasses.replace(security, token=None)\n"
+           "    h = await start_server(addr, [node.service()], security, max_request_bytes)",
+           ("tests/retrieval_service/test_security.py",)),
     # the audit's caught ones, kept caught
     Mutant("golden scan keeps a worse candidate", "ivfpq/scan.py",
            "            acc = dist_max\n        if acc > worst:\n            continue",

@@ -126,3 +126,47 @@ def test_plaintext_binds_loopback_only(tmp_path):
             loop.run(create_server("0.0.0.0:0", MemoryNode("cpu")))
     finally:
         loop.close()
+
+
+def _node_calls(stub, pb, index_name):
+    """Each MemoryNode RPC once, with a request the node can parse (its answer beyond auth does not matter)."""
+    scan = pb.ScanRequest(index=index_name, k=1, nprobe=1)
+    return {"Scan": lambda md: stub.Scan(scan, metadata=md, timeout=10),
+            "ScanStream": lambda md: list(stub.ScanStream(iter([scan]), metadata=md, timeout=10)),
+            "Info": lambda md: stub.Info(pb.NodeInfoRequest(), metadata=md, timeout=10),
+            "LoadShard": lambda md: stub.LoadShard(pb.LoadShardRequest(index=index_name), metadata=md, timeout=10)}
+
+
+@pytest.mark.parametrize("metadata", [None, (("authorization", "Bearer wrong"),),
+                                      (("authorization", "Bearer " + TOKEN),)],
+                         ids=["no token", "wrong token", "the coordinator's client token"])
+def test_every_node_rpc_refused_without_the_node_token(secure_cluster, certs, metadata):
+    """A memory node serves nothing without its own token: every RPC of the MemoryNode service answers
+    UNAUTHENTICATED to a caller without it (or with the clients' token, which is not the node's); the node's
+    data token does not open the admin RPC either."""
+    from hwrag_rpc.v1 import memory_node_pb2 as pb
+    from hwrag_rpc.v1 import memory_node_pb2_grpc as rpc
+
+    creds = grpc.ssl_channel_credentials(certs[0].read_bytes())
+    with grpc.secure_channel(secure_cluster.node_addresses[0], creds) as ch:
+        calls = _node_calls(rpc.MemoryNodeStub(ch), pb, "default")
+        for name, call in calls.items():
+            with pytest.raises(grpc.RpcError) as e:
+                call(metadata)
+            assert e.value.code() == UNAUTH, (name, e.value.code())
+        with pytest.raises(grpc.RpcError) as e:   # the data token is not the admin token
+            calls["LoadShard"]((("authorization", "Bearer node-token"),))
+        assert e.value.code() == UNAUTH
+        info = calls["Info"]((("authorization", "Bearer node-token"),))   # the right token is served
+        assert info.nshards == 2
+
+
+def test_node_refuses_plain_tcp_when_tls_is_configured(secure_cluster):
+    from hwrag_rpc.v1 import memory_node_pb2 as pb
+    from hwrag_rpc.v1 import memory_node_pb2_grpc as rpc
+
+    with grpc.insecure_channel(secure_cluster.node_addresses[0]) as ch:
+        with pytest.raises(grpc.RpcError) as e:
+            rpc.MemoryNodeStub(ch).Info(pb.NodeInfoRequest(), metadata=(("authorization", "Bearer node-token"),),
+                                        timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
