@@ -44,3 +44,14 @@ def demo_chunk_config(full: bool = False):
 
 # Generation: the probability of a token already in the text is divided by this (1 = off)
 REPETITION_PENALTY = 1.3
+
+# Chunk stores: passages on sentence/paragraph boundaries (llm_client.chunking), at most CHUNK_WORDS
+# words, the next passage repeating up to CHUNK_OVERLAP_WORDS of the previous one's last sentences
+CHUNK_WORDS = 64
+CHUNK_OVERLAP_WORDS = 16
+CHUNKING = "sentence"
+
+# Chunk RALM: passages per retrieval, and tokens generated between retrievals (0: retrieve once, from
+# the prompt). Chosen with `hwrag eval-qa` on the built-in QA set (README, "Question answering").
+CHUNK_K = 3
+CHUNK_INTERVAL = 0
