@@ -108,10 +108,15 @@ def _configs(args):
                             candidates=args.chunk_candidates)
     knn.check()
     chunk.check()
-    from llm_client.named_stores import require_named
+    from llm_client.named_stores import open_named
 
-    for name in args.datastore:  # before the model loads
-        require_named(name)
+    named = {}
+    for name in args.datastore:  # before the model loads: a missing, old or wrong-kind store
+        ds = open_named(name)
+        named.setdefault(ds.kind, ds)
+    modes = getattr(args, "mode", None) or []
+    modes = [modes] if isinstance(modes, str) else modes
+    check_kinds(named, {"chunk" if m == "hybrid" else m for m in modes} | ({args.kind} if getattr(args, "kind", None) else set()))
     if args.knn_temperature is None and args.knn_temperature_rel <= 0:
         raise HwragError(f"--knn-temperature-rel {args.knn_temperature_rel}; accepted: > 0")
     _check_service_args(args)
