@@ -392,7 +392,7 @@ def add_llm_parsers(subparsers) -> None:
     g = subparsers.add_parser("generate", help="generate text with chunk RALM or kNN-LM through the retrieval service",
                               description=first_paragraph(__doc__), formatter_class=HelpFormatter)
     g.add_argument("--mode", choices=["none", "chunk", "token"], default="token", help="retrieval mode")
-    g.add_argument("--prompt", action="append", default=[], help="a prompt (repeat for a batch); required")
+    g.add_argument("--prompt", action="append", default=[], help="a prompt (repeat for a batch; at least one is needed)")
     g.add_argument("--question", action="store_true",
                    help="each prompt is a question: it (and in chunk mode the passages retrieved for it) goes "
                         "into the model's chat template, and the answer stops at the end of the model's turn")

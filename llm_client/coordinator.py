@@ -58,8 +58,8 @@ class GenerationConfig:
             raise HwragError("max_new_tokens >= 1, sub_batches >= 1, temperature >= 0 and repetition_penalty >= 1 required")
         if self.mode == "token":
             self.knn.check()
-        if self.mode == "chunk":
-            self.chunk.check(block_size)
+        if self.mode == "chunk":  # question mode places passages in the chat template, not before a context
+            self.chunk.check(None if self.question else block_size)
         if self.neighbours < 0:
             raise HwragError(f"neighbours={self.neighbours}; accepted: >= 0")
 

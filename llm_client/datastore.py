@@ -362,7 +362,7 @@ def build_knn_store(lm, cfg: KnnStoreConfig | None = None, tokens: np.ndarray | 
         raise HwragError(f"M={cfg.M} must divide the LM's hidden size {lm.hidden_size}")
     docs, tokens, src, starts = _token_text(lm, docs, tokens)
     if cfg.max_tokens:
-        tokens, starts = tokens[:cfg.max_tokens + 1], starts[:cfg.max_tokens + 1]
+        tokens = tokens[:cfg.max_tokens + 1]
     name = name or ("pydocs-knn" if src.startswith("train-") else "docs-knn")
     name = f"{name}-{lm.name}"
     root = cache_dir("datastores")
@@ -384,7 +384,7 @@ def build_knn_store(lm, cfg: KnnStoreConfig | None = None, tokens: np.ndarray | 
     ids = np.arange(len(keys), dtype=np.int64)
     index = train_index(keys, nlist, cfg.M, metric="l2", ids=ids, seed=cfg.seed)
     payloads = PayloadStore.build((int(i), token_payload(v)) for i, v in zip(ids, values))
-    sources = token_sources(docs, SEPARATOR, starts[:len(keys) + 1])
+    sources = token_sources(docs, SEPARATOR, starts, len(keys))
     a, b = keys[:512].astype(np.float64), keys[-512:].astype(np.float64)  # scale of the distances, for tuning
     dist_scale = float(np.median((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T))
     meta = {"kind": "token", "index_name": path.name, "model": lm.name, "dtype": str(lm.dtype).replace("torch.", ""), "d": int(keys.shape[1]), "metric": "l2",

@@ -44,7 +44,7 @@ class LanguageModel:
     def question_text(self, question: str, passages: list[str]) -> str:
         """The prompt of question mode for a model without a chat template: the passages as a numbered
         context, then the question (raw completion)."""
-        ctx = "".join(f"[{i}] {' '.join(p.split())}\n" for i, p in enumerate(passages, 1))
+        ctx = "".join(f"[{i}] {' '.join(p.split())}\n" for i, p in enumerate(reversed(passages), 1))  # best last
         return (f"Context:\n{ctx}\n" if ctx else "") + f"Question: {question.strip()}\nAnswer:"
 
     def chat_tokens(self, question: str, passages: list[str]) -> list[int]:

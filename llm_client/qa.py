@@ -82,7 +82,7 @@ def token_f1(prediction: str, answers: list[str]) -> float:
 
 def same_source(found: str | None, wanted: str) -> bool:
     """A store's source (a path, ``file.jsonl:LINE`` or a corpus title) is the question's ``source``:
-    equal, or the path ends with it (``docs/a.md`` matches ``/home/u/docs/a.md``)."""
+    equal, or the path ends with it (``docs/a.txt`` matches ``/home/u/docs/a.txt``)."""
     if not found:
         return False
     return found == wanted or found.endswith("/" + wanted.lstrip("/"))

@@ -9,7 +9,7 @@
 - chunk stores also keep each passage's text (the client needs it to fuse lexical hits, and for snippets).
 
     src = Sources.load(ds.sources_path)
-    src.describe(17)   # {"source": "notes/a.md", "lines": [3, 9], "chars": [120, 480], "sha256": "..."}
+    src.describe(17)   # {"source": "notes/a.txt", "lines": [3, 9], "chars": [120, 480], "sha256": "..."}
 """
 from __future__ import annotations
 
@@ -153,16 +153,18 @@ def token_char_starts(tokenizer, text: str, ids: list[int]) -> np.ndarray:
     return out.astype(np.int64)
 
 
-def token_sources(docs: list, separator: str, char_starts: np.ndarray) -> "Sources":
-    """Sources of a token store whose text is ``separator.join(docs)``: entry t is the position whose
-    next token (the value) starts at ``char_starts[t + 1]``."""
+def token_sources(docs: list, separator: str, char_starts: np.ndarray, n: int) -> "Sources":
+    """Sources of the ``n`` positions of a token store whose text is ``separator.join(docs)``: entry t
+    is the position whose next token (the value) starts at ``char_starts[t + 1]`` (and ends where the
+    token after it starts, or at the end of the text)."""
     recs = [document_record(d) for d in docs]
     bounds = np.cumsum([0] + [len(d.text) + len(separator) for d in docs])[:-1].astype(np.int64)
-    nxt = np.asarray(char_starts[1:], np.int64)
+    nxt = np.asarray(char_starts[1:n + 1], np.int64)
+    after = np.asarray(char_starts[n + 1:n + 2], np.int64)
     doc = np.clip(np.searchsorted(bounds, nxt, side="right") - 1, 0, len(docs) - 1)
     start = np.clip(nxt - bounds[doc], 0, None)
     dl = np.array([len(d.text) for d in docs], np.int64)
-    end = np.minimum(np.concatenate([nxt[1:], [bounds[-1] + dl[-1]]]) - bounds[doc], dl[doc])
+    end = np.minimum(np.concatenate([nxt[1:], after if len(after) else [bounds[-1] + dl[-1]]]) - bounds[doc], dl[doc])
     end = np.maximum(end, start)
     l0 = np.zeros(len(nxt), np.int32)
     cut = np.searchsorted(doc, np.arange(len(docs) + 1), side="left")  # positions are in document order

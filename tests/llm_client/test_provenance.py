@@ -40,7 +40,7 @@ def test_overlap_repeats_the_last_sentences():
 def _write_docs(tmp_path):
     d = tmp_path / "docs"
     d.mkdir()
-    (d / "a.md").write_text("\n\n# Title\n\n" + " ".join(f"Sentence {i} tells about apples and pears." for i in range(30))
+    (d / "a.markdown").write_text("\n\n# Title\n\n" + " ".join(f"Sentence {i} tells about apples and pears." for i in range(30))
                             + "\n")
     (d / "b.txt").write_text("\n".join(f"Line {i}: the zeppelin fleet number {i} flies north." for i in range(40)))
     (d / "c.jsonl").write_text(json.dumps({"text": "Record one mentions the quokka, a small marsupial of Rottnest "
@@ -75,7 +75,7 @@ def test_token_store_positions_point_at_their_next_token(tmp_path, tiny_lm, _cac
     from llm_client.named_stores import build_named
 
     d = _write_docs(tmp_path)
-    ds, _ = build_named("prov-knn", "token", [str(d / "a.md"), str(d / "b.txt")], lm=tiny_lm,
+    ds, _ = build_named("prov-knn", "token", [str(d / "a.markdown"), str(d / "b.txt")], lm=tiny_lm,
                         knn=KnnStoreConfig(nlist=8, M=16), progress=False)
     src, pay = ds.load_sources(), ds.load_payloads()
     rng = np.random.default_rng(0)
@@ -105,8 +105,8 @@ def test_qa_scores():
     assert not contains("It raises an AssertionErrors", ["AssertionError"])  # whole words
     assert token_f1("the nearest enclosing scope", ["nearest enclosing scope"]) == 1.0
     assert token_f1("enclosing", ["nearest enclosing scope"]) == pytest.approx(2 * 1 * (1 / 3) / (1 + 1 / 3))
-    assert is_hit({"source": "docs/a.md", "answers": ["x"]}, {"source": "/home/u/docs/a.md"})
-    assert not is_hit({"source": "docs/a.md", "answers": ["x"]}, {"source": "/home/u/docs/ba.md"})
+    assert is_hit({"source": "docs/a.txt", "answers": ["x"]}, {"source": "/home/u/docs/a.txt"})
+    assert not is_hit({"source": "docs/a.txt", "answers": ["x"]}, {"source": "/home/u/docs/ba.md"})
     qs = load_questions("llm_client/data/pydocs_qa.jsonl")
     assert len(qs) >= 20 and all(q["source"] for q in qs)
 

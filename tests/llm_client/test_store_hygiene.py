@@ -31,10 +31,10 @@ def run(argv):
 def docs(tmp_path_factory):
     d = tmp_path_factory.mktemp("hyg") / "docs"
     d.mkdir()
-    (d / "gpl.md").write_text("The GNU General Public License is a free, copyleft license for software. "
+    (d / "gpl.rst").write_text("The GNU General Public License is a free, copyleft license for software. "
                               "It guarantees your freedom to share and change all versions of a program.\n\n"
                               "Section 7 of the GPL covers additional terms that supplement the license.\n")
-    (d / "lgpl.md").write_text("The GNU Lesser General Public License lets proprietary programs link the "
+    (d / "lgpl.rst").write_text("The GNU Lesser General Public License lets proprietary programs link the "
                                "library. It incorporates the terms of version 3 of the GPL with extra permissions.\n")
     (d / "cats.txt").write_text("Cats sleep for most of the day. A cat purrs when it is content and warm.\n" * 3)
     return d
@@ -61,13 +61,13 @@ def test_replace_rm_and_reuse_across_names(docs, _cache, monkeypatch, capsys):
     from ivfpq.datasets.cache import cache_dir
 
     root = cache_dir("datastores")
-    assert run(["datastore", "build", "--texts", str(docs / "gpl.md"), "--kind", "chunk", "--name", "r1"]) == 0
+    assert run(["datastore", "build", "--texts", str(docs / "gpl.rst"), "--kind", "chunk", "--name", "r1"]) == 0
     with pytest.raises(HwragError, match="'r1' exists: a chunk store.*--replace"):
-        run(["datastore", "build", "--texts", str(docs / "gpl.md"), "--kind", "chunk", "--name", "r1"])
+        run(["datastore", "build", "--texts", str(docs / "gpl.rst"), "--kind", "chunk", "--name", "r1"])
     # the same documents and settings under another name: no embedding at all
     import llm_client.chunk_ralm as cr
     monkeypatch.setattr(cr, "default_encoder", lambda: pytest.fail("the cached work was not reused"))
-    assert run(["datastore", "build", "--texts", str(docs / "gpl.md"), "--kind", "chunk", "--name", "r2", "--json"]) == 0
+    assert run(["datastore", "build", "--texts", str(docs / "gpl.rst"), "--kind", "chunk", "--name", "r2", "--json"]) == 0
     capsys.readouterr()
     run(["datastore", "list", "--json"])
     recs = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
@@ -147,7 +147,7 @@ def test_retrieve_shows_sources_on_chunk_and_token_stores(lic, tok, tiny_ckpt, c
     out = json.loads(capsys.readouterr().out)
     assert out["datastore"] == "lic" and out["kind"] == "chunk" and out["hybrid"]
     top = out["results"][0]
-    assert top["source"].endswith("gpl.md") and top["lines"] == [1, 3] and top["cite"].endswith("gpl.md:1-3")
+    assert top["source"].endswith("gpl.rst") and top["lines"] == [1, 3] and top["cite"].endswith("gpl.rst:1-3")
     assert top["bm25_rank"] == 1
     assert run(["retrieve", "--datastore", "lic", "cats purr"]) == 0
     text = capsys.readouterr().out
@@ -177,7 +177,7 @@ def test_generate_and_eval_qa_carry_sources(lic, tiny_ckpt, capsys, tmp_path):
     q = tmp_path / "q.jsonl"
     q.write_text(json.dumps({"question": "What do cats do when content?", "answer": "purr", "source": "cats.txt"}) + "\n"
                  + json.dumps({"question": "Which license lets proprietary programs link the library?",
-                               "answers": ["Lesser General Public License", "LGPL"], "source": "lgpl.md"}) + "\n")
+                               "answers": ["Lesser General Public License", "LGPL"], "source": "lgpl.rst"}) + "\n")
     assert run(["eval-qa", "--questions", str(q), "--datastore", "lic", "--model", str(tiny_ckpt), "--mode", "none",
                 "chunk", "hybrid", "--min-context", "64", "--max-new-tokens", "4", "--chunks", "1", "--json"]) == 0
     res = {r["mode"]: r for r in json.loads(capsys.readouterr().out)["results"]}
@@ -217,3 +217,18 @@ def test_every_ralm_flag_states_its_default():
     for cmd in ("generate", "eval-ppl", "retrieve", "eval-qa"):
         desc = sub.choices[cmd].description or ""
         assert not desc.endswith(","), (cmd, desc)  # never cut mid-sentence
+
+
+def test_demo_question_reports_its_sources(tiny_lm, retriever, chunk_store):
+    from hwrag.demo_ralm import _ask
+    from hwrag.report import qa_lines
+    from llm_client.coordinator import InferenceCoordinator
+
+    co = InferenceCoordinator(tiny_lm, retriever, stores={"chunk": chunk_store})
+    qa = [_ask(co, m, 4) for m in ("none", "chunk")]
+    assert qa[0]["sources"] == [] and qa[0]["hit"] is None
+    src = qa[1]["sources"]
+    assert len(src) == 3 and all(p["cite"].startswith("text:") for p in src)  # the test store's documents
+    assert isinstance(qa[1]["hit"], bool) and isinstance(qa[1]["contains"], bool)
+    lines = "\n".join(qa_lines(qa))
+    assert "- chunk: `" in lines and "sources (the answer's passage was" in lines and src[0]["cite"] in lines
