@@ -6,7 +6,7 @@ hidden states over the documentation's training text) side by side.
 2. perplexity per mode on the test slice (other held-out documents, never in a datastore);
 3. the same prompts in each mode: text, tokens/s, how repetitive;
 4. one question whose answer is in the corpus, asked in the model's chat template without and with
-   retrieved passages, with the passages' sources, whether the answer's passage was retrieved and
+   retrieved passages (dense, and dense fused with BM25), with the passages' sources, whether the answer's passage was retrieved and
    whether the answer holds the reference answer.
 
 Every figure is measured (wall clock on this machine).
@@ -39,14 +39,17 @@ def _generate(co, prompts, mode: str, max_new_tokens: int, knn) -> dict:
             "samples": [{"prompt": p, "continuation": t} | repetition(t) for p, t in zip(res.prompts, res.texts)]}
 
 
-def _ask(co, mode: str, max_new_tokens: int) -> dict:
-    """The question in the chat template (chunk mode: with its retrieved passages), scored, with sources."""
+def _ask(co, mode: str, max_new_tokens: int, hybrid: bool = False) -> dict:
+    """The question in the chat template (chunk mode: with its retrieved passages, dense or fused with
+    BM25 when ``hybrid``), scored, with sources."""
+    from llm_client.chunk_ralm import ChunkRALMConfig
     from llm_client.coordinator import GenerationConfig
     from llm_client.passages import Hit, explain
     from llm_client.qa import score
     from llm_client.sources import cite
 
-    res = co.generate([QUESTION], GenerationConfig(mode=mode, max_new_tokens=max_new_tokens, question=True))
+    res = co.generate([QUESTION], GenerationConfig(mode=mode, max_new_tokens=max_new_tokens, question=True,
+                                                   chunk=ChunkRALMConfig(hybrid=hybrid)))
     passages = []
     for st in res.retrievals[0][:1]:
         hits = [Hit(h["id"], h["score"], h["dense_rank"], h["bm25_rank"]) for h in st["hits"]]
@@ -54,7 +57,8 @@ def _ask(co, mode: str, max_new_tokens: int) -> dict:
                     for e in explain(co.stores["chunk"], hits)]
     q = {"question": QUESTION, "answers": QUESTION_ANSWERS, "source": QUESTION_SOURCE}
     full = explain(co.stores["chunk"], [Hit(p["id"], p["score"]) for p in passages]) if passages else []
-    return {"summary": res.summary(), "samples": [{"prompt": QUESTION, "continuation": res.texts[0]}],
+    summary = res.summary() | ({"mode": "chunk+hybrid"} if hybrid else {})
+    return {"summary": summary, "samples": [{"prompt": QUESTION, "continuation": res.texts[0]}],
             "sources": passages} | score(q, res.texts[0], full)
 
 
@@ -77,5 +81,5 @@ def ralm_through_service(address: str, lm, stores: dict, ppl_tokens: int, max_ne
         co = InferenceCoordinator(lm, r, stores=stores)
         co.generate(list(PROMPTS[:1]), GenerationConfig(mode="chunk", max_new_tokens=2))  # warm-up: MiniLM, channels
         out["generation"] = [_generate(co, PROMPTS, m, max_new_tokens, knn) for m in GEN_MODES]
-        out["qa"] = [_ask(co, m, max_new_tokens) for m in ("none", "chunk")]
+        out["qa"] = [_ask(co, m, max_new_tokens, h) for m, h in (("none", False), ("chunk", False), ("chunk", True))]
     return out

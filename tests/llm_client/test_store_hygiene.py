@@ -225,10 +225,11 @@ def test_demo_question_reports_its_sources(tiny_lm, retriever, chunk_store):
     from llm_client.coordinator import InferenceCoordinator
 
     co = InferenceCoordinator(tiny_lm, retriever, stores={"chunk": chunk_store})
-    qa = [_ask(co, m, 4) for m in ("none", "chunk")]
+    qa = [_ask(co, m, 4, h) for m, h in (("none", False), ("chunk", False), ("chunk", True))]
     assert qa[0]["sources"] == [] and qa[0]["hit"] is None
     src = qa[1]["sources"]
     assert len(src) == 3 and all(p["cite"].startswith("text:") for p in src)  # the test store's documents
     assert isinstance(qa[1]["hit"], bool) and isinstance(qa[1]["contains"], bool)
     lines = "\n".join(qa_lines(qa))
-    assert "- chunk: `" in lines and "sources (the answer's passage was" in lines and src[0]["cite"] in lines
+    assert qa[2]["summary"]["mode"] == "chunk+hybrid" and len(qa[2]["sources"]) == 3
+    assert "- chunk: `" in lines and "- chunk+hybrid: `" in lines and "sources (the answer's passage was" in lines and src[0]["cite"] in lines
