@@ -29,9 +29,11 @@ def cmd_build(args) -> int:
     from llm_client.named_stores import build_named, check_name, check_replace
 
     check_name(args.name)
-    if args.chunk_words < 8 or not 0 <= args.overlap_words < args.chunk_words:
-        raise HwragError(f"--chunk-words {args.chunk_words} --overlap-words {args.overlap_words}; accepted: "
-                         "--chunk-words >= 8 and 0 <= --overlap-words < --chunk-words")
+    if args.chunk_words < 8:
+        raise HwragError(f"--chunk-words {args.chunk_words}; accepted: 8 or more (a passage keeps at least 8 words)")
+    if not 0 <= args.overlap_words < args.chunk_words:
+        raise HwragError(f"--overlap-words {args.overlap_words}; accepted: 0 to --chunk-words - 1 "
+                         f"({args.chunk_words - 1})")
     check_replace(args.name, args.kind, args.replace)  # before any work
     from llm_client.documents import read_documents
 

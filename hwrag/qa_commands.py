@@ -81,6 +81,13 @@ def cmd_retrieve(args) -> int:
     kind = _retrieve_kind(args)
     lm = load_model(args) if kind == "token" else None
     with open_retriever(lm, {kind}, args) as (r, stores):
+        if kind == "chunk":  # loaded before the clock starts: the figure is the search's
+            from llm_client.chunk_ralm import default_encoder
+            from llm_client.passages import bm25_for
+
+            default_encoder()
+            if args.hybrid:
+                bm25_for(stores["chunk"])
         t = time.perf_counter()
         if kind == "chunk":
             rows = _explained_chunks(r, stores["chunk"], [args.query], args.top, chunk)[0]
@@ -103,7 +110,7 @@ def cmd_retrieve(args) -> int:
         else:
             print(f"[{e['rank']}] next token {e['next_token']!r}  distance {e['distance']:.4g}  {e['cite']} "
                   f"(characters {e['chars'][0]}-{e['chars'][1]})")
-    print(f"({len(rows)} results, {secs * 1000:.0f} ms measured)")
+    print(f"({len(rows)} results; search {secs * 1000:.0f} ms measured, the models already loaded)")
     return 0
 
 

@@ -126,6 +126,14 @@ def to_serve(stores: dict[str, Datastore]) -> dict[str, tuple]:
     return {ds.index_name: (ds.load_index(), ds.load_payloads()) for ds in stores.values()}
 
 
+def _say(progress: bool, msg: str) -> None:
+    """A line on stderr for a long step that shows no bar of its own (index training, saving)."""
+    if progress:
+        import sys
+
+        print(msg, file=sys.stderr, flush=True)
+
+
 def _key(obj: dict) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -259,8 +267,10 @@ def build_chunk_store(cfg: ChunkStoreConfig | None = None, rebuild: bool = False
     texts, sources = chunk_passages(docs, cfg)
     if not texts:
         raise HwragError("the documents hold no passage of 8 words or more to retrieve")
+    _say(progress, f"chunk store: embedding {len(texts)} passages of {len(docs)} documents with MiniLM")
     base = default_encoder().encode(texts, progress=progress)
     ids = np.arange(base.shape[0], dtype=np.int64)
+    _say(progress, f"chunk store: training IVF{min(cfg.nlist, max(1, len(texts) // 39))},PQ{cfg.M} on {len(texts)} vectors")
     index = train_index(base, min(cfg.nlist, max(1, len(texts) // 39)), cfg.M, metric="ip", ids=ids, seed=cfg.seed)
     payloads = PayloadStore.build((int(i), t) for i, t in zip(ids, texts))
     meta = {"kind": "chunk", "index_name": path.name, "encoder": "minilm", "d": int(base.shape[1]), "nlist": index.nlist,
@@ -382,6 +392,7 @@ def build_knn_store(lm, cfg: KnnStoreConfig | None = None, tokens: np.ndarray | 
             _save_keys(keys, keys_file)
     nlist = min(cfg.nlist, max(1, len(keys) // KNN_KEYS_PER_LIST))
     ids = np.arange(len(keys), dtype=np.int64)
+    _say(progress, f"kNN-LM store: training IVF{nlist},PQ{cfg.M} on {len(keys)} keys (minutes for a large store)")
     index = train_index(keys, nlist, cfg.M, metric="l2", ids=ids, seed=cfg.seed)
     payloads = PayloadStore.build((int(i), token_payload(v)) for i, v in zip(ids, values))
     sources = token_sources(docs, SEPARATOR, starts, len(keys))

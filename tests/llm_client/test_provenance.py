@@ -49,7 +49,7 @@ def _write_docs(tmp_path):
 
 
 def test_chunk_store_sources_match_the_files(tmp_path, _cache):
-    from llm_client.named_stores import build_named
+    from llm_client.named_stores import build_named, remove_named
 
     d = _write_docs(tmp_path)
     ds, rec = build_named("prov", "chunk", [str(d)], progress=False)
@@ -68,11 +68,12 @@ def test_chunk_store_sources_match_the_files(tmp_path, _cache):
     hashes = {r["source"]: r["sha256"] for r in src.documents}
     import hashlib
     assert hashes[str((d / "b.txt").resolve())] == hashlib.sha256((d / "b.txt").read_text().strip().encode()).hexdigest()
+    remove_named("prov")
 
 
 def test_token_store_positions_point_at_their_next_token(tmp_path, tiny_lm, _cache):
     from llm_client.datastore import KnnStoreConfig, payload_token
-    from llm_client.named_stores import build_named
+    from llm_client.named_stores import build_named, remove_named
 
     d = _write_docs(tmp_path)
     ds, _ = build_named("prov-knn", "token", [str(d / "a.markdown"), str(d / "b.txt")], lm=tiny_lm,
@@ -85,6 +86,7 @@ def test_token_store_positions_point_at_their_next_token(tmp_path, tiny_lm, _cac
         a, _ = e["chars"]
         assert ord(raw[a]) == payload_token(pay.get(np.array([i]))[0])  # the byte model's next token, in the file
         assert raw.count("\n", 0, a) + 1 == e["lines"][0]
+    remove_named("prov-knn")
 
 
 def test_fusion_and_bm25():

@@ -43,14 +43,16 @@ def docs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lic(docs, _cache):
     run(["datastore", "build", "--texts", str(docs), "--kind", "chunk", "--name", "lic", "--replace"])
-    return "lic"
+    yield "lic"
+    run(["datastore", "rm", "lic"])  # other modules count the names of the session's cache
 
 
 @pytest.fixture(scope="module")
 def tok(docs, tiny_ckpt, _cache):
     run(["datastore", "build", "--texts", str(docs), "--kind", "token", "--name", "tok", "--model", str(tiny_ckpt),
          "--nlist", "4", "--m", "16", "--replace"])
-    return "tok"
+    yield "tok"
+    run(["datastore", "rm", "tok"])
 
 
 def _store_files(root: Path):
