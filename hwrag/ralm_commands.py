@@ -287,7 +287,7 @@ def cmd_generate(args) -> int:
         sys.stdout.write("\n")
     else:
         for ds in stores.values():
-            print(store_line(ds))
+            print(store_line(ds) + (", hybrid BM25 + dense" if ds.kind == "chunk" and args.hybrid else ""))
         for p, t, s in zip(res.prompts, res.texts, sources):
             sep = "\n" if args.question else ""
             print(f"{p}{sep}\033[1m{t}\033[0m" if sys.stdout.isatty() else p + sep + t)
