@@ -167,7 +167,8 @@ def _pid_alive(pid: int) -> bool:
 
 def clean_stale(root: Path) -> list[Path]:
     """Remove what killed builds left under ``root``: staging folders of processes no longer alive,
-    and (older than :data:`STALE_S`) hidden temporary folders and store parts without a ``.json``."""
+    and (older than :data:`STALE_S`) hidden temporary folders, store parts without a ``.json`` and
+    half-written kNN-LM key files."""
     removed = []
     now = time.time()
     for p in sorted((root / ".building").glob("*")) if (root / ".building").is_dir() else []:
@@ -185,6 +186,10 @@ def clean_stale(root: Path) -> list[Path]:
             and p.name not in ("named", "keys")
         if old and p.is_dir() and ((p.name.startswith(".") and p.name != ".building") or orphan):
             shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    for p in (root / "keys").glob("*.tmp.npy") if (root / "keys").is_dir() else []:  # kNN-LM keys cut short
+        if now - p.stat().st_mtime > STALE_S:
+            p.unlink(missing_ok=True)
             removed.append(p)
     if removed:
         log.info("removed %d leftovers of interrupted builds under %s", len(removed), root)

@@ -235,3 +235,29 @@ def test_demo_question_reports_its_sources(tiny_lm, retriever, chunk_store):
     lines = "\n".join(qa_lines(qa))
     assert qa[2]["summary"]["mode"] == "chunk+hybrid" and len(qa[2]["sources"]) == 3
     assert "- chunk: `" in lines and "- chunk+hybrid: `" in lines and "sources (the answer's passage was" in lines and src[0]["cite"] in lines
+
+
+def test_old_leftovers_are_cleaned_and_fresh_ones_kept(tmp_path):
+    import time
+
+    from llm_client.datastore import STALE_S, clean_stale
+
+    root = tmp_path / "datastores"
+    for p in ("orphan-IVF8-PQ8-abc", "orphan-IVF8-PQ8-abc.payloads", ".orphan.tmp123", "whole", "whole.payloads",
+              "fresh-orphan", "named"):
+        (root / p).mkdir(parents=True)
+    (root / "whole.json").write_text("{}")
+    (root / "keys").mkdir()
+    (root / "keys" / "k.tmp.npy").write_bytes(b"x")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (root / ".building" / f"{int(dead.stdout)}-x").mkdir(parents=True)  # a process that is gone
+    (root / ".building" / f"{os.getpid()}-y").mkdir()  # this one: alive
+    old = time.time() - STALE_S - 60
+    for p in list(root.iterdir()) + [root / "keys" / "k.tmp.npy"]:
+        if p.name != "fresh-orphan":
+            os.utime(p, (old, old))
+    clean_stale(root)
+    left = sorted(p.name for p in root.iterdir())
+    assert left == [".building", "fresh-orphan", "keys", "named", "whole", "whole.json", "whole.payloads"]
+    assert [p.name for p in (root / ".building").iterdir()] == [f"{os.getpid()}-y"]
+    assert not list((root / "keys").iterdir())
