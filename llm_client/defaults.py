@@ -34,7 +34,7 @@ KNN_NPROBE = 16
 
 # The built-in chunk store: MiniLM passages of every training document (5,379 passages on sentence /
 # paragraph boundaries, at most 64 words, 16 of overlap; built in 508 s measured at load average 3-6 on
-# the shared 2 cores, ~1-2 minutes on a quiet core); a positive number keeps the first N documents only
+# the shared 2 cores); a positive number keeps the corpus's first N documents only
 DEMO_CHUNK_DOCS = 0
 
 
