@@ -27,7 +27,7 @@ SNIPPET_CHARS = 160
 @dataclass
 class Hit:
     id: int
-    score: float  # dense: inner product; hybrid: the RRF score
+    score: float  # dense: the inner product (MiniLM cosine; higher is better); hybrid: the RRF score
     dense_rank: int | None = None  # 1-based rank in each list (None: not in it)
     bm25_rank: int | None = None
 
@@ -73,8 +73,10 @@ def bm25_for(store) -> BM25:
     return _bm25_of(str(store.path), tuple(src.texts or ()))
 
 
-def dense_hits(ids: np.ndarray, scores: np.ndarray, k: int) -> list[Hit]:
-    return [Hit(int(i), float(s), dense_rank=r + 1) for r, (i, s) in enumerate(zip(ids, scores)) if i >= 0][:k]
+def dense_hits(ids: np.ndarray, distances: np.ndarray, k: int) -> list[Hit]:
+    """The dense results (best first) as hits; the service's inner-product distance is the negated inner
+    product (smaller is better), so the score is its negation."""
+    return [Hit(int(i), -float(d), dense_rank=r + 1) for r, (i, d) in enumerate(zip(ids, distances)) if i >= 0][:k]
 
 
 def fuse(ids: np.ndarray, scores: np.ndarray, lexical: list[tuple[int, float]], k: int) -> list[Hit]:

@@ -90,7 +90,10 @@ def test_token_store_positions_point_at_their_next_token(tmp_path, tiny_lm, _cac
 
 
 def test_fusion_and_bm25():
-    from llm_client.passages import BM25, RRF_K, fuse
+    from llm_client.passages import BM25, RRF_K, dense_hits, fuse
+
+    d = dense_hits(np.array([4, 2, -1]), np.array([-0.9, -0.5, 0.0]), k=5)  # negated inner products, best first
+    assert [(h.id, h.score, h.dense_rank) for h in d] == [(4, 0.9, 1), (2, 0.5, 2)]
 
     hits = fuse(np.array([5, 7, 9]), np.array([0.9, 0.8, 0.7]), [(7, 3.0), (2, 1.0)], k=3)
     assert [h.id for h in hits] == [7, 5, 2]
