@@ -53,7 +53,7 @@ def run_own_docs(store_texts: list[str], held_texts: list[str]) -> dict:
            "held_texts": held_texts, "builds": {}}
     for kind, name in (("chunk", CHUNK_STORE), ("token", TOKEN_STORE)):
         t0 = time.perf_counter()
-        rec = _hwrag_json(["datastore", "build", "--texts", *store_texts, "--kind", kind, "--name", name])
+        rec = _hwrag_json(["datastore", "build", "--texts", *store_texts, "--kind", kind, "--name", name, "--replace"])
         out["builds"][kind] = {"entries": rec["ntotal"], "documents": rec["documents"],
                                "wall_s": time.perf_counter() - t0}
     t0 = time.perf_counter()

@@ -21,7 +21,7 @@ _REGISTRARS = [
     ("hwsim.dram.cli", "add_dram_parser", ("dram",)),
     ("hwsim.cli", "add_hw_parser", ("hw",)),
     ("retrieval_service.cli", "add_service_parsers", ("serve", "node", "coordinator")),
-    ("hwrag.ralm_commands", "add_llm_parsers", ("generate", "eval-ppl")),
+    ("hwrag.ralm_commands", "add_llm_parsers", ("generate", "eval-ppl", "retrieve", "eval-qa")),
     ("hwrag.datastore_commands", "add_parsers", ("datastore",)),
     ("bench.cli", "add_bench_parser", ("bench",)),
 ]

@@ -5,7 +5,9 @@ hidden states over the documentation's training text) side by side.
 1. kNN-LM λ, k and temperature chosen on the validation slice of the held-out documents;
 2. perplexity per mode on the test slice (other held-out documents, never in a datastore);
 3. the same prompts in each mode: text, tokens/s, how repetitive;
-4. one question whose answer is in the corpus, answered without and with retrieval.
+4. one question whose answer is in the corpus, asked in the model's chat template without and with
+   retrieved passages (dense, and dense fused with BM25), with the passages' sources, whether the answer's passage was retrieved and
+   whether the answer holds the reference answer.
 
 Every figure is measured (wall clock on this machine).
 """
@@ -20,7 +22,9 @@ PROMPTS = ("To read a file line by line in Python,", "A dictionary maps keys to"
            "The with statement is used to", "When a generator function is called, it")
 # its answer is in the documentation (topic "nonlocal" in the chunk store): the statement makes the listed
 # identifiers refer to previously bound variables in the nearest enclosing scope excluding globals
-QUESTION = "Question: What does the nonlocal statement do in Python?\nAnswer:"
+QUESTION = "What does the nonlocal statement do in Python?"
+QUESTION_ANSWERS = ["refer to previously bound variables in the nearest enclosing scope", "nearest enclosing scope"]
+QUESTION_SOURCE = "topic:nonlocal"
 GEN_MODES = ("none", "chunk", "token")
 
 
@@ -33,6 +37,29 @@ def _generate(co, prompts, mode: str, max_new_tokens: int, knn) -> dict:
                                                       repetition_penalty=REPETITION_PENALTY))
     return {"summary": res.summary(),
             "samples": [{"prompt": p, "continuation": t} | repetition(t) for p, t in zip(res.prompts, res.texts)]}
+
+
+def _ask(co, mode: str, max_new_tokens: int, hybrid: bool = False) -> dict:
+    """The question in the chat template (chunk mode: with its retrieved passages, dense or fused with
+    BM25 when ``hybrid``), scored, with sources."""
+    from llm_client.chunk_ralm import ChunkRALMConfig
+    from llm_client.coordinator import GenerationConfig
+    from llm_client.passages import Hit, explain
+    from llm_client.qa import score
+    from llm_client.sources import cite
+
+    res = co.generate([QUESTION], GenerationConfig(mode=mode, max_new_tokens=max_new_tokens, question=True,
+                                                   chunk=ChunkRALMConfig(hybrid=hybrid)))
+    passages = []
+    for st in res.retrievals[0][:1]:
+        hits = [Hit(h["id"], h["score"], h["dense_rank"], h["bm25_rank"]) for h in st["hits"]]
+        passages = [{k: v for k, v in e.items() if k != "text"} | {"cite": cite(e)}
+                    for e in explain(co.stores["chunk"], hits)]
+    q = {"question": QUESTION, "answers": QUESTION_ANSWERS, "source": QUESTION_SOURCE}
+    full = explain(co.stores["chunk"], [Hit(p["id"], p["score"]) for p in passages]) if passages else []
+    summary = res.summary() | ({"mode": "chunk+hybrid"} if hybrid else {})
+    return {"summary": summary, "samples": [{"prompt": QUESTION, "continuation": res.texts[0]}],
+            "sources": passages} | score(q, res.texts[0], full)
 
 
 def ralm_through_service(address: str, lm, stores: dict, ppl_tokens: int, max_new_tokens: int) -> dict:
@@ -51,8 +78,8 @@ def ralm_through_service(address: str, lm, stores: dict, ppl_tokens: int, max_ne
         test = heldout_tokens(lm, ppl_tokens, split="test")
         out["perplexity"] = perplexities(lm, test, ["none", "chunk", "token"], EvalConfig(knn=knn), retriever=r,
                                          progress=False)
-        co = InferenceCoordinator(lm, r)
+        co = InferenceCoordinator(lm, r, stores=stores)
         co.generate(list(PROMPTS[:1]), GenerationConfig(mode="chunk", max_new_tokens=2))  # warm-up: MiniLM, channels
         out["generation"] = [_generate(co, PROMPTS, m, max_new_tokens, knn) for m in GEN_MODES]
-        out["qa"] = [_generate(co, [QUESTION], m, max_new_tokens, knn) for m in ("none", "chunk")]
+        out["qa"] = [_ask(co, m, max_new_tokens, h) for m, h in (("none", False), ("chunk", False), ("chunk", True))]
     return out

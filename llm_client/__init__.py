@@ -13,6 +13,10 @@
         res.texts, res.summary(), res.per_step()     # text; measured tokens/s, retrieval share, overlap
         perplexity(lm, heldout_tokens(lm, 16384), EvalConfig(mode="token"), retriever=r)
 
+Every store keeps where its entries came from (:mod:`.sources`: file, lines, characters, document
+sha256); :mod:`.passages` explains hits and fuses BM25 with the dense results; :mod:`.qa` scores
+question answering (``hwrag eval-qa``).
+
 ``llm_client`` imports only the client side of ``retrieval_service`` (``client``, ``wire``, the stubs).
 A local service for a test or example: ``retrieval_service.local.LocalCluster(to_serve(stores))``
 (``llm_client.datastore.to_serve``). The ``hwrag generate`` / ``eval-ppl`` commands live in

@@ -24,20 +24,26 @@ from dataclasses import dataclass
 import numpy as np
 from ivfpq.errors import HwragError
 
+from .defaults import CHUNK_INTERVAL, CHUNK_K
+
 
 @dataclass
 class ChunkRALMConfig:
-    k: int = 1  # chunks retrieved per query
-    interval: int = 16  # tokens generated between retrievals
+    k: int = CHUNK_K  # passages retrieved per query
+    interval: int = CHUNK_INTERVAL  # tokens generated between retrievals (0: once, from the prompt)
     nprobe: int = 8
+    hybrid: bool = False  # fuse BM25 over the passages with the dense results (reciprocal-rank fusion)
+    candidates: int = 20  # hybrid: results taken from each list before fusing
     query_tokens: int = 32  # recent context tokens encoded into the query
     min_context: int = 128  # tokens of own context always kept (the rest of the block is for chunks)
     max_prefix_tokens: int = 256  # retrieved text placed before the context, at most
     separator: str = "\n\n"
 
     def check(self, block_size: int | None = None) -> None:
-        if min(self.k, self.interval, self.nprobe, self.query_tokens, self.min_context, self.max_prefix_tokens) < 1:
-            raise HwragError("k, interval, nprobe, query_tokens, min_context and max_prefix_tokens must all be >= 1")
+        if min(self.k, self.nprobe, self.query_tokens, self.min_context, self.max_prefix_tokens, self.candidates) < 1:
+            raise HwragError("k, nprobe, query_tokens, min_context, max_prefix_tokens and candidates must all be >= 1")
+        if self.interval < 0:
+            raise HwragError(f"interval={self.interval}; accepted: 0 (retrieve once, from the prompt) or >= 1")
         if block_size is not None and self.min_context >= block_size:
             raise HwragError(f"min_context={self.min_context} leaves no room for retrieved text in a "
                              f"block of {block_size}; accepted: min_context < {block_size}")
@@ -93,6 +99,12 @@ def retrieved_prefix(tokenizer, chunks: list[bytes | str], budget: int, separato
     for ids in reversed(parts):
         out.extend(ids)
     return out + sep if out else []
+
+
+def question_budget(lm, max_new_tokens: int, question: str) -> int:
+    """Tokens left for passages in question mode: the context less the answer, the question and ~64
+    tokens of template."""
+    return lm.block_size - max_new_tokens - len(lm.tokenizer.encode(question)) - 64
 
 
 def conditioned_input(tokenizer, chunks: list[bytes | str], context: list[int], block_size: int,

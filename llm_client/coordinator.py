@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from ivfpq.errors import HwragError
 
-from .chunk_ralm import ChunkRALMConfig, conditioned_input, default_encoder, query_text
+from .chunk_ralm import ChunkRALMConfig, conditioned_input, default_encoder, query_text, question_budget
 from .datastore import payload_token
 from .knnlm import KnnLMConfig, interpolate_neighbours
 
@@ -46,6 +46,10 @@ class GenerationConfig:
     overlap: bool = True
     chunk: ChunkRALMConfig = field(default_factory=ChunkRALMConfig)
     knn: KnnLMConfig = field(default_factory=KnnLMConfig)
+    # question mode: each prompt is a question; it (and in chunk mode the passages retrieved for it,
+    # once) goes into the model's chat template, and the answer ends at the model's end of turn
+    question: bool = False
+    neighbours: int = 0  # token mode: record the top N neighbours of every step (their sources)
 
     def check(self, block_size: int) -> None:
         if self.mode not in MODES:
@@ -54,8 +58,10 @@ class GenerationConfig:
             raise HwragError("max_new_tokens >= 1, sub_batches >= 1, temperature >= 0 and repetition_penalty >= 1 required")
         if self.mode == "token":
             self.knn.check()
-        if self.mode == "chunk":
-            self.chunk.check(block_size)
+        if self.mode == "chunk":  # question mode places passages in the chat template, not before a context
+            self.chunk.check(None if self.question else block_size)
+        if self.neighbours < 0:
+            raise HwragError(f"neighbours={self.neighbours}; accepted: >= 0")
 
 
 @dataclass
@@ -87,6 +93,9 @@ class GenerationResult:
     timings: list[StepTiming]
     wall_s: float
     config: dict
+    # per prompt, every retrieval: chunk mode {"step", "query", "hits": [{"id", "score", ranks}]};
+    # token mode with ``neighbours`` {"step", "neighbours": [{"id", "distance", "token"}]}
+    retrievals: list[list[dict]] = field(default_factory=list)
 
     def per_step(self) -> list[dict]:
         """Per generation step (all sub-batches): compute, latency, wait, wall (measured)."""
@@ -142,12 +151,41 @@ def shape_next(logp: torch.Tensor, seqs: list[list[int]], cfg: GenerationConfig,
     return logp
 
 
-class InferenceCoordinator:
-    """``InferenceCoordinator(lm, retriever).generate(prompts, GenerationConfig(mode="token"))``."""
+def _until_stop(ids: list[int], stop: list[int]) -> list[int]:
+    for j, x in enumerate(ids):
+        if x in stop:
+            return ids[:j]
+    return ids
 
-    def __init__(self, lm, retriever=None, encoder=None):
+
+def _fit(tok, passages: list, budget: int) -> list[str]:
+    """The passages (best first) that fit in ``budget`` tokens, the last one cut."""
+    out = []
+    for p in passages:
+        text = p.decode("utf-8", errors="replace") if isinstance(p, bytes) else p
+        ids = tok.encode(text)
+        if budget <= 8:
+            break
+        out.append(text if len(ids) <= budget else tok.decode(ids[:budget]))
+        budget -= len(ids) + 4
+    return out
+
+
+def _record_neighbours(trace: list[list[dict]], step: int, r, nxt: torch.Tensor, n: int) -> None:
+    for i, tr in enumerate(trace):
+        tr.append({"step": step, "neighbours": [
+            {"id": int(r.ids[i, j]), "distance": float(r.distances[i, j]), "token": int(nxt[i, j])}
+            for j in range(min(n, r.ids.shape[1])) if r.ids[i, j] >= 0]})
+
+
+class InferenceCoordinator:
+    """``InferenceCoordinator(lm, retriever, stores=stores).generate(prompts, GenerationConfig(mode="token"))``;
+    ``stores`` ({kind: Datastore}) is needed for the hybrid chunk search (BM25 over the store's texts)."""
+
+    def __init__(self, lm, retriever=None, encoder=None, stores: dict | None = None):
         self.lm, self.retriever = lm, retriever
         self._encoder = encoder
+        self.stores = stores or {}
 
     @property
     def encoder(self):
@@ -155,26 +193,60 @@ class InferenceCoordinator:
             self._encoder = default_encoder()
         return self._encoder
 
+    def _chunk_retrieval(self, queries: list[str], cfg: GenerationConfig, st: StepTiming):
+        """Generator: one chunk retrieval for ``queries`` (dense through the service, BM25 fused here when
+        hybrid); returns the hits per query and the passage texts."""
+        from .passages import bm25_for, dense_hits, fuse, passage_texts
+
+        c = cfg.chunk
+        t = time.perf_counter()
+        q = self.encoder.encode(queries)
+        fut = self.retriever.submit("chunk", q, max(c.k, c.candidates) if c.hybrid else c.k, c.nprobe)
+        st.compute_s += time.perf_counter() - t
+        timed, st.wait_s = yield fut
+        t = time.perf_counter()
+        st.retrieval_latency_s, st.retrieved = timed.latency_s, True
+        st.modeled_device_s, st.modeled_config = _modeled_device(timed.result)
+        r = timed.result
+        if c.hybrid:
+            if "chunk" not in self.stores:
+                raise HwragError("the hybrid chunk search needs the chunk store's passages (stores=...)")
+            lexical = bm25_for(self.stores["chunk"]).search(queries, max(c.k, c.candidates))
+            hits = [fuse(r.ids[i], r.distances[i], lexical[i], c.k) for i in range(len(queries))]
+            texts = [passage_texts(self.stores["chunk"], h) for h in hits]
+        else:
+            hits = [dense_hits(r.ids[i], r.distances[i], c.k) for i in range(len(queries))]
+            texts = r.payloads or [[] for _ in queries]
+        st.compute_s += time.perf_counter() - t
+        return hits, texts
+
     # ---- one sub-batch ------------------------------------------------------------------------------
-    def _sub_batch(self, sb: int, seqs: list[list[int]], cfg: GenerationConfig, out: list[StepTiming]):
+    def _sub_batch(self, sb: int, seqs: list[list[int]], cfg: GenerationConfig, out: list[StepTiming],
+                   trace: list[list[dict]], questions: list[str]):
         """Generator: appends to ``seqs`` in place; yields retrieval Futures, receives (Timed, wait_s)."""
         lm, tok = self.lm, self.lm.tokenizer
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + sb)
         decoder = lm.decoder()  # reuses the KV cache while inputs only grow
-        chunks: list[list[bytes]] = [[] for _ in seqs]
+        chunks: list[list] = [[] for _ in seqs]
+        stop = set(lm.stop_ids) if cfg.question else set()
+        banned = [b for b in lm.banned_ids if b not in stop]
+        heads = [lm.chat_tokens(q, []) for q in questions] if cfg.question else None
+        done = [False] * len(seqs)
         for step in range(cfg.max_new_tokens):
             st = StepTiming(step, sb)
+            again = cfg.chunk.interval and not cfg.question and step % cfg.chunk.interval == 0
+            if cfg.mode == "chunk" and (step == 0 or again):
+                queries = list(questions) if cfg.question else [query_text(tok, s, cfg.chunk) for s in seqs]
+                hits, chunks = yield from self._chunk_retrieval(queries, cfg, st)
+                for tr, qq, h in zip(trace, queries, hits):
+                    tr.append({"step": step, "query": qq, "hits": [x.as_dict() for x in h]})
+                if cfg.question:
+                    heads = [lm.chat_tokens(q, _fit(tok, c, question_budget(lm, cfg.max_new_tokens, q)))
+                             for q, c in zip(questions, chunks)]
             t = time.perf_counter()
-            if cfg.mode == "chunk" and step % cfg.chunk.interval == 0:
-                q = self.encoder.encode([query_text(tok, s, cfg.chunk) for s in seqs])
-                fut = self.retriever.submit("chunk", q, cfg.chunk.k, cfg.chunk.nprobe)
-                st.compute_s += time.perf_counter() - t
-                timed, st.wait_s = yield fut
-                t = time.perf_counter()
-                st.retrieval_latency_s, st.retrieved = timed.latency_s, True
-                st.modeled_device_s, st.modeled_config = _modeled_device(timed.result)
-                chunks = timed.result.payloads or [[] for _ in seqs]
-            if cfg.mode == "chunk":
+            if cfg.question:
+                inputs = [h + s for h, s in zip(heads, seqs)]
+            elif cfg.mode == "chunk":
                 inputs = [conditioned_input(tok, c, s, lm.block_size, cfg.chunk) for c, s in zip(chunks, seqs)]
             else:
                 inputs = seqs
@@ -189,20 +261,25 @@ class InferenceCoordinator:
                 r = timed.result
                 nxt = torch.tensor([[payload_token(p) for p in row] for row in r.payloads], dtype=torch.long)
                 nxt[torch.from_numpy(r.ids) < 0] = -1
+                if cfg.neighbours:
+                    _record_neighbours(trace, step, r, nxt, cfg.neighbours)
                 logp = interpolate_neighbours(logits.cpu(), torch.from_numpy(r.distances), nxt, cfg.knn.lam,
                                               cfg.knn.temperature)
             else:
                 logp = torch.log_softmax(logits.cpu(), dim=-1)
-            logp = shape_next(logp, seqs, cfg, lm.banned_ids)
+            logp = shape_next(logp, seqs, cfg, banned)
             if cfg.temperature == 0:
                 nxt_tok = logp.argmax(dim=-1)
             else:
                 nxt_tok = torch.multinomial(torch.softmax(logp / cfg.temperature, dim=-1), 1, generator=gen)[:, 0]
-            for s, x in zip(seqs, nxt_tok.tolist()):
+            for i, (s, x) in enumerate(zip(seqs, nxt_tok.tolist())):
                 s.append(int(x))
+                done[i] = done[i] or int(x) in stop
             st.compute_s += time.perf_counter() - t
             st.end = time.perf_counter()
             out.append(st)
+            if stop and all(done):
+                break
 
     # ---- the batch ----------------------------------------------------------------------------------
     def generate(self, prompts: list[str], cfg: GenerationConfig | None = None) -> GenerationResult:
@@ -213,10 +290,14 @@ class InferenceCoordinator:
         if cfg.mode != "none":
             if self.retriever is None or not self.retriever.has(cfg.mode):
                 raise HwragError(f"mode {cfg.mode!r} needs a connected {cfg.mode} datastore")
+        if cfg.question and cfg.mode == "token":
+            raise HwragError("question mode takes --mode none or chunk (kNN-LM scores raw continuations)")
         tok = self.lm.tokenizer
         seqs = [tok.encode(p) for p in prompts]
         if any(not s for s in seqs):
             raise HwragError("every prompt needs at least one character")
+        if cfg.question:  # the question goes into the chat template; the sequence holds the answer only
+            seqs = [[] for _ in prompts]
         for p, s in zip(prompts, seqs):
             if len(s) > self.lm.block_size:
                 raise HwragError(f"prompt {p[:40]!r}... is {len(s)} tokens, longer than the model's context of "
@@ -226,13 +307,15 @@ class InferenceCoordinator:
         groups = [list(range(len(seqs)))[i::nsb] for i in range(nsb)]  # sequence ids per sub-batch
         sub = [[seqs[i] for i in g] for g in groups]  # the same lists: generation appends in place
         timings: list[StepTiming] = []
-        gens = [self._sub_batch(i, sub[i], cfg, timings) for i in range(nsb)]
+        trace: list[list[dict]] = [[] for _ in prompts]
+        gens = [self._sub_batch(i, sub[i], cfg, timings, [trace[j] for j in g], [prompts[j] for j in g])
+                for i, g in enumerate(groups)]
         t0 = time.perf_counter()
         self._schedule(gens, cfg.overlap)
         wall = time.perf_counter() - t0
-        new = [s[n:] for s, n in zip(seqs, start)]
+        new = [_until_stop(s[n:], self.lm.stop_ids if cfg.question else []) for s, n in zip(seqs, start)]
         res = GenerationResult(list(prompts), [tok.decode(x) for x in new], new, timings, wall,
-                               {k: v for k, v in asdict(cfg).items()})
+                               {k: v for k, v in asdict(cfg).items()}, trace)
         res._t0 = t0
         return res
 

@@ -32,8 +32,9 @@ KNN_LAMBDA = 0.05
 KNN_TEMPERATURE_REL = 0.02  # x the store's median squared distance between keys
 KNN_NPROBE = 16
 
-# The built-in chunk store: MiniLM passages of every training document (4,412 passages of 64 words;
-# ~1 minute of MiniLM on one core); a positive number keeps the corpus's first N documents only
+# The built-in chunk store: MiniLM passages of every training document (5,379 passages on sentence /
+# paragraph boundaries, at most 64 words, 16 of overlap; built in 508 s measured at load average 3-6 on
+# the shared 2 cores); a positive number keeps the corpus's first N documents only
 DEMO_CHUNK_DOCS = 0
 
 
@@ -44,3 +45,14 @@ def demo_chunk_config(full: bool = False):
 
 # Generation: the probability of a token already in the text is divided by this (1 = off)
 REPETITION_PENALTY = 1.3
+
+# Chunk stores: passages on sentence/paragraph boundaries (llm_client.chunking), at most CHUNK_WORDS
+# words, the next passage repeating up to CHUNK_OVERLAP_WORDS of the previous one's last sentences
+CHUNK_WORDS = 64
+CHUNK_OVERLAP_WORDS = 16
+CHUNKING = "sentence"
+
+# Chunk RALM: passages per retrieval, and tokens generated between retrievals (0: retrieve once, from
+# the prompt). Chosen with `hwrag eval-qa` on the built-in QA set (README, "Question answering").
+CHUNK_K = 3
+CHUNK_INTERVAL = 0

@@ -2,13 +2,18 @@
 and directories (recursed; hidden entries skipped). A file that is empty, binary or not UTF-8 -- or a
 JSON Lines record without a string ``text`` -- is an error naming it, before anything is built.
 
-    docs = read_documents(["notes/", "faq.jsonl"])     # [Document(title, text), ...]
+    docs = read_documents(["notes/", "faq.jsonl"])     # [SourceDocument(title, text, ...), ...]
+
+Each document remembers where its text sits in its file (the first line and character of the
+text, leading white space aside; for a JSON Lines record its line), so a datastore can cite
+``file:line`` for every passage (:mod:`.sources`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from ivfpq.datasets.text import Document
@@ -19,6 +24,17 @@ log = logging.getLogger(__name__)
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst", ".text")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 ACCEPTED = ", ".join(TEXT_SUFFIXES + JSONL_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class SourceDocument(Document):
+    """A document with its place in its file: ``source`` (the file), the file ``line`` and character
+    (``char_offset``) where ``text`` starts; ``lines_in_file`` is False for a JSON Lines record (its
+    text is one escaped line of the file)."""
+    source: str = ""
+    line: int = 1
+    char_offset: int = 0
+    lines_in_file: bool = True
 
 
 def _files(paths: list[str]) -> list[Path]:
@@ -76,7 +92,7 @@ def _jsonl(path: Path, text: str) -> list[Document]:
             raise HwragError(f"{path}:{n} has no string 'text' field; accepted: one JSON object per line "
                              "with a string 'text' field")
         if rec["text"].strip():
-            docs.append(Document(f"{path}:{n}", rec["text"].strip()))
+            docs.append(SourceDocument(f"{path}:{n}", rec["text"].strip(), f"{path.resolve()}:{n}", n, 0, False))
     if not docs:
         raise HwragError(f"{path} holds no non-empty 'text' record")
     return docs
@@ -87,7 +103,11 @@ def read_documents(paths: list[str]) -> list[Document]:
     docs: list[Document] = []
     for f in _files(paths):
         text = _text(f)
-        docs += _jsonl(f, text) if f.suffix.lower() in JSONL_SUFFIXES else [Document(str(f), text.strip())]
+        if f.suffix.lower() in JSONL_SUFFIXES:
+            docs += _jsonl(f, text)
+        else:
+            lead = len(text) - len(text.lstrip())
+            docs.append(SourceDocument(str(f), text.strip(), str(f.resolve()), text.count("\n", 0, lead) + 1, lead))
     return docs
 
 

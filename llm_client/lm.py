@@ -38,6 +38,19 @@ class LanguageModel:
 
     dtype: torch.dtype = torch.float32
     banned_ids: list[int] = []  # never generated (special tokens)
+    stop_ids: list[int] = []  # question mode: the answer ends here (an instruct model's end of turn)
+    has_chat_template: bool = False
+
+    def question_text(self, question: str, passages: list[str]) -> str:
+        """The prompt of question mode for a model without a chat template: the passages as a numbered
+        context, then the question (raw completion)."""
+        ctx = "".join(f"[{i}] {' '.join(p.split())}\n" for i, p in enumerate(reversed(passages), 1))  # best last
+        return (f"Context:\n{ctx}\n" if ctx else "") + f"Question: {question.strip()}\nAnswer:"
+
+    def chat_tokens(self, question: str, passages: list[str]) -> list[int]:
+        """Question mode's input: the question (and retrieved passages) where the model expects them --
+        in its chat template's user turn when it has one."""
+        return self.tokenizer.encode(self.question_text(question, passages))
 
     def forward(self, idx: torch.Tensor, pad_mask: torch.Tensor | None = None, logits_last: int = 0):
         """(logits of the last ``logits_last`` positions, all if 0: (B, T', V); hidden (B, T, C))."""

@@ -1,14 +1,18 @@
 """Datastores of the user's own documents, under names: ``build_named("notes", "chunk", ["docs/"])``
 reads the documents (:mod:`.documents`), builds a chunk store (MiniLM) or a kNN-LM store (the LM's
-hidden states) cached by content hash like the built-in ones, and records the name last -- an
-interrupted build leaves no name behind. ``open_named(name, lm)`` finds it again and refuses a
-token store whose keys came from another model.
+hidden states) cached by content like the built-in ones -- the same documents and settings under
+another name reuse the work -- and records the name last: an interrupted build leaves no name behind.
+A name already taken needs ``replace=True`` (``--replace``); a kind change is said, never silent.
+``open_named(name, lm)`` finds it again, refuses a token store whose keys came from another model
+and a store of an older format (with the command that rebuilds it); ``remove_named`` deletes the
+name, and the store's files when no other name uses them.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -64,14 +68,28 @@ def require_named(name: str) -> Path:
     return f
 
 
-def open_named(name: str, lm=None) -> Datastore:
-    """The datastore called ``name``; with ``lm``, a token store must hold that model's keys."""
+def _rebuild_hint(rec: dict) -> str:
+    return (f"hwrag datastore build --replace --name {rec['name']} --kind {rec['kind']} --texts "
+            + " ".join(rec.get("sources") or ["PATH"]))
+
+
+def open_named(name: str, lm=None, kind: str | None = None) -> Datastore:
+    """The datastore called ``name``; with ``lm``, a token store must hold that model's keys; with
+    ``kind``, the store must be of that kind."""
+    from .datastore import FORMAT
+
     rec = json.loads(require_named(name).read_text())
     path = Path(rec["path"])
     meta_file = path.with_name(path.name + ".json")
     if not path.exists() or not meta_file.is_file():
-        raise HwragError(f"datastore {name!r}: its files at {path} are gone; build it again with hwrag datastore build")
-    ds = Datastore(rec["kind"], path, json.loads(meta_file.read_text()))
+        raise HwragError(f"datastore {name!r}: its files at {path} are gone; build it again: {_rebuild_hint(rec)}")
+    ds = Datastore(rec["kind"], path, json.loads(meta_file.read_text()), label=name)
+    if ds.meta.get("format", 1) != FORMAT or not ds.sources_path.exists():
+        raise HwragError(f"datastore {name!r} was built by an older hwrag (format {ds.meta.get('format', 1)}, "
+                         f"this one reads {FORMAT}: it keeps no sources); rebuild it: {_rebuild_hint(rec)}")
+    if kind is not None and ds.kind != kind:
+        raise HwragError(f"datastore {name!r} is a {ds.kind} store; this needs a {kind} store (chunk: passages "
+                         "for chunk RALM and questions; token: kNN-LM keys)")
     if lm is not None and ds.kind == "token" and ds.meta.get("model") != lm.name:
         raise HwragError(f"datastore {name!r} holds kNN-LM keys of model {ds.meta.get('model')!r}, but this run uses "
                          f"{lm.name!r}: its keys would be meaningless; use --model for that model or build the "
@@ -79,38 +97,69 @@ def open_named(name: str, lm=None) -> Datastore:
     return ds
 
 
-def build_named(name: str, kind: str, paths: list[str], lm=None, chunk: ChunkStoreConfig | None = None,
-                knn: KnnStoreConfig | None = None, progress: bool = True) -> tuple[Datastore, dict]:
-    """Build (or find cached) the ``kind`` datastore of the documents under ``paths`` and record it as
-    ``name``. Every input is read and checked before anything is written."""
-    from ivfpq.datasets.text import chunk_documents
+def check_replace(name: str, kind: str, replace: bool) -> dict | None:
+    """The record ``name`` holds now (None if free); an error unless ``replace``."""
+    f = _registry() / f"{name}.json"
+    if not f.is_file():
+        return None
+    old = json.loads(f.read_text())
+    if not replace:
+        change = "" if old["kind"] == kind else f" (and it would change its kind from {old['kind']} to {kind})"
+        raise HwragError(f"datastore {name!r} exists: a {old['kind']} store of {old['documents']} documents built "
+                         f"{old['created']}; pass --replace to build over it{change}, or choose another --name")
+    return old
 
-    from .corpus import SEPARATOR
+
+def _files_in_use(path: str, besides: str) -> bool:
+    return any(r.get("path") == path for r in list_named() if r.get("name") != besides)
+
+
+def _delete_store_files(path: Path) -> None:
+    """A store's files, record first (so a half-deleted store is never taken for a whole one)."""
+    path.with_name(path.name + ".json").unlink(missing_ok=True)
+    for p in (path, path.with_name(path.name + ".payloads"), path.with_name(path.name + ".sources")):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def remove_named(name: str) -> dict:
+    """Forget datastore ``name``; its files go too unless another name uses the same store."""
+    f = require_named(name)
+    rec = json.loads(f.read_text())
+    f.unlink()
+    kept = _files_in_use(rec["path"], name)
+    if not kept:
+        _delete_store_files(Path(rec["path"]))
+    return rec | {"files_removed": not kept}
+
+
+def build_named(name: str, kind: str, paths: list[str], lm=None, chunk: ChunkStoreConfig | None = None,
+                knn: KnnStoreConfig | None = None, progress: bool = True, replace: bool = False
+                ) -> tuple[Datastore, dict]:
+    """Build (or find cached) the ``kind`` datastore of the documents under ``paths`` and record it as
+    ``name``. Every input is read and checked before anything is written; a name already taken needs
+    ``replace``."""
     from .documents import documents_fingerprint, read_documents
 
     check_name(name)
     if kind not in KINDS:
         raise HwragError(f"kind {kind!r}; accepted: {', '.join(KINDS)}")
+    old = check_replace(name, kind, replace)
     docs = read_documents(paths)
     fp = documents_fingerprint(docs)
     t0 = time.perf_counter()
     if kind == "chunk":
-        cfg = chunk or ChunkStoreConfig()
-        texts, _ = chunk_documents(docs, cfg.chunk_words)
-        if not texts:
-            raise HwragError(f"the documents under {', '.join(paths)} hold no passage of 8 words or more to retrieve")
-        ds = build_chunk_store(cfg, texts=texts, progress=progress, name=f"{name}-chunks")
+        ds = build_chunk_store(chunk or ChunkStoreConfig(), docs=docs, progress=progress)
     else:
         if lm is None:
             raise HwragError("a token datastore needs the LM whose hidden states are its keys")
-        tokens = np.asarray(lm.tokenizer.encode(SEPARATOR.join(d.text for d in docs)), dtype=np.int64)
-        if len(tokens) < 2:
-            raise HwragError(f"the documents under {', '.join(paths)} are shorter than two tokens")
-        ds = build_knn_store(lm, knn or KnnStoreConfig(), tokens=tokens, progress=progress,
-                             name=f"{name}-knn-{lm.name}")
+        ds = build_knn_store(lm, knn or KnnStoreConfig(), docs=docs, progress=progress)
     rec = {"name": name, "kind": kind, "path": str(ds.path), "index_name": ds.index_name, "model": ds.meta.get("model"),
            "encoder": ds.meta.get("encoder"), "ntotal": ds.meta["ntotal"], "documents": len(docs),
            "sources": [str(Path(p).expanduser().resolve()) for p in paths], "fingerprint": fp,
-           "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+           "format": ds.meta.get("format"), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
     _write_record(rec)
-    return ds, rec | {"seconds_measured": time.perf_counter() - t0}
+    if old and old["path"] != rec["path"] and not _files_in_use(old["path"], "\0"):
+        _delete_store_files(Path(old["path"]))
+    ds.label = name
+    return ds, rec | {"seconds_measured": time.perf_counter() - t0,
+                      "replaced": {"kind": old["kind"], "documents": old["documents"]} if old else None}
