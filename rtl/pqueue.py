@@ -30,19 +30,21 @@ QUEUE_FAULTS = ("evict_off_by_one", "swap_id")
 
 
 def systolic_pqueue(ins_key: pyrtl.WireVector, pop: pyrtl.WireVector, clear: pyrtl.WireVector,
-                    length: int, fault: str | None = None, id_bits: int = 0, taps: dict | None = None
-                    ) -> tuple[pyrtl.WireVector, list[pyrtl.WireVector]]:
+                    length: int, fault: str | None = None, id_bits: int = 0, taps: dict | None = None,
+                    name: str | None = None) -> tuple[pyrtl.WireVector, list[pyrtl.WireVector]]:
     """Returns ``(head_key, stored_keys)``; ``ins_key`` all ones means no insert this cycle.
 
     ``taps`` (a dict, for the property checkers of :mod:`rtl.props`) receives ``"travelling"``: the
     registers carrying keys between cells (``t[1:]``). ``id_bits`` is needed by the ``swap_id`` fault only.
+    ``name`` names the registers ``<name>_s<i>`` (stored) and ``<name>_t<i>`` (travelling), for traces.
     """
     assert length >= 1 and len(pop) == 1 and len(clear) == 1
     assert fault is None or fault in QUEUE_FAULTS
     kb = len(ins_key)
     empty = pyrtl.Const((1 << kb) - 1, kb)
-    s = [pyrtl.Register(kb, reset_value=(1 << kb) - 1) for _ in range(length)]
-    t = [ins_key] + [pyrtl.Register(kb, reset_value=(1 << kb) - 1) for _ in range(length - 1)]
+    nm = (lambda k, i: f"{name}_{k}{i}") if name else (lambda k, i: None)  # noqa: E731
+    s = [pyrtl.Register(kb, nm("s", i), reset_value=(1 << kb) - 1) for i in range(length)]
+    t = [ins_key] + [pyrtl.Register(kb, nm("t", i), reset_value=(1 << kb) - 1) for i in range(1, length)]
     for i in range(length):
         less = t[i] < s[i]
         if fault == "evict_off_by_one" and i == length - 1:

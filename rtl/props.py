@@ -7,7 +7,8 @@
   the distance go to the smaller id). Under SymbiYosys X is an ``anyconst``: a property that counts
   keys below X holds for *every* X, which pins down the whole multiset of keys (ids paired with their
   distances included). In simulation the testbench drives a fresh random X at every ``start``.
-- ``chk_<name>``: 1 while the property holds in this cycle. The formal wrapper (:mod:`rtl.formal`)
+- ``chk_<name>``: 1 while the property holds in this cycle (``chk_bits``: all of them, bit i is
+  ``property_names(cfg)[i]``). The formal wrapper (:mod:`rtl.formal`)
   asserts it every cycle after the first reset; the cocotb testbench checks it every cycle.
   ``chk_reset_empty`` is the exception: it must be 1 in the cycle after a reset.
 
@@ -193,7 +194,11 @@ def add_checks(cfg: ScanConfig, ins: dict, outs: dict, taps: dict) -> None:
     order, topk, counts, popped = _queue_props(cfg, taps, x)
     props = {"queue_order": order, "queue_topk": topk, **_merge_props(cfg, taps, x, counts, popped),
              **_lane_props(cfg, taps, ins)}
-    for name in property_names(cfg):
+    names = property_names(cfg)
+    for name in names:
         o = pyrtl.Output(1, f"chk_{name}")
         o <<= props[name]
         outs[f"chk_{name}"] = o
+    bits = pyrtl.Output(len(names), "chk_bits")  # all of them, bit i = names[i]: one read per cycle in a testbench
+    bits <<= pyrtl.concat_list([props[n] for n in names])
+    outs["chk_bits"] = bits

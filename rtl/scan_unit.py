@@ -109,7 +109,8 @@ def scan_unit(cfg: ScanConfig, adder: Callable = plain_add, queue_fault: str | N
                               taps=taps)
         key = pyrtl.select(v, pyrtl.concat(pyrtl.Const(0, 1), d, i), pyrtl.Const((1 << cfg.key_bits) - 1,
                                                                                 cfg.key_bits))
-        head, stored = systolic_pqueue(key, pops[u], go, L, queue_fault, id_bits=ib, taps=taps)
+        head, stored = systolic_pqueue(key, pops[u], go, L, queue_fault, id_bits=ib, taps=taps,
+                                       name=f"queue{u}" if checks else None)
         heads.append(head)
         units.append(dict(taps, key=key, stored=stored, pop=pops[u]))
     best, sel = merge_heads(heads)
