@@ -42,7 +42,7 @@ def systolic_pqueue(ins_key: pyrtl.WireVector, pop: pyrtl.WireVector, clear: pyr
     assert fault is None or fault in QUEUE_FAULTS
     kb = len(ins_key)
     empty = pyrtl.Const((1 << kb) - 1, kb)
-    nm = (lambda k, i: f"{name}_{k}{i}") if name else (lambda k, i: None)  # noqa: E731
+    nm = (lambda k, i: f"{name}_{k}{i}") if name else (lambda k, i: "")  # noqa: E731
     s = [pyrtl.Register(kb, nm("s", i), reset_value=(1 << kb) - 1) for i in range(length)]
     t = [ins_key] + [pyrtl.Register(kb, nm("t", i), reset_value=(1 << kb) - 1) for i in range(1, length)]
     for i in range(length):
