@@ -180,8 +180,12 @@ def _lane_props(cfg: ScanConfig, t: dict, ins: dict) -> dict:
     flushed = pyrtl.Register(1)
     flushed.next <<= pyrtl.select(t["go"], _c(0, 1), flushed | t["flushing"])
     settled = _all(k == (1 << cfg.key_bits) - 1 for u in t["units"] for k in u["travelling"])
+    # (and the drain counter never exceeds what flush loads: what makes the claim inductive)
+    from .scan_unit import drain_cycles
+
+    drain_ok = (t["state"] != DRAIN) | (t["cnt"] <= drain_cycles(cfg) - 1)
     return {"in_transfer": _all(transfer), "distance": _all(dist),
-            "no_early_output": ~t["in_out"] | (flushed & ~pyrtl.rtl_any(*in_flight) & settled),
+            "no_early_output": (~t["in_out"] | (flushed & ~pyrtl.rtl_any(*in_flight) & settled)) & drain_ok,
             "reset_empty": _all(empty) & (t["state"] == IDLE) & ~t["in_out"]}
 
 
