@@ -3,7 +3,8 @@
 ``HWRAG_RTL_REPLAY`` names a JSON file (written by :func:`rtl.replay.replay_counterexample`): the
 configuration, the input values of every step of the trace (``rst`` included; the trace starts with a
 reset) and the watched key. The LUT memories start at zero in the proof, so the replay first writes
-zeros into every LUT row through the load port, then drives the trace one step per clock cycle and
+zeros into every LUT row through the load port (after a reset: a simulator's registers start unknown),
+then drives the trace one step per clock cycle and
 samples, in each cycle, the outputs and every property output (``chk_bits``). What it saw goes to
 ``HWRAG_RTL_REPLAY_OUT`` (JSON); the comparison with the proof and the golden model is rtl.replay's.
 """
@@ -26,13 +27,15 @@ def _u(v) -> int:
 
 @cocotb.test()
 async def replay_counterexample(dut):
-    spec = json.loads(open(os.environ["HWRAG_RTL_REPLAY"]).read())
+    with open(os.environ["HWRAG_RTL_REPLAY"]) as f:
+        spec = json.load(f)
     for n, v in IDLE_INPUTS.items():
         getattr(dut, n).value = v
     dut.chk_x.value = spec["chk_x"]
-    dut.rst.value = 0
+    dut.rst.value = 1  # registers start unknown in a simulator (the trace's first step resets them again)
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    await RisingEdge(dut.clk)
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
     dut.lut_we.value, dut.lut_row.value = 1, 0  # the proof's LUT memories start at zero
     for a in range(LUT_ENTRIES):
         dut.lut_addr.value = a
