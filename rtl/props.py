@@ -62,6 +62,11 @@ def _all(bits) -> pyrtl.WireVector:
     return pyrtl.rtl_all(*bits) if bits else _c(1, 1)
 
 
+def _at_most(w: pyrtl.WireVector, c: int) -> pyrtl.WireVector:
+    """``w <= c``; the constant 1 where w cannot exceed c (Verilator rejects constant comparisons)."""
+    return _c(1, 1) if (1 << len(w)) - 1 <= c else w <= c
+
+
 def _popcount(bits, width: int) -> pyrtl.WireVector:
     total = _c(0, width)
     for b in bits:
@@ -133,7 +138,7 @@ def _merge_props(cfg: ScanConfig, t: dict, x: pyrtl.WireVector, counts, popped) 
         # its induction: from the end of DRAIN on, every key < X inserted is either still stored or was sent
         stored_lt = _popcount([k < x for u in t["units"] for k in u["stored"]], tw)
         # (once a result >= X was sent, so was the last one: they leave in order)
-        bounded = _all([sent_lt <= sent, (sent_lt == sent) | (prev >= x)] + [c <= K for c in counts])
+        bounded = _all([sent_lt <= sent, (sent_lt == sent) | (prev >= x)] + [_at_most(c, K) for c in counts])
         props["merge_topk"] = final & bounded & pyrtl.select(after_drain, (sent_lt.zero_extended(tw) + stored_lt)[:tw] == total,
                                                    ~pyrtl.rtl_any(*popped) & (sent_lt == 0))
     # and no key still stored is smaller than the last one sent (what makes the order inductive)
@@ -183,7 +188,7 @@ def _lane_props(cfg: ScanConfig, t: dict, ins: dict) -> dict:
     # (and the drain counter never exceeds what flush loads: what makes the claim inductive)
     from .scan_unit import drain_cycles
 
-    drain_ok = (t["state"] != DRAIN) | (t["cnt"] <= drain_cycles(cfg) - 1)
+    drain_ok = (t["state"] != DRAIN) | _at_most(t["cnt"], drain_cycles(cfg) - 1)
     return {"in_transfer": _all(transfer), "distance": _all(dist),
             "no_early_output": (~t["in_out"] | (flushed & ~pyrtl.rtl_any(*in_flight) & settled)) & drain_ok,
             "reset_empty": _all(empty) & (t["state"] == IDLE) & ~t["in_out"]}
