@@ -217,9 +217,19 @@ def _prove(a) -> int:
         if p not in PROPERTIES:
             raise HwragError(f"--property {p!r} unknown; accepted: {', '.join(PROPERTIES)}")
     out = [_prove_one(cfg, a) for cfg in cfgs]
+    if a.equivalence:
+        from .equiv import prove_equivalence
+
+        for o, cfg in zip(out, cfgs):
+            o["equivalence"] = e = prove_equivalence(cfg, timeout=a.timeout)
+            if not a.json:
+                print(f"{cfg.name:<20} {'netlist == RTL':<16} {'proved' if e['equivalent'] else 'FAILED':<8} "
+                      f"{e['proven']}/{e['equiv_pairs']} signal pairs  synthesis {e['synth_s']:.1f} s, "
+                      f"equivalence {e['equiv_s']:.1f} s  ({e['workdir']})", flush=True)
     if a.json:
         print(json.dumps(out if len(out) > 1 else out[0], indent=1, default=str))
     bad = [r for o in out for r in o["results"] if r["status"] in ("failed", "timeout", "error")]
+    bad += [o for o in out if "equivalence" in o and not o["equivalence"]["equivalent"]]
     return 1 if bad else 0
 
 
@@ -288,6 +298,8 @@ def add_rtl_parser(subparsers) -> argparse.ArgumentParser:
     f.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per property (default 600)")
     f.add_argument("--work", default="build/rtl_formal", help="SymbiYosys work directories, traces "
                    "(default build/rtl_formal)")
+    f.add_argument("--equivalence", action="store_true", help="also synthesize (Yosys synth_xilinx) and prove "
+                   "the netlist equivalent to the RTL (rtl/equiv.py) (default off)")
     f.add_argument("--json", action="store_true", help="one JSON document instead of the table (default off)")
     f.set_defaults(func=_prove)
     return p
