@@ -25,6 +25,7 @@ from .config import ScanConfig
 from .pq_distance import pq_distance_latency
 from .pqueue import pqueue_settle_cycles
 
+CHECKER_SCOPE = "chk"  # PyRTL name scope of the checker logic (code coverage leaves it out)
 IDLE, SCAN, DRAIN, OUT, DONE = range(5)  # rtl.scan_unit's states (not imported: circular)
 
 #: name -> what it says. ``merge_topk`` exists only for exact queues (l1 == k).
@@ -200,9 +201,10 @@ def add_checks(cfg: ScanConfig, ins: dict, outs: dict, taps: dict) -> None:
     x = pyrtl.Input(cfg.key_bits, "chk_x")
     ins["chk_x"] = x
     taps = dict(taps, out_ready=ins["out_ready"])
-    order, topk, counts, popped = _queue_props(cfg, taps, x)
-    props = {"queue_order": order, "queue_topk": topk, **_merge_props(cfg, taps, x, counts, popped),
-             **_lane_props(cfg, taps, ins)}
+    with pyrtl.name_scope(CHECKER_SCOPE):  # the checkers' wires are named chk/..., not the design's
+        order, topk, counts, popped = _queue_props(cfg, taps, x)
+        props = {"queue_order": order, "queue_topk": topk, **_merge_props(cfg, taps, x, counts, popped),
+                 **_lane_props(cfg, taps, ins)}
     names = property_names(cfg)
     for name in names:
         o = pyrtl.Output(1, f"chk_{name}")
