@@ -207,6 +207,10 @@ def _prove(a) -> int:
     from .formal import FORMAL_CONFIG, SLOW_CONFIGS
     from .props import PROPERTIES
 
+    if a.timeout <= 0:
+        raise HwragError(f"--timeout {a.timeout} not accepted; give seconds > 0")
+    if not 1 <= a.depth <= 200:
+        raise HwragError(f"--depth {a.depth} not accepted; give an integer in 1..200")
     if a.config == "formal":
         cfgs = [FORMAL_CONFIG]
     elif a.config == "slow":
