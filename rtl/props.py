@@ -140,8 +140,9 @@ def _merge_props(cfg: ScanConfig, t: dict, x: pyrtl.WireVector, counts, popped) 
         stored_lt = _popcount([k < x for u in t["units"] for k in u["stored"]], tw)
         # (once a result >= X was sent, so was the last one: they leave in order)
         bounded = _all([sent_lt <= sent, (sent_lt == sent) | (prev >= x)] + [_at_most(c, K) for c in counts])
-        props["merge_topk"] = final & bounded & pyrtl.select(after_drain, (sent_lt.zero_extended(tw) + stored_lt)[:tw] == total,
-                                                   ~pyrtl.rtl_any(*popped) & (sent_lt == 0))
+        accounted = (sent_lt.zero_extended(tw) + stored_lt)[:tw] == total
+        before = ~pyrtl.rtl_any(*popped) & (sent_lt == 0)  # before readout: nothing popped, nothing sent
+        props["merge_topk"] = final & bounded & pyrtl.select(after_drain, accounted, before)
     # and no key still stored is smaller than the last one sent (what makes the order inductive)
     props["out_sorted"] = ((~send | (prev <= best)) & _all(prev <= u["stored"][0] for u in t["units"])
                            & (after_drain | (prev == 0)))
