@@ -96,7 +96,10 @@ def prove_equivalence(cfg: ScanConfig, work: str | Path = "build/rtl_equiv", net
     m = re.search(r"Found (\d+) \$equiv cells", status)
     n = re.search(r"Of those cells (\d+) are proven and (\d+) are unproven", status)
     total = int(m.group(1)) if m else 0
-    proven, unproven = (int(n.group(1)), int(n.group(2))) if n else (total if "successfully proven" in status else 0, 0)
+    if n:
+        proven, unproven = int(n.group(1)), int(n.group(2))
+    else:
+        proven, unproven = (total if "successfully proven" in status else 0), 0
     if not m:
         raise HwragError(f"the equivalence run gave no status; log: {d / 'equiv.log'}")
     cells = re.findall(r"^\s+(\w+)\s+(\d+)$", (d / "netlist_stat.txt").read_text(), re.M)

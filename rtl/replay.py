@@ -135,7 +135,8 @@ def replay_counterexample(cfg: ScanConfig, res: PropResult, fault: str | None = 
             "formal_fail_step": formal_fail[0] if formal_fail else None,
             "sim_fail_step": sim_fail[0] if sim_fail else None,
             "reproduced": bool(sim_fail) and bool(formal_fail) and sim_fail[0] == formal_fail[0],
-            "queries": queries, "kept_at_failure": kept, "replay_s": round(time.perf_counter() - t0, 2), "build_dir": str(bdir)}
+            "queries": queries, "kept_at_failure": kept, "replay_s": round(time.perf_counter() - t0, 2),
+            "build_dir": str(bdir)}
 
 
 def _key(cfg: ScanConfig, k: int):
@@ -148,13 +149,14 @@ def _key(cfg: ScanConfig, k: int):
 def describe(cfg: ScanConfig, rep: dict) -> str:
     """The counterexample in plain numbers."""
     xs = _key(cfg, rep["watched_key"]) or "the empty key"
-    lines = [f"{rep['property']} fails at step {rep['formal_fail_step']} of {rep['steps']} in SymbiYosys and at step "
-             f"{rep['sim_fail_step']} in the {rep['sim']} replay ({'reproduced' if rep['reproduced'] else 'NOT reproduced'});"
-             f" watched key X = {xs}"]
+    how = "reproduced" if rep["reproduced"] else "NOT reproduced"
+    lines = [f"{rep['property']} fails at step {rep['formal_fail_step']} of {rep['steps']} in SymbiYosys and at "
+             f"step {rep['sim_fail_step']} in the {rep['sim']} replay ({how}); watched key X = {xs}"]
     for j, q in enumerate(rep["queries"]):
         lines.append(f"  query {j} (start at step {q['start_step']}):")
         for b in q["beats"]:
-            lines.append(f"    step {b['step']:>2} unit {b['unit']}: code {b['code']} id {b['id']} -> distance {b['dist']}")
+            lines.append(f"    step {b['step']:>2} unit {b['unit']}: code {b['code']} id {b['id']} "
+                         f"-> distance {b['dist']}")
         for u, top in enumerate(q["golden_unit_topl"]):
             lines.append(f"    unit {u} must keep (golden, (dist, id) ascending): {top}")
         lines.append(f"    golden top-{cfg.k}: {q['golden_topk']}")
