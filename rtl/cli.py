@@ -1,8 +1,9 @@
-"""``hwrag rtl export`` and ``hwrag rtl verify`` (registered by :func:`add_rtl_parser`)."""
+"""``hwrag rtl export``, ``verify``, ``synth`` and ``prove`` (registered by :func:`add_rtl_parser`)."""
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from ivfpq.errors import HwragError
 from .config import DEFAULT_CONFIGS, ScanConfig
 
 SIM_CHOICES = ("verilator", "icarus", "pyrtl", "pyrtl-compiled", "all")
-FAULT_NAMES = ("adder_off_by_one", "queue_evict_off_by_one")  # rtl.export.FAULTS (not imported: pyrtl)
+FAULT_NAMES = ("adder_off_by_one", "queue_evict_off_by_one", "queue_swap_id",
+               "out_drop_under_backpressure")  # rtl.export.FAULTS (not imported: pyrtl)
+_NAME = re.compile(r"^m(\d+)_u(\d+)_k(\d+)(?:_l(\d+))?(?:_f(\d+)x(\d+)x(\d+))?$")
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -166,6 +169,74 @@ def _synth(a) -> int:
     return 0
 
 
+def config_from_name(name: str) -> ScanConfig:
+    """``m<M>_u<U>_k<K>[_l<L1>][_f<lut>x<dist>x<id>]`` (a ScanConfig's name) -> the configuration."""
+    m = _NAME.match(name)
+    if not m:
+        raise HwragError(f"--config {name!r} not understood; accepted: formal, slow, or a configuration name "
+                         "like m2_u2_k2_f2x3x2 (m<M>_u<U>_k<K>[_l<L1>][_f<lut bits>x<dist bits>x<id bits>])")
+    M, U, K, L1, lb, db, ib = (int(g) if g else None for g in m.groups())
+    fmt = {} if lb is None else {"lut_bits": lb, "dist_bits": db, "id_bits": ib}
+    return ScanConfig(m=M, units=U, k=K, l1=L1, **fmt)
+
+
+def _prove_one(cfg: ScanConfig, a) -> dict:
+    from .formal import prove_property
+    from .props import property_names
+    from .replay import describe, replay_counterexample
+
+    names = a.property or property_names(cfg)
+    rows, replays = [], []
+    for p in names:
+        r = prove_property(cfg, p, a.depth, a.work, a.inject_fault, a.timeout)
+        rows.append(r.to_dict())
+        if not a.json:
+            print(f"{cfg.name:<20} {p:<16} {r.status:<8} depth {r.depth:<3} {r.seconds:7.1f} s"
+                  + (f"  (with {', '.join(r.helpers)})" if r.helpers and r.status == "proved" else "")
+                  + (f"  counterexample: {r.trace_steps} steps, {r.trace_vcd}" if r.status == "failed" else "")
+                  + (f"  {r.message}" if r.message else ""), flush=True)
+        if r.status == "failed" and a.replay != "none":
+            rep = replay_counterexample(cfg, r, a.inject_fault, a.replay)
+            replays.append(rep)
+            if not a.json:
+                print(describe(cfg, rep), flush=True)
+    return {"config": cfg.to_dict(), "name": cfg.name, "fault": a.inject_fault, "results": rows, "replays": replays}
+
+
+def _prove(a) -> int:
+    from .formal import FORMAL_CONFIG, SLOW_CONFIGS
+    from .props import PROPERTIES
+
+    if a.timeout <= 0:
+        raise HwragError(f"--timeout {a.timeout} not accepted; give seconds > 0")
+    if not 1 <= a.depth <= 200:
+        raise HwragError(f"--depth {a.depth} not accepted; give an integer in 1..200")
+    if a.config == "formal":
+        cfgs = [FORMAL_CONFIG]
+    elif a.config == "slow":
+        cfgs = list(SLOW_CONFIGS)
+    else:
+        cfgs = [config_from_name(a.config)]
+    for p in a.property or ():
+        if p not in PROPERTIES:
+            raise HwragError(f"--property {p!r} unknown; accepted: {', '.join(PROPERTIES)}")
+    out = [_prove_one(cfg, a) for cfg in cfgs]
+    if a.equivalence:
+        from .equiv import prove_equivalence
+
+        for o, cfg in zip(out, cfgs):
+            o["equivalence"] = e = prove_equivalence(cfg, timeout=a.timeout)
+            if not a.json:
+                print(f"{cfg.name:<20} {'netlist == RTL':<16} {'proved' if e['equivalent'] else 'FAILED':<8} "
+                      f"{e['proven']}/{e['equiv_pairs']} signal pairs  synthesis {e['synth_s']:.1f} s, "
+                      f"equivalence {e['equiv_s']:.1f} s  ({e['workdir']})", flush=True)
+    if a.json:
+        print(json.dumps(out if len(out) > 1 else out[0], indent=1, default=str))
+    bad = [r for o in out for r in o["results"] if r["status"] in ("failed", "timeout", "error")]
+    bad += [o for o in out if "equivalence" in o and not o["equivalence"]["equivalent"]]
+    return 1 if bad else 0
+
+
 def add_rtl_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("rtl", help="IVF-PQ scan unit RTL: Verilog export, timing cards, verification")
     sub = p.add_subparsers(dest="rtl_command", metavar="ACTION", required=True)
@@ -214,4 +285,25 @@ def add_rtl_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=None, help="seconds allowed per Yosys run (default: none)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_synth)
+
+    f = sub.add_parser("prove", help="prove the scan unit's properties (rtl/props.py) with SymbiYosys: "
+                       "BMC + k-induction; proved / failed / bounded per property, with time")
+    f.add_argument("--config", default="formal", help="formal (m2_u2_k2_f2x3x2, the default tier's), slow "
+                   "(the bigger ones of rtl.formal.SLOW_CONFIGS) or a configuration name such as "
+                   "m4_u2_k3_f2x4x2 (default formal)")
+    f.add_argument("--depth", type=int, default=16, help="BMC depth of the base case and length of the "
+                   "k-induction, in cycles (default 16)")
+    f.add_argument("--property", action="append", default=None, help="prove only this property (repeatable; "
+                   "default: all of rtl.props.PROPERTIES that apply)")
+    f.add_argument("--inject-fault", choices=tuple(FAULT_NAMES), default=None,
+                   help="test only: prove on a unit built with a known bug (default none)")
+    f.add_argument("--replay", choices=("verilator", "icarus", "none"), default="verilator",
+                   help="replay each counterexample in cocotb on this simulator (default verilator)")
+    f.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per property (default 600)")
+    f.add_argument("--work", default="build/rtl_formal", help="SymbiYosys work directories, traces "
+                   "(default build/rtl_formal)")
+    f.add_argument("--equivalence", action="store_true", help="also synthesize (Yosys synth_xilinx) and prove "
+                   "the netlist equivalent to the RTL (rtl/equiv.py) (default off)")
+    f.add_argument("--json", action="store_true", help="one JSON document instead of the table (default off)")
+    f.set_defaults(func=_prove)
     return p

@@ -17,6 +17,7 @@ from .export import sim_env
 
 BUILD_ARGS = ["--coverage-line", "--coverage-toggle"]
 _POINT = re.compile(r"^C '(.*)' (\d+)\s*$")
+CHECKER_PREFIX = "chk_"  # Verilog names of rtl/props.py's checker signals (PyRTL name scope "chk")
 
 
 def plusarg(dat: str | Path) -> str:
@@ -25,7 +26,9 @@ def plusarg(dat: str | Path) -> str:
 
 def parse_dat(path: str | Path, examples: int = 6) -> dict[str, dict]:
     """Per coverage type (``line``, ``branch``, ``toggle``): points, points hit, percent, and a few
-    of the points never hit (signal bit and direction for toggles, source line otherwise)."""
+    of the points never hit (signal bit and direction for toggles, source line otherwise). Toggles of
+    the property checkers' signals (``chk_*``, rtl/props.py: verification logic, not the design) are
+    left out."""
     out: dict[str, dict] = {}
     for line in Path(path).read_text(errors="replace").splitlines():
         m = _POINT.match(line)
@@ -33,6 +36,8 @@ def parse_dat(path: str | Path, examples: int = 6) -> dict[str, dict]:
             continue
         fields = dict(kv.split("\x02", 1) for kv in m.group(1).split("\x01") if "\x02" in kv)
         kind = fields.get("page", "v_other/").split("/", 1)[0].removeprefix("v_")
+        if kind == "toggle" and fields.get("o", "").startswith(CHECKER_PREFIX):
+            continue
         tot = out.setdefault(kind, {"points": 0, "hit": 0, "missed": []})
         tot["points"] += 1
         if int(m.group(2)) > 0:

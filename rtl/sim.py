@@ -17,9 +17,9 @@ class PyrtlScanSim:
     """A scan unit in a PyRTL simulator; ``kind`` is ``"fast"`` or ``"compiled"``."""
 
     def __init__(self, cfg: ScanConfig, kind: str = "fast", adder: Callable = plain_add,
-                 queue_fault: str | None = None):
+                 queue_fault: str | None = None, out_fault: str | None = None):
         self.cfg = cfg
-        self.block, self.ports = build_scan_unit(cfg, adder, queue_fault)
+        self.block, self.ports = build_scan_unit(cfg, adder, queue_fault, out_fault)
         regs = {r: r.reset_value or 0 for r in self.block.wirevector_subset(pyrtl.Register)}
         tracer = pyrtl.SimulationTrace(wires_to_track=list(self.ports.outputs.values()), block=self.block)
         if kind == "fast":

@@ -10,6 +10,10 @@ the functional-coverage model (:mod:`rtl.coverage`), written after each test. Th
 ``coverage_directed_random``, draws its queries from plans aimed at the bins still unhit
 (:mod:`rtl.directed`); its plans, and on a mismatch the failing queries with the bins that expose
 them, go to ``HWRAG_RTL_PLANS`` (JSON lines). Every random choice derives from ``HWRAG_RTL_SEED``.
+
+The unit is built with its property checkers (:mod:`rtl.props`): every cycle the testbench reads
+``chk_bits`` and fails the test on any property that does not hold (``reset_empty``: in the cycle
+after a reset), the same properties that ``hwrag rtl prove`` proves; each query gets a fresh watched key.
 """
 import json
 import logging
@@ -25,6 +29,7 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from rtl.config import ScanConfig
 from rtl.host import IDLE_INPUTS, ScanHost
+from rtl.props import property_names
 from rtl.sim import OUTPUT_NAMES
 from rtl.stimulus import Query, random_query
 
@@ -70,7 +75,13 @@ class ScanTB:
         self.cycles = 0
         self.wall_s = 0.0
         self._last = {}
+        # the properties the generator built in (rtl.props): checked every cycle, first failure kept
+        self.props = property_names(cfg)
+        self.violations: dict[str, int] = {}
+        self._after_reset = False
+        self._xrng = np.random.default_rng([int(os.environ.get("HWRAG_RTL_SEED", "1")), 99])
         self._drive(IDLE_INPUTS)
+        self._drive({"chk_x": self._watched_key()})
         cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
 
     def _drive(self, values):
@@ -78,6 +89,26 @@ class ScanTB:
             if self._last.get(n) != v:
                 getattr(self.dut, n).value = v
                 self._last[n] = v
+
+    def _watched_key(self) -> int:
+        """A random candidate key {0, dist, id} (rarely the empty key) for the counting properties."""
+        c = self.cfg
+        if self._xrng.random() < 0.05:
+            return (1 << c.key_bits) - 1
+        vid = int.from_bytes(self._xrng.bytes(8), "little") & ((1 << c.id_bits) - 1)
+        return (int(self._xrng.integers(0, 1 << c.dist_bits)) << c.id_bits) | vid
+
+    def _check_props(self):
+        bits = self.dut.chk_bits.value.to_unsigned()
+        for i, p in enumerate(self.props):
+            ok = (bits >> i) & 1  # chk_bits: bit i is property i (pyrtl.concat_list, LSB first)
+            if not ok and (p != "reset_empty" or self._after_reset) and p not in self.violations:
+                self.violations[p] = self.cycles
+                self.log.error("property %s failed at cycle %d", p, self.cycles)
+        self._after_reset = False
+
+    def check_props(self):
+        assert not self.violations, (f"properties failed (first cycle): {self.violations}; " + _reproduce(self.cfg))
 
     def _sample(self):
         out = {}
@@ -92,6 +123,7 @@ class ScanTB:
         await ClockCycles(self.dut.clk, cycles)
         self.dut.rst.value = 0
         self.cycles += cycles
+        self._after_reset = True
 
     async def run(self, host: ScanHost, reset_when=None, max_cycles: int = 2_000_000):
         """Drives ``host`` until it finishes; resets once where ``reset_when(host)`` first holds and
@@ -108,9 +140,13 @@ class ScanTB:
                 await self.reset()
                 host.restart()
                 await RisingEdge(self.dut.clk)
-            self._drive(host.inputs())
+            ins = host.inputs()
+            if ins.get("start"):  # a fresh watched key for each query (the checkers count from start)
+                ins = dict(ins, chk_x=self._watched_key())
+            self._drive(ins)
             await ReadOnly()
             host.observe(self._sample())
+            self._check_props()
             await RisingEdge(self.dut.clk)
             self.cycles += 1
         self.wall_s += time.perf_counter() - t0
@@ -128,6 +164,7 @@ class ScanTB:
             self.log.error(e)
         assert not errors, f"{len(errors)} queries differ from the golden model: {errors[0]}; " + _reproduce(self.cfg)
         assert len(host.records) == len(host.queries)
+        self.check_props()
 
 
 @lru_cache(maxsize=1)
@@ -247,6 +284,7 @@ async def coverage_directed_random(dut):
                 f.write(json.dumps(row, default=str) + "\n")
     for e in errors[:10]:
         tb.log.error(e)
+    tb.check_props()
     assert not errors, (f"{len(failed)} of {len(records)} directed queries differ from the golden model "
                         f"({errors[0]}); bins hit by every failing query, most telling first: "
                         f"{[r['bin'] for r in expose[:3]]}; " + _reproduce(cfg))

@@ -111,6 +111,8 @@ def test_queue_eviction_bug_is_caught_and_attributed():
     assert "unit_fill=evict" in top and "fill=evict" in top, d["exposing_bins"]
     # the eviction bins are hit by every failing query (exposing_bins lists only such bins)
     assert {"unit_fill=evict", "fill=evict"} <= {b["bin"] for b in d["exposing_bins"]}
+    # and the generated property checker names the broken property (rtl/props.py, checked every cycle)
+    assert "property queue_topk failed" in (Path(r.build_dir) / "sim.log").read_text()
 
 
 @pytest.mark.slow
