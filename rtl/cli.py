@@ -282,7 +282,8 @@ def add_rtl_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--from-cards", action="store_true", help="report the cards' synthesis sections; run no tool")
     s.add_argument("--write-cards", action="store_true", help="write the results into the timing cards")
     s.add_argument("--cards-dir", default=None, help="timing-card directory (default rtl/cards)")
-    s.add_argument("--timeout", type=float, default=None, help="seconds allowed per Yosys run (default: none)")
+    s.add_argument("--timeout", type=float, default=None,
+                   help="seconds the whole command may take, Verilog generation and every Yosys run (default: none)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_synth)
 

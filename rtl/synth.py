@@ -12,13 +12,16 @@ how many scan units fit on each device of :data:`rtl.fpga_devices.DEVICES`.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,12 +124,42 @@ def synthesis_section(tool: str, sha: str, cells: dict, resources: dict) -> dict
     }
 
 
-def synthesize(cfg: ScanConfig, work_dir: str | os.PathLike | None = None, timeout_s: float | None = None
-               ) -> SynthResult:
-    """Runs Yosys ``synth_xilinx`` (UltraScale+) on ``cfg``'s Verilog; returns the mapped resources."""
+@contextlib.contextmanager
+def _bounded(deadline: float | None, what: str, timeout_s: float | None):
+    """Interrupt the Python work inside (a SIGALRM at ``deadline``) with a clear error; in the main thread
+    only (elsewhere the work runs unbounded and Yosys alone gets the rest of the time)."""
+    if deadline is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def fire(signum, frame):
+        raise HwragError(f"--timeout {timeout_s:g} s spent while {what}; raise --timeout or synthesize a smaller "
+                         "configuration")
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, max(0.01, deadline - time.monotonic()))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def synthesize(cfg: ScanConfig, work_dir: str | os.PathLike | None = None, timeout_s: float | None = None,
+               say=None, budget_s: float | None = None) -> SynthResult:
+    """Runs Yosys ``synth_xilinx`` (UltraScale+) on ``cfg``'s Verilog; returns the mapped resources.
+    ``timeout_s`` bounds the whole call (the Verilog generation and Yosys); ``say`` reports each step;
+    ``budget_s`` is the user's whole --timeout, named in the errors (default: ``timeout_s``)."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    budget_s = timeout_s if budget_s is None else budget_s
     exe = yosys_bin()
     tool = yosys_version()
-    text = verilog_text(cfg)
+    if say:
+        say(f"{cfg.name}: generating the Verilog with PyRTL")
+    with _bounded(deadline, f"generating {cfg.name}'s Verilog", budget_s):
+        text = verilog_text(cfg)
+    if say:
+        say(f"{cfg.name}: yosys {SYNTH_COMMAND}")
     with tempfile.TemporaryDirectory(prefix="hwrag_synth_") as tmp:
         d = Path(work_dir) if work_dir else Path(tmp)
         d.mkdir(parents=True, exist_ok=True)
@@ -138,11 +171,12 @@ def synthesize(cfg: ScanConfig, work_dir: str | os.PathLike | None = None, timeo
         script = (f"read_verilog {src}; {SYNTH_COMMAND} -top {cfg.module_name}; "
                   f"tee -q -o {stat} stat -json")
         t0 = time.perf_counter()
+        left = None if deadline is None else max(0.01, deadline - time.monotonic())
         try:
             p = subprocess.run([exe, "-q", "-l", str(log_path), "-p", script], capture_output=True, text=True,
-                               timeout=timeout_s)
+                               timeout=left)
         except subprocess.TimeoutExpired:
-            raise HwragError(f"yosys did not finish {cfg.name} within {timeout_s:g} s; "
+            raise HwragError(f"yosys did not finish {cfg.name} within --timeout {budget_s:g} s; "
                              "raise --timeout or synthesize a smaller configuration") from None
         wall = time.perf_counter() - t0
         if p.returncode != 0 or not stat.exists():

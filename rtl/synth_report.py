@@ -59,14 +59,26 @@ def rows_from_cards(cfgs: list[ScanConfig], cards_dir: str | Path = CARDS_DIR, r
 
 def synthesize_rows(cfgs: list[ScanConfig], timeout_s: float | None = None, write_cards: bool = False,
                     cards_dir: str | Path = CARDS_DIR, progress: bool = True) -> list[dict]:
-    """Synthesizes each configuration (tqdm progress); optionally writes the section into its card."""
+    """Synthesizes each configuration (tqdm progress, each step named on stderr); ``timeout_s`` bounds the whole
+    run, every configuration's Verilog generation and Yosys included; optionally writes the section into its
+    card."""
+    import sys
+    import time
+
     from tqdm import tqdm
 
     from .synth import SECTION, synthesize
 
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    bar = tqdm(cfgs, desc="yosys synth_xilinx", unit="config", disable=not progress or len(cfgs) < 2)
+    say = (lambda m: bar.write(m, file=sys.stderr)) if progress else None
     rows = []
-    for cfg in tqdm(cfgs, desc="yosys synth_xilinx", unit="config", disable=not progress or len(cfgs) < 2):
-        res = synthesize(cfg, timeout_s=timeout_s)
+    for cfg in bar:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise HwragError(f"--timeout {timeout_s:g} s spent before {cfg.name}; raise --timeout or synthesize "
+                             "fewer configurations")
+        res = synthesize(cfg, timeout_s=left, say=say, budget_s=timeout_s)
         path = card_path(cfg, cards_dir)
         card = load_card(path) if path.exists() else None
         if write_cards:

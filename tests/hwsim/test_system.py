@@ -144,3 +144,23 @@ def test_message_sizes_and_one_query_by_hand():
     assert f.nodes_s == pytest.approx(1e-3 + back, rel=1e-12)
     assert f.reply_s == pytest.approx(reply, rel=1e-12)
     assert f.total_s == pytest.approx(request + sent + to_node + 1e-3 + back + reply, rel=1e-12)
+
+
+def test_every_hw_flag_states_its_default():
+    """Every flag of `hwrag hw ...` has a help text that says its default (or that it is required)."""
+    import argparse
+
+    from hwsim.cli import add_hw_parser
+
+    p = argparse.ArgumentParser()
+    add_hw_parser(p.add_subparsers(dest="command"))
+    hw = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices["hw"]
+    subs = next(a for a in hw._actions if isinstance(a, argparse._SubParsersAction)).choices
+    seen = 0
+    for name, sp in subs.items():
+        for a in sp._actions:
+            if isinstance(a, argparse._HelpAction):
+                continue
+            assert a.help and ("default" in a.help or "required" in a.help), (name, a.dest, a.help)
+            seen += 1
+    assert {"compare", "project", "system", "ralm"} <= set(subs) and seen >= 30

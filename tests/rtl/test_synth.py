@@ -97,6 +97,16 @@ def test_synth_cli_from_cards_and_errors(capsys):
     assert "no timing card" in capsys.readouterr().err
 
 
+def test_synth_timeout_bounds_the_whole_command(capsys):
+    """--timeout covers the Verilog generation too: a budget too short for it ends the command with a clear
+    error naming --timeout, and each step is named on stderr as it starts."""
+    from hwrag.cli import main
+
+    assert main(["rtl", "synth", "--m", "16", "--units", "4", "--k", "10", "--timeout", "0.05"]) == 2
+    err = capsys.readouterr().err
+    assert "generating the Verilog with PyRTL" in err and "--timeout 0.05 s spent" in err
+
+
 def test_missing_yosys_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(HwragError, match="yosys not found"):
