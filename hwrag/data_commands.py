@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def cmd_index_build(args) -> int:
 
     ds = load_dataset(args.dataset)
     t0 = time.perf_counter()
+    if not args.json:  # training is one silent faiss call of seconds to minutes: say what runs
+        print(f"training IVF{args.nlist},PQ{args.m} on {ds.base.shape[0]} vectors of {ds.name} with faiss "
+              "(k-means, then the product quantizer; minutes for a large dataset)", file=sys.stderr, flush=True)
     index = train_index(ds.base, args.nlist, args.m, metric=ds.metric, by_residual=not args.no_residual,
                         seed=args.seed)
     secs = time.perf_counter() - t0

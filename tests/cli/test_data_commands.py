@@ -30,6 +30,8 @@ def test_dataset_index_search_pipeline(cache, capsys):
     built = run_json(capsys, "index", "build", "--dataset", SPEC, "--nlist", "16", "--m", "8", "-o", str(cache / "ix"))
     assert built["ntotal"] == 3000 and built["nlist"] == 16
     assert run_json(capsys, "index", "info", str(cache / "ix"))["extra"]["dataset"] == info["name"]
+    assert main(["index", "build", "--dataset", SPEC, "--nlist", "16", "--m", "8", "-o", str(cache / "ix2")]) == 0
+    assert "training IVF16,PQ8 on 3000 vectors" in capsys.readouterr().err   # the silent step says what runs
     res = run_json(capsys, "search", "--dataset", SPEC, "--index", str(cache / "ix"), "--nprobe", "4",
                    "--k", "5", "--threads", "1")
     (row,) = res["rows"]
