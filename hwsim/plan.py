@@ -157,11 +157,10 @@ def evaluate(w: RalmWorkload, points, samples: int = 11) -> list[PlanPoint]:
     for (n, c), systems in by_hw.items():
         sm = SystemModel(spec, nodes=n, cpu_cores=c, samples=samples, pool=pool)
         res = sm.model(tuple(systems), w.batch)
-        relay = 2 * sm.client_s(w.batch)
+        relay = ralm.relay_s(sm, w.batch)
         for s in systems:
             f = res[s]
-            ret = f.latency_s + relay
-            tps = w.batch * w.interval / (w.interval * step + ret + enc)
+            tps = w.batch * w.interval / ralm.interval_period_s(w.interval, step, f.latency_s + relay, enc)
             t = w.targets
             meets = f.fits and (t.retrieval_latency_s is None or f.latency_s <= t.retrieval_latency_s) and \
                 (t.tokens_per_s is None or tps >= t.tokens_per_s)

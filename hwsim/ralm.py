@@ -138,8 +138,20 @@ def _retrieval(m: LmModel, be: str, batch: int) -> tuple[float, str]:
     spec = SearchSpec(name=f"ralm-{m.name}", d=m.d_model, M=m.pq_m, k=m.k)
     sm = SystemModel(spec, nodes=1 if be == "cpu" else m.fpga_nodes, cpu_cores=m.cpu_cores, samples=21)
     r = sm.model((system,), batch)[system]
-    relay = 2 * sm.client_s(batch)  # the local Python coordinator: receive and forward, both ways
-    return r.latency_s + relay, r.config
+    return r.latency_s + relay_s(sm, batch), r.config
+
+
+def relay_s(sm: SystemModel, batch: int) -> float:
+    """ChamLM's local Python coordinator: it receives and forwards each batch, both ways."""
+    return 2 * sm.client_s(batch)
+
+
+def interval_period_s(interval: int, step: float, retrieval: float, encode: float, tiktok: bool = False) -> float:
+    """Seconds per retrieval interval: ``use_tiktok: 0`` (as measured) the decoder steps, then the retrieval
+    and the encoding, in series; tik-tok: one half-batch retrieves while the GPU steps the other."""
+    if tiktok:
+        return max(2 * interval * step, interval * step + retrieval + encode)
+    return interval * step + retrieval + encode
 
 
 def tokens_per_s(model: str, interval: int, batch: int, backends=("cpu", "fpga"), tiktok: bool = False,
@@ -157,10 +169,7 @@ def tokens_per_s(model: str, interval: int, batch: int, backends=("cpu", "fpga")
     out, stages = {}, {}
     for be in backends:
         ret, cfg = _retrieval(m, be, sub)
-        if tiktok:  # one half-batch retrieves while the GPU steps the other
-            period = max(2 * interval * st["step_s"], interval * st["step_s"] + ret + enc)
-        else:       # use_tiktok: 0, as measured: decoder steps, then the retrieval, in series
-            period = interval * st["step_s"] + ret + enc
+        period = interval_period_s(interval, st["step_s"], ret, enc, tiktok)
         key = "cpu-gpu" if be == "cpu" else BACKENDS[be]
         out[key] = batch * interval / period
         stages[key] = {"decoder_step_s": st["step_s"], "decoder_host_launch_s": st["host_s"],
