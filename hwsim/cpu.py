@@ -31,15 +31,16 @@ runs a batch as faiss does, and is bounded by its memory bandwidth:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from ivfpq.errors import HwragError
 
-#: ``warm``: per-code costs of lists in this core's L2 (the scan's compute); ``cold``: of lists streamed from
-#: memory on the measuring machine (its memory stalls included); bench.cpu_rates measures both
+#: ``warm``: the model's per-code cost (faiss 1.7.2's scalar loop, :meth:`CpuRates.code_cycles`); ``cold``: a
+#: diagnostic, today's faiss (SIMD gathers) over lists streamed from memory on the machine that ran
+#: bench.cpu_rates (its memory stalls included), in that core's cycles
 SCAN_REGIMES = ("warm", "cold")
 BLAS_THRESHOLD = 20  # faiss 1.7.2 distance_compute_blas_threshold (utils/distances.cpp), the faiss Chameleon ran
 
@@ -102,17 +103,26 @@ class CpuRates:
     replica_fadd: float = 0.0
     replica_on: str = ""
 
+    @cached_property
+    def _moved(self) -> dict:
+        """target core -> (log2 M, cycles per code / M) of the replica moved there (filled on first use: the
+        scan model asks for it once per batch)."""
+        return {}
+
     def code_cycles(self, M: int, target: str) -> float:
         """Cycles per code of faiss 1.7.2's scalar scan at M on the ``target`` core: the replica measured here,
         moved by microarchitecture (:mod:`hwsim.scan_transfer`), interpolated in log M between measured M."""
         from . import scan_transfer as st
 
         if not self.replica:
-            raise HwragError("these CPU rates have no scan_replica section; re-measure: python -m bench.cpu_rates")
-        here, tgt = st.get(self.replica_core), st.get(target)
-        ms = sorted(self.replica)
-        per = [st.transfer(*self.replica[m], m, here, self.replica_fadd, tgt)["cycles_per_code"] / m for m in ms]
-        return float(M * np.interp(np.log2(M), np.log2(ms), per))
+            raise HwragError("these CPU rates have no scan_replica section; measure it: python -m bench.scan_replica")
+        if target not in self._moved:
+            here, tgt = st.get(self.replica_core), st.get(target)
+            ms = sorted(self.replica)
+            self._moved[target] = (np.log2(ms), [st.transfer(*self.replica[m], m, here, self.replica_fadd, tgt)
+                                                 ["cycles_per_code"] / m for m in ms])
+        log_m, per = self._moved[target]
+        return float(M * np.interp(np.log2(M), log_m, per))
 
     def scan_costs(self, d: int, M: int, regime: str = "warm", target: str = "") -> tuple[float, float, float]:
         """Per query, per list (nearest measured shape: same M and nearest D, else nearest M) and per code.
