@@ -306,13 +306,9 @@ def _set_simd_level(faiss) -> str:
 
 
 def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+    from .machine import cpu_identity
+
+    return cpu_identity()["cpu_model"]
 
 
 def write_rates(res: dict, directory: Path) -> Path:

@@ -185,14 +185,14 @@ def run() -> dict:
 
     import torch
 
-    from .cpu_rates import _cpu_model
+    from .machine import cpu_identity
 
     before = os.getloadavg()
     shapes = profile_shapes()
     per_kernel = host_seconds_per_kernel()
     return {"figures": "measured (operator counts from torch.profiler; host time: on-CPU time, 1 thread)",
             "what": "replica of fairseq's incremental TransformerDecoder step (bench/lm_profile.py), fp32, eager",
-            "torch": torch.__version__, "cpu_model": _cpu_model(), "machine": platform.machine(),
+            "torch": torch.__version__, "cpu_model": cpu_identity()["cpu_model"], "machine": platform.machine(),
             "load_average_before": before, "load_average_after": os.getloadavg(),
             "date": time.strftime("%Y-%m-%d"), "command": "python -m bench.lm_profile",
             "modules": shapes, "host_s_per_kernel_cpu_only": per_kernel}

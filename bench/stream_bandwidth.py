@@ -57,7 +57,7 @@ def main(argv=None) -> int:
 
     from ivfpq.errors import CommandParser, run_command
 
-    from .cpu_rates import _cpu_model
+    from .machine import cpu_identity
 
     ap = CommandParser(prog="python -m bench.stream_bandwidth", description=__doc__.splitlines()[0])
     ap.add_argument("--mib", type=int, default=1024, help="buffer size in MiB (default: %(default)s)")
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
 
     def go():
         res = measure(args.mib)
-        res["cpu_model"] = _cpu_model()
+        res["cpu_model"] = cpu_identity()["cpu_model"]
         print(json.dumps(res, indent=1))
         return 0
 
