@@ -193,6 +193,16 @@ class InferenceCoordinator:
             self._encoder = default_encoder()
         return self._encoder
 
+    def _retrieve(self, kind: str, q, k: int, nprobe: int, st: StepTiming, t0: float):
+        """Generator: submit one retrieval, charge the compute since ``t0`` to the step, wait for the answer
+        (yielded to the caller that overlaps it) and record its latency and modeled device time."""
+        fut = self.retriever.submit(kind, q, k, nprobe)
+        st.compute_s += time.perf_counter() - t0
+        timed, st.wait_s = yield fut
+        st.retrieval_latency_s, st.retrieved = timed.latency_s, True
+        st.modeled_device_s, st.modeled_config = _modeled_device(timed.result)
+        return timed.result
+
     def _chunk_retrieval(self, queries: list[str], cfg: GenerationConfig, st: StepTiming):
         """Generator: one chunk retrieval for ``queries`` (dense through the service, BM25 fused here when
         hybrid); returns the hits per query and the passage texts."""
@@ -201,13 +211,8 @@ class InferenceCoordinator:
         c = cfg.chunk
         t = time.perf_counter()
         q = self.encoder.encode(queries)
-        fut = self.retriever.submit("chunk", q, max(c.k, c.candidates) if c.hybrid else c.k, c.nprobe)
-        st.compute_s += time.perf_counter() - t
-        timed, st.wait_s = yield fut
+        r = yield from self._retrieve("chunk", q, max(c.k, c.candidates) if c.hybrid else c.k, c.nprobe, st, t)
         t = time.perf_counter()
-        st.retrieval_latency_s, st.retrieved = timed.latency_s, True
-        st.modeled_device_s, st.modeled_config = _modeled_device(timed.result)
-        r = timed.result
         if c.hybrid:
             if "chunk" not in self.stores:
                 raise HwragError("the hybrid chunk search needs the chunk store's passages (stores=...)")
@@ -252,13 +257,8 @@ class InferenceCoordinator:
                 inputs = seqs
             logits, hidden = decoder.last(inputs)  # (b, V), (b, C)
             if cfg.mode == "token" and step % cfg.knn.interval == 0:
-                fut = self.retriever.submit("token", hidden.cpu().numpy(), cfg.knn.k, cfg.knn.nprobe)
-                st.compute_s += time.perf_counter() - t
-                timed, st.wait_s = yield fut
+                r = yield from self._retrieve("token", hidden.cpu().numpy(), cfg.knn.k, cfg.knn.nprobe, st, t)
                 t = time.perf_counter()
-                st.retrieval_latency_s, st.retrieved = timed.latency_s, True
-                st.modeled_device_s, st.modeled_config = _modeled_device(timed.result)
-                r = timed.result
                 nxt = torch.tensor([[payload_token(p) for p in row] for row in r.payloads], dtype=torch.long)
                 nxt[torch.from_numpy(r.ids) < 0] = -1
                 if cfg.neighbours:
