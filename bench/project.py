@@ -65,7 +65,7 @@ def _system_latencies(configs, M, nodes, d, k, vectors, nlist, nprobe, imbalance
     from hwsim.workload import SIFT_LIST_CV, SearchSpec
 
     spec = SearchSpec(name="sift-like", d=d, M=M, k=k, ntotal=vectors, nlist=nlist, nprobe=nprobe,
-                      list_cv=imbalance or SIFT_LIST_CV)
+                      list_cv=imbalance or SIFT_LIST_CV, list_shape="gamma" if imbalance else "sift-measured")
     systems = ("cpu",) + tuple(s for s in (_system_of(c) for c in configs) if s)
     r = SystemModel(spec, nodes=nodes, samples=21).model(systems, 1)
     return {x: f.latency_s for x, f in r.systems.items()}

@@ -153,7 +153,7 @@ def chameleon_table(nodes_list=(1, 2, 4, 8), Ms=(16, 32, 64), nq: int = 16, imba
     for M in Ms:
         spec = SearchSpec(name="sift-like", d=128, M=M)
         if imbalance > 0:
-            spec = replace(spec, list_cv=float(imbalance))
+            spec = replace(spec, list_cv=float(imbalance), list_shape="gamma")
         for n in nodes_list:
             sm = SystemModel(spec, nodes=n, samples=samples)
             r1 = sm.model(("cpu", "fpga-cpu", "fpga-gpu"), 1)

@@ -11,10 +11,11 @@ Systems (as Chameleon's released experiment scripts run them):
 * ``pim-hbm`` / ``pim-dimm`` / ``upmem``: the same frame with PIM memory nodes (GPU list selection).
 
 Latency: the median over ``samples`` batches of ``b`` queries drawn from a pool whose probed lists follow
-the data: list sizes spread as SIFT's k-means lists (coefficient of variation 0.369), each query probing
-lists with probability ``size ** alpha``, ``alpha`` set so the mean scanned codes per query are the
-real-query scan ratio Chameleon measured on SIFT (1.094 x the mean list size;
-:func:`hwsim.workload.probe_alpha`). Throughput: the CPU systems at one batch of 10,000 queries (the baseline
+the data: list sizes shaped as SIFT's k-means lists as Chameleon measured them (coefficient of variation
+0.369), each query probing lists with probability ``size ** alpha``, ``alpha`` set so the mean scanned codes
+per query are the real-query scan ratio Chameleon measured on SIFT (1.094 x the mean list size;
+:func:`hwsim.workload.probe_alpha`), one query's lists alike in size (a query's probes are neighbours;
+:data:`hwsim.workload.FITTED_PROBE_CORRELATION`), so the work per query spreads as real queries' does. Throughput: the CPU systems at one batch of 10,000 queries (the baseline
 script), the node systems at batches of 128 with the configuration's batch window in flight (the steady state
 of the busiest resource; query and batch windows per configuration, :func:`hwsim.coordinator.windows`). The node systems' GPU host is a Python process: its client work per batch (measured here,
 ``bench.host_costs``) is on the path. A node that runs a batch's queries at once (PIM whole lists on
