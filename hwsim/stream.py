@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from ivfpq.errors import HwragError
 
@@ -162,22 +163,33 @@ def couple(ready_ns: np.ndarray, run_items: np.ndarray, items_per_beat: int, bea
     if port_ns_per_burst > 0 and ready.size:  # the port passes one burst per port_ns_per_burst
         i = np.arange(ready.size) * port_ns_per_burst
         ready = np.maximum.accumulate(ready - i) + i + port_ns_per_burst
+    t, gaps = _couple_runs(ready, np.asarray(run_items, np.int64), int(items_per_beat), float(beat_ns),
+                           float(gap_ns), int(item_bytes), int(tx))
+    return float(t), float(gaps)
+
+
+@njit(cache=True)
+def _couple_runs(ready, run_items, items_per_beat, beat_ns, gap_ns, item_bytes, tx):
+    """The consumer's walk over the runs (a hot loop: one call per query and channel). Beat b of a run
+    starts at max(run start, max over i <= b of (need_i - i x beat)) + b x beat, need_i being the arrival
+    of the last burst beat i reads; only the last beat's start carries on to the next run."""
     t = 0.0
     gaps = 0.0
     b0 = 0
-    for n in np.asarray(run_items, np.int64):
+    for r in range(run_items.size):
+        n = run_items[r]
         if n == 0:
             continue
-        nb = -(-int(n) * item_bytes // tx)
-        beats = -(-int(n) // items_per_beat)
-        # last burst each beat needs
-        last_byte = np.minimum((np.arange(1, beats + 1) * items_per_beat), n) * item_bytes - 1
-        need = ready[b0 + last_byte // tx]
+        nb = -(-n * item_bytes // tx)
+        beats = -(-n // items_per_beat)
         start = t + gap_ns
         gaps += gap_ns
-        k = np.arange(beats) * beat_ns
-        # beat b starts at max(start + b*beat, max_{i<=b}(need_i - i*beat) + b*beat)
-        sb = np.maximum(start, np.maximum.accumulate(need - k)) + k
-        t = float(sb[-1] + beat_ns)
+        m = -np.inf
+        for b in range(beats):
+            last_byte = min((b + 1) * items_per_beat, n) * item_bytes - 1
+            v = ready[b0 + last_byte // tx] - b * beat_ns
+            if v > m:
+                m = v
+        t = max(start, m) + (beats - 1) * beat_ns + beat_ns
         b0 += nb
     return t, gaps
