@@ -85,10 +85,10 @@ def cmd_fidelity(args) -> int:
           f"{sum(r['inside'] for r in ratios)} of {len(ratios)} inside")
     print(format_table(ratios, ["ratio", "dataset", "batch", "modeled", "published", "inside"]))
     for c in res["fitted_constants"]:
-        unit = "GHz" if "fitted_ghz" in c else "us"
+        unit = f" {c['unit']}" if c["unit"] else ""
         held = f"; held at {c['held_ghz']:g} GHz within {c['bounds_ghz']}" if "held_ghz" in c else ""
-        print(f"\nfitted constant: {c['name']}: fit {c.get('fitted_ghz', c.get('fitted_us')):.3f} {unit} on "
-              f"{c['fitted_on']}{held}; in use {c.get('in_use_ghz', c.get('in_use_us')):.3g} {unit}; residuals "
+        print(f"\nfitted constant: {c['name']}: fit {c['fitted']:.3f}{unit} on "
+              f"{c['fitted_on']}{held}; in use {c['in_use']:.3g}{unit}; residuals "
               f"{', '.join(f'{x:+.1f} %' for x in c['residual_pct'])}. {c['plausibility']}")
     if "pim_anns" in res:
         print("\nUPMEM configured like PIM-ANNS (modeled) vs its published QPS (SIFT1B IVF4096,PQ32, K=10)")

@@ -43,7 +43,7 @@ CHUNK = 64
 #: fitted once on the calibration set's Chameleon (FPGA-GPU) ChamLM rows by bench.fidelity fit_op_cost.
 #: Plausibility: bench.lm_profile measures ~12 us of host time per op for the replica's CPU-only step here,
 #: to which a GPU adds its launch (NVIDIA: ~20 us end to end for an eager element-wise op on a V100 system)
-FITTED_OP_S = 36.5e-6
+FITTED_OP_S = 37.5e-6
 FP32_BYTES = 4
 
 
