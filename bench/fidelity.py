@@ -2,8 +2,9 @@
 
 Measured figures: ``docs/REFERENCE.md`` § Chameleon measured results (Chameleon's result archives). SIFT is
 the calibration set and Deep the validation set. Every parameter is measured here or cited
-(``docs/REFERENCE.md`` § System model parameters); none is fitted to an end-to-end figure, but some are
-component measurements Chameleon made on SIFT runs: the socket power (turbostat, SIFT batch 1 and 64), the
+(``docs/REFERENCE.md`` § System model parameters) except three constants fitted once on the calibration set
+and listed with their residuals (:func:`fit_probe_correlation`, :func:`fit_busy_clock`, :func:`fit_op_cost`);
+some are component measurements Chameleon made on SIFT runs: the socket power (turbostat, SIFT batch 1 and 64), the
 RTX 3090's list-selection time and power (SIFT batch 1), the list-size spread and the real queries' probe
 bias (SIFT100M lists). The SIFT energy rows therefore partly echo their inputs (e.g. 183.31 W x 0.19 ms =
 34.8 of the 53.6 mJ FPGA-GPU figure at batch 1); Deep, which supplies nothing, is the independent check.
