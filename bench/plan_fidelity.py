@@ -81,5 +81,7 @@ def short(f: dict) -> str:
     """One line for a table: the two errors, or why there are none."""
     if "none" in f:
         return "unvalidated (PIM)"
-    return (f"lat {f['retrieval_latency']['error_pct']:+.0f}% ({f['retrieval_latency']['validated_configuration']}), "
-            f"tok/s {f['tokens_per_s']['error_pct']:+.0f}%")
+    lat, tok = f["retrieval_latency"], f["tokens_per_s"]
+    as_run = " as run: CPU faiss" if lat["note"] else ""
+    return (f"lat {lat['error_pct']:+.0f}% ({lat['validated_configuration']}{as_run}), tok/s {tok['error_pct']:+.0f}% "
+            f"({tok['validated_configuration'].split(' (')[0]})")

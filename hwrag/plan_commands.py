@@ -33,7 +33,9 @@ def _cmd_plan(args) -> int:
     annotate = None
     if not args.no_fidelity:
         from bench.plan_fidelity import annotate
-    r = plan(w, tuple(args.systems or SYSTEMS), tuple(args.overlap or OVERLAPS), annotate=annotate)
+    if args.samples < 1:
+        raise HwragError(f"--samples must be >= 1, got {args.samples}")
+    r = plan(w, tuple(args.systems or SYSTEMS), tuple(args.overlap or OVERLAPS), args.samples, annotate=annotate)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(json.dumps(plain(r), indent=1))
@@ -48,7 +50,8 @@ def _cmd_plan(args) -> int:
 
 
 def _fmt(v, spec: str, scale: float = 1.0) -> str:
-    return "-" if v is None else format(v * scale, spec)
+    """``v`` formatted, or a dash of the same width where it is undefined."""
+    return format("-", ">" + spec.split(".")[0]) if v is None else format(v * scale, spec)
 
 
 def _print_table(w, r: dict) -> None:
@@ -146,6 +149,8 @@ def add_plan_parser(subparsers) -> None:
     p.add_argument("--systems", nargs="+", metavar="SYSTEM", help=f"subset of: {', '.join(SYSTEMS)} (default: all)")
     p.add_argument("--overlap", nargs="+", metavar="MODE",
                    help=f"retrieval/inference overlap modes, subset of: {', '.join(OVERLAPS)} (default: both)")
+    p.add_argument("--samples", type=int, default=11,
+                   help="modeled retrieval batches per configuration (median and p95 over them; default: %(default)s)")
     p.add_argument("--no-fidelity", action="store_true",
                    help="skip the fidelity error of the nearest validated configuration (default: computed)")
     p.add_argument("--study", action="store_true",
