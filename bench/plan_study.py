@@ -136,5 +136,26 @@ def main_study(out: Path, as_json: bool = False) -> int:
     return 0
 
 
+def time_default_space(preset: str = "dec-s") -> dict:
+    """Wall and CPU seconds of one cold evaluation of a preset's default space (measured), with this
+    machine's CPU and load average."""
+    import os
+
+    from hwsim.plan import PRESETS, evaluate
+
+    from .machine import cpu_identity
+
+    load0 = os.getloadavg()
+    t, c = time.perf_counter(), time.process_time()
+    pts = evaluate(PRESETS[preset])
+    return {"figures": "measured", "preset": preset, "configurations": len(pts),
+            "wall_s": time.perf_counter() - t, "cpu_s": time.process_time() - c,
+            "cpu": cpu_identity()["cpu_model"], "cores": os.cpu_count(),
+            "load_average_before": load0, "load_average_after": os.getloadavg()}
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--time"]:
+        print(json.dumps(time_default_space(*sys.argv[2:3]), indent=1))
+        sys.exit(0)
     sys.exit(main_study(Path(sys.argv[1] if len(sys.argv) > 1 else "plan")))
