@@ -90,7 +90,10 @@ def run_study(models=MODELS, ntotals=NTOTALS, progress: bool = True) -> dict:
 
 def _label(c: dict | None, fastest: dict | None) -> str:
     if c is None:
-        return f"none (best {fastest['tpot_ms']:.0f} ms: {fastest['system']})" if fastest else "none fits"
+        if not fastest:
+            return "none fits"
+        bound = "retrieval-bound" if fastest["bottleneck"].startswith("retrieval") else "LM-bound"
+        return f"none (best {fastest['tpot_ms']:.0f} ms, {fastest['system']}, {bound})"
     return f"{c['system']}×{c['nodes']}{' tt' if c['overlap'] == 'tiktok' else ''}" + \
            (f" {c['cpu_cores']}c" if c["system"] in ("cpu", "cpu-gpu") else "")
 

@@ -407,9 +407,9 @@ def pareto(points: list[PlanPoint], objective: str = "chip", percentile: str = "
 
 def cheapest(points: list[PlanPoint], percentile: str = "median") -> PlanPoint | None:
     """Of the points that meet every target: the fewest chips, then the lowest list price (unpriced last),
-    then the lowest retrieval latency."""
+    then the most tokens/s (at ``percentile``), then the lowest retrieval latency."""
     ok = [p for p in points if p.meets]
-    return min(ok, key=lambda p: (p.chips, math.inf if p.price_usd is None else p.price_usd,
+    return min(ok, key=lambda p: (p.chips, math.inf if p.price_usd is None else p.price_usd, -_tokens(p, percentile),
                                   p.at("retrieval_latency_s", percentile))) if ok else None
 
 
