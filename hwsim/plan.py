@@ -47,6 +47,7 @@ SELECTIONS = ("cpu", "gpu")
 OVERLAPS = ("serial", "tiktok")
 CPU_CORES = (8, 16)
 NODE_STEPS = (1, 2, 4)        # multiples of the fewest memory nodes that hold the datastore
+MAX_NODES = 512               # the most memory nodes tried for the fewest that fit (else one node, marked unfit)
 COORDINATOR_CORES = 8         # the CPU coordinator of the node systems (Chameleon's setup)
 PERCENTILES = ("median", "p95")
 
@@ -213,8 +214,8 @@ def space(w: RalmWorkload, systems=tuple(SYSTEMS), overlaps=OVERLAPS, pool=None)
         if scan == "cpu":
             hw = [(1, c) for c in CPU_CORES]
         else:
-            n0 = min_nodes(scan, w, pool) or 1
-            hw = [(n0 * k, COORDINATOR_CORES) for k in NODE_STEPS]
+            n0 = min_nodes(scan, w, pool, MAX_NODES)
+            hw = [(n0 * k, COORDINATOR_CORES) for k in NODE_STEPS] if n0 else [(1, COORDINATOR_CORES)]
         out += [Config(scan, sel, n, c, o) for n, c in hw for o in overlaps]
     return out
 
@@ -259,15 +260,34 @@ def model_space(w: RalmWorkload, configs: list[Config], samples: int = 11, pool=
         groups.setdefault((c.nodes, c.cpu_cores), set()).add((c.scan, c.selection, _sub_batch(w, c.overlap)))
     out = {}
     for (n, cores), todo in groups.items():
-        sm = _CachedFlows(spec, nodes=n, cpu_cores=cores, samples=samples, pool=pool)
+        sm = None
         for scan, sel, b in sorted(todo):
+            if not _holds(w, scan, n, cores, pool):   # not modeled: a shard that fits nowhere can be huge
+                out[(scan, sel, n, cores, b)] = Retrieval(math.inf, math.inf, 0.0, 0.0, "-", False,
+                                                          f"{system_name(scan, sel)}: the datastore does not fit "
+                                                          f"{n if scan != 'cpu' else plan_costs.sockets(cores)} "
+                                                          f"{'node(s)' if scan != 'cpu' else 'socket(s)'}")
+                continue
+            sm = sm or _CachedFlows(spec, nodes=n, cpu_cores=cores, samples=samples, pool=pool)
             kind = SystemKind(system_name(scan, sel), sel, scan)
             f = sm.node_system(kind, b) if kind.on_nodes else sm.cpu_system(kind, b)
-            fits = f.fits and (kind.on_nodes or cpu_fits(w, cores))
+            fits = f.fits
             stage = max(f.stages_s, key=lambda s: f.stages_s[s] if s != "node_device_per_query" else -1)
             out[(scan, sel, n, cores, b)] = Retrieval(f.latency_s, f.latency_p95_s, ralm.relay_s(sm, b),
                                                       f.energy_per_query_J, stage, fits, f.config)
     return out
+
+
+def _holds(w: RalmWorkload, scan: str, nodes: int, cpu_cores: int, pool) -> bool:
+    """The datastore fits the CPU server (a CPU scan) or ``nodes`` memory nodes."""
+    if scan == "cpu":
+        return cpu_fits(w, cpu_cores)
+    spec = w.spec()
+    try:
+        MemoryNode(scan).accelerator(spec.d, spec.M).check_shard(spec.M, int(node_slice(pool.list_sizes, nodes).sum()))
+        return True
+    except HwragError:
+        return False
 
 
 def _sub_batch(w: RalmWorkload, overlap: str) -> int:
@@ -315,7 +335,7 @@ class PlanPoint:
     @property
     def energy_per_token_J(self) -> float | None:
         """The configuration's power over the tokens it generates per second."""
-        return None if self.power_w is None else self.power_w / self.tokens_per_s
+        return None if self.power_w is None or self.tokens_per_s <= 0 else self.power_w / self.tokens_per_s
 
     def at(self, what: str, percentile: str) -> float:
         """``retrieval_latency_s``, ``ttft_s`` or ``tpot_s`` at the median or p95."""
@@ -335,6 +355,11 @@ def derive(w: RalmWorkload, configs: list[Config], retrievals: dict) -> list[Pla
             lm[b] = (ralm.step_s(m, b)["step_s"], ralm.encode_s(m, b))
         step, enc = lm[b]
         r = retrievals[(c.scan, c.selection, c.nodes, c.cpu_cores, b)]
+        counts = plan_costs.components_of(c.scan, c.selection, c.nodes, c.cpu_cores)
+        if not r.fits and math.isinf(r.latency_s):
+            out.append(PlanPoint(c.system, c.nodes, c.cpu_cores, c.overlap, sum(counts.values()), *[math.inf] * 6,
+                                 0.0, 0.0, None, None, "does not fit", False, False, r.config))
+            continue
         tik = c.overlap == "tiktok"
         periods = [ralm.interval_period_s(w.interval, step, lat + r.relay_s, enc, tik)
                    for lat in (r.latency_s, r.latency_p95_s)]
@@ -344,7 +369,6 @@ def derive(w: RalmWorkload, configs: list[Config], retrievals: dict) -> list[Pla
         bottleneck = ("LM steps (retrieval hidden behind the other sub-batch)" if hidden else
                       f"{'retrieval' if ret_share >= 0.5 else 'LM steps'} (retrieval {ret_share:.0%} of the "
                       f"period; its largest stage: {r.stage})")
-        counts = plan_costs.components_of(c.scan, c.selection, c.nodes, c.cpu_cores)
         p = PlanPoint(c.system, c.nodes, c.cpu_cores, c.overlap, sum(counts.values()), r.latency_s,
                       r.latency_p95_s, first[0], first[1], periods[0] / w.interval, periods[1] / w.interval,
                       w.batch * w.interval / periods[0], r.energy_per_query_J,
@@ -451,7 +475,9 @@ def plan(w: RalmWorkload, systems=tuple(SYSTEMS), overlaps=OVERLAPS, samples: in
 
 
 def _row(p: PlanPoint) -> dict:
-    return {**asdict(p), "tokens_per_s_per_chip": p.tokens_per_s_per_chip,
+    """A point as plain data; an infinite figure (a configuration that does not hold the datastore) is None."""
+    d = {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(p).items()}
+    return {**d, "tokens_per_s_per_chip": p.tokens_per_s_per_chip,
             "tokens_per_s_per_watt": p.tokens_per_s_per_watt, "tokens_per_s_per_dollar": p.tokens_per_s_per_dollar,
             "energy_per_token_J": p.energy_per_token_J}
 

@@ -145,6 +145,14 @@ def test_workload_files_and_errors(tmp_path):
         load_workload("no-such-workload")
 
 
+def test_a_datastore_nothing_holds_is_named():
+    w = RalmWorkload("huge", datastore=Datastore(ntotal=10 ** 14))
+    r = plan(w, ("cpu", "fpga-gpu"), ("serial",), samples=1)
+    assert {(p["system"], p["nodes"], p["fits"]) for p in r["points"]} == \
+        {("cpu", 1, False), ("fpga-gpu", 1, False)}        # no node count up to MAX_NODES holds it: one, unfit
+    assert r["choice"] is None and r["unmet"].startswith("no configuration holds the datastore")
+
+
 def test_unmeetable_targets_are_named():
     r = plan(with_targets(PRESETS["dec-s"], 0.001, None, tpot_ms=0.5), ("cpu",), ("serial",), samples=3)
     assert r["choice"] is None and r["figures"] == "modeled"
