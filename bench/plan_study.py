@@ -12,6 +12,8 @@ the measured one (:data:`bench.fidelity.CHAMLM`). Writes ``study.json``.
 from __future__ import annotations
 
 import json
+import os
+import resource
 import sys
 import time
 from dataclasses import replace
@@ -39,7 +41,7 @@ def study_one(model: str, ntotal: int, intervals=INTERVALS, factors=TPOT_FACTORS
     w = replace(base, datastore=replace(base.datastore, ntotal=ntotal), interval=1)
     pool = make_pool(w.spec())
     configs = space(w, pool=pool)
-    retrievals = model_space(w, configs, samples, pool)
+    retrievals = model_space(w, configs, samples, pool, workers=min(2, os.cpu_count() or 1))
     step = ralm.step_s(LMS[model], w.batch)["step_s"]
     rows = []
     for interval in intervals:
@@ -139,22 +141,26 @@ def main_study(out: Path, as_json: bool = False) -> int:
     return 0
 
 
-def time_default_space(preset: str = "dec-s") -> dict:
-    """Wall and CPU seconds of one cold evaluation of a preset's default space (measured), with this
-    machine's CPU and load average."""
-    import os
-
+def time_default_space(preset: str = "dec-s", workers=(1, 2)) -> dict:
+    """Wall and CPU seconds (this process and its forked workers) of one cold evaluation of a preset's default
+    space with 1 and 2 worker processes (measured), with this machine's CPU and load average."""
     from hwsim.plan import PRESETS, evaluate
 
     from .machine import cpu_identity
 
-    load0 = os.getloadavg()
-    t, c = time.perf_counter(), time.process_time()
-    pts = evaluate(PRESETS[preset])
-    return {"figures": "measured", "preset": preset, "configurations": len(pts),
-            "wall_s": time.perf_counter() - t, "cpu_s": time.process_time() - c,
-            "cpu": cpu_identity()["cpu_model"], "cores": os.cpu_count(),
-            "load_average_before": load0, "load_average_after": os.getloadavg()}
+    runs = []
+    for k in workers:
+        load0 = os.getloadavg()
+        t, c = time.perf_counter(), time.process_time()
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        pts = evaluate(PRESETS[preset], workers=k)
+        kids2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        runs.append({"workers": k, "configurations": len(pts), "wall_s": time.perf_counter() - t,
+                     "cpu_s": time.process_time() - c + (kids2.ru_utime + kids2.ru_stime)
+                     - (kids.ru_utime + kids.ru_stime), "load_average_before": load0,
+                     "load_average_after": os.getloadavg()})
+    return {"figures": "measured", "preset": preset, "runs": runs, "cpu": cpu_identity()["cpu_model"],
+            "cores": os.cpu_count()}
 
 
 if __name__ == "__main__":

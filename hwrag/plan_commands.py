@@ -6,12 +6,14 @@ configuration (:mod:`bench.plan_fidelity`); writes ``plan.json`` and one PNG per
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 from ivfpq.errors import HwragError
 from ivfpq.jsonable import plain
 
+DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 OBJECTIVE_LABEL = {"chip": "tokens/s per chip", "watt": "tokens/s per watt", "dollar": "tokens/s per list-price $"}
 
 
@@ -35,7 +37,10 @@ def _cmd_plan(args) -> int:
         from bench.plan_fidelity import annotate
     if args.samples < 1:
         raise HwragError(f"--samples must be >= 1, got {args.samples}")
-    r = plan(w, tuple(args.systems or SYSTEMS), tuple(args.overlap or OVERLAPS), args.samples, annotate=annotate)
+    if args.workers < 1:
+        raise HwragError(f"--workers must be >= 1, got {args.workers}")
+    r = plan(w, tuple(args.systems or SYSTEMS), tuple(args.overlap or OVERLAPS), args.samples, annotate=annotate,
+             workers=args.workers)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(json.dumps(plain(r), indent=1))
@@ -151,6 +156,9 @@ def add_plan_parser(subparsers) -> None:
                    help=f"retrieval/inference overlap modes, subset of: {', '.join(OVERLAPS)} (default: both)")
     p.add_argument("--samples", type=int, default=11,
                    help="modeled retrieval batches per configuration (median and p95 over them; default: %(default)s)")
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                   help="processes that model the space (same figures with any number; default: %(default)s, "
+                        "this machine's cores up to 2)")
     p.add_argument("--no-fidelity", action="store_true",
                    help="skip the fidelity error of the nearest validated configuration (default: computed)")
     p.add_argument("--study", action="store_true",

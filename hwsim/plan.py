@@ -249,32 +249,48 @@ class _CachedFlows(SystemModel):
         return self._flows[key]
 
 
-def model_space(w: RalmWorkload, configs: list[Config], samples: int = 11, pool=None) -> dict:
+def model_space(w: RalmWorkload, configs: list[Config], samples: int = 11, pool=None, workers: int = 1) -> dict:
     """The retrieval of every configuration, keyed ``(scan, selection, nodes, cpu_cores, batch)``: one system
-    model per (nodes, cores), sharing one query pool; the batch for ``serial``, the half batch for
-    ``tiktok``."""
-    spec = w.spec()
-    pool = pool or make_pool(spec)
-    groups: dict[tuple[int, int], set] = {}
+    model per (scan, nodes, cores), sharing one query pool; the batch for ``serial``, the half batch for
+    ``tiktok``. With ``workers`` > 1 the system models run in that many forked processes (each is
+    deterministic and independent of the others, so the figures are the same as with one)."""
+    pool = pool or make_pool(w.spec())
+    tasks: dict[tuple[str, int, int], set] = {}
     for c in configs:
-        groups.setdefault((c.nodes, c.cpu_cores), set()).add((c.scan, c.selection, _sub_batch(w, c.overlap)))
-    out = {}
-    for (n, cores), todo in groups.items():
-        sm = None
-        for scan, sel, b in sorted(todo):
-            if not _holds(w, scan, n, cores, pool):   # not modeled: a shard that fits nowhere can be huge
-                out[(scan, sel, n, cores, b)] = Retrieval(math.inf, math.inf, 0.0, 0.0, "-", False,
-                                                          f"{system_name(scan, sel)}: the datastore does not fit "
-                                                          f"{n if scan != 'cpu' else plan_costs.sockets(cores)} "
-                                                          f"{'node(s)' if scan != 'cpu' else 'socket(s)'}")
-                continue
-            sm = sm or _CachedFlows(spec, nodes=n, cpu_cores=cores, samples=samples, pool=pool)
-            kind = SystemKind(system_name(scan, sel), sel, scan)
-            f = sm.node_system(kind, b) if kind.on_nodes else sm.cpu_system(kind, b)
-            fits = f.fits
-            stage = max(f.stages_s, key=lambda s: f.stages_s[s] if s != "node_device_per_query" else -1)
-            out[(scan, sel, n, cores, b)] = Retrieval(f.latency_s, f.latency_p95_s, ralm.relay_s(sm, b),
-                                                      f.energy_per_query_J, stage, fits, f.config)
+        tasks.setdefault((c.scan, c.nodes, c.cpu_cores), set()).add((c.selection, _sub_batch(w, c.overlap)))
+    args = [(w, key, sorted(todo), samples, pool) for key, todo in
+            sorted(tasks.items(), key=lambda kv: (_COST_ORDER.get(kv[0][0], 9), -kv[0][1]))]
+    if workers > 1 and len(args) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(min(workers, len(args))) as mp:
+            parts = mp.starmap(_model_task, args, chunksize=1)
+    else:
+        parts = [_model_task(*a) for a in args]
+    return {k: v for part in parts for k, v in part.items()}
+
+
+#: the most expensive node kinds first, so that forked workers share the work evenly
+_COST_ORDER = {"fpga": 0, "upmem": 1, "pim-dimm": 2, "pim-hbm": 3, "cpu": 4}
+
+
+def _model_task(w: RalmWorkload, key: tuple[str, int, int], todo: list, samples: int, pool) -> dict:
+    """One (scan, nodes, cores) on one system model: every (selection, batch) asked."""
+    scan, n, cores = key
+    out: dict = {}
+    if not _holds(w, scan, n, cores, pool):   # not modeled: a shard that fits nowhere can be huge
+        where = f"{n} node(s)" if scan != "cpu" else f"{plan_costs.sockets(cores)} socket(s)"
+        for sel, b in todo:
+            out[(scan, sel, n, cores, b)] = Retrieval(math.inf, math.inf, 0.0, 0.0, "-", False,
+                                                      f"{system_name(scan, sel)}: the datastore does not fit {where}")
+        return out
+    sm = _CachedFlows(w.spec(), nodes=n, cpu_cores=cores, samples=samples, pool=pool)
+    for sel, b in todo:
+        kind = SystemKind(system_name(scan, sel), sel, scan)
+        f = sm.node_system(kind, b) if kind.on_nodes else sm.cpu_system(kind, b)
+        stage = max(f.stages_s, key=lambda s: f.stages_s[s] if s != "node_device_per_query" else -1)
+        out[(scan, sel, n, cores, b)] = Retrieval(f.latency_s, f.latency_p95_s, ralm.relay_s(sm, b),
+                                                  f.energy_per_query_J, stage, f.fits, f.config)
     return out
 
 
@@ -397,11 +413,12 @@ def _tokens(p: PlanPoint, percentile: str) -> float:
     return p.tokens_per_s * p.tpot_s / p.at("tpot_s", percentile)
 
 
-def evaluate(w: RalmWorkload, systems=tuple(SYSTEMS), overlaps=OVERLAPS, samples: int = 11) -> list[PlanPoint]:
-    """Model every configuration of the space for the workload."""
+def evaluate(w: RalmWorkload, systems=tuple(SYSTEMS), overlaps=OVERLAPS, samples: int = 11,
+             workers: int = 1) -> list[PlanPoint]:
+    """Model every configuration of the space for the workload (``workers``: :func:`model_space`)."""
     pool = make_pool(w.spec())
     configs = space(w, systems, overlaps, pool)
-    return derive(w, configs, model_space(w, configs, samples, pool))
+    return derive(w, configs, model_space(w, configs, samples, pool, workers))
 
 
 #: the frontier objectives: higher is better, None (undefined) points are left out
@@ -457,11 +474,11 @@ def why_unmet(w: RalmWorkload, points: list[PlanPoint]) -> str:
 
 
 def plan(w: RalmWorkload, systems=tuple(SYSTEMS), overlaps=OVERLAPS, samples: int = 11,
-         annotate: Callable[[dict, RalmWorkload], dict] | None = None) -> dict:
+         annotate: Callable[[dict, RalmWorkload], dict] | None = None, workers: int = 1) -> dict:
     """The frontiers per objective, every point, and the cheapest configuration that meets every target, or
     what no configuration meets. ``annotate`` adds to each row (``bench.plan_fidelity`` adds the fidelity
     report's error on the nearest validated configuration)."""
-    pts = evaluate(w, systems, overlaps, samples)
+    pts = evaluate(w, systems, overlaps, samples, workers)
     pct = w.targets.percentile
     rows = {id(p): _row(p) for p in pts}
     if annotate is not None:

@@ -27,6 +27,7 @@ def test_plan_bad_input_is_one_line(capsys):
                       (["plan", "dec-s", "--overlap", "half"], "unknown --overlap value 'half'; accepted: serial"),
                       (["plan"], "name a WORKLOAD"),
                       (["plan", "dec-s", "--samples", "0"], "--samples must be >= 1"),
+                      (["plan", "dec-s", "--workers", "0"], "--workers must be >= 1"),
                       (["plan", "nope"], "neither a preset")):
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -63,6 +63,12 @@ def test_frontiers_of_a_modeled_space_equal_brute_force(small):
         assert p.meets == (p.fits and p.retrieval_latency_s <= 0.060)
 
 
+def test_forked_workers_give_the_same_figures():
+    w = PRESETS["dec-s"]
+    one = evaluate(w, ("cpu", "pim-dimm"), ("serial",), samples=2)
+    assert evaluate(w, ("cpu", "pim-dimm"), ("serial",), samples=2, workers=2) == one
+
+
 def test_workload_figures_follow_from_the_retrieval():
     """derive() on hand-made retrieval figures against the formulas written out here."""
     w = with_targets(PRESETS["encdec-s"], None, None, tpot_ms=1e9)       # interval 8, batch 64
