@@ -20,7 +20,7 @@ _REGISTRARS = [
     ("rtl.cli", "add_rtl_parser", ("rtl",)),
     ("hwsim.dram.cli", "add_dram_parser", ("dram",)),
     ("hwsim.cli", "add_hw_parser", ("hw",)),
-    ("hwsim.plan_cli", "add_plan_parser", ("plan",)),
+    ("hwrag.plan_commands", "add_plan_parser", ("plan",)),
     ("retrieval_service.cli", "add_service_parsers", ("serve", "node", "coordinator")),
     ("hwrag.ralm_commands", "add_llm_parsers", ("generate", "eval-ppl", "retrieve", "eval-qa")),
     ("hwrag.datastore_commands", "add_parsers", ("datastore",)),
