@@ -34,12 +34,12 @@ def _cell(p) -> dict:
 def study_one(model: str, ntotal: int, intervals=INTERVALS, factors=TPOT_FACTORS, samples: int = 11) -> list[dict]:
     """The planner's pick for one model and datastore size at every interval and TPOT target."""
     from hwsim import ralm
-    from hwsim.plan import LMS, PRESETS, Targets, cheapest, derive, model_space, space
+    from hwsim.plan import LMS, PLAN_POOL_QUERIES, PRESETS, Targets, cheapest, derive, model_space, space
     from hwsim.workload import make_pool
 
     base = PRESETS[model]
     w = replace(base, datastore=replace(base.datastore, ntotal=ntotal), interval=1)
-    pool = make_pool(w.spec())
+    pool = make_pool(w.spec(), n=PLAN_POOL_QUERIES)
     configs = space(w, pool=pool)
     retrievals = model_space(w, configs, samples, pool, workers=min(2, os.cpu_count() or 1))
     step = ralm.step_s(LMS[model], w.batch)["step_s"]

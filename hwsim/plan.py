@@ -37,6 +37,10 @@ from .nodes import MemoryNode, node_slice
 from .system import SYSTEM_TABLE, SystemKind, SystemModel
 from .workload import SearchSpec, make_pool
 
+#: queries in the planner's pool: its figures are medians and P95s over ``samples`` (11) batches, which a pool
+#: of 128 serves as well as the system model's 512 (kept for its 101-batch P95s) at a quarter of the cost
+PLAN_POOL_QUERIES = 128
+
 #: the LMs a workload may name: Chameleon's ChamLM shapes, and SmolLM2-135M (HuggingFaceTB/SmolLM2-135M
 #: config.json: hidden 576, 30 layers, 135M parameters) modeled as a decoder of that shape on the same step
 #: model (fp32 eager, full multi-head key/value cache: its grouped-query attention's 3x smaller cache and
@@ -254,7 +258,7 @@ def model_space(w: RalmWorkload, configs: list[Config], samples: int = 11, pool=
     model per (scan, nodes, cores), sharing one query pool; the batch for ``serial``, the half batch for
     ``tiktok``. With ``workers`` > 1 the system models run in that many forked processes (each is
     deterministic and independent of the others, so the figures are the same as with one)."""
-    pool = pool or make_pool(w.spec())
+    pool = pool or make_pool(w.spec(), n=PLAN_POOL_QUERIES)
     tasks: dict[tuple[str, int, int], set] = {}
     for c in configs:
         tasks.setdefault((c.scan, c.nodes, c.cpu_cores), set()).add((c.selection, _sub_batch(w, c.overlap)))
@@ -416,7 +420,7 @@ def _tokens(p: PlanPoint, percentile: str) -> float:
 def evaluate(w: RalmWorkload, systems=tuple(SYSTEMS), overlaps=OVERLAPS, samples: int = 11,
              workers: int = 1) -> list[PlanPoint]:
     """Model every configuration of the space for the workload (``workers``: :func:`model_space`)."""
-    pool = make_pool(w.spec())
+    pool = make_pool(w.spec(), n=PLAN_POOL_QUERIES)
     configs = space(w, systems, overlaps, pool)
     return derive(w, configs, model_space(w, configs, samples, pool, workers))
 
