@@ -23,6 +23,7 @@ from typing import Awaitable, Callable
 import numpy as np
 
 from ..wire import MEASURED, Figure
+from .config import ADAPTIVE, CoordinatorConfig
 from .outcome import SearchOutcome
 from .registry import IndexEntry
 
@@ -62,6 +63,14 @@ class BatchWindow:
         if not self.adaptive:
             return self.window_s
         return None if mean_fanout_s is None else ADAPTIVE_SLACK * mean_fanout_s
+
+
+def batch_window(config: CoordinatorConfig) -> BatchWindow | None:
+    """The batching policy of a checked ``config``, or None when batching is off (``batch_window_s = 0``)."""
+    if config.batch_window_s == 0:
+        return None
+    return BatchWindow(None if config.batch_window_s == ADAPTIVE else config.batch_window_s,
+                       config.max_window_queries, config.batch_in_flight)
 
 
 @dataclass
