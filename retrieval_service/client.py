@@ -16,10 +16,13 @@ stream, a failed request raises its own error and the stream goes on.
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 import queue
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import grpc
 import numpy as np
@@ -50,9 +53,18 @@ class SearchResult:
     distances: np.ndarray  # (nq, k) float32, smaller is better (IP negated)
     payloads: list[list[bytes]] | None = None  # [query][rank] stored values, when asked for
     missing_shards: list[int] = field(default_factory=list)  # non-empty only for a PARTIAL answer
-    timing: list[Figure] = field(default_factory=list)  # each labelled measured or modeled
+    wire_timing: Sequence = field(default=(), repr=False)  # the answer's Figure messages, decoded on first use
     number_format: str = "fixed"
     request_id: int = 0
+    _timing: list[Figure] | None = field(default=None, repr=False)
+
+    @property
+    def timing(self) -> list[Figure]:
+        """Every stage's figure, each labelled measured or modeled (decoded from the answer when first asked:
+        a caller that never looks at them pays no Python object per figure, ~6 us each here)."""
+        if self._timing is None:
+            self._timing = [figure_from_pb(f) for f in self.wire_timing]
+        return self._timing
 
     @property
     def complete(self) -> bool:
@@ -86,7 +98,7 @@ def parse_response(resp: pb.SearchResponse) -> SearchResult:
         flat = list(resp.payloads)
         payloads = [flat[i * resp.k:(i + 1) * resp.k] for i in range(resp.nq)]
     return SearchResult(ids, unpack(resp.distances, np.float32, shape, "distances"), payloads,
-                        list(resp.missing_shards), [figure_from_pb(f) for f in resp.timing],
+                        list(resp.missing_shards), resp.timing,
                         "fixed" if resp.number_format == common_pb2.FIXED_POINT else "float", resp.request_id)
 
 
@@ -144,9 +156,10 @@ class RetrievalClient(_Base):
         except grpc.FutureTimeoutError:
             raise RetrievalError(grpc.StatusCode.UNAVAILABLE, f"{self.target} not ready in {timeout} s") from None
 
-    def stream(self, timeout: float | None = None) -> "SearchSession":
-        """A bidirectional stream: one request, one answer, in order (``timeout`` bounds the whole stream)."""
-        return SearchSession(self, timeout)
+    def stream(self, timeout: float | None = None, window: int = 64) -> "SearchSession":
+        """A streaming session (``SearchStream``): up to ``window`` requests in flight, answers matched by
+        request id (``timeout`` bounds the whole stream; None: no deadline)."""
+        return SearchSession(self, timeout, window)
 
     def close(self) -> None:
         self.channel.close()
@@ -158,36 +171,113 @@ class RetrievalClient(_Base):
         self.close()
 
 
+class _Window:
+    """What a session shares between its sides: answers pending by request id, a window of requests in flight
+    (``acquire`` blocks while it is full: back-pressure), and how the stream ended (``ended``: the error every
+    request pending or submitted later gets)."""
+
+    def __init__(self, window: int):
+        if window < 1:
+            raise HwragError(f"window={window}; accepted: >= 1 requests in flight")
+        self.size = window
+        self.pending: dict[int, Future] = {}
+        self.ended: RetrievalError | None = None
+
+
 class SearchSession:
+    """One ``SearchStream``: many requests in flight, each answer matched to its request by request id.
+
+    ``submit`` sends a request and returns a :class:`concurrent.futures.Future` of its
+    :class:`SearchResult` (it blocks while ``window`` requests are in flight: back-pressure); ``search``
+    waits for it. A request the service refuses fails alone (its future raises :class:`RetrievalError`
+    with its code) and the stream goes on; when the stream itself ends (the server cut it, its deadline,
+    cancellation), every pending request and every later one raises the stream's status. Thread-safe: the
+    answers are read on a thread of the session's own."""
+
     _END = object()
 
-    def __init__(self, client: RetrievalClient, timeout: float | None):
+    def __init__(self, client: RetrievalClient, timeout: float | None, window: int = 64):
         self.client = client
-        self._q: queue.Queue = queue.Queue()
-        self._lock = threading.Lock()
-        self._call = client.stub.SearchStream(self._requests(), metadata=client.metadata, timeout=timeout)
+        self._w = _Window(window)
+        self._slots = threading.BoundedSemaphore(window)
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()  # pending and ended
+        self._call = client.stub.SearchStream(iter(self._q.get, self._END), metadata=client.metadata, timeout=timeout)
+        self._reader = threading.Thread(target=self._read, name="hwrag-search-stream", daemon=True)
+        self._reader.start()
 
-    def _requests(self):
-        while (r := self._q.get()) is not self._END:
-            yield r
+    @property
+    def window(self) -> int:
+        return self._w.size
+
+    def in_flight(self) -> int:
+        return len(self._w.pending)
+
+    def submit(self, queries, k: int, nprobe: int, *, index: str = "default", policy: str | None = None,
+               with_payloads: bool = False) -> Future:
+        """Send one request; a Future of its answer (blocks while the window is full)."""
+        rid = next(self.client.request_ids)
+        req = make_request(queries, k, nprobe, index, policy, with_payloads, rid)  # a bad shape raises here
+        fut: Future = Future()
+        self._slots.acquire()
+        with self._lock:
+            if self._w.ended is not None:
+                self._slots.release()
+                raise self._w.ended
+            self._w.pending[rid] = fut
+        self._q.put(req)
+        return fut
 
     def search(self, queries, k: int, nprobe: int, *, index: str = "default", policy: str | None = None,
                with_payloads: bool = False) -> SearchResult:
-        with self._lock:
-            rid = next(self.client.request_ids)
-            self._q.put(make_request(queries, k, nprobe, index, policy, with_payloads, rid))
-            try:
-                resp = next(self._call)
-            except grpc.RpcError as e:
-                raise _wrap(e) from None
-            except StopIteration:
-                raise RetrievalError(grpc.StatusCode.UNAVAILABLE, "the stream ended") from None
-        assert resp.request_id == rid, (resp.request_id, rid)
-        return parse_response(resp)  # a failed request raises its own error; the stream goes on
+        """One request, waiting for its answer (a failed request raises its own error; the stream goes on)."""
+        return self.submit(queries, k, nprobe, index=index, policy=policy, with_payloads=with_payloads).result()
 
-    def close(self) -> None:
+    def _read(self) -> None:
+        err: RetrievalError | None = None
+        try:
+            for resp in self._call:
+                with self._lock:
+                    fut = self._w.pending.pop(resp.request_id, None)
+                if fut is None:  # not ours (a request the server could not parse answers with id 0)
+                    fut = self._oldest()
+                    if fut is None:
+                        continue
+                self._slots.release()
+                try:
+                    fut.set_result(parse_response(resp))
+                except RetrievalError as e:
+                    fut.set_exception(e)
+            err = RetrievalError(grpc.StatusCode.UNAVAILABLE, "the stream ended (the server closed it)")
+        except grpc.RpcError as e:
+            err = _wrap(e)
+        except Exception as e:  # noqa: BLE001 -- an answer this client cannot read ends the session
+            err = RetrievalError(grpc.StatusCode.INTERNAL, f"unreadable answer on the stream: {e}")
+        finally:
+            self._end(err or RetrievalError(grpc.StatusCode.CANCELLED, "the stream was closed"))
+
+    def _oldest(self) -> Future | None:
+        """Answers come in request order: an answer without a known id is the oldest pending request's."""
+        with self._lock:
+            if not self._w.pending:
+                return None
+            return self._w.pending.pop(min(self._w.pending))
+
+    def _end(self, err: RetrievalError) -> None:
+        with self._lock:
+            if self._w.ended is None:
+                self._w.ended = err
+            pending, self._w.pending = self._w.pending, {}
+        for fut in pending.values():
+            self._slots.release()
+            fut.set_exception(err)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Half-close: the answers in flight still come (for at most ``timeout`` s), then the call ends."""
         self._q.put(self._END)
+        self._reader.join(timeout)
         self._call.cancel()
+        self._reader.join(timeout)
 
     def __enter__(self):
         return self
@@ -230,8 +320,9 @@ class AsyncRetrievalClient(_Base):
         except grpc.RpcError as e:
             raise _wrap(e) from None
 
-    def stream(self, timeout: float | None = None) -> "AsyncSearchSession":
-        return AsyncSearchSession(self, timeout)
+    def stream(self, timeout: float | None = None, window: int = 64) -> "AsyncSearchSession":
+        """The asyncio streaming session (see :meth:`RetrievalClient.stream`)."""
+        return AsyncSearchSession(self, timeout, window)
 
     async def close(self) -> None:
         await self.channel.close()
@@ -244,34 +335,94 @@ class AsyncRetrievalClient(_Base):
 
 
 class AsyncSearchSession:
-    def __init__(self, client: AsyncRetrievalClient, timeout: float | None):
+    """The asyncio session: ``submit`` writes a request and returns an asyncio Future of its answer (it
+    waits while ``window`` requests are in flight), ``search`` awaits it; answers are read by a task of the
+    session's own and matched by request id. Errors as :class:`SearchSession`'s."""
+
+    def __init__(self, client: AsyncRetrievalClient, timeout: float | None, window: int = 64):
         self.client = client
+        self._w = _Window(window)
         self._call = client.stub.SearchStream(metadata=client.metadata, timeout=timeout)
-        self._lock = None
+        self._slots: asyncio.Semaphore | None = None
+        self._write_lock: asyncio.Lock | None = None
+        self._reader: asyncio.Task | None = None
+
+    def _start(self) -> None:
+        if self._reader is None:  # on the loop that uses the session
+            self._slots, self._write_lock = asyncio.Semaphore(self._w.size), asyncio.Lock()
+            self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def submit(self, queries, k: int, nprobe: int, *, index: str = "default", policy: str | None = None,
+                     with_payloads: bool = False) -> asyncio.Future:
+        self._start()
+        rid = next(self.client.request_ids)
+        req = make_request(queries, k, nprobe, index, policy, with_payloads, rid)
+        await self._slots.acquire()
+        if self._w.ended is not None:
+            self._slots.release()
+            raise self._w.ended
+        fut = asyncio.get_running_loop().create_future()
+        self._w.pending[rid] = fut
+        try:
+            async with self._write_lock:  # one write at a time on a call
+                await self._call.write(req)
+        except (grpc.RpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
+            await asyncio.sleep(0)  # the reader sees the stream's status and fails the pending requests
+            if not fut.done():
+                self._end(self._w.ended or RetrievalError(grpc.StatusCode.UNAVAILABLE, "the stream ended"))
+        return fut
 
     async def search(self, queries, k: int, nprobe: int, *, index: str = "default", policy: str | None = None,
                      with_payloads: bool = False) -> SearchResult:
-        import asyncio
+        return await (await self.submit(queries, k, nprobe, index=index, policy=policy, with_payloads=with_payloads))
 
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            rid = next(self.client.request_ids)
-            try:
-                await self._call.write(make_request(queries, k, nprobe, index, policy, with_payloads, rid))
-                resp = await self._call.read()
-            except grpc.RpcError as e:
-                raise _wrap(e) from None
-            if resp is grpc.aio.EOF:
-                raise RetrievalError(grpc.StatusCode.UNAVAILABLE, "the stream ended")
-        return parse_response(resp)
+    async def _read(self) -> None:
+        err: RetrievalError | None = None
+        try:
+            while (resp := await self._call.read()) is not grpc.aio.EOF:
+                fut = self._w.pending.pop(resp.request_id, None)
+                if fut is None and self._w.pending:  # an unparsable request's answer (id 0): the oldest's
+                    fut = self._w.pending.pop(min(self._w.pending))
+                if fut is None:
+                    continue
+                self._slots.release()
+                try:
+                    fut.set_result(parse_response(resp))
+                except RetrievalError as e:
+                    fut.set_exception(e)
+            err = RetrievalError(grpc.StatusCode.UNAVAILABLE, "the stream ended (the server closed it)")
+        except grpc.RpcError as e:
+            err = _wrap(e)
+        except asyncio.CancelledError:
+            err = RetrievalError(grpc.StatusCode.CANCELLED, "the stream was closed")
+        except Exception as e:  # noqa: BLE001
+            err = RetrievalError(grpc.StatusCode.INTERNAL, f"unreadable answer on the stream: {e}")
+        finally:
+            self._end(err or RetrievalError(grpc.StatusCode.CANCELLED, "the stream was closed"))
 
-    async def close(self) -> None:
+    def _end(self, err: RetrievalError) -> None:
+        if self._w.ended is None:
+            self._w.ended = err
+        pending, self._w.pending = self._w.pending, {}
+        for fut in pending.values():
+            self._slots.release()
+            if not fut.done():
+                fut.set_exception(err)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Half-close: the answers in flight still come (for at most ``timeout`` s), then the call ends."""
         try:
             await self._call.done_writing()
-        except grpc.RpcError:
+        except (grpc.RpcError, grpc.aio.UsageError):
             pass
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass
         self._call.cancel()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
 
     async def __aenter__(self):
         return self

@@ -54,6 +54,15 @@ def figure_to_pb(f: Figure, where: str | None = None) -> common_pb2.Figure:
                              config=f.config)
 
 
+def add_figures(timing, figures, where: str | None = None) -> None:
+    """Append ``figures`` to a message's ``repeated Figure timing`` in place (half the CPU of building each
+    message with :func:`figure_to_pb` and copying it in)."""
+    add = timing.add
+    for f in figures:
+        add(stage=f.stage, quantity=f.quantity, value=float(f.value), unit=f.unit, provenance=_PROV[f.provenance],
+            where=where if where is not None else f.where, config=f.config)
+
+
 def figure_from_pb(p: common_pb2.Figure) -> Figure:
     return Figure(stage=p.stage, value=p.value, provenance=_PROV_BACK.get(p.provenance, MEASURED),
                   quantity=p.quantity or "time", unit=p.unit or "s", where=p.where, config=p.config)
