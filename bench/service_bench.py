@@ -269,7 +269,8 @@ def alternating_loop(calls: list, queries: np.ndarray, batch: int, requests: int
                      compute_threads: int | None = 1, meters: list[CpuMeter | None] | None = None) -> list[dict]:
     """One client calling each of ``calls`` in turn on the same batches, the order rotating from batch
     to batch: every side sees the same load at the same moments. Wall time of a side = the sum of its
-    latencies; its ``cpu_s``: the calling thread's CPU time in its calls (``bench``) and, with
+    latencies; its ``cpu_s``: the benchmark process's CPU time during its calls (``bench``: every thread, so a
+    stream session's sending thread counts too; nothing else runs meanwhile) and, with
     ``meters[i]``, the CPU time of side i's servers over the loop (they serve no other side)."""
     n = len(calls)
     out = [([], [], [], [0.0]) for _ in range(n)]
@@ -290,14 +291,14 @@ def alternating_loop(calls: list, queries: np.ndarray, batch: int, requests: int
             for j in range(n):
                 side = (i + j) % n
                 lat, res, err, cpu = out[side]
-                t0, tc = time.perf_counter(), time.thread_time()
+                t0, tc = time.perf_counter(), time.process_time()
                 try:
                     r = calls[side](q)
                 except Exception as e:  # reported, not hidden
                     err.append(str(e))
                     continue
                 lat.append(time.perf_counter() - t0)
-                cpu[0] += time.thread_time() - tc
+                cpu[0] += time.process_time() - tc
                 res.append(r)
         for j, m in enumerate(meters):
             if m:

@@ -150,3 +150,23 @@ def test_the_session_checks_its_window_and_the_query_shape(cluster, data):
                 s.submit(np.zeros((1, 2, 3), np.float32), K, NPROBE)
             np.testing.assert_array_equal(s.search(data[1][:2], K, NPROBE).ids,
                                           search(cluster.served["default"].index, data[1][:2], K, NPROBE).ids)
+
+
+def test_threads_sharing_a_session_in_lock_step(cluster, batches, oracle):
+    """search() only: the waiting threads read the answers themselves (no reader thread), each its own."""
+    errors = []
+    with RetrievalClient(cluster.address) as c, c.stream(window=8) as s:
+        def worker(w):
+            try:
+                for j in range(w, len(batches), 8):
+                    np.testing.assert_array_equal(s.search(batches[j], K, NPROBE).ids, oracle.expected(j))
+            except Exception as e:  # noqa: BLE001 -- reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads), "a thread hung"
+        assert s._reader is None and not errors, errors
