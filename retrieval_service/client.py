@@ -218,6 +218,11 @@ class SearchSession:
     def in_flight(self) -> int:
         return len(self._w.pending)
 
+    @property
+    def ended(self) -> RetrievalError | None:
+        """How the stream ended (the status every request gets now), or None while it is open."""
+        return self._w.ended
+
     def _send(self, queries, k, nprobe, index, policy, with_payloads) -> Future:
         rid = next(self.client.request_ids)
         req = make_request(queries, k, nprobe, index, policy, with_payloads, rid)  # a bad shape raises here
