@@ -24,7 +24,7 @@ import numpy as np
 
 from ..wire import MEASURED, Figure
 from .config import ADAPTIVE, CoordinatorConfig
-from .outcome import SearchOutcome
+from .outcome import SearchOutcome, SharedFigures
 from .registry import IndexEntry
 
 Execute = Callable[[IndexEntry, np.ndarray, int, int, int, float], Awaitable[SearchOutcome]]
@@ -178,9 +178,10 @@ class Batcher:
                 raise
             return
         a = 0
+        shared = SharedFigures(out.figures)
         for c in gathered:
             b = a + c.q.shape[0]
             if not c.answer.done():
-                figs = [Figure("batch_wait", t_flush - c.t_submit, MEASURED, where="coordinator"), *out.figures]
-                c.answer.set_result(out.rows(a, b, figs))
+                wait = Figure("batch_wait", t_flush - c.t_submit, MEASURED, where="coordinator")
+                c.answer.set_result(out.rows(a, b, [wait], shared))
             a = b

@@ -26,7 +26,13 @@ def search_response(out: SearchOutcome, request_id: int) -> pb.SearchResponse:
                              request_id=request_id)
     if out.payloads is not None:
         resp.payloads.extend(out.payloads)
-    add_figures(resp.timing, out.figures)
+    if out.shared is None:
+        add_figures(resp.timing, out.figures)
+        return resp
+    i, shared = out.shared  # a gathered fan-out's figures: their wire form is built once for all its callers
+    add_figures(resp.timing, out.figures[:i])
+    resp.MergeFromString(shared.wire())  # appends to timing (nothing else is set in it)
+    add_figures(resp.timing, out.figures[i + len(shared.figures):])
     return resp
 
 

@@ -170,3 +170,24 @@ def test_threads_sharing_a_session_in_lock_step(cluster, batches, oracle):
             t.join(60)
         assert not any(t.is_alive() for t in threads), "a thread hung"
         assert s._reader is None and not errors, errors
+
+
+def test_gathered_callers_share_the_fanouts_figures_on_the_wire():
+    """An answer built from a gathered fan-out's shared wire figures carries the same figures, in the same
+    order, as one built figure by figure."""
+    from retrieval_service.client import parse_response
+    from retrieval_service.coordinator.outcome import SearchOutcome, SharedFigures
+    from retrieval_service.coordinator.servicer import search_response
+    from retrieval_service.wire import MEASURED, MODELED, Figure
+
+    fan = [Figure("select", 1e-4, MEASURED, where="coordinator", config="faiss"),
+           Figure("scan", 2e-4, MODELED, where="node 0/2 (fpga)", config="FPGA 200 MHz"),
+           Figure("energy", 3e-6, MODELED, quantity="energy", unit="J", where="node 1/2")]
+    out = SearchOutcome(np.arange(20).reshape(2, 10), np.ones((2, 10), np.float32), True, [], fan)
+    wait = Figure("batch_wait", 5e-4, MEASURED, where="coordinator")
+    shared = out.rows(1, 2, [wait], SharedFigures(fan))
+    shared.figures.append(Figure("coordinator_total", 1e-3, MEASURED, where="coordinator"))
+    plain = SearchOutcome(shared.ids, shared.distances, True, [], list(shared.figures))
+    a, b = (parse_response(search_response(o, 7)) for o in (shared, plain))
+    assert a.timing == b.timing == shared.figures
+    np.testing.assert_array_equal(a.ids, np.arange(10, 20)[None, :])
