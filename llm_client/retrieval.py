@@ -165,9 +165,11 @@ class Retriever:
         self.close()
 
 
-def connect(server: str, stores: dict, token: str | None = None, nodes: list[str] | None = None) -> Retriever:
+def connect(server: str, stores: dict, token: str | None = None, nodes: list[str] | None = None,
+            transport: str = "stream") -> Retriever:
     """A running service at ``server``: the datastores must be served there under their index names
-    (``Datastore.index_name``); with ``nodes`` (memory node addresses) missing ones are loaded."""
+    (``Datastore.index_name``); with ``nodes`` (memory node addresses) missing ones are loaded. ``transport``:
+    see :class:`Retriever`."""
     from retrieval_service.client import RetrievalClient
 
     with RetrievalClient(server, token=token) as c:
@@ -180,4 +182,5 @@ def connect(server: str, stores: dict, token: str | None = None, nodes: list[str
                 raise HwragError(f"{server} does not serve {ds.index_name!r} (served: {', '.join(sorted(served)) or 'none'}); "
                                  f"load it there (path {ds.path}) or pass --nodes so the client loads it")
             c.load_index(ds.index_name, str(ds.path), nodes, str(ds.payload_path))
-    return Retriever({kind: StoreRef(server, ds.index_name, ds.nlist) for kind, ds in stores.items()}, token=token)
+    return Retriever({kind: StoreRef(server, ds.index_name, ds.nlist) for kind, ds in stores.items()}, token=token,
+                     transport=transport)
