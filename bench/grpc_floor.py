@@ -262,14 +262,14 @@ def main(argv=None) -> int:
     from ivfpq.errors import CommandParser, run_command
 
     ap = CommandParser(prog="python -m bench.grpc_floor", description=__doc__.split("\n")[0])
-    ap.add_argument("--calls", type=int, default=2000, help="calls per server and repeat (>= 1)")
-    ap.add_argument("--repeats", type=int, default=3, help="repeats (>= 1)")
+    ap.add_argument("--calls", type=int, default=2000, help="calls per server and repeat (>= 1; default 2000)")
+    ap.add_argument("--repeats", type=int, default=3, help="repeats (>= 1; default 3)")
     ap.add_argument("--streams", type=int, nargs="+", default=list(STREAMS),
-                    help="concurrent streams (and concurrent unary calls) of the streaming floor (each >= 1)")
+                    help="concurrent streams (and concurrent unary calls) of the streaming floor (each 1..8; default 1 8)")
     ap.add_argument("--message-bytes", type=int, default=256,
-                    help="bytes per streamed message (>= 0; 256: a batch-1 query of d = 64, float32)")
+                    help="bytes per streamed message (>= 0; default 256: a batch-1 query of d = 64, float32)")
     ap.add_argument("--no-streams", action="store_true", help="measure only the unary health checks (default: off)")
-    ap.add_argument("--out", default="report/bench", help="directory for grpc_floor.json")
+    ap.add_argument("--out", default="report/bench", help="directory for grpc_floor.json (default report/bench)")
     ap.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)  # the child side of measure()
     args = ap.parse_args(argv)
     if args.serve:

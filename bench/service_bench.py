@@ -720,7 +720,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "own deployment")
     p.add_argument("--transport", "--clients", dest="transports", nargs="+", default=list(d.transports),
                    choices=TRANSPORTS, help="how the client threads call, each its own deployment side by side: "
-                                            "unary Search calls, or one SearchStream session each")
+                                            "unary Search calls, or one SearchStream session each (default: "
+                                            "unary stream)")
     p.add_argument("--out", default=d.out, help="directory for service.json and the plot")
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
     g = p.add_argument_group("chaos run (instead of the latency benchmark)")
