@@ -2,8 +2,9 @@
 
     with RetrievalClient("127.0.0.1:50051", token=...) as c:
         r = c.search(queries, k=10, nprobe=16, with_payloads=True)   # r.ids, r.distances, r.payloads
-        with c.stream() as s:                                        # token-level RALM: one round trip per step
+        with c.stream() as s:                        # one SearchStream: no call set-up per search
             r = s.search(hidden_states, k=8, nprobe=8)
+            fut = s.submit(hidden_states, k=8, nprobe=8)  # many in flight (window 64), answers by request id
 
     async with AsyncRetrievalClient(target) as c:
         r = await c.search(queries, k=10, nprobe=16)
@@ -12,7 +13,8 @@ Errors raise :class:`RetrievalError` (an :class:`ivfpq.HwragError`) carrying the
 Search and Info are retried on UNAVAILABLE within the call's timeout, by gRPC's own retry policy (the
 service config of :func:`retrieval_service.wire.retry_service_config`: backoff and a retry budget); the
 coordinator's deliberate UNAVAILABLE (policy FAIL) carries server pushback and is not retried. On a
-stream, a failed request raises its own error and the stream goes on.
+stream, a failed request raises its own error and the stream goes on; when the stream itself ends, every
+request pending on it raises the stream's status.
 """
 from __future__ import annotations
 
