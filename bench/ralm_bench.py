@@ -67,6 +67,7 @@ class RalmBenchConfig:
     seed: int = 0
     repeats: int = 3  # runs per configuration (the median is reported)
     deploy: str = "process"
+    transport: str = "stream"  # the LM's searches: on one SearchStream session ("stream") or a Search call each
     chunk_min_context: int | None = None  # None: ChunkRALMConfig's default
     full: bool = False  # kNN-LM store over the whole training text (default: the demo size)
     out: str = "report/bench"
@@ -82,21 +83,23 @@ def cluster_config(stores: dict, backend: str, shards: int):
 
 
 @contextmanager
-def service(stores: dict, backend: str, shards: int, deploy: str = "process"):
-    """A retriever connected to a service for ``stores`` on ``backend``, deployed as ``deploy``."""
+def service(stores: dict, backend: str, shards: int, deploy: str = "process", transport: str = "stream"):
+    """A retriever connected to a service for ``stores`` on ``backend``, deployed as ``deploy``, searching on
+    ``transport`` (``llm_client.retrieval.Retriever``)."""
     if deploy == "local":
         from llm_client.datastore import to_serve
         from llm_client.retrieval import connect
         from retrieval_service.local import LocalCluster
 
-        with LocalCluster(to_serve(stores), nshards=shards, backend=backend) as c, connect(c.address, stores) as r:
+        with LocalCluster(to_serve(stores), nshards=shards, backend=backend) as c, \
+                connect(c.address, stores, transport=transport) as r:
             yield r
     elif deploy == "process":
         from llm_client.retrieval import connect
         from retrieval_service.cluster import Cluster
 
         with Cluster(cluster_config(stores, backend, shards)) as cluster:
-            with connect(cluster.address, stores) as retriever:
+            with connect(cluster.address, stores, transport=transport) as retriever:
                 retriever.wait_ready()
                 yield retriever
     else:
@@ -261,7 +264,7 @@ def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None,
     for backend in _available(list(c.backends)):
         log.info("backend %s: starting the service, %s (%d memory nodes per datastore)", backend,
                  DEPLOYMENTS[c.deploy], c.shards)
-        with service(stores, backend, c.shards, c.deploy) as retriever:
+        with service(stores, backend, c.shards, c.deploy, c.transport) as retriever:
             co = InferenceCoordinator(lm, retriever)
             modes = [m for m in c.modes if m in stores]
             for mode in modes:
@@ -279,7 +282,7 @@ def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None,
                   "knn_k": knn_base.k, "knn_nprobe": knn_base.nprobe, "knn_lambda": knn_base.lam,
                   "knn_temperature": knn_base.temperature, "chunk_k": ChunkRALMConfig().k,
                   "chunk_min_context": ChunkRALMConfig(**chunk_kw).min_context,
-                  "model": lm.name, "device": str(lm.device), "deployment": c.deploy,
+                  "model": lm.name, "device": str(lm.device), "deployment": c.deploy, "transport": c.transport,
                   "deployment_note": DEPLOYMENTS[c.deploy],
                   "stores": {k: {"index": v.index_name, "ntotal": v.meta["ntotal"], "d": v.meta["d"]}
                              for k, v in stores.items()}},
@@ -297,7 +300,7 @@ def table(result: dict) -> str:
     heads = ["backend", "mode", "overlap", "tok/s", "vs off", "vs off (paired)", "LM proc CPU s", "service CPU s", "LM s", "retr lat s", "retr wait s", "retr share", "overlap"]
     su, m = result["setup"], result["machine"]
     out = [f"RALM generation (measured, wall clock on this machine); service: {su['deployment']} -- "
-           f"{su.get('deployment_note', '')}",
+           f"{su.get('deployment_note', '')}; searches on {su.get('transport', 'unary')}",
            f"  batch {su['batch']}, {su['new_tokens']} new tokens, {su['sub_batches']} sub-batches, "
            f"{su['memory_nodes_per_store']} memory nodes per store, LM threads {su['threads']}, median of "
            f"{su['repeats']}; load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in m['loadavg_before'])}, "
@@ -349,6 +352,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deploy", choices=sorted(DEPLOYMENTS), default=d.deploy,
                    help="process: coordinator and memory nodes as separate processes (default); "
                         "local: in this process (they share the LM's GIL)")
+    p.add_argument("--transport", choices=("stream", "unary"), default=d.transport,
+                   help="the LM's searches on one SearchStream session per service (stream, the default) or a "
+                        "Search call each (unary)")
     p.add_argument("--chunk-interval", type=int, default=d.chunk_interval)
     p.add_argument("--knn-interval", type=int, default=d.knn_interval)
     p.add_argument("--seed", type=int, default=d.seed)

@@ -11,7 +11,13 @@ For each (backend, memory nodes, deployment mode, batch, concurrent clients) it 
   ``process`` (coordinator and each memory node a separate process: ``retrieval_service.cluster``,
   the deployment ``hwrag serve`` makes) or ``local`` (coordinator and nodes on one event-loop thread
   inside the benchmark process: they share its GIL with the client threads), once per coordinator
-  batching window of ``batch_windows`` (e.g. off and adaptive: the deployments run side by side).
+  batching window of ``batch_windows`` (e.g. off and adaptive: the deployments run side by side), and
+  once per transport of ``transports`` (``--transport unary stream``: each client thread makes a unary
+  Search call per request, or keeps one ``SearchStream`` session and sends its requests on it).
+
+Beside each row two floors, measured in the same repeat: two unary hops with no work (a health check on
+the coordinator and one on a memory node) and two streamed hops with no work (2 x the round trip of one
+message on an open stream of hwrag's server, :mod:`bench.grpc_floor`'s ``EchoStream``).
 
 With one client the calls alternate call by call on the same batches (in process, then each service in
 a rotating order); with several, the closed loops run back to back, in a rotating order. The whole
@@ -61,11 +67,13 @@ from .timing import process_cpu_seconds
 log = logging.getLogger(__name__)
 
 MODES = ("process", "local")
-CLIENTS = ("unary", "stream")
+TRANSPORTS = ("unary", "stream")  # how the client threads call: a Search call each, or one SearchStream each
 GOAL_ADDED_P50_MS = 1.0  # issue 6: p50 added latency <= 1 ms at batch 16 on loopback
 GOAL_BATCH = 16
 GOAL_QPS_RATIO = 0.8  # issue 15: 8 concurrent clients at batch 1 get >= 80 % of the in-process QPS
 GOAL_QPS_BATCH, GOAL_QPS_CONCURRENCY = 1, 8
+GOAL_STREAM_QPS_RATIO = 0.5  # issue 26: 8 streaming clients at batch 1 get >= 50 % of the in-process QPS
+GOAL_STREAM_OVER_FLOOR_MS = 0.3  # issue 26: batch 16, one streaming client: added p50 <= streaming 2-hop floor + 0.3 ms
 
 
 @dataclass
@@ -90,7 +98,7 @@ class ServiceBenchConfig:
     batch_windows: tuple[str, ...] = ("0", "adaptive")
     scan_threads: tuple[int, ...] = (1,)  # scans each memory node serves at once (and fan-outs in flight per key)
     node_streams: tuple[bool, ...] = (True,)  # coordinator -> node scans on a stream (True) or a call each
-    clients: tuple[str, ...] = ("unary",)  # client kinds: "unary" Search calls, "stream" (SearchStream)
+    transports: tuple[str, ...] = TRANSPORTS  # client kinds, side by side: "unary" Search calls, "stream" (SearchStream)
     out: str = "report/bench"
 
     def check(self) -> None:
@@ -106,9 +114,9 @@ class ServiceBenchConfig:
             raise HwragError("--batch-window-ms needs at least one window ('adaptive' or milliseconds, 0: off)")
         for w in self.batch_windows:
             window_seconds(w, 1e-3, "--batch-window-ms")
-        bad = [c for c in self.clients if c not in CLIENTS]
-        if bad or not self.clients or not self.node_streams:
-            raise HwragError(f"--clients {' '.join(self.clients)}: accepted: {', '.join(CLIENTS)} (at least one); "
+        bad = [c for c in self.transports if c not in TRANSPORTS]
+        if bad or not self.transports or not self.node_streams:
+            raise HwragError(f"--transport {' '.join(self.transports)}: accepted: {', '.join(TRANSPORTS)} (at least one); "
                              "--node-streams: on, off (at least one)")
 
 
@@ -261,7 +269,8 @@ def alternating_loop(calls: list, queries: np.ndarray, batch: int, requests: int
                      compute_threads: int | None = 1, meters: list[CpuMeter | None] | None = None) -> list[dict]:
     """One client calling each of ``calls`` in turn on the same batches, the order rotating from batch
     to batch: every side sees the same load at the same moments. Wall time of a side = the sum of its
-    latencies; its ``cpu_s``: the calling thread's CPU time in its calls (``bench``) and, with
+    latencies; its ``cpu_s``: the benchmark process's CPU time during its calls (``bench``: every thread, so a
+    stream session's sending thread counts too; nothing else runs meanwhile) and, with
     ``meters[i]``, the CPU time of side i's servers over the loop (they serve no other side)."""
     n = len(calls)
     out = [([], [], [], [0.0]) for _ in range(n)]
@@ -282,14 +291,14 @@ def alternating_loop(calls: list, queries: np.ndarray, batch: int, requests: int
             for j in range(n):
                 side = (i + j) % n
                 lat, res, err, cpu = out[side]
-                t0, tc = time.perf_counter(), time.thread_time()
+                t0, tc = time.perf_counter(), time.process_time()
                 try:
                     r = calls[side](q)
                 except Exception as e:  # reported, not hidden
                     err.append(str(e))
                     continue
                 lat.append(time.perf_counter() - t0)
-                cpu[0] += time.thread_time() - tc
+                cpu[0] += time.process_time() - tc
                 res.append(r)
         for j, m in enumerate(meters):
             if m:
@@ -401,6 +410,34 @@ def transport_floor(dep: "_Deployment", calls: int = 200) -> dict:
             c.close()
 
 
+class StreamFloor:
+    """The streaming floor beside the service: hwrag's server with a no-op bidirectional stream
+    (:mod:`bench.grpc_floor`'s ``EchoStream``, through the same stream handler as ``SearchStream``) in a
+    process of its own; :meth:`measure` sends messages of ``message_bytes`` one at a time on one stream."""
+
+    def __init__(self, message_bytes: int):
+        from .grpc_floor import _start
+
+        self.message_bytes = message_bytes
+        self.proc, self.port = _start("hwrag")
+
+    def measure(self, calls: int = 200) -> dict:
+        """Round trip p50 of one message (x2: the two hops of a streamed Search, no work) and CPU per
+        message of the answering server and of this process (measured)."""
+        import asyncio
+
+        from .grpc_floor import _echo_messages
+
+        r = asyncio.run(_echo_messages(f"127.0.0.1:{self.port}", self.proc.pid, "stream", 1, calls,
+                                       self.message_bytes))
+        return {"two_hops_ms": 2e-3 * r["round_trip_p50_us"], "cpu_us_per_msg_client": r["client_cpu_us_per_msg"],
+                "cpu_us_per_msg_server": r["server_cpu_us_per_msg"]}
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
 def _service_calls(address: str, k: int, nprobe: int, clients: list, kind: str = "unary"):
     """A factory of one client per thread: ``unary`` Search calls, or a ``stream`` (one SearchStream
     session per client, the token-level RALM API). ``clients`` collects what to close."""
@@ -422,7 +459,7 @@ def _service_calls(address: str, k: int, nprobe: int, clients: list, kind: str =
 class _Side:
     """One service side of the comparison: a deployment and the kind of client calling it."""
     dep: _Deployment
-    client: str  # "unary" | "stream"
+    transport: str  # "unary" | "stream"
     node_streams: bool
     scan_threads: int
 
@@ -437,7 +474,7 @@ def _measure(inproc, sides: list[_Side], queries, bs: int, c: int, rep: int, see
     k, nprobe, requests, threads = cfg.k, cfg.nprobe, cfg.requests, cfg.compute_threads
     clients: list = []
     try:
-        factories = [_service_calls(sd.dep.address, k, nprobe, clients, sd.client) for sd in sides]
+        factories = [_service_calls(sd.dep.address, k, nprobe, clients, sd.transport) for sd in sides]
         local = lambda q: inproc.search(q, k, nprobe)
         if c == 1:  # one client: alternate the calls, paired under the same load
             loops = alternating_loop([local, *[f(0) for f in factories]], queries, bs, requests, seed, threads,
@@ -459,13 +496,14 @@ def _measure(inproc, sides: list[_Side], queries, bs: int, c: int, rep: int, see
 
 
 def _row(backend: str, nodes: int, mode: str, side: _Side, bs: int, c: int, cfg: ServiceBenchConfig,
-         reps: list[tuple[dict, dict]], floors: list[dict], results: list) -> dict:
+         reps: list[tuple[dict, dict]], floors: list[dict], results: list, stream_floors: list[dict]) -> dict:
     med = statistics.median
     ins, svc = [x[0] for x in reps], [x[1] for x in reps]
     floor = {key: med(f[key] for f in floors) for key in floors[0]} if floors else {}
+    sfloor = {key: med(f[key] for f in stream_floors) for key in stream_floors[0]} if stream_floors else {}
     row = {
         "backend": backend, "nodes": nodes, "mode": mode, "window": side.window, "node_streams": side.node_streams,
-        "client": side.client, "scan_threads": side.scan_threads, "batch": bs, "concurrency": c,
+        "transport": side.transport, "scan_threads": side.scan_threads, "batch": bs, "concurrency": c,
         "k": cfg.k, "nprobe": cfg.nprobe, "repeats": len(reps), "calls": sum(x["calls"] for x in svc),
         "errors": sum(x["errors"] + y["errors"] for x, y in zip(svc, ins)),
         "latency_p50_ms_measured": med(x["p50_ms"] for x in svc),
@@ -480,8 +518,12 @@ def _row(backend: str, nodes: int, mode: str, side: _Side, bs: int, c: int, cfg:
         "floor_two_hops_p50_ms_measured": floor.get("two_hops_ms", float("nan")),
         "floor_unary_cpu_us_per_call_measured": {k[len("cpu_us_per_call_"):]: v for k, v in floor.items()
                                                  if k.startswith("cpu_us_per_call_")},
+        "floor_stream_two_hops_p50_ms_measured": sfloor.get("two_hops_ms", float("nan")),
+        "floor_stream_cpu_us_per_msg_measured": {k[len("cpu_us_per_msg_"):]: v for k, v in sfloor.items()
+                                                 if k.startswith("cpu_us_per_msg_")},
         "batch_window_ms": side.window,
         "floor_per_repeat": floors,
+        "stream_floor_per_repeat": stream_floors,
         "per_repeat": [{"inprocess": x, "service": y} for x, y in reps],
         "stage_mean_s": _stage_means(results),
     }
@@ -509,13 +551,16 @@ def bench_deployment(index, queries, backend: str, nodes: int, mode: str, cfg: S
     raw = defaultdict(list)
     results = defaultdict(list)
     floors = defaultdict(list)
+    stream_floors: list[dict] = []
+    sfloor = StreamFloor(4 * index.d * GOAL_BATCH)
     try:
-        for w, ns, kind, st in itertools.product(cfg.batch_windows, cfg.node_streams, cfg.clients, cfg.scan_threads):
+        for w, ns, kind, st in itertools.product(cfg.batch_windows, cfg.node_streams, cfg.transports, cfg.scan_threads):
             dep = _Deployment(mode, index, backend, nodes, cfg.compute_threads, w, st, ns)
             sides.append(_Side(dep, kind, ns, st))
         for rep in range(cfg.repeats):
             for j, sd in enumerate(sides):
                 floors[j].append(transport_floor(sd.dep))
+            stream_floors.append(sfloor.measure())
             for bs in cfg.batches:
                 for c in cfg.concurrency:
                     seed = 1000 * rep + 17 * bs + c
@@ -529,15 +574,16 @@ def bench_deployment(index, queries, backend: str, nodes: int, mode: str, cfg: S
         for sd in sides:
             sd.dep.close()
         inproc.close()
-    return [_row(backend, nodes, mode, sides[j], bs, c, cfg, reps, floors[j], results[(j, bs, c)])
+        sfloor.close()
+    return [_row(backend, nodes, mode, sides[j], bs, c, cfg, reps, floors[j], results[(j, bs, c)], stream_floors)
             for (j, bs, c), reps in raw.items()]
 
 
 def _goals(rows: list[dict]) -> dict:
-    added, qps = [], []
+    added, qps, stream = [], [], []
     for r in rows:
         where = {"backend": r["backend"], "nodes": r["nodes"], "mode": r["mode"], "window": r["window"],
-                 "node_streams": r["node_streams"], "client": r["client"], "scan_threads": r["scan_threads"],
+                 "node_streams": r["node_streams"], "transport": r["transport"], "scan_threads": r["scan_threads"],
                  "concurrency": r["concurrency"],
                  "batch": r["batch"]}
         if r["batch"] == GOAL_BATCH:
@@ -546,8 +592,20 @@ def _goals(rows: list[dict]) -> dict:
         if r["batch"] == GOAL_QPS_BATCH and r["concurrency"] == GOAL_QPS_CONCURRENCY:
             qps.append({**where, "qps_ratio_measured": r["qps_ratio_measured"],
                         "met": bool(r["qps_ratio_measured"] >= GOAL_QPS_RATIO)})
+        if r["transport"] != "stream":
+            continue
+        if r["batch"] == GOAL_QPS_BATCH and r["concurrency"] == GOAL_QPS_CONCURRENCY:
+            stream.append({**where, "goal": f"QPS >= {GOAL_STREAM_QPS_RATIO:.0%} of in process",
+                           "value": f"{r['qps_ratio_measured']:.1%}",
+                           "met": bool(r["qps_ratio_measured"] >= GOAL_STREAM_QPS_RATIO)})
+        if r["batch"] == GOAL_BATCH and r["concurrency"] == 1:
+            over = r["added_p50_ms_measured"] - r["floor_stream_two_hops_p50_ms_measured"]
+            stream.append({**where, "goal": f"added p50 <= streaming 2-hop floor + {GOAL_STREAM_OVER_FLOOR_MS} ms",
+                           "value": f"{r['added_p50_ms_measured']:.3f} ms = floor "
+                                    f"{r['floor_stream_two_hops_p50_ms_measured']:.3f} + {over:.3f} ms",
+                           "met": bool(over <= GOAL_STREAM_OVER_FLOOR_MS)})
     return {"added_p50_ms_at_most": GOAL_ADDED_P50_MS, "batch": GOAL_BATCH, "checks": added,
-            "qps_ratio_at_least": GOAL_QPS_RATIO, "qps_checks": qps}
+            "qps_ratio_at_least": GOAL_QPS_RATIO, "qps_checks": qps, "stream_checks": stream}
 
 
 def run_service(index, queries, cfg: ServiceBenchConfig | None = None, progress: bool = True) -> dict:
@@ -571,7 +629,7 @@ def run_service(index, queries, cfg: ServiceBenchConfig | None = None, progress:
         "index": {"ntotal": int(index.ntotal), "d": int(index.d), "nlist": int(index.nlist), "M": int(index.M)},
         "settings": {"requests_per_client": cfg.requests, "repeats": cfg.repeats,
                      "compute_threads": cfg.compute_threads, "batch_windows": list(cfg.batch_windows),
-                     "node_streams": list(cfg.node_streams), "clients": list(cfg.clients),
+                     "node_streams": list(cfg.node_streams), "transports": list(cfg.transports),
                      "scan_threads": list(cfg.scan_threads)},
         "config": asdict(cfg),
         "note": "all figures measured (wall clock or CPU time on this machine, loopback gRPC); each row is the "
@@ -580,7 +638,8 @@ def run_service(index, queries, cfg: ServiceBenchConfig | None = None, progress:
                 "shard and merge without gRPC; mode 'process': coordinator and each memory node a separate process "
                 "(in the benchmark's session); 'local': servers in the benchmark process (share its GIL); window = "
                 "the coordinator's batching window (0: off); floor = p50 of a gRPC health check on the coordinator "
-                "+ on a memory node (the two hops of a Search, no work); cpu us/query = CPU time per query of the "
+                "+ on a memory node (the two hops of a Search, no work); stream floor = 2 x p50 of one message on an open "
+                "stream with no work (hwrag's server, bench.grpc_floor's EchoStream, 4 x d x 16 bytes); cpu us/query = CPU time per query of the "
                 "benchmark process (client threads, or the in-process search), the coordinator and the nodes",
     }
 
@@ -593,7 +652,7 @@ def write_service_report(result: dict, out: Path) -> list[Path]:
     (out / "service.json").write_text(json.dumps(result, indent=1, default=float))
     rows = result["rows"]
     labels = [f"{r['backend']} n={r['nodes']} {r.get('mode', 'local')} w={r.get('window', '0')}"
-              f"{'' if r.get('node_streams', True) else ' unary-nodes'}{' stream-client' if r.get('client') == 'stream' else ''}"
+              f"{'' if r.get('node_streams', True) else ' unary-nodes'}{' stream' if r.get('transport') == 'stream' else ''}"
               f"{'' if r.get('scan_threads', 1) == 1 else ' scan-threads=%d' % r['scan_threads']}"
               f" b={r['batch']} c={r.get('concurrency', '')}" for r in rows]
     series = {"service p50 (measured)": [r["latency_p50_ms_measured"] for r in rows],
@@ -611,11 +670,12 @@ def write_service_report(result: dict, out: Path) -> list[Path]:
     return [out / "service.json", png]
 
 
-TABLE_COLS = ["mode", "nodes", "window", "node_streams", "client", "scan_threads", "batch", "concurrency",
+TABLE_COLS = ["mode", "nodes", "window", "node_streams", "transport", "scan_threads", "batch", "concurrency",
               "inprocess_p50_ms_measured", "latency_p50_ms_measured", "added_p50_ms_measured", "floor_two_hops_p50_ms_measured",
+              "floor_stream_two_hops_p50_ms_measured",
               "inprocess_p99_ms_measured", "latency_p99_ms_measured", "inprocess_qps_measured", "qps_measured",
               "qps_ratio_measured", "errors"]
-CPU_COLS = ["mode", "nodes", "window", "node_streams", "client", "scan_threads", "batch", "concurrency",
+CPU_COLS = ["mode", "nodes", "window", "node_streams", "transport", "scan_threads", "batch", "concurrency",
             "cpu_us_per_query_inprocess_measured",
             "cpu_us_per_query_service_client_measured", "cpu_us_per_query_service_coordinator_measured",
             "cpu_us_per_query_service_nodes_measured", "cpu_us_per_query_service_servers_measured",
@@ -625,7 +685,7 @@ CPU_COLS = ["mode", "nodes", "window", "node_streams", "client", "scan_threads",
 
 def format_rows(rows: list[dict], cols=TABLE_COLS) -> str:
     short = [c.replace("_measured", "").replace("latency_", "svc_").replace("inprocess_", "inproc_")
-             .replace("floor_two_hops_p50", "floor_2hop_p50").replace("cpu_us_per_query_", "cpu_us/q ")
+             .replace("floor_two_hops_p50", "floor_2hop_p50").replace("floor_stream_two_hops_p50", "strm_floor_2hop_p50").replace("cpu_us_per_query_", "cpu_us/q ")
              .replace("service_", "svc ").replace("switches_per_query_", "ctx sw/q ").replace("scan_threads", "scan_thr")
              .replace("node_streams", "node_strm") for c in cols]
     return format_table(rows, list(cols), short)
@@ -658,8 +718,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-streams", nargs="+", type=_on_off, default=list(d.node_streams),
                    help="coordinator -> memory node scans on a stream (on) or a unary call each (off); each its "
                         "own deployment")
-    p.add_argument("--clients", nargs="+", default=list(d.clients), choices=CLIENTS,
-                   help="client kinds, each its own deployment: unary Search calls, or one SearchStream each")
+    p.add_argument("--transport", "--clients", dest="transports", nargs="+", default=list(d.transports),
+                   choices=TRANSPORTS, help="how the client threads call, each its own deployment side by side: "
+                                            "unary Search calls, or one SearchStream session each (default: "
+                                            "unary stream)")
     p.add_argument("--out", default=d.out, help="directory for service.json and the plot")
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
     g = p.add_argument_group("chaos run (instead of the latency benchmark)")
@@ -703,15 +765,24 @@ def _print_result(res: dict, cfg: ServiceBenchConfig) -> None:
             med = {k: statistics.median(f[k] for f in floors) for k in floors[0]}
             print("a unary gRPC call with no work (health check), CPU per call (us, measured, median): calling thread "
                   f"{med['client']:.0f}, coordinator process {med['coordinator']:.0f}, memory node process {med['node']:.0f}")
+        sf = [r["floor_stream_cpu_us_per_msg_measured"] for r in cpu_rows if r.get("floor_stream_cpu_us_per_msg_measured")]
+        if sf:
+            med = {k: statistics.median(f[k] for f in sf) for k in sf[0]}
+            print("a message on an open stream with no work (hwrag's server, bench.grpc_floor's EchoStream), CPU per "
+                  f"message (us, measured, median): client process {med['client']:.0f}, server process {med['server']:.0f}")
     for g in res["goal"]["checks"]:
         print(f"goal (added p50 <= {GOAL_ADDED_P50_MS} ms at batch {GOAL_BATCH}): {g['mode']} n={g['nodes']} "
-              f"window={g['window']} node_streams={g['node_streams']} client={g['client']} c={g['concurrency']}: "
+              f"window={g['window']} node_streams={g['node_streams']} transport={g['transport']} c={g['concurrency']}: "
               f"{g['added_p50_ms_measured']:.3f} ms -> "
               f"{'met' if g['met'] else 'not met'}")
     for g in res["goal"]["qps_checks"]:
         print(f"goal (QPS >= {GOAL_QPS_RATIO:.0%} of in process, {GOAL_QPS_CONCURRENCY} clients at batch "
               f"{GOAL_QPS_BATCH}): {g['mode']} n={g['nodes']} window={g['window']} node_streams={g['node_streams']} "
-              f"client={g['client']}: {g['qps_ratio_measured']:.1%} "
+              f"transport={g['transport']}: {g['qps_ratio_measured']:.1%} "
+              f"-> {'met' if g['met'] else 'not met'}")
+    for g in res["goal"].get("stream_checks", []):
+        print(f"goal (issue 26, streams: {g['goal']}): {g['mode']} n={g['nodes']} window={g['window']} "
+              f"node_streams={g['node_streams']} b={g['batch']} c={g['concurrency']}: {g['value']} "
               f"-> {'met' if g['met'] else 'not met'}")
     print(f"({res['note']})")
     print("wrote", ", ".join(res["files"]))

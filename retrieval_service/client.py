@@ -2,8 +2,9 @@
 
     with RetrievalClient("127.0.0.1:50051", token=...) as c:
         r = c.search(queries, k=10, nprobe=16, with_payloads=True)   # r.ids, r.distances, r.payloads
-        with c.stream() as s:                                        # token-level RALM: one round trip per step
+        with c.stream() as s:                        # one SearchStream: no call set-up per search
             r = s.search(hidden_states, k=8, nprobe=8)
+            fut = s.submit(hidden_states, k=8, nprobe=8)  # many in flight (window 64), answers by request id
 
     async with AsyncRetrievalClient(target) as c:
         r = await c.search(queries, k=10, nprobe=16)
@@ -12,14 +13,18 @@ Errors raise :class:`RetrievalError` (an :class:`ivfpq.HwragError`) carrying the
 Search and Info are retried on UNAVAILABLE within the call's timeout, by gRPC's own retry policy (the
 service config of :func:`retrieval_service.wire.retry_service_config`: backoff and a retry budget); the
 coordinator's deliberate UNAVAILABLE (policy FAIL) carries server pushback and is not retried. On a
-stream, a failed request raises its own error and the stream goes on.
+stream, a failed request raises its own error and the stream goes on; when the stream itself ends, every
+request pending on it raises the stream's status.
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 import queue
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import grpc
 import numpy as np
@@ -50,9 +55,18 @@ class SearchResult:
     distances: np.ndarray  # (nq, k) float32, smaller is better (IP negated)
     payloads: list[list[bytes]] | None = None  # [query][rank] stored values, when asked for
     missing_shards: list[int] = field(default_factory=list)  # non-empty only for a PARTIAL answer
-    timing: list[Figure] = field(default_factory=list)  # each labelled measured or modeled
+    wire_timing: Sequence = field(default=(), repr=False)  # the answer's Figure messages, decoded on first use
     number_format: str = "fixed"
     request_id: int = 0
+    _timing: list[Figure] | None = field(default=None, repr=False)
+
+    @property
+    def timing(self) -> list[Figure]:
+        """Every stage's figure, each labelled measured or modeled (decoded from the answer when first asked:
+        a caller that never looks at them pays no Python object per figure, ~6 us each here)."""
+        if self._timing is None:
+            self._timing = [figure_from_pb(f) for f in self.wire_timing]
+        return self._timing
 
     @property
     def complete(self) -> bool:
@@ -86,7 +100,7 @@ def parse_response(resp: pb.SearchResponse) -> SearchResult:
         flat = list(resp.payloads)
         payloads = [flat[i * resp.k:(i + 1) * resp.k] for i in range(resp.nq)]
     return SearchResult(ids, unpack(resp.distances, np.float32, shape, "distances"), payloads,
-                        list(resp.missing_shards), [figure_from_pb(f) for f in resp.timing],
+                        list(resp.missing_shards), resp.timing,
                         "fixed" if resp.number_format == common_pb2.FIXED_POINT else "float", resp.request_id)
 
 
@@ -144,9 +158,10 @@ class RetrievalClient(_Base):
         except grpc.FutureTimeoutError:
             raise RetrievalError(grpc.StatusCode.UNAVAILABLE, f"{self.target} not ready in {timeout} s") from None
 
-    def stream(self, timeout: float | None = None) -> "SearchSession":
-        """A bidirectional stream: one request, one answer, in order (``timeout`` bounds the whole stream)."""
-        return SearchSession(self, timeout)
+    def stream(self, timeout: float | None = None, window: int = 64) -> "SearchSession":
+        """A streaming session (``SearchStream``): up to ``window`` requests in flight, answers matched by
+        request id (``timeout`` bounds the whole stream; None: no deadline)."""
+        return SearchSession(self, timeout, window)
 
     def close(self) -> None:
         self.channel.close()
@@ -158,36 +173,165 @@ class RetrievalClient(_Base):
         self.close()
 
 
+class _Window:
+    """What a session shares between its sides: answers pending by request id, a window of requests in flight
+    (``acquire`` blocks while it is full: back-pressure), and how the stream ended (``ended``: the error every
+    request pending or submitted later gets)."""
+
+    def __init__(self, window: int):
+        if window < 1:
+            raise HwragError(f"window={window}; accepted: >= 1 requests in flight")
+        self.size = window
+        self.pending: dict[int, Future] = {}
+        self.ended: RetrievalError | None = None
+
+
 class SearchSession:
+    """One ``SearchStream``: many requests in flight, each answer matched to its request by request id.
+
+    ``submit`` sends a request and returns a :class:`concurrent.futures.Future` of its
+    :class:`SearchResult` (it blocks while ``window`` requests are in flight: back-pressure); ``search``
+    sends one and waits for it. A request the service refuses fails alone (its future raises
+    :class:`RetrievalError` with its code) and the stream goes on; when the stream itself ends (the server
+    cut it, its deadline, cancellation), every pending request and every later one raises the stream's
+    status. Thread-safe.
+
+    Who reads the answers: once ``submit`` was used, a thread of the session's own (so a future completes
+    when its answer arrives, whoever waits for it); before that, a thread waiting in ``search`` reads
+    them itself, handing others theirs (a caller in lock-step with the stream pays no hand-off to a
+    reader thread: ~60-150 us of CPU per request less, measured on 8 threads here)."""
+
     _END = object()
 
-    def __init__(self, client: RetrievalClient, timeout: float | None):
+    def __init__(self, client: RetrievalClient, timeout: float | None, window: int = 64):
         self.client = client
-        self._q: queue.Queue = queue.Queue()
-        self._lock = threading.Lock()
-        self._call = client.stub.SearchStream(self._requests(), metadata=client.metadata, timeout=timeout)
+        self._w = _Window(window)
+        self._slots = threading.BoundedSemaphore(window)
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._cv = threading.Condition()  # guards pending, ended and _reading
+        self._reading = False  # a thread is reading the answers
+        self._reader: threading.Thread | None = None
+        self._call = client.stub.SearchStream(iter(self._q.get, self._END), metadata=client.metadata, timeout=timeout)
 
-    def _requests(self):
-        while (r := self._q.get()) is not self._END:
-            yield r
+    @property
+    def window(self) -> int:
+        return self._w.size
+
+    def in_flight(self) -> int:
+        return len(self._w.pending)
+
+    @property
+    def ended(self) -> RetrievalError | None:
+        """How the stream ended (the status every request gets now), or None while it is open."""
+        return self._w.ended
+
+    def _send(self, queries, k, nprobe, index, policy, with_payloads) -> Future:
+        rid = next(self.client.request_ids)
+        req = make_request(queries, k, nprobe, index, policy, with_payloads, rid)  # a bad shape raises here
+        fut: Future = Future()
+        self._slots.acquire()
+        with self._cv:
+            if self._w.ended is not None:
+                self._slots.release()
+                raise self._w.ended
+            self._w.pending[rid] = fut
+        self._q.put(req)
+        return fut
+
+    def submit(self, queries, k: int, nprobe: int, *, index: str = "default", policy: str | None = None,
+               with_payloads: bool = False) -> Future:
+        """Send one request; a Future of its answer (blocks while the window is full)."""
+        if self._reader is None:
+            with self._cv:
+                if self._reader is None:
+                    self._reader = threading.Thread(target=self._read_all, name="hwrag-search-stream", daemon=True)
+                    self._reader.start()
+        return self._send(queries, k, nprobe, index, policy, with_payloads)
 
     def search(self, queries, k: int, nprobe: int, *, index: str = "default", policy: str | None = None,
                with_payloads: bool = False) -> SearchResult:
-        with self._lock:
-            rid = next(self.client.request_ids)
-            self._q.put(make_request(queries, k, nprobe, index, policy, with_payloads, rid))
-            try:
-                resp = next(self._call)
-            except grpc.RpcError as e:
-                raise _wrap(e) from None
-            except StopIteration:
-                raise RetrievalError(grpc.StatusCode.UNAVAILABLE, "the stream ended") from None
-        assert resp.request_id == rid, (resp.request_id, rid)
-        return parse_response(resp)  # a failed request raises its own error; the stream goes on
+        """One request, waiting for its answer (a failed request raises its own error; the stream goes on)."""
+        fut = self._send(queries, k, nprobe, index, policy, with_payloads)
+        self._read_until(fut)
+        return fut.result()
 
-    def close(self) -> None:
+    def _read_until(self, fut: Future) -> None:
+        """Wait for ``fut``: read answers (handing each to its future) unless another thread reads them."""
+        with self._cv:
+            while not fut.done() and self._reading:
+                self._cv.wait()
+            if fut.done():
+                return
+            self._reading = True
+        try:
+            while not fut.done():
+                if not self._read_one():
+                    return
+        finally:
+            with self._cv:
+                self._reading = False
+                self._cv.notify_all()
+
+    def _read_all(self) -> None:
+        with self._cv:
+            while self._reading:
+                self._cv.wait()
+            self._reading = True  # for good: waiting callers now wait for their futures only
+        while self._read_one():
+            pass
+
+    def _read_one(self) -> bool:
+        """Read one answer and complete its future; False when the stream has ended (every pending
+        request then fails with its status)."""
+        try:
+            resp = next(self._call)
+        except StopIteration:
+            return self._end(RetrievalError(grpc.StatusCode.UNAVAILABLE, "the stream ended (the server closed it)"))
+        except grpc.RpcError as e:
+            return self._end(_wrap(e))
+        with self._cv:
+            fut = self._w.pending.pop(resp.request_id, None)
+            if fut is None and self._w.pending:  # answers come in request order: an answer without a known
+                fut = self._w.pending.pop(min(self._w.pending))  # id (an unparsable request's) is the oldest's
+        if fut is None:
+            return True
+        self._slots.release()
+        result, error = None, None
+        try:
+            result = parse_response(resp)
+        except RetrievalError as e:
+            error = e
+        except Exception as e:  # noqa: BLE001 -- an answer this client cannot read fails its request
+            error = RetrievalError(grpc.StatusCode.INTERNAL, f"unreadable answer on the stream: {e}")
+        with self._cv:  # done before the waiting callers look again
+            if error is None:
+                fut.set_result(result)
+            else:
+                fut.set_exception(error)
+            self._cv.notify_all()
+        return True
+
+    def _end(self, err: RetrievalError) -> bool:
+        with self._cv:
+            if self._w.ended is None:
+                self._w.ended = err
+            pending, self._w.pending = self._w.pending, {}
+            self._cv.notify_all()
+        for fut in pending.values():
+            self._slots.release()
+            fut.set_exception(err)
+        return False
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Half-close: the answers in flight still come (for at most ``timeout`` s when a reader thread
+        runs), then the call ends and what is still pending fails CANCELLED."""
         self._q.put(self._END)
+        if self._reader is not None:
+            self._reader.join(timeout)
         self._call.cancel()
+        if self._reader is not None:
+            self._reader.join(timeout)
+        self._end(RetrievalError(grpc.StatusCode.CANCELLED, "the session was closed"))
 
     def __enter__(self):
         return self
@@ -230,8 +374,9 @@ class AsyncRetrievalClient(_Base):
         except grpc.RpcError as e:
             raise _wrap(e) from None
 
-    def stream(self, timeout: float | None = None) -> "AsyncSearchSession":
-        return AsyncSearchSession(self, timeout)
+    def stream(self, timeout: float | None = None, window: int = 64) -> "AsyncSearchSession":
+        """The asyncio streaming session (see :meth:`RetrievalClient.stream`)."""
+        return AsyncSearchSession(self, timeout, window)
 
     async def close(self) -> None:
         await self.channel.close()
@@ -244,34 +389,94 @@ class AsyncRetrievalClient(_Base):
 
 
 class AsyncSearchSession:
-    def __init__(self, client: AsyncRetrievalClient, timeout: float | None):
+    """The asyncio session: ``submit`` writes a request and returns an asyncio Future of its answer (it
+    waits while ``window`` requests are in flight), ``search`` awaits it; answers are read by a task of the
+    session's own and matched by request id. Errors as :class:`SearchSession`'s."""
+
+    def __init__(self, client: AsyncRetrievalClient, timeout: float | None, window: int = 64):
         self.client = client
+        self._w = _Window(window)
         self._call = client.stub.SearchStream(metadata=client.metadata, timeout=timeout)
-        self._lock = None
+        self._slots: asyncio.Semaphore | None = None
+        self._write_lock: asyncio.Lock | None = None
+        self._reader: asyncio.Task | None = None
+
+    def _start(self) -> None:
+        if self._reader is None:  # on the loop that uses the session
+            self._slots, self._write_lock = asyncio.Semaphore(self._w.size), asyncio.Lock()
+            self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def submit(self, queries, k: int, nprobe: int, *, index: str = "default", policy: str | None = None,
+                     with_payloads: bool = False) -> asyncio.Future:
+        self._start()
+        rid = next(self.client.request_ids)
+        req = make_request(queries, k, nprobe, index, policy, with_payloads, rid)
+        await self._slots.acquire()
+        if self._w.ended is not None:
+            self._slots.release()
+            raise self._w.ended
+        fut = asyncio.get_running_loop().create_future()
+        self._w.pending[rid] = fut
+        try:
+            async with self._write_lock:  # one write at a time on a call
+                await self._call.write(req)
+        except (grpc.RpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
+            await asyncio.sleep(0)  # the reader sees the stream's status and fails the pending requests
+            if not fut.done():
+                self._end(self._w.ended or RetrievalError(grpc.StatusCode.UNAVAILABLE, "the stream ended"))
+        return fut
 
     async def search(self, queries, k: int, nprobe: int, *, index: str = "default", policy: str | None = None,
                      with_payloads: bool = False) -> SearchResult:
-        import asyncio
+        return await (await self.submit(queries, k, nprobe, index=index, policy=policy, with_payloads=with_payloads))
 
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            rid = next(self.client.request_ids)
-            try:
-                await self._call.write(make_request(queries, k, nprobe, index, policy, with_payloads, rid))
-                resp = await self._call.read()
-            except grpc.RpcError as e:
-                raise _wrap(e) from None
-            if resp is grpc.aio.EOF:
-                raise RetrievalError(grpc.StatusCode.UNAVAILABLE, "the stream ended")
-        return parse_response(resp)
+    async def _read(self) -> None:
+        err: RetrievalError | None = None
+        try:
+            while (resp := await self._call.read()) is not grpc.aio.EOF:
+                fut = self._w.pending.pop(resp.request_id, None)
+                if fut is None and self._w.pending:  # an unparsable request's answer (id 0): the oldest's
+                    fut = self._w.pending.pop(min(self._w.pending))
+                if fut is None:
+                    continue
+                self._slots.release()
+                try:
+                    fut.set_result(parse_response(resp))
+                except RetrievalError as e:
+                    fut.set_exception(e)
+            err = RetrievalError(grpc.StatusCode.UNAVAILABLE, "the stream ended (the server closed it)")
+        except grpc.RpcError as e:
+            err = _wrap(e)
+        except asyncio.CancelledError:
+            err = RetrievalError(grpc.StatusCode.CANCELLED, "the stream was closed")
+        except Exception as e:  # noqa: BLE001
+            err = RetrievalError(grpc.StatusCode.INTERNAL, f"unreadable answer on the stream: {e}")
+        finally:
+            self._end(err or RetrievalError(grpc.StatusCode.CANCELLED, "the stream was closed"))
 
-    async def close(self) -> None:
+    def _end(self, err: RetrievalError) -> None:
+        if self._w.ended is None:
+            self._w.ended = err
+        pending, self._w.pending = self._w.pending, {}
+        for fut in pending.values():
+            self._slots.release()
+            if not fut.done():
+                fut.set_exception(err)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Half-close: the answers in flight still come (for at most ``timeout`` s), then the call ends."""
         try:
             await self._call.done_writing()
-        except grpc.RpcError:
+        except (grpc.RpcError, grpc.aio.UsageError):
             pass
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass
         self._call.cancel()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
 
     async def __aenter__(self):
         return self

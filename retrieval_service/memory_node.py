@@ -24,7 +24,7 @@ from .backends.base import PartialTopK, ScanBackend, ShardInfo, create_backend
 from hwrag_rpc.v1 import common_pb2, memory_node_pb2 as pb
 from .security import Security
 from .server import DEFAULT_MAX_REQUEST_BYTES, Method, Service, ServerHandle, start_server
-from .wire import MEASURED, MEMORY_NODE_SERVICE, Figure, ServiceError, figure_to_pb, index_fingerprint, pack_f32, pack_i64, unpack, unpack_matrix
+from .wire import MEASURED, MEMORY_NODE_SERVICE, Figure, ServiceError, add_figures, index_fingerprint, pack_f32, pack_i64, unpack, unpack_matrix
 
 log = logging.getLogger(__name__)
 
@@ -204,10 +204,10 @@ class MemoryNode:
                                int_distances=pack_i64(r.int_distances) if fixed else b"",
                                number_format=common_pb2.FIXED_POINT if fixed else common_pb2.FLOAT32,
                                backend=backend.name)
-        figs = [figure_to_pb(f, f.where or where) for f in r.figures]
-        figs.append(figure_to_pb(Figure("node_scan", scan_s, MEASURED, where=where)))
-        figs.append(figure_to_pb(Figure("node", time.perf_counter() - t0, MEASURED, where=where)))
-        resp.timing.extend(figs)
+        for f in r.figures:
+            add_figures(resp.timing, (f,), f.where or where)
+        add_figures(resp.timing, (Figure("node_scan", scan_s, MEASURED, where=where),
+                                  Figure("node", time.perf_counter() - t0, MEASURED, where=where)))
         return resp
 
     async def ScanStream(self, requests, context):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -52,6 +54,15 @@ def figure_to_pb(f: Figure, where: str | None = None) -> common_pb2.Figure:
     return common_pb2.Figure(stage=f.stage, quantity=f.quantity, value=float(f.value), unit=f.unit,
                              provenance=_PROV[f.provenance], where=where if where is not None else f.where,
                              config=f.config)
+
+
+def add_figures(timing, figures, where: str | None = None) -> None:
+    """Append ``figures`` to a message's ``repeated Figure timing`` in place (half the CPU of building each
+    message with :func:`figure_to_pb` and copying it in)."""
+    add = timing.add
+    for f in figures:
+        add(stage=f.stage, quantity=f.quantity, value=float(f.value), unit=f.unit, provenance=_PROV[f.provenance],
+            where=where if where is not None else f.where, config=f.config)
 
 
 def figure_from_pb(p: common_pb2.Figure) -> Figure:
@@ -172,12 +183,19 @@ def pack_f32(a: np.ndarray) -> bytes:
     return np.ascontiguousarray(a, dtype=_F32).tobytes()
 
 
+_LITTLE = sys.byteorder == "little"
+_LE_DTYPES = {key: np.dtype(t).newbyteorder("<") for t in (np.int64, np.float32, np.int32, np.float64)
+              for key in (t, np.dtype(t), np.dtype(t).name)}
+
+
 def unpack(data: bytes, dtype, shape: tuple[int, ...], what: str) -> np.ndarray:
-    dt = np.dtype(dtype).newbyteorder("<")
-    n = int(np.prod(shape)) if shape else 1
-    if len(data) != n * dt.itemsize:
+    """A writable native array of ``shape`` from little-endian bytes (on the hot path of every answer: ~2 us
+    for a small one, where a generic dtype conversion and ``np.prod`` cost ~12)."""
+    dt = _LE_DTYPES.get(dtype) or np.dtype(dtype).newbyteorder("<")
+    if len(data) != math.prod(shape) * dt.itemsize:
         raise HwragError(f"{what}: {len(data)} bytes do not hold shape {list(shape)} of {dt.name}")
-    return np.frombuffer(data, dtype=dt).reshape(shape).astype(dt.newbyteorder("="), copy=True)
+    a = np.frombuffer(data, dtype=dt).reshape(shape)
+    return a.copy() if _LITTLE else a.astype(dt.newbyteorder("="))
 
 
 # ---- index identity ------------------------------------------------------------------------------------

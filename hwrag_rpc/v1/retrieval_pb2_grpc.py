@@ -74,10 +74,14 @@ class RetrievalServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SearchStream(self, request_iterator, context):
-        """Bidirectional: one SearchResponse per SearchRequest, in order (token-level RALM, kNN-LM). A request
-        that fails gets its own answer with `error` set (the status Search would have ended with) and the
-        stream goes on; the stream itself ends with a status only for what concerns the whole call
-        (authentication, its deadline, cancellation).
+        """Bidirectional: one SearchResponse per SearchRequest, in request order, each carrying its request's
+        request_id (token-level RALM, kNN-LM, any high-rate client). A client may keep many requests in flight:
+        the coordinator searches up to 256 of one stream at once, and they join the same batching window as
+        every other caller's (unary or streamed); beyond that the stream is read no further until the oldest
+        is answered (back-pressure through the transport). A request that fails gets its own answer with
+        `error` set (the status Search would have ended with; a request that could not be parsed: request_id
+        0) and the stream goes on; the stream itself ends with a status only for what concerns the whole call
+        (authentication, its deadline, cancellation, the server going away: UNAVAILABLE or CANCELLED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

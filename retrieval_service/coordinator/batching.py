@@ -23,7 +23,8 @@ from typing import Awaitable, Callable
 import numpy as np
 
 from ..wire import MEASURED, Figure
-from .outcome import SearchOutcome
+from .config import ADAPTIVE, CoordinatorConfig
+from .outcome import SearchOutcome, SharedFigures
 from .registry import IndexEntry
 
 Execute = Callable[[IndexEntry, np.ndarray, int, int, int, float], Awaitable[SearchOutcome]]
@@ -62,6 +63,14 @@ class BatchWindow:
         if not self.adaptive:
             return self.window_s
         return None if mean_fanout_s is None else ADAPTIVE_SLACK * mean_fanout_s
+
+
+def batch_window(config: CoordinatorConfig) -> BatchWindow | None:
+    """The batching policy of a checked ``config``, or None when batching is off (``batch_window_s = 0``)."""
+    if config.batch_window_s == 0:
+        return None
+    return BatchWindow(None if config.batch_window_s == ADAPTIVE else config.batch_window_s,
+                       config.max_window_queries, config.batch_in_flight)
 
 
 @dataclass
@@ -169,9 +178,10 @@ class Batcher:
                 raise
             return
         a = 0
+        shared = SharedFigures(out.figures)
         for c in gathered:
             b = a + c.q.shape[0]
             if not c.answer.done():
-                figs = [Figure("batch_wait", t_flush - c.t_submit, MEASURED, where="coordinator"), *out.figures]
-                c.answer.set_result(out.rows(a, b, figs))
+                wait = Figure("batch_wait", t_flush - c.t_submit, MEASURED, where="coordinator")
+                c.answer.set_result(out.rows(a, b, [wait], shared))
             a = b

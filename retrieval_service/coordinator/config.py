@@ -61,12 +61,3 @@ class CoordinatorConfig:
         if self.batch_in_flight < 1 or self.max_window_queries < 1:
             raise HwragError(f"batch_in_flight={self.batch_in_flight}, max_window_queries={self.max_window_queries}; "
                              "accepted: >= 1")
-
-    def batch_window(self):
-        """The batching policy, or None when batching is off."""
-        from .batching import BatchWindow
-
-        if self.batch_window_s == 0:
-            return None
-        return BatchWindow(None if self.batch_window_s == ADAPTIVE else self.batch_window_s, self.max_window_queries,
-                           self.batch_in_flight)

@@ -15,7 +15,7 @@ from ivfpq.lut import check_queries
 from ivfpq.payloads import PayloadStore
 
 from ..wire import MEASURED, POLICIES, POLICY_NAMES, Figure, ServiceError
-from .batching import Batcher
+from .batching import Batcher, batch_window
 from .config import CoordinatorConfig
 from .fanout import down_error, fan_out
 from .health import HealthProber
@@ -37,7 +37,7 @@ class Coordinator:
         self.links = NodeLinks(self.config)
         self.registry = IndexRegistry(self.links, lambda ix: make_selector(ix, self.use_torch,
                                                                            self.config.select_threads))
-        window = self.config.batch_window()
+        window = batch_window(self.config)
         self.batcher = Batcher(self.execute, window) if window is not None else None
         self.prober = HealthProber(self.all_nodes, self.config.probe_interval_s)
         self.links.on_suspect = self.prober.wake

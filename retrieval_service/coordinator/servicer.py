@@ -9,7 +9,7 @@ from ivfpq.errors import HwragError
 
 from ..security import Security
 from ..server import BadRequest, Method, Service, ServerHandle, start_server, status_of
-from ..wire import RETRIEVAL_SERVICE, figure_to_pb, pack_f32, pack_i64, unpack_matrix
+from ..wire import RETRIEVAL_SERVICE, add_figures, pack_f32, pack_i64, unpack_matrix
 from .core import Coordinator
 from .outcome import SearchOutcome
 
@@ -26,7 +26,13 @@ def search_response(out: SearchOutcome, request_id: int) -> pb.SearchResponse:
                              request_id=request_id)
     if out.payloads is not None:
         resp.payloads.extend(out.payloads)
-    resp.timing.extend(figure_to_pb(f) for f in out.figures)
+    if out.shared is None:
+        add_figures(resp.timing, out.figures)
+        return resp
+    i, shared = out.shared  # a gathered fan-out's figures: their wire form is built once for all its callers
+    add_figures(resp.timing, out.figures[:i])
+    resp.MergeFromString(shared.wire())  # appends to timing (nothing else is set in it)
+    add_figures(resp.timing, out.figures[i + len(shared.figures):])
     return resp
 
 
@@ -38,6 +44,8 @@ def error_response(exc: BaseException, request_id: int) -> pb.SearchResponse:
 
 #: a request with more query bytes than this is unpacked on a worker thread, not the event loop
 LARGE_QUERY_BYTES = 4 << 20
+#: requests of one SearchStream searched at once (a client's window beyond this waits in the transport)
+STREAM_WINDOW = 256
 
 
 class RetrievalServicer:
@@ -61,20 +69,47 @@ class RetrievalServicer:
     async def Search(self, req, context):
         return await self._search(req, context)
 
+    async def _answer(self, req, context) -> pb.SearchResponse:
+        """One streamed request's answer, or its status as an answer of its own."""
+        if isinstance(req, BadRequest):
+            return error_response(req.error, 0)
+        try:
+            return await self._search(req, context)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 -- this request's status, on the stream
+            return error_response(e, req.request_id)
+
     async def SearchStream(self, requests, context):
-        """One answer per request, in order; a failed request gets its status in its own answer
-        (``error``) and the stream goes on."""
-        async for req in requests:
-            if isinstance(req, BadRequest):
-                yield error_response(req.error, 0)
-                continue
+        """One answer per request, in request order, each carrying its request's id; a failed request gets
+        its status in its own answer (``error``) and the stream goes on. Up to :data:`STREAM_WINDOW`
+        requests of one stream are searched at once (so they join the batching window with every other
+        caller's); the stream reads no more until the oldest is answered."""
+        loop = asyncio.get_running_loop()
+        order: asyncio.Queue = asyncio.Queue()  # the requests' tasks in arrival order; None: no more
+        slots = asyncio.Semaphore(STREAM_WINDOW)
+
+        async def pump() -> None:
             try:
-                resp = await self._search(req, context)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 -- this request's status, on the stream
-                resp = error_response(e, req.request_id)
-            yield resp
+                async for req in requests:
+                    await slots.acquire()
+                    order.put_nowait(loop.create_task(self._answer(req, context)))
+            finally:
+                order.put_nowait(None)
+
+        reader = loop.create_task(pump())
+        try:
+            while (task := await order.get()) is not None:
+                resp = await task
+                slots.release()
+                yield resp
+            await reader  # the requests' end, or why reading them failed
+        finally:
+            reader.cancel()
+            while not order.empty():
+                t = order.get_nowait()
+                if t is not None:
+                    t.cancel()
 
     async def Info(self, req, context):
         return await self.coordinator.info()

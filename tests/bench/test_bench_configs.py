@@ -60,3 +60,23 @@ def test_a_cluster_checks_a_config_built_in_code():
         Cluster(ClusterConfig())
     with pytest.raises(HwragError, match="shards=0"):
         Cluster(ClusterConfig(index=[IndexSection(path="/data/ann", shards=0)]))
+
+
+def test_service_bench_runs_both_transports_side_by_side(tmp_path):
+    """A tiny real run (servers in this process, loopback gRPC): a row per transport, every call answered,
+    both floors measured."""
+    from bench.service_bench import ServiceBenchConfig, run_service
+    from ivfpq.datasets.synthetic import make_clustered
+    from ivfpq.faiss_io import train_index
+
+    xb, xq = make_clustered(2000, 16, 20, seed=1)
+    index = train_index(xb, 16, 4, niter=4, seed=1)
+    cfg = ServiceBenchConfig(modes=("local",), batches=(2,), concurrency=(1,), requests=4, repeats=1,
+                             batch_windows=("adaptive",), out=str(tmp_path))
+    res = run_service(index, xq, cfg, progress=False)
+    assert [r["transport"] for r in res["rows"]] == ["unary", "stream"]
+    for r in res["rows"]:
+        assert r["errors"] == 0 and r["calls"] == 4
+        assert 0 < r["floor_stream_two_hops_p50_ms_measured"] < 1e3
+        assert 0 < r["floor_two_hops_p50_ms_measured"] < 1e3
+        assert r["floor_stream_cpu_us_per_msg_measured"]["server"] > 0

@@ -13,7 +13,7 @@ from ivfpq.scan import search
 from retrieval_service.client import RetrievalClient
 from retrieval_service.config import ClusterConfig
 from retrieval_service.coordinator import CoordinatorConfig
-from retrieval_service.coordinator.batching import ADAPTIVE_SLACK, Batcher, BatchWindow
+from retrieval_service.coordinator.batching import ADAPTIVE_SLACK, Batcher, BatchWindow, batch_window
 from retrieval_service.coordinator.merge import in_merge_order, merge_one, merge_partials
 from retrieval_service.coordinator.outcome import SearchOutcome
 from retrieval_service.local import LocalCluster
@@ -32,11 +32,11 @@ def test_batch_window_policy():
 
 
 def test_window_settings_parse_and_refuse():
-    assert CoordinatorConfig().batch_window() == BatchWindow(None, 1024, 1)  # adaptive by default
-    assert CoordinatorConfig(batch_window_s=0).batch_window() is None
+    assert batch_window(CoordinatorConfig()) == BatchWindow(None, 1024, 1)  # adaptive by default
+    assert batch_window(CoordinatorConfig(batch_window_s=0)) is None
     cfg = ClusterConfig.from_dict({"coordinator": {"batch_window_ms": 2.5, "batch_in_flight": 2},
                                    "index": [{"path": "/x"}]})
-    assert cfg.coordinator_config().batch_window() == BatchWindow(0.0025, 1024, 2)
+    assert batch_window(cfg.coordinator_config()) == BatchWindow(0.0025, 1024, 2)
     for bad in ("soon", -1.0, True):
         with pytest.raises(HwragError, match="accepted: 'adaptive' or a number >= 0"):
             CoordinatorConfig(batch_window_s=bad).check()
