@@ -41,6 +41,12 @@ MUTANTS = (
            "    return prefix + list(context[-keep:])", "    return list(context[-keep:]) + prefix",
            ("tests/llm_client/test_store_completeness.py",)),
     # the audit's caught ones, kept caught
+    Mutant("coordinator fan-out never asks an index's last memory node", "retrieval_service/coordinator/fanout.py",
+           "live = [n for n in entry.nodes if n.health.up]", "live = [n for n in entry.nodes[:-1] if n.health.up]",
+           ("tests/retrieval_service/test_exact.py",)),
+    Mutant("coordinator fan-out answers a FAIL search without the shard that did not answer",
+           "retrieval_service/coordinator/fanout.py", "if missing and (policy == pb.FAIL or not ok):",
+           "if missing and not ok:", ("tests/retrieval_service/test_faults.py",)),
     Mutant("golden scan orders equal distances by descending id", "ivfpq/fixed_l2.py",
            "while pos > 0 and (top_d[pos - 1] > acc or (top_d[pos - 1] == acc and top_i[pos - 1] > i)):",
            "while pos > 0 and (top_d[pos - 1] > acc or (top_d[pos - 1] == acc and top_i[pos - 1] < i)):",
