@@ -39,7 +39,8 @@ MUTANTS = (
            ("tests/llm_client/test_store_completeness.py",)),
     Mutant("chunk RALM puts the retrieved text after the context", "llm_client/chunk_ralm.py",
            "    return prefix + list(context[-keep:])", "    return list(context[-keep:]) + prefix",
-           ("tests/llm_client/test_store_completeness.py",)),
+           ("tests/llm_client/test_store_completeness.py",
+            "tests/llm_client/test_ralm.py::test_chunk_ralm_perplexity_near_the_plain_lm")),
     # the audit's caught ones, kept caught
     Mutant("coordinator fan-out never asks an index's last memory node", "retrieval_service/coordinator/fanout.py",
            "live = [n for n in entry.nodes if n.health.up]", "live = [n for n in entry.nodes[:-1] if n.health.up]",
