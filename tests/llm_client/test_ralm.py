@@ -27,10 +27,20 @@ def test_knnlm_beats_the_plain_lm_on_heldout_text(tiny_lm, retriever, heldout, r
     assert zero["nll_per_token"] == base["nll_per_token"]
 
 
-def test_chunk_ralm_perplexity_runs(tiny_lm, retriever, heldout):
+def test_chunk_ralm_perplexity_near_the_plain_lm(tiny_lm, retriever, heldout):
+    """Here chunk RALM cannot help, and this test says by how much it may cost. The held-out pages are
+    not in the store (300 passages of 150 training pages), so a retrieved passage is related in topic
+    only, and the tiny byte GPT (2 layers, 300 steps) barely uses text in its context. Measured on these
+    1,024 tokens: none 12.45, chunk 12.59; chunk with the passages shuffled between segments 12.55 (a
+    relevant passage is worth no more than another's); with the scored segment itself as the passage
+    12.30 (even the answer lowers it 1.2 %). Retrieval lowering perplexity where the answer is in the
+    store is checked with SmolLM2 (test_smollm2.py). A passage put after the context (its tokens scored
+    as the text's) gives 55."""
     cfg = EvalConfig(mode="chunk", chunk=ChunkRALMConfig(k=2, min_context=64, query_tokens=96))
     r = perplexity(tiny_lm, heldout[:1025], cfg, retriever=retriever, progress=False)
-    assert r["tokens"] == 1024 and np.isfinite(r["perplexity"]) and 1 < r["perplexity"] < 256
+    none = perplexity(tiny_lm, heldout[:1025], EvalConfig(mode="none"), progress=False)
+    assert r["tokens"] == none["tokens"] == 1024
+    assert r["perplexity"] < 1.05 * none["perplexity"]
 
 
 @pytest.mark.parametrize("mode", ["token", "chunk"])

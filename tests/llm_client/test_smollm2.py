@@ -21,6 +21,12 @@ STORE_TOPICS = ["async", "continue", "for", "while", "typesmethods", "callable-t
 HELD_TOPICS = ["break", "await", "typesfunctions", "subscriptions", "integers"]
 PROMPTS = ["To read a file line by line in Python,", "A dictionary maps keys to", "The with statement is used to"]
 
+# Invented guilds: every name, year, colour pairing and motto exists only in the store's documents
+COLORS = ["amber", "violet", "teal", "crimson", "ochre", "indigo"]
+ANIMALS = ["heron", "lynx", "otter", "falcon", "badger", "stag"]
+CRAFTS = ["glassblowers", "clockmakers", "cartographers", "bell founders", "rope makers", "bookbinders"]
+SYLLABLES = ["ka", "lo", "mir", "ven", "tas", "ul", "dre", "bon", "sy", "qua", "zel", "rhi", "ost", "pe", "nai", "gor"]
+
 
 @pytest.fixture(scope="module")
 def smollm2():
@@ -122,3 +128,60 @@ def test_a_failed_build_writes_nothing(user_files, tmp_path):
         run(["datastore", "build", "--texts", str(bad / "ok.txt"), "--kind", "chunk", "--name", "no/slash"])
     assert sorted(p.name for p in cache_dir("datastores").iterdir()) == before
     assert [r["name"] for r in list_named()] == names
+
+
+def _guilds(seed: int = 0) -> list[dict]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def word(n):
+        return "".join(rng.choice(SYLLABLES, n)).capitalize()
+
+    return [dict(org=f"the {word(2)} {word(3)} Guild", town=word(3), year=int(rng.integers(1200, 1900)),
+                 person=f"{word(2)} {word(3)}", color=c, animal=a, craft=cr,
+                 motto=" ".join(word(2).lower() for _ in range(3))) for c, a, cr in zip(COLORS, ANIMALS, CRAFTS)]
+
+
+def _facts(g: dict) -> str:
+    return (f"founded in {g['year']} by {g['person']}. Its members wear {g['color']} cloaks with the sign of the "
+            f"{g['animal']}, and its motto is \"{g['motto']}\".")
+
+
+def test_retrieval_helps_where_the_answer_is_only_in_the_store(smollm2):
+    """The store's documents tell of invented guilds; the scored text, worded otherwise around the same
+    facts, is nowhere in the store. The plain LM cannot know a name, year or motto made up here, so both
+    retrieval modes must lower the perplexity well below the plain LM's (oracle: the plain LM on the
+    same tokens). Measured (SmolLM2, 6 guilds, 436 tokens): none 25.85, kNN-LM 6.03 with the shipped λ,
+    k and temperature, chunk RALM 3.06 (38 s on 2 shared cores at load average 6)."""
+    import numpy as np
+    from ivfpq.datasets.text import Document
+    from llm_client import defaults
+    from llm_client.chunk_ralm import ChunkRALMConfig
+    from llm_client.datastore import ChunkStoreConfig, build_chunk_store, build_knn_store, to_serve
+    from llm_client.evaluate import EvalConfig, perplexities
+    from llm_client.knnlm import KnnLMConfig
+    from llm_client.retrieval import connect
+    from retrieval_service.local import LocalCluster
+
+    guilds = _guilds()
+    docs = [Document(f"guild:{i}", f"{g['org'][0].upper()}{g['org'][1:]} is a guild of {g['craft']} in the town "
+                                   f"of {g['town']}. It was {_facts(g)}") for i, g in enumerate(guilds)]
+    scored = "\n\n".join(f"Travellers who reach {g['town']} soon hear of {g['org']}, whose members are "
+                          f"{g['craft']}. The guild was {_facts(g)}" for g in guilds)
+    assert not any(scored in d.text or d.text in scored for d in docs)
+    chunk = build_chunk_store(ChunkStoreConfig(nlist=1), docs=docs)
+    token = build_knn_store(smollm2, docs=docs, progress=False)
+    tokens = np.asarray(smollm2.tokenizer.encode(scored), np.int64)
+    knn = KnnLMConfig(k=defaults.KNN_K, lam=defaults.KNN_LAMBDA, nprobe=token.meta["nlist"],
+                      temperature=defaults.KNN_TEMPERATURE_REL * token.meta["median_sq_distance"])
+    # a retrieval every 32 tokens, from the 32 before: a segment rarely starts on one guild and ends on the next
+    cfg = EvalConfig(max_tokens=0, stride=32, chunk=ChunkRALMConfig(k=2, nprobe=1), knn=knn)
+    stores = {"chunk": chunk, "token": token}
+    with LocalCluster(to_serve(stores), nshards=1, backend="cpu") as c, connect(c.address, stores) as r:
+        none, tok, chk = perplexities(smollm2, tokens, ["none", "token", "chunk"], cfg, retriever=r, progress=False)
+    print(f"\nanswers only in the store ({none['tokens']} tokens): none {none['perplexity']:.2f} "
+          f"token {tok['perplexity']:.2f} chunk {chk['perplexity']:.2f}")
+    assert none["tokens"] == tok["tokens"] == chk["tokens"] == len(tokens) - 1
+    assert tok["perplexity"] < none["perplexity"] / 2
+    assert chk["perplexity"] < none["perplexity"] / 2

@@ -4,6 +4,7 @@ batching window (policy and gathering, against a scripted fan-out), the scan str
 concurrent scans on a node, and the merge of a single node's answer (against ``merge_partials``)."""
 import asyncio
 import concurrent.futures as cf
+import time
 
 import grpc
 import numpy as np
@@ -58,9 +59,38 @@ ENTRY = _Entry()
 KEY = ("default", id(ENTRY), 3, 2, 1)  # the Batcher's key of _caller's searches
 
 
+class _Runs(list):
+    """The rows of each scripted fan-out, in order, and the loop time each began; ``await reach(n)`` waits
+    for the n-th (an event, not a sleep)."""
+
+    def __init__(self):
+        super().__init__()
+        self.times, self.grew = [], asyncio.Event()
+
+    def append(self, rows):
+        super().append(rows)
+        self.times.append(asyncio.get_running_loop().time())
+        self.grew.set()
+
+    async def reach(self, n: int) -> None:
+        while len(self) < n:
+            self.grew.clear()
+            await self.grew.wait()
+
+
+async def _yield(n: int = 3) -> None:
+    """Let the loop run every callback already due (no clock involved)."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+# a timer handle may run this much before its time (asyncio's end_time = now + clock resolution)
+CLOCK_RES = time.get_clock_info("monotonic").resolution
+
+
 def _scripted_batcher(window: BatchWindow):
     """A Batcher whose fan-outs finish when the test says so; ``runs`` records each fan-out's rows."""
-    runs, gates = [], []
+    runs, gates = _Runs(), []
 
     async def execute(entry, q, k, nprobe, policy, deadline):
         gate = asyncio.get_running_loop().create_future()
@@ -85,8 +115,10 @@ def test_adaptive_window_gathers_behind_the_fanout_in_flight():
         await asyncio.sleep(0)
         assert runs == [[0.0]]  # a lone caller goes at once
         later = [_caller(b, v) for v in (1, 2, 3)]
-        await asyncio.sleep(0.01)
+        await _yield()
         assert runs == [[0.0]]  # gathered: no measured fan-out yet, so they wait for the one in flight
+        # (their timer only at half their time left, ~1e9 s: no clock lets them go)
+        assert b.timers[KEY].when() - asyncio.get_running_loop().time() > 1e8
         gates[0].set_result(None)
         out = await first
         await asyncio.sleep(0)
@@ -110,15 +142,21 @@ def test_adaptive_window_lets_callers_go_when_a_fanout_takes_too_long():
         gates[0].set_result(None)
         await f0
         assert KEY in b.mean_fanout_s  # one fan-out measured
-        # times wide enough that a loaded machine's event-loop stalls (tens of ms) do not reorder them
+        loop = asyncio.get_running_loop()
         b.mean_fanout_s[KEY] = 0.1  # say the mean is 100 ms
         stuck = _caller(b, 1)
-        await asyncio.sleep(0)
+        await _yield()
+        assert runs == [[0.0], [1.0]]  # a free slot: it goes at once, and stays in flight
+        t_before = loop.time()
         waiting = _caller(b, 2)
-        await asyncio.sleep(0.02)
-        assert runs == [[0.0], [1.0]]  # gathered behind the stuck fan-out
-        await asyncio.sleep(ADAPTIVE_SLACK * 0.1 + 0.15)
-        assert runs == [[0.0], [1.0], [2.0]]  # after ADAPTIVE_SLACK x the mean they went on their own
+        await asyncio.sleep(0)  # one loop pass: its submit runs and arms the timer, which cannot fire before the next
+        t_after = loop.time()
+        limit = ADAPTIVE_SLACK * 0.1
+        when = b.timers[KEY].when()
+        assert t_before + limit <= when <= t_after + limit  # armed for ADAPTIVE_SLACK x the mean, exactly
+        await runs.reach(3)  # the timer fires (however late a loaded machine makes it)
+        assert runs == [[0.0], [1.0], [2.0]] and not stuck.done()  # it went on its own, the stuck one in flight
+        assert runs.times[2] >= when - CLOCK_RES  # not before its time
         gates[2].set_result(None)
         assert (await waiting).ids.tolist() == [[2, 2, 2]]
         gates[1].set_result(None)
@@ -130,20 +168,26 @@ def test_adaptive_window_lets_callers_go_when_a_fanout_takes_too_long():
 def test_a_gathered_caller_waits_at_most_half_its_time_left():
     """Before any fan-out is measured, gathered callers wait for the one in flight, but not past half of
     their time left: their own fan-out still has time to answer (e.g. without a hung shard)."""
-    import time
 
     async def run():
+        loop = asyncio.get_running_loop()
         b, runs, gates = _scripted_batcher(BatchWindow(None))
         hung = _caller(b, 0)
-        await asyncio.sleep(0)
-        t0 = time.monotonic()
-        short = _caller(b, 1, deadline=t0 + 1.0)
-        await asyncio.sleep(0.25)
+        await _yield()
+        t_before = time.monotonic()  # the loop's clock
+        short = _caller(b, 1, deadline=t_before + 1.0)
+        await asyncio.sleep(0)  # one loop pass: its submit runs and arms the timer
+        t_after = loop.time()
+        when = b.timers[KEY].when()
+        # armed at now + (deadline - now) / 2, for a now between t_before and t_after
+        assert t_before + (t_before + 1.0 - t_after) / 2 <= when <= t_after + (t_before + 1.0 - t_before) / 2
         assert runs == [[0.0]]
-        await asyncio.sleep(0.5)
-        assert runs == [[0.0], [1.0]]  # went on its own after ~0.5 s
+        await runs.reach(2)
+        assert runs == [[0.0], [1.0]] and not hung.done()  # went on its own, the hung fan-out still in flight
+        assert runs.times[1] >= when - CLOCK_RES
         gates[1].set_result(None)
-        assert (await short).figures[0].value == pytest.approx(0.5, abs=0.2)
+        waited = (await short).figures[0]
+        assert waited.stage == "batch_wait" and waited.value >= when - t_after - CLOCK_RES  # measured: its timer's wait
         gates[0].set_result(None)
         await hung
 

@@ -29,7 +29,11 @@ def secure_cluster(index, certs):
     sec = Security(str(cert), str(key), token=TOKEN, admin_token=ADMIN)
     node_sec = Security(str(cert), str(key), token="node-token", admin_token="node-admin")
     cfg = CoordinatorConfig(node_token="node-token", node_admin_token="node-admin", node_tls_root=str(cert))
-    with LocalCluster(index, 2, config=cfg, security=sec, node_security=node_sec, host="localhost") as c:
+    # one address family (the certificate names 127.0.0.1): "localhost:0" resolves to ::1 and 127.0.0.1, and
+    # where the port picked for one is taken on the other by another process (pytest-xdist's other worker),
+    # gRPC binds only the one, so a client of localhost:P may reach that other process (seen once: the
+    # plain-TCP check below answered by another worker's plaintext node)
+    with LocalCluster(index, 2, config=cfg, security=sec, node_security=node_sec, host="127.0.0.1") as c:
         yield c
 
 
