@@ -60,7 +60,7 @@ class HbmPimConfig:
 
     @property
     def _spec(self):
-        from .dram.spec import get_preset
+        from .dram.presets import get_preset
         return get_preset(self.memory)
 
     @property

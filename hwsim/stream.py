@@ -25,7 +25,8 @@ import numpy as np
 
 from ivfpq.errors import HwragError
 
-from .dram.spec import DramSpec, get_preset
+from .dram.presets import get_preset
+from .dram.spec import DramSpec
 from .dram.system import ControllerConfig, DramSystem
 
 log = logging.getLogger(__name__)

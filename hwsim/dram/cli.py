@@ -14,7 +14,7 @@ import numpy as np
 
 from ivfpq.errors import HwragError
 
-from .spec import get_preset, load_preset_file, preset_names
+from .presets import get_preset, load_preset_file, preset_names
 from .system import (CONTROLLER_STRUCTURES, PAGE_POLICIES, REFRESH_MODES, SCHEDULERS, ControllerConfig,
                      DramSystem)
 

@@ -15,7 +15,7 @@ import numpy as np
 from ivfpq.errors import HwragError
 
 from . import core
-from .spec import get_preset
+from .presets import get_preset
 from .timing import CMD_NAMES, NCMD, PREA, REF, build_tables
 
 _RANK_LEVEL = (PREA, REF)

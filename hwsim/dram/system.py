@@ -15,7 +15,8 @@ from . import layout
 from .energy import energy_report
 from .kernels import kernels
 from .mapping import AddressMapping
-from .spec import DramSpec, get_preset
+from .presets import get_preset
+from .spec import DramSpec
 from .structures import STRUCTURES
 from .timing import CMD_NAMES, build_tables
 
