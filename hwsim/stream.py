@@ -27,7 +27,7 @@ from ivfpq.errors import HwragError
 
 from .dram.presets import get_preset
 from .dram.spec import DramSpec
-from .dram.system import ControllerConfig, DramSystem
+from .dram.simulator import ControllerConfig, DramSystem
 
 log = logging.getLogger(__name__)
 

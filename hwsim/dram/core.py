@@ -10,7 +10,7 @@ Units (channels x pseudo-channels) share nothing, so each is simulated on its ow
 read queue and a write queue; requests enter them in arrival order (a full queue holds back later
 requests of that unit only: per-channel ports, as an FPGA's AXI ports or a PIM host interface have).
 
-State lives in numpy arrays owned by :class:`hwsim.dram.system.DramStream`, so a simulation can be
+State lives in numpy arrays owned by :class:`hwsim.dram.simulator.DramStream`, so a simulation can be
 fed in chunks: :func:`simulate` processes decisions at cycles < ``horizon`` and returns.
 
 Scheduler (``P_SCHED``): 0 = FR-FCFS (oldest ready column command first, then oldest ready row

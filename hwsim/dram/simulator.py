@@ -12,7 +12,7 @@ import numpy as np
 from ivfpq.errors import HwragError
 
 from . import layout
-from .energy import energy_report
+from .command_energy import energy_report
 from .kernels import kernels
 from .mapping import AddressMapping
 from .presets import get_preset
