@@ -1,5 +1,5 @@
 """docs/DESIGN.md's checkable claims, held to the code: the files it names exist, its list of ``docs/``
-is complete, every assumed value of a hardware configuration is listed in REFERENCE.md § Assumed values,
+is complete, every assumed value of a hardware configuration is listed in docs/REFERENCE.md § Assumed values,
 the memory nodes keep no state between calls, and the DRAM controller loops are built from the step
 library it names (no written-out copy of a step in a loop)."""
 from __future__ import annotations
@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DESIGN = (ROOT / "docs" / "DESIGN.md").read_text(encoding="utf-8")
-REFERENCE = (ROOT / "docs" / "REFERENCE.md").read_text(encoding="utf-8")
+DESIGN = (ROOT / "docs/DESIGN.md").read_text(encoding="utf-8")
+REFERENCE = (ROOT / "docs/REFERENCE.md").read_text(encoding="utf-8")
 
 
 def test_every_file_design_names_exists():
@@ -22,7 +22,7 @@ def test_every_file_design_names_exists():
 
 def test_the_docs_row_lists_every_doc():
     row = next(line for line in DESIGN.splitlines() if line.startswith("| – | `docs/`"))
-    missing = sorted(p.name for p in (ROOT / "docs").glob("*.md") if p.name != "DESIGN.md" and p.name not in row)
+    missing = sorted(p.name for p in (ROOT / "docs").glob("*.md") if p.stem != "DESIGN" and p.name not in row)
     assert not missing, f"docs/DESIGN.md's docs/ row leaves out {missing}"
 
 
@@ -33,7 +33,7 @@ def _assumed_rows() -> str:
 
 def test_every_assumed_value_is_listed_in_reference():
     """'Every parameter is measured, cited or a stated assumption': each configuration with an assumed
-    value appears in REFERENCE.md's table of assumed values."""
+    value appears in docs/REFERENCE.md's table of assumed values."""
     from hwsim.configs import CONFIGS
 
     rows = _assumed_rows()
@@ -41,7 +41,7 @@ def test_every_assumed_value_is_listed_in_reference():
                if any("assumed" in str(src).lower() for src in cfg.sources.values())}
     assert assumed  # the finder itself: some configurations assume values
     missing = sorted(name for name in assumed if f"`{name}`" not in rows)
-    assert not missing, f"configurations with assumed values not in REFERENCE.md § Assumed values: {missing}"
+    assert not missing, f"configurations with assumed values not in docs/REFERENCE.md § Assumed values: {missing}"
 
 
 def test_memory_nodes_keep_no_state_between_calls():
