@@ -32,7 +32,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 # the DRAM kernels compiled ahead of time (numba pycc, hwsim/dram/aot_build.py) into the venv, so that
 # `hwrag dram run` starts without importing numba; rebuilt when a kernel source changes (about a minute)
-KERNEL_SRC := $(addprefix hwsim/dram/,layout.py bank_queues_layout.py timing.py core.py bank_queues.py \
+KERNEL_SRC := $(addprefix hwsim/dram/,layout.py bank_queues_layout.py timing.py steps.py core.py bank_queues.py \
                 trace_kernel.py kernels.py aot_build.py)
 KERNELS    := $(VENV)/.hwrag-dram-kernels
 

@@ -49,7 +49,7 @@ def cmd_service(args) -> int:
 
 
 def cmd_project(args) -> int:
-    from .project import run_project, write_project_report
+    from .project_bench import run_project, write_project_report
 
     res = run_project(args.vectors, args.nlist, args.nprobe, tuple(args.M), tuple(args.nodes), tuple(args.configs),
                       args.k, nq=args.batch, progress=not args.json)

@@ -48,6 +48,7 @@ from hwsim.rates import RATES_DIR, RatesFile
 
 from .host_costs import measure_host_costs
 from .timing import best_of as _best_of
+from .timing import measure_clock_ghz
 
 
 def best_of(fn, repeat: int = 3):
@@ -63,21 +64,6 @@ COLD_BYTES = 4e8                    # codes per cold-scan index: far beyond this
 COLD_SHAPES = ((96, 16), (128, 16), (512, 32))
 BLAS_BATCHES = (20, 64, 256, 1024)  # GEMM-path batches: a small GEMM costs more per query than a large one
 SIMD_LEVEL = "AVX2"  # the widest SIMD level of the modeled AMD EPYC 7313 (Zen 3: AVX2, no AVX-512)
-
-
-def measure_clock_ghz(iters: int = 200_000_000) -> float:
-    import numba
-
-    @numba.njit(cache=False)
-    def chain(n):
-        x = np.uint64(1)
-        for i in range(n):
-            x = (x ^ (x >> np.uint64(1))) + np.uint64(i)
-        return x
-
-    chain(1000)
-    _, t = best_of(lambda: chain(iters), 3)
-    return 3 * iters / t / 1e9
 
 
 def _ivfpq(d: int, M: int, nlist: int):

@@ -202,7 +202,7 @@ def measure_host_costs(ghz: float, quick: bool = False) -> dict:
 def main() -> int:
     import json
 
-    from .cpu_rates import measure_clock_ghz
+    from .timing import measure_clock_ghz
 
     ghz = measure_clock_ghz(50_000_000)
     res = measure_host_costs(ghz)

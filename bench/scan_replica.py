@@ -18,7 +18,7 @@ places in a ``CODE_BYTES`` buffer, as at a billion vectors), in three variants t
 
 and the latency of one dependent single-precision add (``fadd_chain``). Every figure is *measured*:
 on-CPU time of this thread (``time.thread_time``) in cycles of this core at the clock
-:func:`bench.cpu_rates.measure_clock_ghz` measures; it is stored as the ``scan_replica`` section of this
+:func:`bench.timing.measure_clock_ghz` measures; it is stored as the ``scan_replica`` section of this
 machine's measured-rates file (:mod:`hwsim.rates`), which records the CPU (vendor, family, model, caches).
 """
 from __future__ import annotations
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     from hwsim.rates import RATES_DIR, RatesFile
     from ivfpq.errors import CommandParser, run_command
 
-    from .cpu_rates import measure_clock_ghz
+    from .timing import measure_clock_ghz
     from .machine import cpu_identity
 
     ap = CommandParser(prog="python -m bench.scan_replica", description=__doc__.splitlines()[0])

@@ -1,4 +1,6 @@
-"""Timing for benchmarks (measured figures): wall clock by default, or another clock."""
+"""Timing for benchmarks (measured figures): wall clock by default, or another clock; this core's clock
+rate (:func:`measure_clock_ghz`, which :mod:`bench.cpu_rates`, :mod:`bench.host_costs` and
+:mod:`bench.scan_replica` convert seconds to cycles with)."""
 from __future__ import annotations
 
 import time
@@ -41,3 +43,22 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
         except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
             continue
     return out
+
+
+def measure_clock_ghz(iters: int = 200_000_000) -> float:
+    """This core's clock in GHz (measured): a dependent chain of 3 one-cycle integer operations (shift,
+    xor, add) per iteration in numba, ``3 x iters / seconds``, the least on-CPU time
+    (``time.thread_time``) of 3 runs."""
+    import numba
+    import numpy as np
+
+    @numba.njit(cache=False)
+    def chain(n):
+        x = np.uint64(1)
+        for i in range(n):
+            x = (x ^ (x >> np.uint64(1))) + np.uint64(i)
+        return x
+
+    chain(1000)
+    _, t = best_of(lambda: chain(iters), 3, clock=time.thread_time)
+    return 3 * iters / t / 1e9

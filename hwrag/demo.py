@@ -151,7 +151,7 @@ def ann_through_service(cfg: DemoConfig, address: str, prep: dict) -> list[dict]
 def run_demo(args) -> int:
     from bench.adapters import default_adapters
     from bench.ann import run_ann, write_ann_report
-    from bench.project import run_project, write_project_report
+    from bench.project_bench import run_project, write_project_report
     from ivfpq.threads import set_threads
     from retrieval_service.cluster import Cluster
 

@@ -69,7 +69,8 @@ def _retrieve_kind(args) -> str:
 def cmd_retrieve(args) -> int:
     from llm_client.sources import cite
 
-    from .ralm_commands import _configs, load_model, open_retriever, store_line
+    _configs, load_model, open_retriever, store_line = (args.setup._configs, args.setup.load_model,
+                                                         args.setup.open_retriever, args.setup.store_line)
 
     if not args.query.strip():
         raise HwragError("retrieve needs a non-empty query")
@@ -151,7 +152,8 @@ def cmd_eval_qa(args) -> int:
     from llm_client.coordinator import InferenceCoordinator
     from llm_client.qa import BUILTIN_QUESTIONS, load_questions
 
-    from .ralm_commands import _configs, load_model, open_retriever, store_line
+    _configs, load_model, open_retriever, store_line = (args.setup._configs, args.setup.load_model,
+                                                         args.setup.open_retriever, args.setup.store_line)
 
     questions = load_questions(args.questions or BUILTIN_QUESTIONS)
     if args.limit:
@@ -187,7 +189,11 @@ def cmd_eval_qa(args) -> int:
     return 0
 
 
-def add_qa_parsers(subparsers, common) -> None:
+def add_qa_parsers(subparsers, common, setup) -> None:
+    """Register ``retrieve`` and ``eval-qa``. ``common`` adds the model and service flags, ``setup`` is the
+    module whose ``_configs``, ``load_model``, ``open_retriever`` and ``store_line`` the commands use
+    (:mod:`hwrag.ralm_commands`, which registers these parsers: handed in, so that this module does not
+    import it back)."""
     from llm_client.defaults import CHUNK_OVERLAP_WORDS, CHUNK_WORDS, CHUNKING, REPETITION_PENALTY
 
     from .output import HelpFormatter, first_paragraph
@@ -199,7 +205,7 @@ def add_qa_parsers(subparsers, common) -> None:
                    help="the store kind searched (default: the --datastore's kind, else chunk)")
     r.add_argument("--top", type=int, default=5, help="results shown")
     common(r)
-    r.set_defaults(func=cmd_retrieve)
+    r.set_defaults(func=cmd_retrieve, setup=setup)
     q = subparsers.add_parser("eval-qa", help="question answering per mode: retrieval hit@k, answer containment "
                               "and token F1, with sources", description=first_paragraph(__doc__),
                               formatter_class=HelpFormatter)
@@ -224,4 +230,4 @@ def add_qa_parsers(subparsers, common) -> None:
     b.add_argument("--builtin-overlap-words", type=int, default=None,
                    help="words repeated from the previous passage (default: %d)" % CHUNK_OVERLAP_WORDS)
     common(q)
-    q.set_defaults(func=cmd_eval_qa)
+    q.set_defaults(func=cmd_eval_qa, setup=setup)

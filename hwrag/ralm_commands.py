@@ -422,4 +422,4 @@ def add_llm_parsers(subparsers) -> None:
     e.add_argument("--tune-texts", nargs="+", default=[], metavar="PATH", help="files to tune kNN-LM on")
     _common(e)
     e.set_defaults(func=cmd_eval_ppl)
-    add_qa_parsers(subparsers, _common)
+    add_qa_parsers(subparsers, _common, sys.modules[__name__])

@@ -1,7 +1,8 @@
-"""Default configurations, named after the hardware they model; every parameter cites its source.
+"""Default configurations, named after the hardware they model; every parameter cites its source or says it is assumed.
 
 ``REF`` is ``docs/REFERENCE.md`` (the project's reference figures, a section per device). Values marked *assumed* have
-no published source we could use; they are the model's stated assumptions.
+no published source we could use; they are the model's stated assumptions, each listed in
+``docs/REFERENCE.md`` § Assumed values (``tests/test_design_claims.py`` checks that).
 """
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ from ivfpq.errors import HwragError
 from ivfpq.fixedpoint import DEFAULT_FORMAT, LutFormat
 from ivfpq.shard import shard_bounds
 
-from . import energy as E
+from . import logic_energy as E
 from .accelerator import AccelTiming, Accelerator, Workload
 from .cards import TimingCard, load_card
 from .stream import Channel, burst_times, bursts_for, channel_spec, couple

@@ -47,7 +47,7 @@ import numpy as np
 
 from ivfpq.errors import HwragError
 
-from . import energy as E
+from . import logic_energy as E
 from .accelerator import AccelTiming, Accelerator, Workload
 from .fpga import split_even
 from .stream import couple

@@ -144,7 +144,7 @@ class DimmPim(PimArray):
         per = self.tx / c.mram_gbs  # ns per DMA transfer
         ready = c.mram_latency_ns + (np.arange(n) + 1) * per
         # MRAM energy: DDR4 array read without the off-DIMM I/O (AttAcc in-bank path, per bit)
-        from . import energy as E
+        from . import logic_energy as E
         return ready, n * self.tx * 8 * E.PIM_PJ_PER_BIT_READ[0] * 1e-12
 
     def broadcast_ns(self, nbytes, units_needing):

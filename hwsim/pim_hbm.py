@@ -23,7 +23,7 @@ import numpy as np
 from ivfpq.errors import HwragError
 from ivfpq.fixedpoint import DEFAULT_FORMAT, LutFormat
 
-from . import energy as E
+from . import logic_energy as E
 from .pim_array import LAYOUTS, PimArray
 from .stream import Channel, STREAM_MODES, burst_times, channel_spec
 
@@ -60,7 +60,7 @@ class HbmPimConfig:
 
     @property
     def _spec(self):
-        from .dram.spec import get_preset
+        from .dram.presets import get_preset
         return get_preset(self.memory)
 
     @property

@@ -26,8 +26,9 @@ from numba import njit
 
 from ivfpq.errors import HwragError
 
-from .dram.spec import DramSpec, get_preset
-from .dram.system import ControllerConfig, DramSystem
+from .dram.presets import get_preset
+from .dram.spec import DramSpec
+from .dram.simulator import ControllerConfig, DramSystem
 
 log = logging.getLogger(__name__)
 

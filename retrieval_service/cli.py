@@ -13,13 +13,12 @@ import json
 import logging
 import os
 import signal
-import threading
-import time
 from pathlib import Path
 
 from ivfpq.errors import CommandParser, HwragError, quiet_library_loggers, run_command
 
 from .security import Security, read_token
+from .supervision import watch_supervisor
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +39,6 @@ async def _wait_for_signal() -> None:
     for s in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(s, stop.set)
     await stop.wait()
-
-
-#: a child of ``hwrag serve`` finds its supervisor's pid here (see ``cluster.py``)
-SUPERVISOR_ENV = "HWRAG_SUPERVISOR_PID"
-
-
-def watch_supervisor(interval_s: float = 0.25) -> None:
-    """In a child of ``hwrag serve``: exit as soon as the supervisor is no longer this process's parent (it
-    died, however: the parent-death signal covers Linux, this covers the rest and a race at start)."""
-    pid = os.environ.get(SUPERVISOR_ENV, "")
-    if not pid.isdigit():
-        return
-
-    def run() -> None:
-        while os.getppid() == int(pid):
-            time.sleep(interval_s)
-        log.error("the supervisor (pid %s) is gone; exiting", pid)
-        os._exit(1)
-
-    threading.Thread(target=run, name="hwrag-supervisor-watchdog", daemon=True).start()
 
 
 def _security(a) -> Security:

@@ -32,8 +32,8 @@ from pathlib import Path
 
 from ivfpq.errors import CLI_PREFIX, HwragError
 
-from .cli import SUPERVISOR_ENV
 from .config import ClusterConfig
+from .supervision import SUPERVISOR_ENV
 
 log = logging.getLogger(__name__)
 

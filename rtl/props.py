@@ -24,9 +24,9 @@ import pyrtl
 from .config import ScanConfig
 from .pq_distance import pq_distance_latency
 from .pqueue import pqueue_settle_cycles
+from .scan_fsm import DONE, DRAIN, IDLE, OUT, SCAN, drain_cycles
 
 CHECKER_SCOPE = "chk"  # PyRTL name scope of the checker logic (code coverage leaves it out)
-IDLE, SCAN, DRAIN, OUT, DONE = range(5)  # rtl.scan_unit's states (not imported: circular)
 
 #: name -> what it says. ``merge_topk`` exists only for exact queues (l1 == k).
 PROPERTIES: dict[str, str] = {
@@ -188,8 +188,6 @@ def _lane_props(cfg: ScanConfig, t: dict, ins: dict) -> dict:
     flushed.next <<= pyrtl.select(t["go"], _c(0, 1), flushed | t["flushing"])
     settled = _all(k == (1 << cfg.key_bits) - 1 for u in t["units"] for k in u["travelling"])
     # (and the drain counter never exceeds what flush loads: what makes the claim inductive)
-    from .scan_unit import drain_cycles
-
     drain_ok = (t["state"] != DRAIN) | _at_most(t["cnt"], drain_cycles(cfg) - 1)
     return {"in_transfer": _all(transfer), "distance": _all(dist),
             "no_early_output": (~t["in_out"] | (flushed & ~pyrtl.rtl_any(*in_flight) & settled)) & drain_ok,

@@ -42,16 +42,9 @@ from .adder_tree import plain_add
 from .config import CODE_BITS, ScanConfig
 from .merge import merge_heads
 from .pipeline import stage
-from .pq_distance import pq_distance, pq_distance_latency
-from .pqueue import pqueue_settle_cycles, systolic_pqueue
-
-IDLE, SCAN, DRAIN, OUT, DONE = range(5)
-
-
-def drain_cycles(cfg: ScanConfig) -> int:
-    """Cycles in DRAIN after flush: the last beat's distance through the unit, then the queue settles."""
-    return pq_distance_latency(cfg.m) + pqueue_settle_cycles(cfg.queue_len) + 1
-
+from .pq_distance import pq_distance
+from .pqueue import systolic_pqueue
+from .scan_fsm import DONE, DRAIN, IDLE, OUT, SCAN, drain_cycles
 
 @dataclass
 class ScanUnitPorts:

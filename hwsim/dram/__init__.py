@@ -40,8 +40,9 @@ structure), :mod:`.layout` / :mod:`.bank_queues_layout` (the kernels' array numb
 (``hwrag dram run`` / ``hwrag dram sweep``).
 """
 from .mapping import AddressMapping, parse_mapping
-from .spec import DramSpec, get_preset, load_preset_file, preset_names, register_preset, spec_from_dict
-from .system import ControllerConfig, DramResult, DramStream, DramSystem
+from .presets import get_preset, load_preset_file, preset_names, register_preset, spec_from_dict
+from .spec import DramSpec
+from .simulator import ControllerConfig, DramResult, DramStream, DramSystem
 from .trace import parse_trace_lines, read_trace, write_trace
 
 __all__ = [

@@ -3,8 +3,9 @@ command queues (``ControllerConfig(structure="dramsim3")``).
 
 The rules are DRAMsim3's (``src/controller.cc``, ``command_queue.cc``, ``refresh.cc``, ``cpu.cc`` at
 commit 29817593), restated here and written anew; the timing constraints are hwsim's own tables
-(:mod:`.timing`), applied with the same :func:`.core.earliest` / :func:`.core.issue` helpers the
-timing tests drive.
+(:mod:`.timing`), applied with the same timing steps (:func:`.steps.earliest`, :func:`.steps.issue`)
+as the ``queues`` structure and the timing tests; its pending-address table is
+:func:`.steps.ht_find` / :func:`.steps.ht_insert` / :func:`.steps.ht_delete`.
 
 * **Front end**: one in-order request stream for the whole memory system (DRAMsim3's trace CPU). At
   most one request is taken per cycle: the oldest one, once its arrival cycle has come and its
@@ -46,7 +47,7 @@ do not change (posted writes completed on entry), their commands are counted.
 
 The numbering of its arrays lives in :mod:`.bank_queues_layout` (no numba: :mod:`.structures` builds
 the arrays with it). numba's cache is keyed by this file only: the loop checks the constants it takes
-from other files against their current values (:func:`.core.layout_ok` with this file's
+from other files against their current values (:func:`.steps.layout_ok` with this file's
 :data:`_LAYOUT`) and stops with an AssertionError when its compiled code is older than them.
 """
 from __future__ import annotations
@@ -59,9 +60,9 @@ from .bank_queues_layout import (B_CQN, B_E, B_HITS, B_LOC, B_NF, B_OPEN, B_RD, 
                                  K_KEY, K_NF, K_ROW, K_W, REF_RING, STALL, S_CQRD, S_CQTOT, S_DRAIN, S_HOLD,
                                  S_INREF, S_NEV, S_NF, S_REFNEXT, S_REFPTR, S_RFHEAD, S_RFN, S_RR, S_TQH,
                                  S_TQN, T_ADDR, T_BANK, T_ID, T_KEY, T_NF, T_ROW)
-from .core import dense_table, earliest, layout_ok, log_command
 from .layout import (BIG, P_B, P_BG, P_CQCAP, P_DUAL, P_FAW, P_HITCAP, P_POLICY, P_R, P_RCAP, P_RDLAT,
                      P_REFI, P_REFIPB, P_REFMODE, P_WCAP, STALE)
+from .steps import dense_table, earliest, ht_delete, ht_find, ht_insert, issue, layout_ok, log_command
 from .timing import ACT, NCMD, PRE, RD, RDA, REF, REFPB, WR, WRA
 
 #: the numbering as of this file's compilation (numba freezes it into the loop; see
@@ -76,10 +77,10 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, tqr, cq, ht, sc, rfq, g, cnt,
     """Run the memory system over the pending requests (in arrival order) for cycles < ``horizon``;
     returns how many of them the front end took (``entry[k]``: the cycle input ``k`` entered).
 
-    The steps are inner functions on purpose: numba inlines them into this loop, where a call to a
-    module-level function costs an atomic reference-count pair per array argument (tens of ns, more
-    than most steps). The timing update of :func:`.core.issue` is written out in :func:`issue_at`
-    for the same reason; the timing tests hold it to the helper through the command log."""
+    The DRAMsim3 structure's own rules (round-robin search, transaction scheduling, its refresh
+    order) are inner functions: numba inlines them into this loop with the arrays they use as free
+    variables, so they take no reference counts; no other loop runs them. What both structures share
+    comes from :mod:`.steps` (compiled without reference counting, see there)."""
     assert layout_ok(layout, _LAYOUT), STALE
     U = sc.shape[0]
     R, BG, B = P[P_R], P[P_BG], P[P_B]
@@ -99,42 +100,7 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, tqr, cq, ht, sc, rfq, g, cnt,
     ch0 = np.empty(NCMD, dtype=np.int64)
     cap = (P[P_RCAP], P[P_WCAP])
     TM = tq.shape[2] - 1  # the slot count is a power of two: ring positions wrap with a mask
-    HM = ht.shape[2] - 1
     logging = log.shape[0] > 0  # tests only: production passes a 0-row log
-
-    # ---- pending-address tables: linear probing, backward-shift deletion ----
-    def ht_find(u, q, key):
-        """Slot of ``key`` (address + 1) in unit ``u``'s table ``q`` (0 reads, 1 writes), or -1."""
-        h = ((key * np.int64(-7046029254386353131)) >> np.int64(29)) & HM
-        while ht[u, q, h, H_KEY] != 0:
-            if ht[u, q, h, H_KEY] == key:
-                return h
-            h = (h + 1) & HM
-        return -1
-
-    def ht_insert(u, q, key, rid):
-        h = ((key * np.int64(-7046029254386353131)) >> np.int64(29)) & HM
-        while ht[u, q, h, H_KEY] != 0:
-            h = (h + 1) & HM
-        ht[u, q, h, H_KEY] = key
-        ht[u, q, h, H_CNT] = 1
-        ht[u, q, h, H_HEAD] = rid
-
-    def ht_delete(u, q, i):
-        j = i
-        while True:
-            j = (j + 1) & HM
-            kj = ht[u, q, j, H_KEY]
-            if kj == 0:
-                break
-            home = ((kj * np.int64(-7046029254386353131)) >> np.int64(29)) & HM
-            if (i < j and i < home <= j) or (i > j and (home > i or home <= j)):
-                continue  # its home lies cyclically in (i, j]: it stays
-            ht[u, q, i, H_KEY] = kj
-            ht[u, q, i, H_CNT] = ht[u, q, j, H_CNT]
-            ht[u, q, i, H_HEAD] = ht[u, q, j, H_HEAD]
-            i = j
-        ht[u, q, i, H_KEY] = 0
 
     # ---- bank candidates and timing ----
     def cands(u, b):
@@ -182,31 +148,16 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, tqr, cq, ht, sc, rfq, g, cnt,
                 chr_[r, kk] = e
 
     def issue_at(u, t, r, b, cmd, e):
-        """Timing of ``cmd`` at ``t`` (:func:`.core.issue`, written out; ``b`` -1: a rank command),
+        """Timing of ``cmd`` at ``t`` (:func:`.steps.issue`; ``b`` -1: a rank command),
         the bank-group + bank parts of its bank group, the count and the log."""
-        for c in range(NCMD):
-            nxt[u, 0, c] = max(nxt[u, 0, c], t + tabd[0, cmd, c])
-        for c in range(NCMD):
-            nxt[u, 1 + r, c] = max(nxt[u, 1 + r, c], t + tabd[1, cmd, c])
-        if R > 1:
-            for r2 in range(R):
-                if r2 != r:
-                    for c in range(NCMD):
-                        nxt[u, 1 + r2, c] = max(nxt[u, 1 + r2, c], t + tabd[2, cmd, c])
+        gnode = 1 + R + b // B if b >= 0 else -1
+        issue(nxt[u], faw[u], fawp[u], tabd, r, gnode, bbase + b if b >= 0 else -1, R, cmd, t)
         if b >= 0:
-            gnode = 1 + R + b // B
-            for c in range(NCMD):
-                nxt[u, gnode, c] = max(nxt[u, gnode, c], t + tabd[3, cmd, c])
-            for c in range(NCMD):
-                nxt[u, bbase + b, c] = max(nxt[u, bbase + b, c], t + tabd[4, cmd, c])
             g0 = (b // B) * B
             for b2 in range(g0, g0 + B):
                 for kk in range(4):
                     c = kcmd[kk]
                     bank[u, b2, B_LOC + kk] = max(nxt[u, gnode, c], nxt[u, bbase + b2, c])
-        if cmd == ACT:
-            faw[u, r, fawp[u, r]] = t
-            fawp[u, r] = (fawp[u, r] + 1) & 3
         cnt[u, cmd] += 1
         if logging:
             log_command(log, logn, t, cmd, u, r, b, e)
@@ -340,17 +291,17 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, tqr, cq, ht, sc, rfq, g, cnt,
             f = cq[u, b, j, K_FLAG]
             key = cq[u, b, j, K_ADDR] + 1
             if k == KR:  # every read of the address waiting is served
-                s = ht_find(u, 0, key)
+                s = ht_find(ht, u, 0, key)
                 x = ht[u, 0, s, H_HEAD]
                 while x >= 0:
                     done[x] = t + rdlat
                     kind[x] = f
                     x = mnext[x]
-                ht_delete(u, 0, s)
+                ht_delete(ht, u, 0, s)
                 sc[u, S_CQRD] -= 1
             else:
                 kind[cq[u, b, j, K_ID]] = f
-                ht_delete(u, 1, ht_find(u, 1, key))
+                ht_delete(ht, u, 1, ht_find(ht, u, 1, key))
             m = bank[u, b, B_CQN] - 1
             for j2 in range(j, m):
                 for fld in range(K_NF):
@@ -415,7 +366,7 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, tqr, cq, ht, sc, rfq, g, cnt,
                 continue
             if qi == 1:
                 addr = tq[u, 1, sl, T_ADDR]
-                if ht_find(u, 0, addr + 1) >= 0:
+                if ht_find(ht, u, 0, addr + 1) >= 0:
                     sc[u, S_DRAIN] = 0  # a read of this address waits: the drain ends (R->W rule)
                     h0 = sc[u, S_TQH]
                     for j2 in range(sc[u, S_TQN]):
@@ -483,22 +434,22 @@ def simulate(P, tab, nxt, faw, fawp, bank, tq, tqr, cq, ht, sc, rfq, g, cnt,
         entry[k] = t + 1  # by input position (sequential stores)
         mnext[rid] = -1
         key = in_addr[k] + 1
-        if ht_find(u, 1, key) >= 0:
+        if ht_find(ht, u, 1, key) >= 0:
             done[rid] = t + 2  # a write merged, or a read served, by the write buffer
             kind[rid] = KIND_BUFFER
             return
         if in_w[k]:
             done[rid] = t + 2  # posted write
-            ht_insert(u, 1, key, rid)
+            ht_insert(ht, u, 1, key, rid)
             qi = 1
         else:
-            s = ht_find(u, 0, key)
+            s = ht_find(ht, u, 0, key)
             if s >= 0:  # a read of this address waits: one RD serves both
                 mnext[rid] = ht[u, 0, s, H_HEAD]
                 ht[u, 0, s, H_HEAD] = rid
                 ht[u, 0, s, H_CNT] += 1
                 return
-            ht_insert(u, 0, key, rid)
+            ht_insert(ht, u, 0, key, rid)
             qi = 0
         m = sc[u, S_TQN + qi]
         sl = tqr[u, qi, (sc[u, S_TQH + qi] + m) & TM]

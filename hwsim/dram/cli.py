@@ -14,8 +14,8 @@ import numpy as np
 
 from ivfpq.errors import HwragError
 
-from .spec import get_preset, load_preset_file, preset_names
-from .system import (CONTROLLER_STRUCTURES, PAGE_POLICIES, REFRESH_MODES, SCHEDULERS, ControllerConfig,
+from .presets import get_preset, load_preset_file, preset_names
+from .simulator import (CONTROLLER_STRUCTURES, PAGE_POLICIES, REFRESH_MODES, SCHEDULERS, ControllerConfig,
                      DramSystem)
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ Units (channels x pseudo-channels) share nothing, so each is simulated on its ow
 read queue and a write queue; requests enter them in arrival order (a full queue holds back later
 requests of that unit only: per-channel ports, as an FPGA's AXI ports or a PIM host interface have).
 
-State lives in numpy arrays owned by :class:`hwsim.dram.system.DramStream`, so a simulation can be
+State lives in numpy arrays owned by :class:`hwsim.dram.simulator.DramStream`, so a simulation can be
 fed in chunks: :func:`simulate` processes decisions at cycles < ``horizon`` and returns.
 
 Scheduler (``P_SCHED``): 0 = FR-FCFS (oldest ready column command first, then oldest ready row
@@ -30,179 +30,53 @@ bank-group + bank part of its earliest legal cycle are cached per bank and recom
 bank's queue or state changes or a command issues in its bank group; a
 decision is then one pass over the banks (channel + rank part hoisted per rank) and one vectorised
 min over (id, bank) to break ties. ``issue`` updates the next-legal cycles branch-free.
+
+The loop is made of the steps of :mod:`.steps` (timing state, refresh, pick), the library the
+``dramsim3`` structure (:mod:`.bank_queues`) and the timing harness (:mod:`.harness`) call too: the
+refresh manager is :func:`.steps.refresh_command` (chosen by ``P_REFMODE``), FCFS is
+:func:`.steps.pick_fcfs`; FR-FCFS's pass over the banks is the one piece written in the loop (as a
+step it ran at half the speed, measured), built from :func:`.steps.rank_parts`,
+:func:`.steps.oldest_at` and :func:`.steps.hold_banks`.
+``L_*`` (the command log's fields) and the timing steps are re-exported here for the tests.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from .layout import (BIG, BQ_CID, BQ_CS, BQ_CT, BQ_HEAD, BQ_HIT, BQ_LOC, BQ_NF, BQ_TAIL, CT_ACT, CT_COL,
-                     CT_NONE, CT_PRE, C_CONFLICT, C_HIT, C_MISS, C_N, F_DUE, F_NF, F_PBBANK, F_PBDUE,
-                     F_PBNEXT, F_PEND, LAYOUT, L_BANK, L_CMD, L_EARLIEST, L_NF, L_RANK, L_T, L_UNIT, P_B,
-                     P_BG, P_CQCAP, P_DUAL, P_FAW, P_HITCAP, P_NPARAM, P_POLICY, P_R, P_RCAP, P_RDLAT, P_REFI,
-                     P_REFIPB, P_REFMODE, P_SCHED, P_WCAP, P_WHI, P_WLO, P_WRLAT, Q_ARR, Q_BANK, Q_FLAG,
-                     Q_GNODE, Q_ID, Q_NEXT, Q_NF, Q_PREV, Q_RANK, Q_ROW, STALE, S_DRAIN, S_NSTATE, S_RFREE,
-                     S_RQN, S_T, S_WFREE, S_WQN)
-from .timing import ACT, NCMD, PRE, PREA, RD, RDA, REF, REFPB, WR, WRA
+from .layout import (BIG, BQ_CS, BQ_CT, BQ_HIT, BQ_LOC, BQ_NF, CT_ACT, CT_COL, CT_NONE, CT_PRE, C_CONFLICT, C_HIT, C_MISS, C_N,
+                     F_NF, LAYOUT, L_BANK, L_CMD, L_EARLIEST, L_NF, L_RANK, L_T, L_UNIT, P_B, P_BG, P_FAW,
+                     P_NPARAM, P_POLICY, P_R, P_RCAP, P_RDLAT, P_REFI, P_REFIPB, P_REFMODE, P_SCHED, P_WCAP,
+                     P_WHI, P_WLO, P_WRLAT, Q_ARR, Q_BANK, Q_FLAG, Q_GNODE, Q_ID, Q_NEXT, Q_NF, Q_RANK, Q_ROW,
+                     STALE, S_DRAIN, S_NSTATE, S_RFREE, S_RQN, S_T, S_WFREE, S_WQN)
+from .steps import (bank_candidate, bank_moved, close_bank, dense_table, dequeue, earliest, enqueue, issue,
+                    hold_banks, layout_ok, log_command, next_hit, next_refresh_due, oldest_at, open_bank, pick_fcfs,
+                    rank_parts, refresh_command, refresh_falls_due, release_banks)
+from .timing import ACT, NCMD, PRE, RD, RDA, WR, WRA
 
 #: the numbering as of this file's compilation (numba freezes it into the loops; see layout.LAYOUT)
 _LAYOUT = tuple(int(x) for x in LAYOUT)
 
 
-@njit(cache=True, inline='always')
-def earliest(nx, fw, fwp, r, gnode, bnode, cmd, nfaw):
-    """First cycle at which ``cmd`` is legal on one unit (``nx = nxt[u]``, ``fw = faw[u]``,
-    ``fwp = fawp[u]``), rank ``r``, bank-group node ``gnode`` and bank node ``bnode`` (-1, -1 for a
-    rank command): the latest next-legal cycle over the levels it touches, and the four-activate
-    window for an ACT."""
-    e = nx[0, cmd]
-    v = nx[1 + r, cmd]
-    if v > e:
-        e = v
-    if gnode >= 0:
-        v = nx[gnode, cmd]
-        if v > e:
-            e = v
-        v = nx[bnode, cmd]
-        if v > e:
-            e = v
-    if cmd == ACT:
-        v = fw[r, fwp[r]] + nfaw
-        if v > e:
-            e = v
-    return e
-
-
-@njit(cache=True, inline='always')
-def layout_ok(layout, frozen):
-    """Whether ``layout`` (a numbering as of now) equals ``frozen``: the caller passes its module's
-    tuple of the same numbering, which numba compiles into the caller as constants (and caches with it)."""
-    if layout.shape[0] != len(frozen):
-        return False
-    for i in range(len(frozen)):
-        if layout[i] != frozen[i]:
-            return False
-    return True
-
-
-@njit(cache=True)
-def dense_table(tab):
-    """``tab`` (from :func:`hwsim.dram.timing.build_tables`) with its zero entries (no constraint)
-    replaced by -BIG, so that raising ``nxt[node, c]`` to ``t + tabd[level, cmd, c]`` is a no-op for
-    them: a branch-free update."""
-    tabd = np.empty(tab.shape, dtype=np.int64)
-    for lv in range(tab.shape[0]):
-        for p in range(NCMD):
-            for c in range(NCMD):
-                tabd[lv, p, c] = tab[lv, p, c] if tab[lv, p, c] > 0 else -BIG
-    return tabd
-
-
-@njit(cache=True, inline='always')
-def _raise(nx, node, tabd, lv, cmd, t):
-    for c in range(NCMD):
-        nx[node, c] = max(nx[node, c], t + tabd[lv, cmd, c])
-
-
-@njit(cache=True, inline='always')
-def issue(nx, fw, fwp, tabd, r, gnode, bnode, nranks, cmd, t):
-    """Apply the timing consequences of ``cmd`` issued at cycle ``t`` on one unit's views (as in
-    :func:`earliest`; ``tabd`` from :func:`dense_table`): raise every level's next-legal cycles and
-    record an ACT in the four-activate window. No bank-state change."""
-    _raise(nx, 0, tabd, 0, cmd, t)
-    _raise(nx, 1 + r, tabd, 1, cmd, t)
-    if nranks > 1:
-        for r2 in range(nranks):
-            if r2 != r:
-                _raise(nx, 1 + r2, tabd, 2, cmd, t)
-    if gnode >= 0:
-        _raise(nx, gnode, tabd, 3, cmd, t)
-        _raise(nx, bnode, tabd, 4, cmd, t)
-    if cmd == ACT:
-        fw[r, fwp[r]] = t
-        fwp[r] = (fwp[r] + 1) & 3
-
-
-@njit(cache=True)
-def log_command(log, logn, t, cmd, u, r, b, e):
-    """Append one issued command to ``log`` while it has room (production passes a 0-row log and
-    the loops call this only when there is room: a call, not inlined, keeps the hot loops small)."""
-    n = logn[0]
-    if n < log.shape[0]:
-        log[n, L_T] = t
-        log[n, L_CMD] = cmd
-        log[n, L_UNIT] = u
-        log[n, L_RANK] = r
-        log[n, L_BANK] = b
-        log[n, L_EARLIEST] = e
-        logn[0] = n + 1
-
-
-@njit(cache=True, inline='always')
-def _reloc(bqu, nx, cmdq, qi, b, gnode, bnode):
-    """Recompute the bank-group + bank part of bank ``b``'s candidate's earliest cycle."""
-    cmd = cmdq[qi, bqu[qi, BQ_CT, b] & 3]
-    bqu[qi, BQ_LOC, b] = max(nx[gnode, cmd], nx[bnode, cmd])
-
-
-@njit(cache=True, inline='always')
-def _cand(qu, bqu, orw, nx, cmdq, qi, b, r4, gnode, bnode):
-    """Recompute bank ``b``'s cached candidate in queue ``qi`` (``r4`` = 4 * its rank)."""
-    hd = bqu[qi, BQ_HEAD, b]
-    if hd < 0:
-        bqu[qi, BQ_CT, b] = r4 + CT_NONE
-        bqu[qi, BQ_CID, b] = BIG
-        bqu[qi, BQ_LOC, b] = 0
-        return
-    h = bqu[qi, BQ_HIT, b]
-    if h >= 0:
-        ct = CT_COL
-        sl = h
-    elif orw[b] < 0:
-        ct = CT_ACT
-        sl = hd
-    else:
-        ct = CT_PRE
-        sl = hd
-    bqu[qi, BQ_CT, b] = r4 + ct
-    bqu[qi, BQ_CID, b] = qu[qi, sl, Q_ID]
-    bqu[qi, BQ_CS, b] = sl
-    cmd = cmdq[qi, ct]
-    bqu[qi, BQ_LOC, b] = max(nx[gnode, cmd], nx[bnode, cmd])
-
-
-@njit(cache=True, inline='always')
-def _close_bank(orw, bqu, b):
-    orw[b] = -1
-    bqu[0, BQ_HIT, b] = -1
-    bqu[1, BQ_HIT, b] = -1
-
-
 @njit(cache=True)
 def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row, faw, fawp, refs, sc, qs, bq,
               cnt, in_id, in_bank, in_row, in_w, in_arr, lo, hi, horizon, done, kind, entry, log, logn):
+    """One unit's controller loop: admit arrivals, refresh, pick (FCFS or FR-FCFS), then move to the
+    next event or issue the pick."""
     R = P[P_R]
-    BG = P[P_BG]
     B = P[P_B]
-    BGB = BG * B
+    BGB = P[P_BG] * B
     NB = R * BGB
-    bbase = 1 + R + R * BG
+    bbase = 1 + R + R * P[P_BG]
     rcap = P[P_RCAP]
     wcap = P[P_WCAP]
-    whi = P[P_WHI]
-    wlo = P[P_WLO]
     refmode = P[P_REFMODE]
-    refi = P[P_REFI]
-    refipb = P[P_REFIPB]
-    rdlat = P[P_RDLAT]
-    wrlat = P[P_WRLAT]
     nfaw = P[P_FAW]
     fcfs = P[P_SCHED] == 1
     logging = log.shape[0] > 0  # tests only: production passes a 0-row log
     bsh = 0
     while (1 << bsh) < NB:
         bsh += 1
-    bmask = (1 << bsh) - 1
 
     # this unit's views
     nx = nxt[u]
@@ -222,7 +96,7 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
     # the cached candidates are rebuilt on entry (the timing state may come from an earlier call)
     for qi in range(2):
         for b in range(NB):
-            _cand(qu, bqu, orw, nx, cmdq, qi, b, 4 * brank[b], bgnode[b], bbase + b)
+            bank_candidate(qu, bqu, orw, nx, cmdq, qi, b, 4 * brank[b], bgnode[b], bbase + b)
     k = lo
     while True:
         if t >= horizon:
@@ -244,203 +118,49 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
                 rfree = qu[qi, j, Q_NEXT]
                 rqn += 1
             b = in_bank[k]
-            row = in_row[k]
             qu[qi, j, Q_ID] = in_id[k]
             qu[qi, j, Q_BANK] = b
-            qu[qi, j, Q_ROW] = row
+            qu[qi, j, Q_ROW] = in_row[k]
             qu[qi, j, Q_ARR] = in_arr[k]
             entry[k] = t  # by input position: a sequential store (a request id's would stride)
             qu[qi, j, Q_FLAG] = 0
             qu[qi, j, Q_RANK] = brank[b]
             qu[qi, j, Q_GNODE] = bgnode[b]
-            # append to the bank's list (age order)
-            qu[qi, j, Q_NEXT] = -1
-            tail = bqu[qi, BQ_TAIL, b]
-            qu[qi, j, Q_PREV] = tail
-            if tail < 0:
-                bqu[qi, BQ_HEAD, b] = j
-            else:
-                qu[qi, tail, Q_NEXT] = j
-            bqu[qi, BQ_TAIL, b] = j
-            recand = tail < 0
-            if bqu[qi, BQ_HIT, b] < 0 and orw[b] == row:
-                bqu[qi, BQ_HIT, b] = j
-                recand = True
-            if recand:
-                # the bank's candidate (:func:`_cand`, written out: see the note at the issue)
-                gn = bgnode[b]
-                r4 = 4 * brank[b]
-                hd = bqu[qi, BQ_HEAD, b]
-                if hd < 0:
-                    bqu[qi, BQ_CT, b] = r4 + CT_NONE
-                    bqu[qi, BQ_CID, b] = BIG
-                    bqu[qi, BQ_LOC, b] = 0
-                else:
-                    h = bqu[qi, BQ_HIT, b]
-                    if h >= 0:
-                        ct = CT_COL
-                        sl = h
-                    elif orw[b] < 0:
-                        ct = CT_ACT
-                        sl = hd
-                    else:
-                        ct = CT_PRE
-                        sl = hd
-                    bqu[qi, BQ_CT, b] = r4 + ct
-                    bqu[qi, BQ_CID, b] = qu[qi, sl, Q_ID]
-                    bqu[qi, BQ_CS, b] = sl
-                    cmd2 = cmdq[qi, ct]
-                    bqu[qi, BQ_LOC, b] = max(nx[gn, cmd2], nx[bbase + b, cmd2])
+            enqueue(qu, bqu, orw, nx, cmdq, qi, j, b, 4 * brank[b], bgnode[b], bbase + b)
             k += 1
         if k >= hi and rqn == 0 and wqn == 0 and horizon >= BIG:
             break
-        # ---- refresh falls due ----
-        if refmode == 1:
-            for r in range(R):
-                if rf[r, F_PEND] == 0 and t >= rf[r, F_DUE]:
-                    rf[r, F_PEND] = 1
-        elif refmode == 2:
-            for r in range(R):
-                if rf[r, F_PBBANK] < 0 and t >= rf[r, F_PBDUE]:
-                    rf[r, F_PBBANK] = r * BGB + rf[r, F_PBNEXT]
+        # ---- refresh: falls due; its commands have priority ----
+        refresh_falls_due(rf, refmode, R, BGB, t)
         # ---- write-drain mode ----
         if drain == 1:
-            if wqn == 0 or (wqn <= wlo and rqn > 0):
+            if wqn == 0 or (wqn <= P[P_WLO] and rqn > 0):
                 drain = 0
         else:
-            if wqn >= whi or (rqn == 0 and wqn > 0):
+            if wqn >= P[P_WHI] or (rqn == 0 and wqn > 0):
                 drain = 1
         best_e = BIG
-        issued = False
-        # ---- refresh commands have priority ----
         if refmode != 0:
-            for r in range(R):
-                if refmode == 1 and rf[r, F_PEND] == 1:
-                    any_open = False
-                    for b in range(r * BGB, (r + 1) * BGB):
-                        if orw[b] >= 0:
-                            any_open = True
-                            break
-                    cmd = PREA if any_open else REF
-                    e = earliest(nx, fw, fwp, r, -1, -1, cmd, nfaw)
-                    if e <= t:
-                        issue(nx, fw, fwp, tabd, r, -1, -1, R, cmd, t)
-                        cnt[u, cmd] += 1
-                        log_command(log, logn, t, cmd, u, r, -1, e)
-                        if cmd == PREA:
-                            for b in range(r * BGB, (r + 1) * BGB):
-                                _close_bank(orw, bqu, b)
-                                _cand(qu, bqu, orw, nx, cmdq, 0, b, 4 * brank[b], bgnode[b], bbase + b)
-                                _cand(qu, bqu, orw, nx, cmdq, 1, b, 4 * brank[b], bgnode[b], bbase + b)
-                        else:
-                            rf[r, F_PEND] = 0
-                            rf[r, F_DUE] += refi
-                        issued = True
-                        break
-                    if e < best_e:
-                        best_e = e
-                elif refmode == 2 and rf[r, F_PBBANK] >= 0:
-                    b = rf[r, F_PBBANK]
-                    gnode = bgnode[b]
-                    bnode = bbase + b
-                    cmd = PRE if orw[b] >= 0 else REFPB
-                    e = earliest(nx, fw, fwp, r, gnode, bnode, cmd, nfaw)
-                    if e <= t:
-                        issue(nx, fw, fwp, tabd, r, gnode, bnode, R, cmd, t)
-                        cnt[u, cmd] += 1
-                        log_command(log, logn, t, cmd, u, r, b, e)
-                        if cmd == PRE:
-                            _close_bank(orw, bqu, b)
-                        else:
-                            rf[r, F_PBBANK] = -1
-                            rf[r, F_PBDUE] += refipb
-                            rf[r, F_PBNEXT] = (rf[r, F_PBNEXT] + 1) % BGB
-                        # the bank group's and the bank's timing moved: their banks' local earliest cycles
-                        g0 = (gnode - 1 - R) * B
-                        for b2 in range(g0, g0 + B):
-                            _reloc(bqu, nx, cmdq, 0, b2, gnode, bbase + b2)
-                            _reloc(bqu, nx, cmdq, 1, b2, gnode, bbase + b2)
-                        _cand(qu, bqu, orw, nx, cmdq, 0, b, 4 * r, bgnode[b], bbase + b)
-                        _cand(qu, bqu, orw, nx, cmdq, 1, b, 4 * r, bgnode[b], bbase + b)
-                        issued = True
-                        break
-                    if e < best_e:
-                        best_e = e
+            issued, best_e = refresh_command(u, t, nx, fw, fwp, tabd, orw, qu, bqu, cmdq, brank, bgnode, rf, cnt,
+                                             log, logn, R, B, BGB, bbase, refmode, P[P_REFI], P[P_REFIPB], nfaw)
             if issued:
                 continue
-        # ---- requests: FR-FCFS over the active queue, one candidate per bank ----
-        # Within a bank every row hit needs the same column command and every other entry the same
-        # row command (ACT if closed, else PRE), so the bank's candidates are its oldest row hit
-        # (column) and, when it has none, its oldest entry (row); each bank caches its candidate and
-        # the bank-group + bank part of its earliest cycle. Across banks the earliest-legal command
-        # wins, the oldest request (smallest id: ids grow in admission order) on a tie -- exactly
-        # the order a scan of the whole queue, oldest first, with strict '<' picks.
-        if drain == 1:
-            qi = 1
-            qn = wqn
-            is_w = True
-        else:
-            qi = 0
-            qn = rqn
-            is_w = False
+        # ---- requests: the scheduler's pick from the active queue ----
+        is_w = drain == 1
+        qi = 1 if is_w else 0
+        qn = wqn if is_w else rqn
         colcmd = colq[qi]
-        col_s = -1
-        col_e = BIG
-        row_s = -1
-        row_e = BIG
-        row_cmd = -1
+        col_s, col_e, row_s, row_e, row_cmd = -1, BIG, -1, BIG, -1
         if qn > 0 and fcfs:
-            # FCFS: only the oldest request of the queue is considered
-            f_id = BIG
-            f_slot = -1
-            for b in range(NB):
-                h = bqu[qi, BQ_HEAD, b]
-                if h >= 0 and qu[qi, h, Q_ID] < f_id:
-                    f_id = qu[qi, h, Q_ID]
-                    f_slot = h
-            b = qu[qi, f_slot, Q_BANK]
-            r = brank[b]
-            if not ((refmode == 1 and rf[r, F_PEND] == 1) or (refmode == 2 and rf[r, F_PBBANK] == b)):
-                orow = orw[b]
-                if orow == qu[qi, f_slot, Q_ROW]:
-                    col_e = earliest(nx, fw, fwp, r, bgnode[b], bbase + b, colcmd, nfaw)
-                    col_s = f_slot
-                else:
-                    row_cmd = ACT if orow < 0 else PRE
-                    row_e = earliest(nx, fw, fwp, r, bgnode[b], bbase + b, row_cmd, nfaw)
-                    row_s = f_slot
+            col_e, col_s, row_e, row_s, row_cmd = pick_fcfs(qu, bqu, orw, nx, fw, fwp, rf, brank, bgnode, qi,
+                                                            colcmd, NB, bbase, refmode, nfaw)
         elif qn > 0:
-            # channel + rank part of each candidate type's earliest cycle, per rank (BIG: none or
-            # the rank is held for a refresh)
-            for r in range(R):
-                c = 4 * r
-                cmt[c + CT_NONE] = BIG
-                if refmode == 1 and rf[r, F_PEND] == 1:
-                    cmt[c + CT_COL] = BIG
-                    cmt[c + CT_ACT] = BIG
-                    cmt[c + CT_PRE] = BIG
-                    continue
-                e = nx[0, colcmd]
-                v = nx[1 + r, colcmd]
-                cmt[c + CT_COL] = v if v > e else e
-                e = nx[0, ACT]
-                v = nx[1 + r, ACT]
-                if v > e:
-                    e = v
-                v = fw[r, fwp[r]] + nfaw
-                cmt[c + CT_ACT] = v if v > e else e
-                e = nx[0, PRE]
-                v = nx[1 + r, PRE]
-                cmt[c + CT_PRE] = v if v > e else e
-            if refmode == 2:
-                for r in range(R):
-                    bb = rf[r, F_PBBANK]
-                    if bb >= 0:
-                        # the bank is held for its refresh: no candidate while deciding
-                        blk[r] = bqu[qi, BQ_CT, bb]
-                        bqu[qi, BQ_CT, bb] = 4 * r + CT_NONE
-            # one branch-free pass: each bank's candidate's earliest cycle, and the earliest of
-            # the column and of the row candidates
+            # FR-FCFS: the pass over the banks stays in the loop (measured: as a step, inlined or not, the
+            # decision ran at half the speed); its pieces are steps
+            rank_parts(nx, fw, fwp, rf, cmt, colcmd, R, refmode, nfaw)
+            hold_banks(bqu, rf, blk, qi, R, refmode)
+            # one branch-free pass: each bank's candidate's earliest cycle, and the earliest of the
+            # column and of the row candidates
             for b in range(NB):
                 ctr = bqu[qi, BQ_CT, b]
                 ct = ctr & 3
@@ -448,28 +168,13 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
                 E[b] = e
                 col_e = min(col_e, e if ct == CT_COL else BIG)
                 row_e = min(row_e, e if ct >= CT_ACT else BIG)
-            # ties go to the oldest request
-            # (key: id << bsh | bank, so one min-reduction gives the bank too; ids < 2**40)
             if col_e < BIG:
-                best = BIG
-                for b in range(NB):
-                    m = (E[b] == col_e) & ((bqu[qi, BQ_CT, b] & 3) == CT_COL)
-                    best = min(best, ((bqu[qi, BQ_CID, b] << bsh) | b) if m else BIG)
-                b = best & bmask
-                col_s = bqu[qi, BQ_CS, b]
+                col_s = bqu[qi, BQ_CS, oldest_at(bqu, E, qi, col_e, True, NB, bsh)]
             if col_e > t and row_e < BIG:
-                best = BIG
-                for b in range(NB):
-                    m = (E[b] == row_e) & ((bqu[qi, BQ_CT, b] & 3) >= CT_ACT)
-                    best = min(best, ((bqu[qi, BQ_CID, b] << bsh) | b) if m else BIG)
-                b = best & bmask
+                b = oldest_at(bqu, E, qi, row_e, False, NB, bsh)
                 row_s = bqu[qi, BQ_CS, b]
                 row_cmd = ACT if (bqu[qi, BQ_CT, b] & 3) == CT_ACT else PRE
-            if refmode == 2:
-                for r in range(R):
-                    bb = rf[r, F_PBBANK]
-                    if bb >= 0:
-                        bqu[qi, BQ_CT, bb] = blk[r]
+            release_banks(bqu, rf, blk, qi, R, refmode)
         if col_e <= t:
             row_e = BIG  # row commands are only considered when no column command is ready
         # the next cycle anything can happen: a command, an arrival, a refresh falling due
@@ -480,14 +185,7 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
         if k < hi:
             if (in_w[k] and wqn < wcap) or (not in_w[k] and rqn < rcap):
                 tev = in_arr[k]
-        if refmode == 1:
-            for r in range(R):
-                if rf[r, F_PEND] == 0 and rf[r, F_DUE] < tev:
-                    tev = rf[r, F_DUE]
-        elif refmode == 2:
-            for r in range(R):
-                if rf[r, F_PBBANK] < 0 and rf[r, F_PBDUE] < tev:
-                    tev = rf[r, F_PBDUE]
+        tev = next_refresh_due(rf, refmode, R, tev)
         if tev <= tcmd or best_e <= tcmd:
             # an event (or a refresh command) comes first: move there and re-decide
             tn = tev if tev < best_e else best_e
@@ -515,72 +213,30 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
         b = qu[qi, slot, Q_BANK]
         r = qu[qi, slot, Q_RANK]
         gnode = qu[qi, slot, Q_GNODE]
-        # the helpers (:func:`issue`, :func:`_close_bank`, :func:`_reloc`,
-        # :func:`_cand`) are written out on this path: an inlined helper taking arrays costs an
-        # atomic incref/decref pair per array argument per call, which was ~40 % of the loop
-        bnode = bbase + b
-        for c in range(NCMD):
-            nx[0, c] = max(nx[0, c], t + tabd[0, cmd, c])
-        for c in range(NCMD):
-            nx[1 + r, c] = max(nx[1 + r, c], t + tabd[1, cmd, c])
-        if R > 1:
-            for r2 in range(R):
-                if r2 != r:
-                    for c in range(NCMD):
-                        nx[1 + r2, c] = max(nx[1 + r2, c], t + tabd[2, cmd, c])
-        for c in range(NCMD):
-            nx[gnode, c] = max(nx[gnode, c], t + tabd[3, cmd, c])
-        for c in range(NCMD):
-            nx[bnode, c] = max(nx[bnode, c], t + tabd[4, cmd, c])
-        if cmd == ACT:
-            fw[r, fwp[r]] = t
-            fwp[r] = (fwp[r] + 1) & 3
+        issue(nx, fw, fwp, tabd, r, gnode, bbase + b, R, cmd, t)
         cnt[u, cmd] += 1
         if logging:
             log_command(log, logn, t, cmd, u, r, b, col_e if cmd == colcmd else row_e)
         if cmd == ACT:
-            row = qu[qi, slot, Q_ROW]
-            orw[b] = row
             if qu[qi, slot, Q_FLAG] == 0:
                 qu[qi, slot, Q_FLAG] = 1
-            for q2 in range(2):
-                x = bqu[q2, BQ_HEAD, b]
-                while x >= 0 and qu[q2, x, Q_ROW] != row:
-                    x = qu[q2, x, Q_NEXT]
-                bqu[q2, BQ_HIT, b] = x
+            open_bank(qu, bqu, orw, b, qu[qi, slot, Q_ROW])
         elif cmd == PRE:
-            orw[b] = -1
-            bqu[0, BQ_HIT, b] = -1
-            bqu[1, BQ_HIT, b] = -1
+            close_bank(orw, bqu, b)
             qu[qi, slot, Q_FLAG] = 2
         else:
             rid = qu[qi, slot, Q_ID]
-            done[rid] = t + (wrlat if is_w else rdlat)
+            done[rid] = t + (P[P_WRLAT] if is_w else P[P_RDLAT])
             f = qu[qi, slot, Q_FLAG]
             kind[rid] = f
             cnt[u, C_HIT + f] += 1
-            # unlink from the bank's list; the slot goes back to the free list
-            nxs = qu[qi, slot, Q_NEXT]
-            pvs = qu[qi, slot, Q_PREV]
-            if pvs >= 0:
-                qu[qi, pvs, Q_NEXT] = nxs
-            else:
-                bqu[qi, BQ_HEAD, b] = nxs
-            if nxs >= 0:
-                qu[qi, nxs, Q_PREV] = pvs
-            else:
-                bqu[qi, BQ_TAIL, b] = pvs
+            nxs = dequeue(qu, bqu, qi, slot, b)
             if cmd == RDA or cmd == WRA:
-                orw[b] = -1
-                bqu[0, BQ_HIT, b] = -1
-                bqu[1, BQ_HIT, b] = -1
+                close_bank(orw, bqu, b)
             else:
                 # the served entry was the bank's oldest hit: the next one is further on
-                x = nxs
-                orow = orw[b]
-                while x >= 0 and qu[qi, x, Q_ROW] != orow:
-                    x = qu[qi, x, Q_NEXT]
-                bqu[qi, BQ_HIT, b] = x
+                bqu[qi, BQ_HIT, b] = next_hit(qu, qi, nxs, orw[b])
+            # the slot goes back to the free list
             if is_w:
                 qu[qi, slot, Q_NEXT] = wfree
                 wfree = slot
@@ -589,59 +245,8 @@ def _run_unit(u, P, tabd, brank, bgnode, colq, cmdq, cmt, E, blk, nxt, open_row,
                 qu[qi, slot, Q_NEXT] = rfree
                 rfree = slot
                 rqn -= 1
-        # the bank group's and the bank's timing moved: their banks' local earliest cycles
-        g0 = (gnode - 1 - R) * B
-        for b2 in range(g0, g0 + B):
-            bn2 = bbase + b2
-            cmd2 = cmdq[0, bqu[0, BQ_CT, b2] & 3]
-            bqu[0, BQ_LOC, b2] = max(nx[gnode, cmd2], nx[bn2, cmd2])
-            cmd2 = cmdq[1, bqu[1, BQ_CT, b2] & 3]
-            bqu[1, BQ_LOC, b2] = max(nx[gnode, cmd2], nx[bn2, cmd2])
-        # the bank's state changed: refresh its candidates
-        gn = gnode
-        r4 = 4 * r
-        hd = bqu[0, BQ_HEAD, b]
-        if hd < 0:
-            bqu[0, BQ_CT, b] = r4 + CT_NONE
-            bqu[0, BQ_CID, b] = BIG
-            bqu[0, BQ_LOC, b] = 0
-        else:
-            h = bqu[0, BQ_HIT, b]
-            if h >= 0:
-                ct = CT_COL
-                sl = h
-            elif orw[b] < 0:
-                ct = CT_ACT
-                sl = hd
-            else:
-                ct = CT_PRE
-                sl = hd
-            bqu[0, BQ_CT, b] = r4 + ct
-            bqu[0, BQ_CID, b] = qu[0, sl, Q_ID]
-            bqu[0, BQ_CS, b] = sl
-            cmd2 = cmdq[0, ct]
-            bqu[0, BQ_LOC, b] = max(nx[gn, cmd2], nx[bbase + b, cmd2])
-        hd = bqu[1, BQ_HEAD, b]
-        if hd < 0:
-            bqu[1, BQ_CT, b] = r4 + CT_NONE
-            bqu[1, BQ_CID, b] = BIG
-            bqu[1, BQ_LOC, b] = 0
-        else:
-            h = bqu[1, BQ_HIT, b]
-            if h >= 0:
-                ct = CT_COL
-                sl = h
-            elif orw[b] < 0:
-                ct = CT_ACT
-                sl = hd
-            else:
-                ct = CT_PRE
-                sl = hd
-            bqu[1, BQ_CT, b] = r4 + ct
-            bqu[1, BQ_CID, b] = qu[1, sl, Q_ID]
-            bqu[1, BQ_CS, b] = sl
-            cmd2 = cmdq[1, ct]
-            bqu[1, BQ_LOC, b] = max(nx[gn, cmd2], nx[bbase + b, cmd2])
+        # the bank group's and the bank's timing moved, and the bank's state
+        bank_moved(qu, bqu, orw, nx, cmdq, b, 4 * r, gnode, bbase, B, R)
     sc[u, S_T] = t
     sc[u, S_DRAIN] = drain
     sc[u, S_RQN] = rqn

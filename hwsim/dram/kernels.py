@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 #: the extension module :mod:`.aot_build` writes (top level, in the virtual environment)
 MODULE = "_hwsim_dram_kernels"
 #: the files whose code or constants the kernels compile in (hwsim/dram/...)
-SOURCES = ("layout.py", "bank_queues_layout.py", "timing.py", "core.py", "bank_queues.py", "trace_kernel.py")
+SOURCES = ("layout.py", "bank_queues_layout.py", "timing.py", "steps.py", "core.py", "bank_queues.py",
+           "trace_kernel.py")
 #: environment variable choosing the kernels: auto (the default: ahead of time when fresh), aot, jit
 ENV = "HWRAG_DRAM_KERNELS"
 MODES = ("auto", "aot", "jit")

@@ -6,6 +6,9 @@ imports numba, :mod:`.kernels`).
 """
 from __future__ import annotations
 
+import zlib
+from pathlib import Path
+
 import numpy as np
 
 from .timing import ACT, NCMD, PRE, PREA, RD, RDA, REF, REFPB, WR, WRA
@@ -38,10 +41,14 @@ C_N = NCMD + 3
 # and the earliest legal cycle the controller computed for the command
 L_T, L_CMD, L_UNIT, L_RANK, L_BANK, L_EARLIEST, L_NF = range(7)
 
+#: a digest of the step library (:mod:`.steps`): the loops call its functions, which numba compiles into
+#: them and caches with them, so it is checked like a constant (a loop cached before a step changed stops)
+STEPS_CRC = zlib.crc32((Path(__file__).parent / "steps.py").read_bytes())
+
 #: every constant above (and the command numbering), in name order. The compiled loops bake these
 #: in, but numba keys its cache by a function's own file only: a loop compiled before one of them
 #: changed would run on with the old value, so each loop compares its baked-in copy with this array
-#: (:func:`.core.layout_ok`) and stops on a mismatch.
+#: (:func:`.steps.layout_ok`) and stops on a mismatch.
 LAYOUT = np.array([int(v) for k, v in sorted(globals().items())
                    if k.isupper() and isinstance(v, (int, np.integer))], dtype=np.int64)
 STALE = "a numba cache compiled before a change in hwsim/dram: delete hwsim/dram/__pycache__"

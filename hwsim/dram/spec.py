@@ -2,8 +2,9 @@
 
 A preset is a :class:`DramSpec`: plain numbers plus, for every number, the source it came from
 (a Ramulator 2.1 file, a DRAMsim3 config, a JEDEC table, or ``derived: <formula>``). The standard
-modules (``hwsim.dram.standards.*``) hold the presets; :func:`get_preset` looks them up by name
-(case-insensitive) and :func:`load_preset_file` reads user presets from TOML or JSON.
+modules (``hwsim.dram.standards.*``) build them with :func:`make_spec`; the registry that looks them
+up by name and reads user presets from TOML or JSON is :mod:`hwsim.dram.presets` (apart, so that the
+standard modules import this one and this one imports none of them).
 
 Timing values are in memory-clock cycles (tCK) except ``tCK_ps``. Derived timings (``RC`` from
 ``RAS + RP``, the read-to-write turnaround, the per-bank refresh interval, ...) are filled in one
@@ -12,16 +13,13 @@ place, :func:`hwsim.dram.timing.derive_timings`, when a spec is built.
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 from ivfpq.errors import HwragError
 
-log = logging.getLogger(__name__)
+from .timing import TIMING_RULES, derive_timings
 
 #: organisation keys (all integers)
 ORG_KEYS = (
@@ -134,8 +132,6 @@ class DramSpec:
     def with_timing_rules(self, rules: str) -> "DramSpec":
         """A copy whose derived timing values follow ``rules`` (see :data:`.timing.TIMING_RULES`);
         values the preset gives itself are kept."""
-        from .timing import TIMING_RULES  # local: timing imports this module
-
         if rules not in TIMING_RULES:
             raise HwragError(f"timing rules {rules!r} unknown; accepted: {', '.join(TIMING_RULES)}")
         raw = {k: v for k, v in self.timing.items() if not self.sources.get(k, "").startswith("derived")}
@@ -152,8 +148,6 @@ class DramSpec:
 
 def _finish(spec: DramSpec) -> DramSpec:
     """Validate a spec and fill derived timings (one place: timing.derive_timings)."""
-    from .timing import derive_timings  # local: timing imports this module
-
     missing = [k for k in ORG_KEYS if k not in spec.org]
     if missing:
         raise HwragError(f"preset {spec.name!r}: missing organisation key(s) {missing}")
@@ -193,120 +187,6 @@ def make_spec(name: str, standard: str, org: Mapping[str, tuple], timing: Mappin
                     timing={k: v for k, (v, _) in timing.items()},
                     energy={k: float(v) for k, (v, _) in energy.items()}, sources=sources, **kw)
     return _finish(spec)
-
-
-# -- registry ----------------------------------------------------------------------------------
-_REGISTRY: dict[str, DramSpec] = {}
-_ALIASES = {"HBM2": "HBM2_2Gbps", "HBM3": "HBM3_6400", "DDR4": "DDR4_3200AA", "DDR5": "DDR5_4800AN"}
-
-
-def _load_builtin() -> None:
-    if _REGISTRY:
-        return
-    from .standards import ddr4, ddr5, hbm2, hbm3
-
-    for mod in (hbm2, hbm3, ddr4, ddr5):
-        for spec in mod.presets():
-            _REGISTRY[spec.name.upper()] = spec
-
-
-def register_preset(spec: DramSpec) -> None:
-    """Add a (user) preset so it can be looked up by name."""
-    _load_builtin()
-    _REGISTRY[spec.name.upper()] = spec
-
-
-def preset_names() -> list[str]:
-    _load_builtin()
-    return sorted(s.name for s in _REGISTRY.values()) + sorted(_ALIASES)
-
-
-def get_preset(name: "str | DramSpec") -> DramSpec:
-    """Look up a preset by name (case-insensitive; ``HBM2``/``HBM3``/``DDR4``/``DDR5`` are aliases)."""
-    if isinstance(name, DramSpec):
-        return name
-    _load_builtin()
-    key = str(name).strip().upper()
-    key = _ALIASES.get(key, key).upper()
-    if key not in _REGISTRY:
-        raise HwragError(f"unknown DRAM preset {name!r}; known: {', '.join(preset_names())}")
-    return _REGISTRY[key]
-
-
-def spec_from_dict(d: Mapping[str, Any], origin: str = "<dict>") -> DramSpec:
-    """A spec from a plain mapping (the user preset file format).
-
-    Keys: ``name``, ``standard`` (one of HBM2/HBM3/DDR4/DDR5), optional ``base`` (a preset name whose
-    values are the defaults), tables ``org``, ``timing``, ``energy``, optional ``default_mapping``,
-    ``dual_command_bus``, ``per_bank_refresh``, ``description``, ``timing_rules`` (ramulator or
-    dramsim3, :data:`.timing.TIMING_RULES`). Unknown keys fail at once.
-    """
-    bad = sorted(set(d) - set(TOP_KEYS))
-    if bad:
-        raise HwragError(f"{origin}: unknown key(s) {bad}; accepted: {', '.join(TOP_KEYS)}")
-    for table, accepted in (("org", ORG_KEYS), ("timing", TIMING_KEYS), ("energy", ENERGY_KEYS)):
-        sub = d.get(table, {})
-        if not isinstance(sub, Mapping):
-            raise HwragError(f"{origin}: [{table}] must be a table of key = value")
-        bad = sorted(set(sub) - set(accepted))
-        if bad:
-            raise HwragError(f"{origin}: unknown {table} key(s) {bad}; accepted: {', '.join(accepted)}")
-    if "name" not in d:
-        raise HwragError(f"{origin}: a preset needs a 'name'")
-    src = f"user preset {origin}"
-    if "base" in d:
-        base = get_preset(d["base"])
-        org = {k: (v, base.source(f"org.{k}")) for k, v in base.org.items()}
-        timing = {k: (v, base.source(k)) for k, v in base.timing.items()
-                  if not base.source(k).startswith("derived")}
-        energy = {k: (v, base.source(f"energy.{k}")) for k, v in base.energy.items()}
-        kw = dict(default_mapping=base.default_mapping, dual_command_bus=base.dual_command_bus,
-                  per_bank_refresh=base.per_bank_refresh, description=base.description,
-                  timing_rules=base.timing_rules)
-        standard = d.get("standard", base.standard)
-    else:
-        org, timing, energy, kw = {}, {}, {}, {}
-        standard = d.get("standard")
-    if str(standard).upper() not in STANDARDS:
-        raise HwragError(f"{origin}: standard {standard!r} unknown; accepted: {', '.join(STANDARDS)}")
-    org.update({k: (v, src) for k, v in d.get("org", {}).items()})
-    timing.update({k: (v, src) for k, v in d.get("timing", {}).items()})
-    energy.update({k: (v, src) for k, v in d.get("energy", {}).items()})
-    if d.get("timing_rules", "ramulator") not in ("ramulator", "dramsim3"):
-        raise HwragError(f"{origin}: timing_rules {d['timing_rules']!r} unknown; accepted: ramulator, dramsim3")
-    for k in ("default_mapping", "dual_command_bus", "per_bank_refresh", "description", "timing_rules"):
-        if k in d:
-            kw[k] = d[k]
-    return make_spec(str(d["name"]), str(standard).upper(), org, timing, energy, **kw)
-
-
-def load_preset_file(path: "str | Path", register: bool = True) -> list[DramSpec]:
-    """Read user presets from a TOML or JSON file: one preset (top-level keys) or ``[[preset]]`` list."""
-    p = Path(path)
-    if not p.is_file():
-        raise HwragError(f"preset file {str(p)!r} not found")
-    text = p.read_text()
-    try:
-        if p.suffix.lower() == ".json":
-            data = json.loads(text)
-        elif p.suffix.lower() == ".toml":
-            import tomllib
-            data = tomllib.loads(text)
-        else:
-            raise HwragError(f"preset file {str(p)!r}: unknown format; accepted: .toml, .json")
-    except (ValueError, json.JSONDecodeError) as e:
-        raise HwragError(f"preset file {str(p)!r}: cannot parse: {e}") from None
-    items = data.get("preset", [data]) if isinstance(data, dict) else data
-    if isinstance(items, dict):
-        items = [items]
-    if not isinstance(items, list):
-        raise HwragError(f"preset file {str(p)!r}: expected a table or a list of tables")
-    specs = [spec_from_dict(it, origin=str(p)) for it in items]
-    if register:
-        for s in specs:
-            register_preset(s)
-    log.info("loaded %d DRAM preset(s) from %s", len(specs), p)
-    return specs
 
 
 def ceil_div(a: int, b: int) -> int:

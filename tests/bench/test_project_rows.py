@@ -5,7 +5,7 @@ import math
 
 
 def test_system_figures_bound_the_device_only_view():
-    from bench.project import run_project
+    from bench.project_bench import run_project
 
     res = run_project(vectors=2e7, nlist=1024, nprobe=16, Ms=(16,), nodes=(1, 2), configs=("chameleon_u250", "upmem"),
                       progress=False)

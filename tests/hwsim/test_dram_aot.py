@@ -88,9 +88,10 @@ def test_stale_or_missing_extension_falls_back_to_the_jit(monkeypatch, restore_k
 
 
 def test_digest_covers_every_kernel_source():
-    """Every file the JIT entry points live in, and every file of constants they import, is digested."""
+    """Every file the JIT entry points live in, every file of constants they import, and the step
+    library they call, is digested."""
     mods = {m for m, _ in kn.JIT_FUNCTIONS.values()}
-    assert {f"{m}.py" for m in mods} | {"layout.py", "bank_queues_layout.py", "timing.py"} == set(kn.SOURCES)
+    assert {f"{m}.py" for m in mods} | {"layout.py", "bank_queues_layout.py", "timing.py", "steps.py"} == set(kn.SOURCES)
     assert 0 <= kn.source_digest() < 1 << 56
 
 

@@ -1,9 +1,9 @@
 """One DRAM kernel under test: the production loops against the timing helpers.
 
-The named timing tests (test_dram_timing.py) drive :func:`hwsim.dram.core.earliest` and
-:func:`hwsim.dram.core.issue` through :class:`TimingHarness`. The refresh and FCFS paths of the
-controllers call those helpers; their hot loops carry written-out copies (for speed) of the same
-timing, split into a cached bank-group + bank part and a per-rank channel + rank part. Here both
+The named timing tests (test_dram_timing.py) drive :func:`hwsim.dram.steps.earliest` and
+:func:`hwsim.dram.steps.issue` through :class:`TimingHarness`. Both controllers issue through those
+steps; to pick a command they also keep the same timing split into a cached bank-group + bank part
+and a per-rank channel + rank part. Here both
 controller structures run random command streams with their command log on, and every command they
 issued is replayed through the helpers: the earliest legal cycle the controller computed for it must
 equal the helpers' answer, and it must not issue before that cycle."""

@@ -225,7 +225,7 @@ def test_bad_inputs():
 
 def test_latency_percentiles_are_numpys():
     """stats() computes percentiles without np.percentile (which imports numpy.ma): the same values."""
-    from hwsim.dram.system import percentiles
+    from hwsim.dram.simulator import percentiles
 
     rng = np.random.default_rng(0)
     for n in list(range(1, 40)) + [4097, 100_000]:

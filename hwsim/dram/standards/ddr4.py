@@ -1,7 +1,7 @@
 """DDR4 presets: Ramulator 2.1 DDR4-3200AA (8Gb x8) and DRAMsim3 DDR4_8Gb_x8_3200."""
 from __future__ import annotations
 
-from ..energy import idd_energies
+from ..command_energy import idd_energies
 from ..spec import make_spec
 
 R2 = "Ramulator 2.1 python/ramulator/dram/ddr4.py"

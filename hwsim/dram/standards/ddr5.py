@@ -1,7 +1,7 @@
 """DDR5 preset: Ramulator 2.1 DDR5-4800AN with the 16Gb x8 organisation (one 32-bit sub-channel)."""
 from __future__ import annotations
 
-from ..energy import idd_energies
+from ..command_energy import idd_energies
 from ..spec import make_spec
 
 R2 = "Ramulator 2.1 python/ramulator/dram/ddr5.py"

@@ -1,7 +1,7 @@
 """HBM2 presets: Ramulator 2.1 HBM2 2.0 Gbps (8Gb, pseudo-channel mode) and DRAMsim3 HBM2_8Gb_x128."""
 from __future__ import annotations
 
-from ..energy import idd_energies
+from ..command_energy import idd_energies
 from ..spec import make_spec
 
 R2 = "Ramulator 2.1 python/ramulator/dram/hbm2.py"

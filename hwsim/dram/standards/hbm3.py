@@ -1,7 +1,7 @@
 """HBM3 preset: Ramulator 2.1 HBM3 6.4 Gbps, 16Gb 8-high dies (channel density 8 Gb)."""
 from __future__ import annotations
 
-from ..energy import attacc_energies
+from ..command_energy import attacc_energies
 from ..spec import make_spec
 
 R2 = "Ramulator 2.1 python/ramulator/dram/hbm3.py"

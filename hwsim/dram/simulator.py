@@ -12,10 +12,11 @@ import numpy as np
 from ivfpq.errors import HwragError
 
 from . import layout
-from .energy import energy_report
+from .command_energy import energy_report
 from .kernels import kernels
 from .mapping import AddressMapping
-from .spec import DramSpec, get_preset
+from .presets import get_preset
+from .spec import DramSpec
 from .structures import STRUCTURES
 from .timing import CMD_NAMES, build_tables
 
