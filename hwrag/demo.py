@@ -73,7 +73,7 @@ def _build_chunk_store(max_docs: int):
 def prepare(cfg: DemoConfig, bar) -> dict:
     from ivfpq.index_cache import cached_index
     from llm_client.datastore import KnnStoreConfig, build_knn_store
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
 
     t0 = time.perf_counter()
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:

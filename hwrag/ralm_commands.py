@@ -157,8 +157,7 @@ def check_kinds(named: dict, modes: set[str]) -> None:
 
 
 def _stores(lm, modes: set[str], args) -> dict:
-    from llm_client.datastore import KnnStoreConfig, build_chunk_store, build_knn_store
-    from llm_client.defaults import demo_chunk_config
+    from llm_client.datastore import KnnStoreConfig, build_chunk_store, build_knn_store, demo_chunk_config
 
     out = named_stores(lm, args)
     check_kinds(out, modes)
@@ -211,7 +210,7 @@ def load_model(args):
     import torch
     from ivfpq.threads import set_threads
 
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
 
     set_threads(args.threads, torch_threads=args.torch_threads)
     torch.manual_seed(args.seed)

@@ -1,6 +1,6 @@
 """GPU inference coordinator: decoder LM, tokenizer, trainer, datastores, chunk RALM and kNN-LM.
 
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
     from llm_client.datastore import build_chunk_store, build_knn_store
     from llm_client.retrieval import connect
     from llm_client.coordinator import InferenceCoordinator, GenerationConfig

@@ -37,12 +37,6 @@ KNN_NPROBE = 16
 # the shared 2 cores); a positive number keeps the corpus's first N documents only
 DEMO_CHUNK_DOCS = 0
 
-
-def demo_chunk_config(full: bool = False):
-    from .datastore import ChunkStoreConfig
-
-    return ChunkStoreConfig(max_docs=0 if full else DEMO_CHUNK_DOCS)
-
 # Generation: the probability of a token already in the text is divided by this (1 = off)
 REPETITION_PENALTY = 1.3
 

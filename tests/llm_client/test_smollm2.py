@@ -24,7 +24,7 @@ PROMPTS = ["To read a file line by line in Python,", "A dictionary maps keys to"
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
 
     old = os.environ.get("HWRAG_CACHE")
     if conftest.USER_CACHE is None:
