@@ -213,6 +213,12 @@ class KnowledgeCache:
             self.stats.nodes -= 1
             x.kv, x.children = None, {}
 
+    def reset_counters(self) -> None:
+        """Zero the hit, miss and eviction counters (the contents, bytes and budget stay): statistics of
+        a measured stretch after a warm-up."""
+        keep = {k: getattr(self.stats, k) for k in ("bytes", "peak_bytes", "budget_bytes", "nodes")}
+        self.stats = CacheStats(**keep)
+
     def held_bytes(self) -> int:
         """Bytes of the KV tensors reachable from the roots, counted afresh (the oracle of the accounting)."""
         total, stack = 0, list(self.roots.values())
