@@ -20,7 +20,7 @@ import sys
 from ivfpq.errors import HwragError
 from llm_client.chunk_ralm import ChunkRALMConfig
 from llm_client.defaults import (DEMO_KNN_TOKENS, KNN_K, KNN_LAMBDA, KNN_M, KNN_NLIST, KNN_NPROBE,
-                                 KNN_TEMPERATURE_REL, REPETITION_PENALTY)
+                                 KNN_TEMPERATURE_REL, KV_CACHE_MB, REPETITION_PENALTY)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -76,6 +76,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     c.add_argument("--min-context", type=int, default=d.min_context, help="tokens of own context always kept")
     c.add_argument("--max-prefix-tokens", type=int, default=d.max_prefix_tokens,
                    help="retrieved text placed before the context, at most (raw completion)")
+    c.add_argument("--kv-cache-mb", type=float, nargs="?", const=float(KV_CACHE_MB), default=0.0, metavar="MB",
+                   help="reuse the retrieved chunks' KV state across requests in a knowledge cache of MB megabytes "
+                        f"(raw completion; a Hugging Face model); 0 = off; the flag alone = {KV_CACHE_MB} MB")
+    c.add_argument("--kv-cache-policy", default="pgdsf", choices=["pgdsf", "lru"],
+                   help="the knowledge cache's replacement policy")
 
 
 def _check_service_args(args) -> None:
@@ -267,6 +272,7 @@ def cmd_generate(args) -> int:
         raise HwragError("--question takes --mode none or chunk (kNN-LM scores raw continuations)")
     knn, chunk = _configs(args)
     lm = load_model(args)
+    kv_cache = _kv_cache(lm, args)
     cfg = GenerationConfig(mode=args.mode, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                            seed=args.seed, sub_batches=args.sub_batches, overlap=not args.no_overlap,
                            repetition_penalty=args.repetition_penalty, chunk=chunk, knn=knn,
@@ -275,9 +281,10 @@ def cmd_generate(args) -> int:
     with open_retriever(lm, {args.mode}, args) as (r, stores):
         if "token" in stores:
             knn.temperature = knn_temperature(args, stores)
-        res = InferenceCoordinator(lm, r, stores=stores).generate(list(args.prompt), cfg)
+        res = InferenceCoordinator(lm, r, stores=stores, kv_cache=kv_cache).generate(list(args.prompt), cfg)
     sources = sources_of(res, stores, lm, args.show_neighbours)
     summary = res.summary() | {"model": lm.name, "question_mode": args.question,
+                               "kv_cache": kv_cache.stats.as_dict() | {"policy": kv_cache.policy} if kv_cache else None,
                                "datastores": {k: {"name": v.display_name, "index": v.index_name} for k, v in stores.items()}}
     if args.json:
         json.dump({"summary": summary, "outputs": [{"prompt": p, "text": t, "retrievals": s}
@@ -293,8 +300,27 @@ def cmd_generate(args) -> int:
             print_sources(s)
             print("---")
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()
-                       if k != "datastores"))
+                       if k not in ("datastores", "kv_cache")))
+        if kv_cache:
+            print(kv_cache_line(kv_cache))
     return 0
+
+
+def _kv_cache(lm, args):
+    """The knowledge cache ``--kv-cache-mb`` asks for (None: off), checked against the model."""
+    from llm_client.kv_cache import kv_cache_from_mb, need_kv_model
+
+    cache = kv_cache_from_mb(args.kv_cache_mb, args.kv_cache_policy)
+    if cache is not None:
+        need_kv_model(lm)
+    return cache
+
+
+def kv_cache_line(cache) -> str:
+    s = cache.stats
+    return (f"KV knowledge cache ({cache.policy}, budget {s.budget_bytes / 2**20:g} MB): {s.hit_tokens} of "
+            f"{s.hit_tokens + s.miss_tokens} retrieved tokens reused ({s.token_hit_rate:.0%}), {s.full_hits} of "
+            f"{s.lookups} prefills fully cached, {s.bytes / 2**20:.1f} MB held, {s.evictions} evictions")
 
 
 def _scored_tokens(lm, args):
@@ -348,6 +374,7 @@ def cmd_eval_ppl(args) -> int:
         if paths:
             read_documents(paths)
     lm = load_model(args)
+    kv_cache = _kv_cache(lm, args) if "chunk" in args.mode else None
     modes = list(dict.fromkeys(args.mode))
     tokens, what = _scored_tokens(lm, args)
     rows, tuned = [], None
@@ -357,7 +384,8 @@ def cmd_eval_ppl(args) -> int:
             if args.tune:
                 tuned = _tune(lm, r, stores, knn, args)
         cfg = EvalConfig(max_tokens=args.max_tokens, window=args.window, stride=args.stride, chunk=chunk, knn=knn)
-        for m, row in zip(modes, perplexities(lm, tokens, modes, cfg, retriever=r, progress=not args.json)):
+        for m, row in zip(modes, perplexities(lm, tokens, modes, cfg, retriever=r, progress=not args.json,
+                                              kv_cache=kv_cache)):
             rows.append(row | {"model": lm.name, "text": what,
                                "datastore": stores[m].display_name if m in stores else None,
                                "index": stores[m].index_name if m in stores else None})
@@ -380,6 +408,8 @@ def cmd_eval_ppl(args) -> int:
             store = f"  [{row['datastore']}]" if row["datastore"] else ""
             print(f"  {row['mode']:<6} ppl {row['perplexity']:8.3f}  bits/token {row['bits_per_token']:.4f}"
                   f"  ({row['seconds_measured']:.1f} s, retrieval {row['retrieval_seconds_measured']:.1f} s){ch}{store}")
+        if kv_cache:
+            print("  " + kv_cache_line(kv_cache))
     return 0
 
 

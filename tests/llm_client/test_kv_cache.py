@@ -211,3 +211,47 @@ def test_smollm2_float32_segmented_prefill_within_rounding_of_one_pass(smollm2):
         c.append(int(lg[0].argmax()))
     assert a == c[len(ctx):]
     assert float((la - torch.cat(lb)).abs().max()) < 1e-3
+
+
+def test_cli_refuses_the_cache_for_a_model_without_kv(tiny_ckpt, capsys):
+    from hwrag.cli import main
+
+    rc = main(["generate", "--mode", "chunk", "--model", str(tiny_ckpt), "--kv-cache-mb", "8", "--prompt", "x"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "needs a Hugging Face model" in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def chunk_retriever(chunk_store):
+    from llm_client.datastore import to_serve
+    from llm_client.retrieval import connect
+    from retrieval_service.local import LocalCluster
+
+    stores = {"chunk": chunk_store}
+    with LocalCluster(to_serve(stores), nshards=2, backend="cpu") as c, connect(c.address, stores) as r:
+        yield r, stores
+
+
+@pytest.mark.slow
+def test_smollm2_chunk_mode_through_the_service_bit_for_bit(smollm2, chunk_retriever):
+    """Chunk RALM through a real local service: generation (a batch with a repeated prompt, then the same
+    batch again) and chunk-mode perplexity with the cache equal the cache-off run of the same kernels bit
+    for bit, and the repeats hit."""
+    from llm_client.coordinator import GenerationConfig, InferenceCoordinator
+    from llm_client.evaluate import EvalConfig, heldout_tokens, perplexity
+    from llm_client.kv_cache import KnowledgeCache
+
+    r, stores = chunk_retriever
+    prompts = ["A list in Python", "The with statement", "A list in Python"]
+    cfg = GenerationConfig(mode="chunk", max_new_tokens=4, sub_batches=2)
+    cache = KnowledgeCache(256 << 20, "lru")
+    on = InferenceCoordinator(smollm2, r, stores=stores, kv_cache=cache)
+    off = InferenceCoordinator(smollm2, r, stores=stores, kv_cache=KnowledgeCache(0))
+    for _ in range(2):
+        assert on.generate(prompts, cfg).tokens == off.generate(prompts, cfg).tokens
+    assert cache.stats.full_hits >= 4 and cache.held_bytes() == cache.stats.bytes <= 256 << 20
+    toks = heldout_tokens(smollm2, 300)
+    ecfg = EvalConfig(mode="chunk", max_tokens=300, window=128, stride=64)
+    a = perplexity(smollm2, toks, ecfg, r, progress=False, kv_cache=KnowledgeCache(256 << 20))
+    b = perplexity(smollm2, toks, ecfg, r, progress=False, kv_cache=KnowledgeCache(0))
+    assert a["nll_per_token"] == b["nll_per_token"] and a["kv_cache"]["inserts"] > 0
