@@ -255,3 +255,44 @@ def test_smollm2_chunk_mode_through_the_service_bit_for_bit(smollm2, chunk_retri
     a = perplexity(smollm2, toks, ecfg, r, progress=False, kv_cache=KnowledgeCache(256 << 20))
     b = perplexity(smollm2, toks, ecfg, r, progress=False, kv_cache=KnowledgeCache(0))
     assert a["nll_per_token"] == b["nll_per_token"] and a["kv_cache"]["inserts"] > 0
+
+
+# ---- the benchmark ----------------------------------------------------------------------------------
+def test_bench_stream_is_zipf():
+    """The request stream's frequencies follow 1/rank^s (the oracle: the pmf itself), seeded."""
+    import numpy as np
+    from bench.ralm_cache import zipf_stream
+
+    n, pool, s = 60000, 20, 1.0
+    got = np.bincount(zipf_stream(n, pool, s, 3), minlength=pool) / n
+    pmf = 1 / np.arange(1, pool + 1) ** s
+    assert np.abs(got - pmf / pmf.sum()).max() < 0.01
+    assert zipf_stream(50, pool, s, 3) == zipf_stream(50, pool, s, 3) != zipf_stream(50, pool, s, 4)
+
+
+def test_bench_bad_flags_say_what_is_accepted(tmp_path):
+    from bench.cli import add_bench_parser
+    from ivfpq.errors import CommandParser
+
+    p = CommandParser(prog="hwrag")
+    add_bench_parser(p.add_subparsers())
+    with pytest.raises(HwragError, match="accepted: a comma-separated subset of pgdsf, lru"):
+        a = p.parse_args(["bench", "ralm-cache", "--policies", "fifo", "--out", str(tmp_path)])
+        a.func(a)
+
+
+@pytest.mark.slow
+def test_bench_runs_end_to_end_with_bitwise_check(smollm2, chunk_store, tmp_path):
+    from bench.ralm_cache import RalmCacheConfig, run, table, write_report
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("A list in Python\nThe with statement\n")
+    cfg = RalmCacheConfig(requests=3, warmup=1, pool=2, budgets_mb=(4.0,), new_tokens=2, shards=1,
+                          prompts=str(prompts))
+    res = run(cfg, lm=smollm2, stores={"chunk": chunk_store})
+    assert [r["config"] for r in res["rows"]] == ["off", "segmented", "lru 4 MB", "pgdsf 4 MB"]
+    for r in res["rows"][2:]:
+        assert r["same_tokens"] is True and r["peak_mb"] <= 4 and 0 <= r["token_hit_rate"] <= 1
+    assert all(r["ttft_mean_s"] > 0 and r["tokens_per_s"] > 0 for r in res["rows"])
+    assert "measured" in res["provenance"] and "TTFT" in table(res)
+    assert all(p.is_file() for p in write_report(res, tmp_path / "out"))
