@@ -133,7 +133,9 @@ def lm_pass(lm, tokens: np.ndarray, cfg: EvalConfig, want_hidden: bool, retrieve
             q = encoder.encode([query_text(tok, toks[:a], cfg.chunk) for a, _ in group])
             r = retriever.search("chunk", q, cfg.chunk.k, cfg.chunk.nprobe).result
             t_ret += time.perf_counter() - t
-            chunks, ids = r.payloads, [[int(x) for x in row] for row in r.ids]
+            chunks = r.payloads
+            if kv_cache is not None:  # the passages' ids label the cache's tree
+                ids = [[int(x) for x in row] for row in r.ids]
         inputs, targets = [], []
         for (a, b), c, i in zip(group, chunks, ids):
             ctx = toks[max(0, b - 1 - W):b - 1]  # the window ending before the last target
