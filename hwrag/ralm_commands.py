@@ -78,7 +78,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="retrieved text placed before the context, at most (raw completion)")
     c.add_argument("--kv-cache-mb", type=float, nargs="?", const=float(KV_CACHE_MB), default=0.0, metavar="MB",
                    help="reuse the retrieved chunks' KV state across requests in a knowledge cache of MB megabytes "
-                        f"(raw completion; a Hugging Face model); 0 = off; the flag alone = {KV_CACHE_MB} MB")
+                        f"(chunk mode, raw completion; a Hugging Face model); 0 = off; the flag alone = {KV_CACHE_MB} MB")
     c.add_argument("--kv-cache-policy", default="pgdsf", choices=["pgdsf", "lru"],
                    help="the knowledge cache's replacement policy")
 
