@@ -242,8 +242,8 @@ def write_report(result: dict, out: Path) -> list[Path]:
     series = {p: (budgets, [next(r["ttft_mean_s"] for r in rows if r["policy"] == p and r["budget_mb"] == b)
                             for b in budgets])
               for p in dict.fromkeys(r["policy"] for r in rows if r["policy"] not in ("off", "segmented"))}
-    for ref in ("off", "segmented"):
-        series[f"{ref} (no cache)"] = (budgets, [next(r["ttft_mean_s"] for r in rows if r["policy"] == ref)] * len(budgets))
+    for ref, label in (("off", "off (one-pass prefill, no cache)"), ("segmented", "segmented prefill, nothing kept")):
+        series[label] = (budgets, [next(r["ttft_mean_s"] for r in rows if r["policy"] == ref)] * len(budgets))
     s, m = result["stream"], result["machine"]
     png = line_plot(series, out / "ralm_cache_ttft.png", "chunk RALM: mean time to first token vs KV cache budget",
                     "KV cache budget (MB)", "mean TTFT (s, measured)",
