@@ -202,5 +202,5 @@ def add_bench_parser(sub) -> None:
 
     p = b.add_parser("ralm-cache", help="chunk RALM with the KV knowledge cache: TTFT, tokens/s and hit rates, "
                      "off / LRU / PGDSF at two budgets, on a skewed request stream")
-    ralm_cache_arguments(p)
+    ralm_cache_arguments(p, out_type=output_dir)
     p.set_defaults(func=cmd_ralm_cache)

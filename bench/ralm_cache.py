@@ -253,7 +253,8 @@ def write_report(result: dict, out: Path) -> list[Path]:
     return [j, png]
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser, out_type=str) -> None:
+    """The flags; ``out_type`` checks ``--out`` while parsing (``hwrag bench`` passes its directory check)."""
     d = RalmCacheConfig()
     p.add_argument("--requests", type=int, default=d.requests, help=f"requests in the stream (default {d.requests})")
     p.add_argument("--warmup", type=int, default=d.warmup,
@@ -274,7 +275,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shards", type=int, default=d.shards, help=f"memory nodes of the chunk store (default {d.shards})")
     p.add_argument("--threads", type=int, default=d.threads, help=f"torch/faiss threads (default {d.threads})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--out", default=d.out, help=f"directory for JSON and PNG (default {d.out})")
+    p.add_argument("--out", default=d.out, type=out_type, help=f"directory for JSON and PNG (default {d.out})")
 
 
 def run_from_args(a) -> int:

@@ -271,8 +271,10 @@ def cmd_generate(args) -> int:
     if args.question and args.mode == "token":
         raise HwragError("--question takes --mode none or chunk (kNN-LM scores raw continuations)")
     knn, chunk = _configs(args)
+    kv_cache = _kv_cache(args)
     lm = load_model(args)
-    kv_cache = _kv_cache(lm, args)
+    if kv_cache is not None and args.mode == "chunk":
+        need_kv_model(lm)
     cfg = GenerationConfig(mode=args.mode, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                            seed=args.seed, sub_batches=args.sub_batches, overlap=not args.no_overlap,
                            repetition_penalty=args.repetition_penalty, chunk=chunk, knn=knn,
@@ -306,14 +308,17 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def _kv_cache(lm, args):
-    """The knowledge cache ``--kv-cache-mb`` asks for (None: off), checked against the model."""
-    from llm_client.kv_cache import kv_cache_from_mb, need_kv_model
+def _kv_cache(args):
+    """The knowledge cache ``--kv-cache-mb`` asks for (None: off); checked before the model loads."""
+    from llm_client.kv_cache import kv_cache_from_mb
 
-    cache = kv_cache_from_mb(args.kv_cache_mb, args.kv_cache_policy)
-    if cache is not None:
-        need_kv_model(lm)
-    return cache
+    return kv_cache_from_mb(args.kv_cache_mb, args.kv_cache_policy)
+
+
+def need_kv_model(lm) -> None:
+    from llm_client.kv_cache import need_kv_model as need
+
+    need(lm)
 
 
 def kv_cache_line(cache) -> str:
@@ -373,8 +378,10 @@ def cmd_eval_ppl(args) -> int:
     for paths in (args.texts, args.tune_texts):  # the cheap checks before the model loads
         if paths:
             read_documents(paths)
+    kv_cache = _kv_cache(args) if "chunk" in args.mode else None
     lm = load_model(args)
-    kv_cache = _kv_cache(lm, args) if "chunk" in args.mode else None
+    if kv_cache is not None:
+        need_kv_model(lm)
     modes = list(dict.fromkeys(args.mode))
     tokens, what = _scored_tokens(lm, args)
     rows, tuned = [], None

@@ -279,6 +279,18 @@ def test_bench_bad_flags_say_what_is_accepted(tmp_path):
     with pytest.raises(HwragError, match="accepted: a comma-separated subset of pgdsf, lru"):
         a = p.parse_args(["bench", "ralm-cache", "--policies", "fifo", "--out", str(tmp_path)])
         a.func(a)
+    (tmp_path / "f").write_text("")
+    with pytest.raises(SystemExit):  # --out is checked while parsing, before the run
+        p.parse_args(["bench", "ralm-cache", "--out", str(tmp_path / "f")])
+
+
+def test_cli_checks_the_budget_before_loading_a_model(capsys, monkeypatch):
+    import hwrag.ralm_commands as rc
+    from hwrag.cli import main
+
+    monkeypatch.setattr(rc, "load_model", lambda args: pytest.fail("loaded the model before checking input"))
+    assert main(["generate", "--mode", "chunk", "--kv-cache-mb", "-1", "--prompt", "x"]) == 2
+    assert "--kv-cache-mb -1.0; accepted: 0 (off) or a positive size in MB" in capsys.readouterr().err
 
 
 @pytest.mark.slow
