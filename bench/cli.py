@@ -139,7 +139,7 @@ def output_dir(value: str) -> str:
 
 
 def add_bench_parser(sub) -> None:
-    b = sub.add_parser("bench", help="benchmarks: ann, service, ralm, dram, project").add_subparsers(
+    b = sub.add_parser("bench", help="benchmarks: ann, service, ralm, ralm-cache, dram, project, fidelity").add_subparsers(
         dest="bench", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true")
