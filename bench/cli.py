@@ -1,4 +1,4 @@
-"""``hwrag bench ann|service|ralm|dram|project|fidelity``: each prints a table, writes JSON and a PNG plot, and
+"""``hwrag bench ann|service|ralm|ralm-cache|dram|project|fidelity``: each prints a table, writes JSON and a PNG plot, and
 labels every figure measured or modeled."""
 from __future__ import annotations
 
@@ -115,6 +115,12 @@ def cmd_ralm(args) -> int:
     return ralm_bench.run_from_args(args)
 
 
+def cmd_ralm_cache(args) -> int:
+    from . import ralm_cache
+
+    return ralm_cache.run_from_args(args)
+
+
 def output_dir(value: str) -> str:
     """``--out``: a directory that exists or can be made and written, checked before the run (made now)."""
     import tempfile
@@ -133,7 +139,7 @@ def output_dir(value: str) -> str:
 
 
 def add_bench_parser(sub) -> None:
-    b = sub.add_parser("bench", help="benchmarks: ann, service, ralm, dram, project").add_subparsers(
+    b = sub.add_parser("bench", help="benchmarks: ann, service, ralm, ralm-cache, dram, project, fidelity").add_subparsers(
         dest="bench", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true")
@@ -191,3 +197,10 @@ def add_bench_parser(sub) -> None:
     p = b.add_parser("ralm", help="RALM tokens/s: retrieval off, chunk and token mode, with and without overlap")
     ralm_arguments(p)
     p.set_defaults(func=cmd_ralm)
+
+    from .ralm_cache import add_arguments as ralm_cache_arguments
+
+    p = b.add_parser("ralm-cache", help="chunk RALM with the KV knowledge cache: TTFT, tokens/s and hit rates, "
+                     "off / LRU / PGDSF at two budgets, on a skewed request stream")
+    ralm_cache_arguments(p, out_type=output_dir)
+    p.set_defaults(func=cmd_ralm_cache)

@@ -160,7 +160,7 @@ def run(c: KnnExactConfig) -> dict:
     from llm_client.datastore import KnnStoreConfig, build_knn_store, knn_keys_path, to_serve
     from llm_client.defaults import DEMO_KNN_TOKENS
     from llm_client.evaluate import EvalConfig, KnnGrid, grid_search, heldout_tokens, lm_pass
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
     from llm_client.retrieval import connect
     from retrieval_service.local import LocalCluster
 

@@ -58,11 +58,12 @@ def run(full: bool, batch: int, new_tokens: int, ppl_tokens: int) -> dict:
 
     from llm_client.coordinator import GenerationConfig, InferenceCoordinator
     from llm_client.corpus import corpus_text
-    from llm_client.datastore import KnnStoreConfig, build_chunk_store, build_knn_store, collect_keys, to_serve
-    from llm_client.defaults import DEMO_KNN_TOKENS, REPETITION_PENALTY, demo_chunk_config
+    from llm_client.datastore import (KnnStoreConfig, build_chunk_store, build_knn_store, collect_keys,
+                                      demo_chunk_config, to_serve)
+    from llm_client.defaults import DEMO_KNN_TOKENS, REPETITION_PENALTY
     from llm_client.evaluate import EvalConfig, heldout_tokens, perplexities
     from llm_client.knnlm import tuned_config
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
     from llm_client.retrieval import connect
     from retrieval_service.local import LocalCluster
 

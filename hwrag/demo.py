@@ -28,7 +28,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-from llm_client.defaults import DEMO_CHUNK_DOCS, DEMO_KNN_TOKENS
+from llm_client.defaults import DEMO_CHUNK_DOCS, DEMO_KNN_TOKENS, KV_CACHE_MB
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class DemoConfig:
     knn_max_tokens: int = DEMO_KNN_TOKENS  # kNN-LM keys from the first N training tokens (0 = all: --full)
     chunk_max_docs: int = DEMO_CHUNK_DOCS  # chunk store from the corpus's first N documents (0 = all)
     max_new_tokens: int = 40
+    kv_cache_mb: float = KV_CACHE_MB  # the RALM section's TTFT with the KV knowledge cache (0: not measured)
     ppl_tokens: int = 2048  # tokens of the validation slice (tuning) and of the test slice (perplexity)
     report: str = "report"
     threads: int = 2
@@ -73,7 +74,7 @@ def _build_chunk_store(max_docs: int):
 def prepare(cfg: DemoConfig, bar) -> dict:
     from ivfpq.index_cache import cached_index
     from llm_client.datastore import KnnStoreConfig, build_knn_store
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
 
     t0 = time.perf_counter()
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
@@ -159,7 +160,8 @@ def run_demo(args) -> int:
     from .report import print_summary, write_report
 
     cfg = DemoConfig(dataset=args.dataset, nlist=args.nlist, m=args.m, k=args.k, report=args.report,
-                     threads=args.threads, knn_max_tokens=0 if args.full else DEMO_KNN_TOKENS)
+                     threads=args.threads, knn_max_tokens=0 if args.full else DEMO_KNN_TOKENS,
+                     kv_cache_mb=args.kv_cache_mb)
     set_threads(cfg.threads, torch_threads=TORCH_THREADS)
     out = Path(cfg.report)
     out.mkdir(parents=True, exist_ok=True)
@@ -182,7 +184,8 @@ def run_demo(args) -> int:
         bar.update()
         bar.set_postfix_str("RALM through gRPC")
         t = time.perf_counter()
-        ralm = ralm_through_service(address, prep["lm"], prep["stores"], cfg.ppl_tokens, cfg.max_new_tokens)
+        ralm = ralm_through_service(address, prep["lm"], prep["stores"], cfg.ppl_tokens, cfg.max_new_tokens,
+                                    cfg.kv_cache_mb)
         timings["ralm_s"] = time.perf_counter() - t
         bar.update()
     bar.set_postfix_str("recall-QPS curves")
@@ -222,5 +225,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--full", action="store_true",
                    help=f"kNN-LM store over the whole training text (default: its first {DEMO_KNN_TOKENS} tokens, "
                         "sized for a cold run under 10 minutes on 2 cores; a GPU makes the full size fast)")
+    p.add_argument("--kv-cache-mb", type=float, default=float(KV_CACHE_MB), metavar="MB",
+                   help="the RALM section's chunk-mode time to first token with a KV knowledge cache of MB "
+                        "megabytes beside without (0: not measured)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_demo)

@@ -5,6 +5,8 @@ hidden states over the documentation's training text) side by side.
 1. kNN-LM λ, k and temperature chosen on the validation slice of the held-out documents;
 2. perplexity per mode on the test slice (other held-out documents, never in a datastore);
 3. the same prompts in each mode: text, tokens/s, how repetitive;
+   and chunk mode on a short skewed stream of those prompts, one request at a time, with the KV
+   knowledge cache off and on (``--kv-cache-mb``): time to first token, hit rate, same tokens;
 4. one question whose answer is in the corpus, asked in the model's chat template without and with
    retrieved passages (dense, and dense fused with BM25), with the passages' sources, whether the answer's passage was retrieved and
    whether the answer holds the reference answer.
@@ -62,7 +64,42 @@ def _ask(co, mode: str, max_new_tokens: int, hybrid: bool = False) -> dict:
             "sources": passages} | score(q, res.texts[0], full)
 
 
-def ralm_through_service(address: str, lm, stores: dict, ppl_tokens: int, max_new_tokens: int) -> dict:
+KV_STREAM = 12  # requests of the demo's skewed stream (Zipf s=1 over PROMPTS, seed 0)
+
+
+def kv_cache_ttft(co_for, mb: float, new_tokens: int = 4) -> dict:
+    """Chunk mode on a short Zipf stream over :data:`PROMPTS`, one request at a time, with the KV knowledge
+    cache off (plain decoder), as its exact cache-off reference (segmented, nothing kept) and on (``mb``):
+    mean time to first token of each (measured) and the cache's hit rate. ``co_for(cache)`` is a
+    coordinator using ``cache``."""
+    import statistics
+
+    from bench.ralm_cache import zipf_stream
+    from llm_client.coordinator import GenerationConfig
+    from llm_client.defaults import REPETITION_PENALTY
+    from llm_client.kv_cache import KnowledgeCache
+
+    gen = GenerationConfig(mode="chunk", max_new_tokens=new_tokens, sub_batches=1, repetition_penalty=REPETITION_PENALTY)
+    stream = zipf_stream(KV_STREAM, len(PROMPTS), 1.0, 0)
+    cache = KnowledgeCache(int(mb * 2**20))
+    cos = {"off": co_for(None), "segmented": co_for(KnowledgeCache(0)), "on": co_for(cache)}
+    ttft = {k: [] for k in cos}
+    toks = {k: [] for k in cos}
+    for i in stream:
+        for k, co in cos.items():
+            res = co.generate([PROMPTS[i]], gen)
+            ttft[k].append(res.summary()["ttft_s"])
+            toks[k].append(res.tokens)
+    st = cache.stats
+    return {"requests": len(stream), "distinct_prompts": len(set(stream)), "budget_mb": mb, "policy": cache.policy,
+            "ttft_off_s": statistics.fmean(ttft["off"]), "ttft_segmented_s": statistics.fmean(ttft["segmented"]),
+            "ttft_on_s": statistics.fmean(ttft["on"]), "token_hit_rate": st.token_hit_rate,
+            "full_hits": st.full_hits, "lookups": st.lookups, "held_mb": st.bytes / 2**20,
+            "same_tokens_as_segmented": toks["on"] == toks["segmented"], "provenance": "measured"}
+
+
+def ralm_through_service(address: str, lm, stores: dict, ppl_tokens: int, max_new_tokens: int,
+                         kv_cache_mb: float = 0.0) -> dict:
     """Tuning, perplexity per mode, generation side by side and the question; a dict for the report."""
     from llm_client.coordinator import GenerationConfig, InferenceCoordinator
     from llm_client.evaluate import EvalConfig, heldout_tokens, perplexities, tune_knn
@@ -82,4 +119,6 @@ def ralm_through_service(address: str, lm, stores: dict, ppl_tokens: int, max_ne
         co.generate(list(PROMPTS[:1]), GenerationConfig(mode="chunk", max_new_tokens=2))  # warm-up: MiniLM, channels
         out["generation"] = [_generate(co, PROMPTS, m, max_new_tokens, knn) for m in GEN_MODES]
         out["qa"] = [_ask(co, m, max_new_tokens, h) for m, h in (("none", False), ("chunk", False), ("chunk", True))]
+        if kv_cache_mb > 0:
+            out["kv_cache"] = kv_cache_ttft(lambda c: InferenceCoordinator(lm, r, stores=stores, kv_cache=c), kv_cache_mb)
     return out

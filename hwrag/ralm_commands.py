@@ -20,7 +20,7 @@ import sys
 from ivfpq.errors import HwragError
 from llm_client.chunk_ralm import ChunkRALMConfig
 from llm_client.defaults import (DEMO_KNN_TOKENS, KNN_K, KNN_LAMBDA, KNN_M, KNN_NLIST, KNN_NPROBE,
-                                 KNN_TEMPERATURE_REL, REPETITION_PENALTY)
+                                 KNN_TEMPERATURE_REL, KV_CACHE_MB, REPETITION_PENALTY)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -76,6 +76,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     c.add_argument("--min-context", type=int, default=d.min_context, help="tokens of own context always kept")
     c.add_argument("--max-prefix-tokens", type=int, default=d.max_prefix_tokens,
                    help="retrieved text placed before the context, at most (raw completion)")
+    c.add_argument("--kv-cache-mb", type=float, nargs="?", const=float(KV_CACHE_MB), default=0.0, metavar="MB",
+                   help="reuse the retrieved chunks' KV state across requests in a knowledge cache of MB megabytes "
+                        f"(chunk mode, raw completion; a Hugging Face model); 0 = off; the flag alone = {KV_CACHE_MB} MB")
+    c.add_argument("--kv-cache-policy", default="pgdsf", choices=["pgdsf", "lru"],
+                   help="the knowledge cache's replacement policy")
 
 
 def _check_service_args(args) -> None:
@@ -157,8 +162,7 @@ def check_kinds(named: dict, modes: set[str]) -> None:
 
 
 def _stores(lm, modes: set[str], args) -> dict:
-    from llm_client.datastore import KnnStoreConfig, build_chunk_store, build_knn_store
-    from llm_client.defaults import demo_chunk_config
+    from llm_client.datastore import KnnStoreConfig, build_chunk_store, build_knn_store, demo_chunk_config
 
     out = named_stores(lm, args)
     check_kinds(out, modes)
@@ -211,7 +215,7 @@ def load_model(args):
     import torch
     from ivfpq.threads import set_threads
 
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
 
     set_threads(args.threads, torch_threads=args.torch_threads)
     torch.manual_seed(args.seed)
@@ -267,7 +271,10 @@ def cmd_generate(args) -> int:
     if args.question and args.mode == "token":
         raise HwragError("--question takes --mode none or chunk (kNN-LM scores raw continuations)")
     knn, chunk = _configs(args)
+    kv_cache = _kv_cache(args)
     lm = load_model(args)
+    if kv_cache is not None and args.mode == "chunk":
+        need_kv_model(lm)
     cfg = GenerationConfig(mode=args.mode, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                            seed=args.seed, sub_batches=args.sub_batches, overlap=not args.no_overlap,
                            repetition_penalty=args.repetition_penalty, chunk=chunk, knn=knn,
@@ -276,9 +283,10 @@ def cmd_generate(args) -> int:
     with open_retriever(lm, {args.mode}, args) as (r, stores):
         if "token" in stores:
             knn.temperature = knn_temperature(args, stores)
-        res = InferenceCoordinator(lm, r, stores=stores).generate(list(args.prompt), cfg)
+        res = InferenceCoordinator(lm, r, stores=stores, kv_cache=kv_cache).generate(list(args.prompt), cfg)
     sources = sources_of(res, stores, lm, args.show_neighbours)
     summary = res.summary() | {"model": lm.name, "question_mode": args.question,
+                               "kv_cache": kv_cache.stats.as_dict() | {"policy": kv_cache.policy} if kv_cache else None,
                                "datastores": {k: {"name": v.display_name, "index": v.index_name} for k, v in stores.items()}}
     if args.json:
         json.dump({"summary": summary, "outputs": [{"prompt": p, "text": t, "retrievals": s}
@@ -294,8 +302,30 @@ def cmd_generate(args) -> int:
             print_sources(s)
             print("---")
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()
-                       if k != "datastores"))
+                       if k not in ("datastores", "kv_cache")))
+        if kv_cache:
+            print(kv_cache_line(kv_cache))
     return 0
+
+
+def _kv_cache(args):
+    """The knowledge cache ``--kv-cache-mb`` asks for (None: off); checked before the model loads."""
+    from llm_client.kv_cache import kv_cache_from_mb
+
+    return kv_cache_from_mb(args.kv_cache_mb, args.kv_cache_policy)
+
+
+def need_kv_model(lm) -> None:
+    from llm_client.kv_cache import need_kv_model as need
+
+    need(lm)
+
+
+def kv_cache_line(cache) -> str:
+    s = cache.stats
+    return (f"KV knowledge cache ({cache.policy}, budget {s.budget_bytes / 2**20:g} MB): {s.hit_tokens} of "
+            f"{s.hit_tokens + s.miss_tokens} retrieved tokens reused ({s.token_hit_rate:.0%}), {s.full_hits} of "
+            f"{s.lookups} prefills fully cached, {s.bytes / 2**20:.1f} MB held, {s.evictions} evictions")
 
 
 def _scored_tokens(lm, args):
@@ -348,7 +378,10 @@ def cmd_eval_ppl(args) -> int:
     for paths in (args.texts, args.tune_texts):  # the cheap checks before the model loads
         if paths:
             read_documents(paths)
+    kv_cache = _kv_cache(args) if "chunk" in args.mode else None
     lm = load_model(args)
+    if kv_cache is not None:
+        need_kv_model(lm)
     modes = list(dict.fromkeys(args.mode))
     tokens, what = _scored_tokens(lm, args)
     rows, tuned = [], None
@@ -358,7 +391,8 @@ def cmd_eval_ppl(args) -> int:
             if args.tune:
                 tuned = _tune(lm, r, stores, knn, args)
         cfg = EvalConfig(max_tokens=args.max_tokens, window=args.window, stride=args.stride, chunk=chunk, knn=knn)
-        for m, row in zip(modes, perplexities(lm, tokens, modes, cfg, retriever=r, progress=not args.json)):
+        for m, row in zip(modes, perplexities(lm, tokens, modes, cfg, retriever=r, progress=not args.json,
+                                              kv_cache=kv_cache)):
             rows.append(row | {"model": lm.name, "text": what,
                                "datastore": stores[m].display_name if m in stores else None,
                                "index": stores[m].index_name if m in stores else None})
@@ -381,6 +415,8 @@ def cmd_eval_ppl(args) -> int:
             store = f"  [{row['datastore']}]" if row["datastore"] else ""
             print(f"  {row['mode']:<6} ppl {row['perplexity']:8.3f}  bits/token {row['bits_per_token']:.4f}"
                   f"  ({row['seconds_measured']:.1f} s, retrieval {row['retrieval_seconds_measured']:.1f} s){ch}{store}")
+        if kv_cache:
+            print("  " + kv_cache_line(kv_cache))
     return 0
 
 

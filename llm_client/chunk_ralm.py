@@ -75,15 +75,16 @@ def query_text(tokenizer, context: list[int], cfg: ChunkRALMConfig) -> str:
     return tokenizer.decode(context[-cfg.query_tokens:])
 
 
-def retrieved_prefix(tokenizer, chunks: list[bytes | str], budget: int, separator: str) -> list[int]:
-    """Tokens of the retrieved chunks to place before the context: best chunk last (nearest the
-    context), the whole prefix (separator included) at most ``budget`` tokens."""
+def prefix_parts(tokenizer, chunks: list[bytes | str], budget: int, separator: str) -> list[tuple[int, list[int]]]:
+    """The retrieved chunks as placed before the context, in placement order (best chunk last, nearest
+    the context): (index into ``chunks``, its tokens with the separator that follows it), the whole at
+    most ``budget`` tokens. One part per chunk: the unit the KV knowledge cache keeps."""
     sep = tokenizer.encode(separator)
     room = budget - len(sep)
     if room <= 0:
         return []
-    parts: list[list[int]] = []
-    for c in chunks:  # best first
+    parts: list[tuple[int, list[int]]] = []
+    for j, c in enumerate(chunks):  # best first
         text = c.decode("utf-8", errors="replace") if isinstance(c, bytes) else c
         if not text:
             continue
@@ -91,14 +92,19 @@ def retrieved_prefix(tokenizer, chunks: list[bytes | str], budget: int, separato
         if room <= len(tail):
             break
         ids = tokenizer.encode(text)[:room - len(tail)] + tail
-        parts.append(ids)
+        parts.append((j, ids))
         room -= len(ids)
         if room <= 0:
             break
-    out: list[int] = []
-    for ids in reversed(parts):
-        out.extend(ids)
-    return out + sep if out else []
+    if parts:  # the best chunk (placed last) is followed by the separator before the context
+        parts[0] = (parts[0][0], parts[0][1] + sep)
+    return parts[::-1]
+
+
+def retrieved_prefix(tokenizer, chunks: list[bytes | str], budget: int, separator: str) -> list[int]:
+    """Tokens of the retrieved chunks to place before the context: best chunk last (nearest the
+    context), the whole prefix (separator included) at most ``budget`` tokens."""
+    return [t for _, ids in prefix_parts(tokenizer, chunks, budget, separator) for t in ids]
 
 
 def question_budget(lm, max_new_tokens: int, question: str) -> int:
@@ -107,11 +113,24 @@ def question_budget(lm, max_new_tokens: int, question: str) -> int:
     return lm.block_size - max_new_tokens - len(lm.tokenizer.encode(question)) - 64
 
 
+def conditioned_segments(tokenizer, chunks: list[bytes | str], context: list[int], block_size: int,
+                         cfg: ChunkRALMConfig, chunk_ids: list[int] | None = None):
+    """:func:`conditioned_input` cut where the KV knowledge cache cuts it: (the placed chunks as
+    :class:`~llm_client.kv_cache.Segment` s, the context tokens after them). ``chunk_ids[j]`` is the store's
+    id of ``chunks[j]`` (a label of the cache's tree; -1 where unknown)."""
+    from .kv_cache import Segment
+
+    budget = min(block_size - min(len(context), cfg.min_context), cfg.max_prefix_tokens)
+    parts = prefix_parts(tokenizer, chunks, budget, cfg.separator) if chunks else []
+    segs = [Segment(int(chunk_ids[j]) if chunk_ids is not None and j < len(chunk_ids) else -1, ids)
+            for j, ids in parts]
+    keep = block_size - sum(len(s.tokens) for s in segs)
+    return segs, list(context[-keep:])
+
+
 def conditioned_input(tokenizer, chunks: list[bytes | str], context: list[int], block_size: int,
                       cfg: ChunkRALMConfig) -> list[int]:
     """The model's input: retrieved text (within the budget ``block_size - min(len(context), min_context)``
     and ``max_prefix_tokens``) followed by as much of the most recent context as fits in ``block_size``."""
-    budget = min(block_size - min(len(context), cfg.min_context), cfg.max_prefix_tokens)
-    prefix = retrieved_prefix(tokenizer, chunks, budget, cfg.separator) if chunks else []
-    keep = block_size - len(prefix)
-    return prefix + list(context[-keep:])
+    segs, tail = conditioned_segments(tokenizer, chunks, context, block_size, cfg)
+    return [t for s in segs for t in s.tokens] + tail

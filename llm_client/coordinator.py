@@ -25,9 +25,10 @@ import numpy as np
 import torch
 from ivfpq.errors import HwragError
 
-from .chunk_ralm import ChunkRALMConfig, conditioned_input, default_encoder, query_text, question_budget
+from .chunk_ralm import ChunkRALMConfig, conditioned_segments, default_encoder, query_text, question_budget
 from .datastore import payload_token
 from .knnlm import KnnLMConfig, interpolate_neighbours
+from .kv_cache import KnowledgeCache, KnowledgeDecoder, need_kv_model
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +123,14 @@ class GenerationResult:
         comp = sum(t.compute_s for t in self.timings)
         lat = sum(t.retrieval_latency_s for t in self.timings)
         wait = sum(t.wait_s for t in self.timings)
+        first = [t.end - self._t0 for t in self.timings if t.step == 0]
         return {
             "provenance": "measured",
             "mode": self.config["mode"], "overlap": self.config["overlap"],
             "sequences": len(self.tokens), "sub_batches": self.config["sub_batches"],
+            # time to first token: from the start of the batch to the end of a sub-batch's first step
+            # (retrieval, prefill, sampling), averaged over the sub-batches
+            "ttft_s": sum(first) / len(first) if first else 0.0,
             "new_tokens": n_tok, "wall_s": self.wall_s, "tokens_per_s": n_tok / self.wall_s if self.wall_s else 0.0,
             "lm_compute_s": comp, "retrieval_latency_s": lat, "retrieval_wait_s": wait,
             "retrievals": sum(t.retrieved for t in self.timings),
@@ -180,12 +185,19 @@ def _record_neighbours(trace: list[list[dict]], step: int, r, nxt: torch.Tensor,
 
 class InferenceCoordinator:
     """``InferenceCoordinator(lm, retriever, stores=stores).generate(prompts, GenerationConfig(mode="token"))``;
-    ``stores`` ({kind: Datastore}) is needed for the hybrid chunk search (BM25 over the store's texts)."""
+    ``stores`` ({kind: Datastore}) is needed for the hybrid chunk search (BM25 over the store's texts).
+    ``kv_cache`` (a :class:`~llm_client.kv_cache.KnowledgeCache`, kept across ``generate`` calls) makes
+    chunk mode (raw completion) reuse the retrieved chunks' KV state; ``KnowledgeCache(0)`` runs the same
+    segmented prefill keeping nothing (the exact cache-off reference)."""
 
-    def __init__(self, lm, retriever=None, encoder=None, stores: dict | None = None):
+    def __init__(self, lm, retriever=None, encoder=None, stores: dict | None = None,
+                 kv_cache: KnowledgeCache | None = None):
         self.lm, self.retriever = lm, retriever
         self._encoder = encoder
         self.stores = stores or {}
+        if kv_cache is not None:
+            need_kv_model(lm)
+        self.kv_cache = kv_cache
 
     @property
     def encoder(self):
@@ -205,7 +217,7 @@ class InferenceCoordinator:
 
     def _chunk_retrieval(self, queries: list[str], cfg: GenerationConfig, st: StepTiming):
         """Generator: one chunk retrieval for ``queries`` (dense through the service, BM25 fused here when
-        hybrid); returns the hits per query and the passage texts."""
+        hybrid); returns the hits per query, the passage texts and the passages' ids (aligned with the texts)."""
         from .passages import bm25_for, dense_hits, fuse, passage_texts
 
         c = cfg.chunk
@@ -219,11 +231,13 @@ class InferenceCoordinator:
             lexical = bm25_for(self.stores["chunk"]).search(queries, max(c.k, c.candidates))
             hits = [fuse(r.ids[i], r.distances[i], lexical[i], c.k) for i in range(len(queries))]
             texts = [passage_texts(self.stores["chunk"], h) for h in hits]
+            ids = [[x.id for x in h] for h in hits]
         else:
             hits = [dense_hits(r.ids[i], r.distances[i], c.k) for i in range(len(queries))]
             texts = r.payloads or [[] for _ in queries]
+            ids = [[int(x) for x in r.ids[i]] for i in range(len(queries))]
         st.compute_s += time.perf_counter() - t
-        return hits, texts
+        return hits, texts, ids
 
     # ---- one sub-batch ------------------------------------------------------------------------------
     def _sub_batch(self, sb: int, seqs: list[list[int]], cfg: GenerationConfig, out: list[StepTiming],
@@ -231,8 +245,10 @@ class InferenceCoordinator:
         """Generator: appends to ``seqs`` in place; yields retrieval Futures, receives (Timed, wait_s)."""
         lm, tok = self.lm, self.lm.tokenizer
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + sb)
-        decoder = lm.decoder()  # reuses the KV cache while inputs only grow
+        cached = self.kv_cache is not None and cfg.mode == "chunk" and not cfg.question
+        decoder = KnowledgeDecoder(lm, self.kv_cache) if cached else lm.decoder()  # KV reused while inputs grow
         chunks: list[list] = [[] for _ in seqs]
+        chunk_ids: list[list[int]] = [[] for _ in seqs]
         stop = set(lm.stop_ids) if cfg.question else set()
         banned = [b for b in lm.banned_ids if b not in stop]
         heads = [lm.chat_tokens(q, []) for q in questions] if cfg.question else None
@@ -242,7 +258,7 @@ class InferenceCoordinator:
             again = cfg.chunk.interval and not cfg.question and step % cfg.chunk.interval == 0
             if cfg.mode == "chunk" and (step == 0 or again):
                 queries = list(questions) if cfg.question else [query_text(tok, s, cfg.chunk) for s in seqs]
-                hits, chunks = yield from self._chunk_retrieval(queries, cfg, st)
+                hits, chunks, chunk_ids = yield from self._chunk_retrieval(queries, cfg, st)
                 for tr, qq, h in zip(trace, queries, hits):
                     tr.append({"step": step, "query": qq, "hits": [x.as_dict() for x in h]})
                 if cfg.question:
@@ -252,10 +268,15 @@ class InferenceCoordinator:
             if cfg.question:
                 inputs = [h + s for h, s in zip(heads, seqs)]
             elif cfg.mode == "chunk":
-                inputs = [conditioned_input(tok, c, s, lm.block_size, cfg.chunk) for c, s in zip(chunks, seqs)]
+                parts = [conditioned_segments(tok, c, s, lm.block_size, cfg.chunk, i)
+                         for c, s, i in zip(chunks, seqs, chunk_ids)]
+                inputs = [[t for g in segs for t in g.tokens] + tail for segs, tail in parts]
             else:
                 inputs = seqs
-            logits, hidden = decoder.last(inputs)  # (b, V), (b, C)
+            if cached:
+                logits, hidden = decoder.last(inputs, [segs for segs, _ in parts])
+            else:
+                logits, hidden = decoder.last(inputs)  # (b, V), (b, C)
             if cfg.mode == "token" and step % cfg.knn.interval == 0:
                 r = yield from self._retrieve("token", hidden.cpu().numpy(), cfg.knn.k, cfg.knn.nprobe, st, t)
                 t = time.perf_counter()

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from ivfpq.errors import HwragError
 
-from .defaults import (CHUNK_OVERLAP_WORDS, CHUNK_WORDS, CHUNKING, KNN_KEY_WINDOW, KNN_KEYS_PER_LIST, KNN_MIN_DSUB,
-                       KNN_NLIST)
+from .defaults import (CHUNK_OVERLAP_WORDS, CHUNK_WORDS, CHUNKING, DEMO_CHUNK_DOCS, KNN_KEY_WINDOW, KNN_KEYS_PER_LIST,
+                       KNN_MIN_DSUB, KNN_NLIST)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,11 @@ class ChunkStoreConfig:
     M: int = 48  # 384 / 48 = 8 dims per sub-quantiser
     seed: int = 0
     max_docs: int = 0  # embed only the corpus's first N documents (0 = all); MiniLM on CPU is the cost
+
+
+def demo_chunk_config(full: bool = False) -> ChunkStoreConfig:
+    """The built-in chunk store's configuration (``full``: every document, whatever the default)."""
+    return ChunkStoreConfig(max_docs=0 if full else DEMO_CHUNK_DOCS)
 
 
 @dataclass

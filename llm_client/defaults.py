@@ -37,12 +37,6 @@ KNN_NPROBE = 16
 # the shared 2 cores); a positive number keeps the corpus's first N documents only
 DEMO_CHUNK_DOCS = 0
 
-
-def demo_chunk_config(full: bool = False):
-    from .datastore import ChunkStoreConfig
-
-    return ChunkStoreConfig(max_docs=0 if full else DEMO_CHUNK_DOCS)
-
 # Generation: the probability of a token already in the text is divided by this (1 = off)
 REPETITION_PENALTY = 1.3
 
@@ -56,3 +50,10 @@ CHUNKING = "sentence"
 # the prompt). Chosen with `hwrag eval-qa` on the built-in QA set (README, "Question answering").
 CHUNK_K = 3
 CHUNK_INTERVAL = 0
+
+# The KV knowledge cache (llm_client.kv_cache) of chunk RALM, when on (--kv-cache-mb): its default budget.
+# SmolLM2-135M keeps 30 layers x (K, V) x 3 heads x 64 dims per token: 23,040 bytes in bfloat16 (the
+# auto dtype on a CPU with AVX512-BF16), 46,080 in float32. 512 MB holds ~23,000 bfloat16 tokens: ~90
+# full retrieved prefixes of 256 tokens -- the popular passages of the benchmark's skewed stream -- and
+# is ~2 % of this machine's 23 GB.
+KV_CACHE_MB = 512

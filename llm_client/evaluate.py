@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from ivfpq.errors import HwragError
 
-from .chunk_ralm import ChunkRALMConfig, conditioned_input, default_encoder, query_text
+from .chunk_ralm import ChunkRALMConfig, conditioned_input, conditioned_segments, default_encoder, query_text
 from .datastore import payload_token
 from .knnlm import KnnLMConfig, interpolate_target, knn_target_log_probs
 
@@ -90,11 +90,27 @@ def _score_batch(lm, inputs: list[list[int]], targets: list[list[int]], want_hid
     return lp, h
 
 
+def _score_cached(lm, kv_cache, parts: list, targets: list[list[int]], want_hidden: bool):
+    """:func:`_score_batch` one row at a time through the KV knowledge cache (``parts``: per row the
+    placed chunks and the context after them): the retrieved chunks' KV comes from the cache where held."""
+    from .kv_cache import prefill
+
+    lps, hs = [], []
+    for (segs, tail), t_ in zip(parts, targets):
+        logits, hidden, _ = prefill(lm, kv_cache, segs, tail, logits_last=len(t_))
+        t = torch.tensor(t_, device=logits.device)
+        lps.append(torch.log_softmax(logits[0].float(), dim=-1).gather(1, t[:, None])[:, 0].cpu())
+        if want_hidden:
+            hs.append(hidden[0, -len(t_):].float().cpu().numpy())
+    return torch.cat(lps), (np.concatenate(hs) if want_hidden else None)
+
+
 @torch.no_grad()
 def lm_pass(lm, tokens: np.ndarray, cfg: EvalConfig, want_hidden: bool, retriever=None, encoder=None,
-            progress: bool = True) -> dict:
+            progress: bool = True, kv_cache=None) -> dict:
     """One pass over ``tokens``: LM target log-probs (N,), targets (N,), hidden states (N, C) if wanted;
-    in chunk mode conditioned on retrieved chunks. Measured seconds (retrieval apart)."""
+    in chunk mode conditioned on retrieved chunks (their KV reused from ``kv_cache``, a
+    :class:`~llm_client.kv_cache.KnowledgeCache`, when given). Measured seconds (retrieval apart)."""
     from tqdm.auto import tqdm
 
     W = cfg.check(lm.block_size)
@@ -111,19 +127,29 @@ def lm_pass(lm, tokens: np.ndarray, cfg: EvalConfig, want_hidden: bool, retrieve
     t0 = time.perf_counter()
     for g in tqdm(range(0, len(segs), cfg.batch_size), desc=f"ppl {cfg.mode}", disable=not progress, leave=False):
         group = segs[g:g + cfg.batch_size]
-        chunks = [[] for _ in group]
+        chunks, ids = [[] for _ in group], [None for _ in group]
         if cfg.mode == "chunk":
             t = time.perf_counter()
             q = encoder.encode([query_text(tok, toks[:a], cfg.chunk) for a, _ in group])
             r = retriever.search("chunk", q, cfg.chunk.k, cfg.chunk.nprobe).result
             t_ret += time.perf_counter() - t
             chunks = r.payloads
+            if kv_cache is not None:  # the passages' ids label the cache's tree
+                ids = [[int(x) for x in row] for row in r.ids]
         inputs, targets = [], []
-        for (a, b), c in zip(group, chunks):
+        for (a, b), c, i in zip(group, chunks, ids):
             ctx = toks[max(0, b - 1 - W):b - 1]  # the window ending before the last target
-            inputs.append(conditioned_input(tok, c, ctx, chunk_block, cfg.chunk) if cfg.mode == "chunk" else ctx)
+            if cfg.mode != "chunk":
+                inputs.append(ctx)
+            elif kv_cache is not None:
+                inputs.append(conditioned_segments(tok, c, ctx, chunk_block, cfg.chunk, i))
+            else:
+                inputs.append(conditioned_input(tok, c, ctx, chunk_block, cfg.chunk))
             targets.append(toks[a:b])
-        lp, h = _score_batch(lm, inputs, targets, want_hidden)
+        if cfg.mode == "chunk" and kv_cache is not None:
+            lp, h = _score_cached(lm, kv_cache, inputs, targets, want_hidden)
+        else:
+            lp, h = _score_batch(lm, inputs, targets, want_hidden)
         lps.append(lp)
         tgts += [x for t_ in targets for x in t_]
         if h is not None:
@@ -161,24 +187,28 @@ def _figures(nll_sum: float, count: int, cfg: EvalConfig, W: int, seconds: float
 
 
 def perplexity(lm, tokens: np.ndarray, cfg: EvalConfig, retriever=None, encoder=None,
-               progress: bool = True) -> dict:
+               progress: bool = True, kv_cache=None) -> dict:
     """Score tokens[1:] given what precedes them; returns figures (perplexity, nll, measured seconds)."""
     if cfg.mode not in MODES:
         raise HwragError(f"mode={cfg.mode!r}; accepted: {', '.join(MODES)}")
     if cfg.mode != "none" and (retriever is None or not retriever.has(cfg.mode)):
         raise HwragError(f"mode {cfg.mode!r} needs a connected {cfg.mode} datastore")
-    p = lm_pass(lm, tokens, cfg, cfg.mode == "token", retriever, encoder, progress)
+    p = lm_pass(lm, tokens, cfg, cfg.mode == "token", retriever, encoder, progress,
+                kv_cache if cfg.mode == "chunk" else None)
     lp, ret_s = p["lp"], p["retrieval_seconds"]
     if cfg.mode == "token":
         d, nxt, s = neighbours(retriever, p["hidden"], cfg.knn.k, cfg.knn.nprobe, cfg.query_batch)
         ret_s += s
         klp, valid = knn_target_log_probs(d, nxt, p["targets"], cfg.knn.temperature)
         lp = interpolate_target(lp, klp, cfg.knn.lam, valid)
-    return _figures(-float(lp.sum()), len(lp), cfg, p["window"], p["seconds"], ret_s)
+    out = _figures(-float(lp.sum()), len(lp), cfg, p["window"], p["seconds"], ret_s)
+    if cfg.mode == "chunk" and kv_cache is not None:
+        out["kv_cache"] = kv_cache.stats.as_dict() | {"policy": kv_cache.policy}
+    return out
 
 
 def perplexities(lm, tokens: np.ndarray, modes: list[str], cfg: EvalConfig, retriever=None, encoder=None,
-                 progress: bool = True) -> list[dict]:
+                 progress: bool = True, kv_cache=None) -> list[dict]:
     """:func:`perplexity` for each of ``modes`` on the same tokens; ``none`` and ``token`` share one LM pass
     (kNN-LM only adds retrieval to the plain LM's forward pass), so their figures are the same as apart."""
     from dataclasses import replace
@@ -200,7 +230,7 @@ def perplexities(lm, tokens: np.ndarray, modes: list[str], cfg: EvalConfig, retr
         out["token"] = _figures(-float(lp.sum()), len(lp), c, p["window"], p["seconds"], s) | {"shared_lm_pass_with": "none"}
     for m in modes:
         if m not in out:
-            out[m] = perplexity(lm, tokens, replace(cfg, mode=m), retriever, encoder, progress)
+            out[m] = perplexity(lm, tokens, replace(cfg, mode=m), retriever, encoder, progress, kv_cache)
     return [out[m] for m in modes]
 
 

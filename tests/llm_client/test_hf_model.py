@@ -32,13 +32,13 @@ def tiny_llama_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def llama(tiny_llama_dir):
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
 
     return load_lm(str(tiny_llama_dir), device="cpu", dtype="float32")
 
 
 def test_loads_from_a_local_directory(llama, tiny_llama_dir):
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
 
     assert load_lm(str(tiny_llama_dir), device="cpu", dtype="float32") is llama  # once per process
     assert llama.hidden_size == 48 and llama.block_size == 256 and llama.vocab_size == len(llama.tok)
@@ -113,7 +113,7 @@ def test_missing_models_say_how_to_get_them(tmp_path, monkeypatch):
     import importlib.util
 
     from llm_client import hf_lm
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
 
     with pytest.raises(HwragError, match="no GGUF file at"):
         load_lm(str(tmp_path / "model.gguf"))

@@ -30,7 +30,7 @@ SYLLABLES = ["ka", "lo", "mir", "ven", "tas", "ul", "dre", "bon", "sy", "qua", "
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
 
     old = os.environ.get("HWRAG_CACHE")
     if conftest.USER_CACHE is None:

@@ -70,7 +70,7 @@ def test_training_is_deterministic_with_a_seed():
 
 
 def test_missing_hf_model_is_a_clear_error(tmp_path):
-    from llm_client.lm import load_lm
+    from llm_client.loading import load_lm
 
     with pytest.raises(HwragError, match="never downloads"):
         load_lm(f"hf:{tmp_path / 'no-such-model'}")
