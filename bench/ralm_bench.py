@@ -226,7 +226,7 @@ def run(cfg: RalmBenchConfig | None = None, lm=None, stores: dict | None = None,
     import torch
     from ivfpq.threads import set_threads
     from llm_client.chunk_ralm import ChunkRALMConfig
-    from llm_client.coordinator import GenerationConfig, InferenceCoordinator
+    from llm_client.inference_coordinator import GenerationConfig, InferenceCoordinator
     from llm_client.datastore import KnnStoreConfig, build_chunk_store, build_knn_store, demo_chunk_config
     from llm_client.defaults import DEMO_KNN_TOKENS, REPETITION_PENALTY
     from llm_client.knnlm import KnnLMConfig, tuned_config

@@ -125,7 +125,7 @@ def _skew(stream: list[int], pool: int, passages: list[list[int]]) -> dict:
 def run(cfg: RalmCacheConfig | None = None, lm=None, stores: dict | None = None) -> dict:
     import torch
     from ivfpq.threads import set_threads
-    from llm_client.coordinator import GenerationConfig, InferenceCoordinator
+    from llm_client.inference_coordinator import GenerationConfig, InferenceCoordinator
     from llm_client.defaults import KV_CACHE_MB, REPETITION_PENALTY
     from llm_client.kv_cache import KnowledgeCache
     from llm_client.loading import load_lm

@@ -56,7 +56,7 @@ def run(full: bool, batch: int, new_tokens: int, ppl_tokens: int) -> dict:
     import numpy as np
     import torch
 
-    from llm_client.coordinator import GenerationConfig, InferenceCoordinator
+    from llm_client.inference_coordinator import GenerationConfig, InferenceCoordinator
     from llm_client.corpus import corpus_text
     from llm_client.datastore import (KnnStoreConfig, build_chunk_store, build_knn_store, collect_keys,
                                       demo_chunk_config, to_serve)

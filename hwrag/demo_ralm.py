@@ -31,7 +31,7 @@ GEN_MODES = ("none", "chunk", "token")
 
 
 def _generate(co, prompts, mode: str, max_new_tokens: int, knn) -> dict:
-    from llm_client.coordinator import GenerationConfig
+    from llm_client.inference_coordinator import GenerationConfig
     from llm_client.defaults import REPETITION_PENALTY
     from llm_client.repetition import repetition
 
@@ -45,7 +45,7 @@ def _ask(co, mode: str, max_new_tokens: int, hybrid: bool = False) -> dict:
     """The question in the chat template (chunk mode: with its retrieved passages, dense or fused with
     BM25 when ``hybrid``), scored, with sources."""
     from llm_client.chunk_ralm import ChunkRALMConfig
-    from llm_client.coordinator import GenerationConfig
+    from llm_client.inference_coordinator import GenerationConfig
     from llm_client.passages import Hit, explain
     from llm_client.qa import score
     from llm_client.sources import cite
@@ -75,7 +75,7 @@ def kv_cache_ttft(co_for, mb: float, new_tokens: int = 4) -> dict:
     import statistics
 
     from bench.ralm_cache import zipf_stream
-    from llm_client.coordinator import GenerationConfig
+    from llm_client.inference_coordinator import GenerationConfig
     from llm_client.defaults import REPETITION_PENALTY
     from llm_client.kv_cache import KnowledgeCache
 
@@ -101,7 +101,7 @@ def kv_cache_ttft(co_for, mb: float, new_tokens: int = 4) -> dict:
 def ralm_through_service(address: str, lm, stores: dict, ppl_tokens: int, max_new_tokens: int,
                          kv_cache_mb: float = 0.0) -> dict:
     """Tuning, perplexity per mode, generation side by side and the question; a dict for the report."""
-    from llm_client.coordinator import GenerationConfig, InferenceCoordinator
+    from llm_client.inference_coordinator import GenerationConfig, InferenceCoordinator
     from llm_client.evaluate import EvalConfig, heldout_tokens, perplexities, tune_knn
     from llm_client.knnlm import KnnLMConfig
     from llm_client.retrieval import connect

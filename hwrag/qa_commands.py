@@ -119,7 +119,7 @@ def _qa_mode(co, lm, questions: list[dict], mode: str, args, chunk) -> dict:
     """Generate the answers of one mode and score them (with their sources)."""
     from dataclasses import replace
 
-    from llm_client.coordinator import GenerationConfig
+    from llm_client.inference_coordinator import GenerationConfig
     from llm_client.passages import Hit, explain
     from llm_client.qa import score, summarize
     from llm_client.sources import cite
@@ -149,7 +149,7 @@ def _qa_mode(co, lm, questions: list[dict], mode: str, args, chunk) -> dict:
 
 
 def cmd_eval_qa(args) -> int:
-    from llm_client.coordinator import InferenceCoordinator
+    from llm_client.inference_coordinator import InferenceCoordinator
     from llm_client.qa import BUILTIN_QUESTIONS, load_questions
 
     _configs, load_model, open_retriever, store_line = (args.setup._configs, args.setup.load_model,

@@ -264,7 +264,7 @@ def print_sources(steps: list[dict]) -> None:
 
 
 def cmd_generate(args) -> int:
-    from llm_client.coordinator import GenerationConfig, InferenceCoordinator
+    from llm_client.inference_coordinator import GenerationConfig, InferenceCoordinator
 
     if not args.prompt:
         raise HwragError("generate needs at least one --prompt")

@@ -24,7 +24,7 @@ from ivfpq.errors import HwragError
 
 from .accelerator import Workload
 from .configs import CHAMELEON_L1, get_config, make_accelerator
-from .coordinator import merge_s as coordinator_merge_s
+from .chameleon_coordinator import merge_s as coordinator_merge_s
 from .cpu import EPYC_7313
 from .nodes import node_slice
 from .system import SystemModel

@@ -6,7 +6,7 @@ Systems (as Chameleon's released experiment scripts run them):
 * ``cpu-gpu``: list selection on the GPU (:mod:`hwsim.gpu`), then faiss ``search_preassigned`` on the CPU
   (``parallel_mode`` 3: query-parallel).
 * ``fpga-cpu`` / ``fpga-gpu``: list selection on the CPU (faiss flat search, all threads) or the GPU, the
-  batch to the coordinator and on to the memory nodes (:mod:`hwsim.coordinator`, :mod:`hwsim.network`), the
+  batch to the coordinator and on to the memory nodes (:mod:`hwsim.chameleon_coordinator`, :mod:`hwsim.network`), the
   scan on the nodes (:mod:`hwsim.nodes`), results merged and returned.
 * ``pim-hbm`` / ``pim-dimm`` / ``upmem``: the same frame with PIM memory nodes (GPU list selection).
 
@@ -17,7 +17,7 @@ per query are the real-query scan ratio Chameleon measured on SIFT (1.094 x the 
 :func:`hwsim.workload.probe_alpha`), one query's lists alike in size (a query's probes are neighbours;
 :data:`hwsim.workload.FITTED_PROBE_CORRELATION`), so the work per query spreads as real queries' does. Throughput: the CPU systems at one batch of 10,000 queries (the baseline
 script), the node systems at batches of 128 with the configuration's batch window in flight (the steady state
-of the busiest resource; query and batch windows per configuration, :func:`hwsim.coordinator.windows`). The node systems' GPU host is a Python process: its client work per batch (measured here,
+of the busiest resource; query and batch windows per configuration, :func:`hwsim.chameleon_coordinator.windows`). The node systems' GPU host is a Python process: its client work per batch (measured here,
 ``bench.host_costs``) is on the path. A node that runs a batch's queries at once (PIM whole lists on
 independent units: UPMEM) gets the whole batch in one message and answers after the PIM model's batch
 makespan. Energy per query: each component's power x its busy time (:mod:`hwsim.power`).
@@ -32,7 +32,7 @@ import numpy as np
 
 from ivfpq.errors import HwragError
 
-from .coordinator import batch_concurrent_flow, batch_flow, windows
+from .chameleon_coordinator import batch_concurrent_flow, batch_flow, windows
 from .cpu import EPYC_7313, CpuServer, FaissCpu
 from .gpu import RTX_3090, GpuConfig
 from .network import Network, measured_network

@@ -3,7 +3,7 @@
     from llm_client.loading import load_lm
     from llm_client.datastore import build_chunk_store, build_knn_store
     from llm_client.retrieval import connect
-    from llm_client.coordinator import InferenceCoordinator, GenerationConfig
+    from llm_client.inference_coordinator import InferenceCoordinator, GenerationConfig
     from llm_client.evaluate import EvalConfig, heldout_tokens, perplexity
 
     lm = load_lm()                                   # SmolLM2-135M-Instruct (the default model)

@@ -16,14 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("ivfpq", "hwrag_rpc", "rtl", "hwsim", "retrieval_service", "llm_client", "bench", "hwrag", "tests")
 #: generated code (protoc output) is left out
 GENERATED = ("hwrag_rpc",)
-#: circles other branches are removing at the time of writing (issue 28: the retrieval_service
-#: coordinator circle on the issue-26 branch, the llm_client circles on the issue-27 branch). Each
-#: entry is the sorted set of files of one circle; the lead empties this at merge. Nothing else may
-#: be added here.
-BEING_REMOVED_ELSEWHERE: tuple[frozenset[str], ...] = (
-    frozenset({"llm_client/lm.py", "llm_client/hf_lm.py"}),
-    frozenset({"llm_client/defaults.py", "llm_client/datastore.py", "llm_client/chunk_ralm.py"}),
-)
 
 
 def _module_file(mod: str) -> Path | None:
@@ -125,15 +117,7 @@ def _show(c: frozenset[str]) -> str:
 
 def test_no_file_level_import_circle():
     found = circles(import_graph())
-    new = [c for c in found if c not in BEING_REMOVED_ELSEWHERE]
-    assert not new, "file-level import circles:\n" + "\n".join(_show(c) for c in new)
-
-
-def test_allow_list_is_not_stale():
-    """An allowed circle that is gone is a stale entry: remove it."""
-    found = set(circles(import_graph()))
-    stale = [c for c in BEING_REMOVED_ELSEWHERE if c not in found]
-    assert not stale, "no longer a circle (delete the entry): " + "; ".join(_show(c) for c in stale)
+    assert not found, "file-level import circles:\n" + "\n".join(_show(c) for c in found)
 
 
 def test_the_finder_itself():

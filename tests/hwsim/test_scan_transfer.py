@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hwsim import scan_transfer as st
-from hwsim.coordinator import CHAMELEON_WINDOWS, windows
+from hwsim.chameleon_coordinator import CHAMELEON_WINDOWS, windows
 from hwsim.cpu import CpuRates
 from ivfpq.errors import HwragError
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from hwsim.coordinator import batch_flow
+from hwsim.chameleon_coordinator import batch_flow
 from hwsim.cpu import EPYC_7313, CpuRates, FaissCpu
 from hwsim.network import Network, c2f_query_bytes, f2c_query_bytes, g2c_bytes
 from hwsim.power import SocketPower, team_cores
@@ -122,7 +122,7 @@ def test_presets_are_injectable_and_sourced():
 def test_message_sizes_and_one_query_by_hand():
     """Chameleon's message sizes for SIFT (D 128, nprobe 32, K 100) and one query's latency through a real
     network (every cost non-zero), computed by hand: an error in any message size or stage moves it."""
-    from hwsim.coordinator import merge_s
+    from hwsim.chameleon_coordinator import merge_s
     from hwsim.network import c2g_bytes
 
     assert g2c_bytes(1, 128, 32) == 16 + 512 + 256                   # header + query + 32 int64 list ids

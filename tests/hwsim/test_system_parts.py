@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from hwsim.coordinator import batch_concurrent_flow, batch_flow
+from hwsim.chameleon_coordinator import batch_concurrent_flow, batch_flow
 from hwsim.cpu import EPYC_7313, CpuRates, FaissCpu
 from hwsim.fpga import FpgaConfig
 from hwsim.network import Network, f2c_query_bytes

@@ -79,7 +79,7 @@ def test_cached_decoder_matches_recomputation(llama):
 
 
 def test_knnlm_through_the_service(llama):
-    from llm_client.coordinator import GenerationConfig, InferenceCoordinator
+    from llm_client.inference_coordinator import GenerationConfig, InferenceCoordinator
     from llm_client.corpus import corpus_text
     from llm_client.datastore import KnnStoreConfig, build_knn_store, to_serve
     from llm_client.knnlm import KnnLMConfig
@@ -102,7 +102,7 @@ def test_knnlm_through_the_service(llama):
 
 
 def test_prompt_longer_than_the_context_is_refused(llama):
-    from llm_client.coordinator import GenerationConfig, InferenceCoordinator
+    from llm_client.inference_coordinator import GenerationConfig, InferenceCoordinator
 
     long = " ".join(["word"] * 400)
     with pytest.raises(HwragError, match="longer than the model's context of 256 tokens"):

@@ -237,7 +237,7 @@ def test_smollm2_chunk_mode_through_the_service_bit_for_bit(smollm2, chunk_retri
     """Chunk RALM through a real local service: generation (a batch with a repeated prompt, then the same
     batch again) and chunk-mode perplexity with the cache equal the cache-off run of the same kernels bit
     for bit, and the repeats hit."""
-    from llm_client.coordinator import GenerationConfig, InferenceCoordinator
+    from llm_client.inference_coordinator import GenerationConfig, InferenceCoordinator
     from llm_client.evaluate import EvalConfig, heldout_tokens, perplexity
     from llm_client.kv_cache import KnowledgeCache
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 from ivfpq.errors import HwragError
-from llm_client.coordinator import GenerationConfig, InferenceCoordinator
+from llm_client.inference_coordinator import GenerationConfig, InferenceCoordinator
 from llm_client.evaluate import EvalConfig, perplexity
 from llm_client.knnlm import KnnLMConfig
 from llm_client.chunk_ralm import ChunkRALMConfig

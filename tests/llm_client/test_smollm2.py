@@ -51,7 +51,7 @@ def run(argv):
 
 
 def test_real_text_in_plain_generation_deterministic(smollm2):
-    from llm_client.coordinator import GenerationConfig, InferenceCoordinator
+    from llm_client.inference_coordinator import GenerationConfig, InferenceCoordinator
     from llm_client.defaults import REPETITION_PENALTY
     from llm_client.repetition import is_repetitive
 

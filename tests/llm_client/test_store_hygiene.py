@@ -224,7 +224,7 @@ def test_every_ralm_flag_states_its_default():
 def test_demo_question_reports_its_sources(tiny_lm, retriever, chunk_store):
     from hwrag.demo_ralm import _ask
     from hwrag.report import qa_lines
-    from llm_client.coordinator import InferenceCoordinator
+    from llm_client.inference_coordinator import InferenceCoordinator
 
     co = InferenceCoordinator(tiny_lm, retriever, stores={"chunk": chunk_store})
     qa = [_ask(co, m, 4, h) for m, h in (("none", False), ("chunk", False), ("chunk", True))]

@@ -38,7 +38,7 @@ MUTANTS = (
            "payloads = PayloadStore.build((int(i), token_payload(v)) for i, v in zip(ids[:len(ids) // 2], values))",
            ("tests/llm_client/test_store_completeness.py",)),
     Mutant("chunk RALM puts the retrieved text after the context", "llm_client/chunk_ralm.py",
-           "    return prefix + list(context[-keep:])", "    return list(context[-keep:]) + prefix",
+           "    return [t for s in segs for t in s.tokens] + tail", "    return tail + [t for s in segs for t in s.tokens]",
            ("tests/llm_client/test_store_completeness.py",
             "tests/llm_client/test_ralm.py::test_chunk_ralm_perplexity_near_the_plain_lm")),
     # the audit's caught ones, kept caught
