@@ -9,7 +9,8 @@ Supervision (:meth:`Cluster.watch`; ``hwrag serve`` runs it): a memory node that
 again on its address after a backoff, within a restart budget (``[supervisor]``), and every step is
 logged (which node, its exit code or signal, when it is back). No child outlives the supervisor,
 however it dies: each child gets the parent-death signal (``PR_SET_PDEATHSIG`` = SIGKILL, Linux, when
-started from the main thread, whose exit is the process's), and each runs a watchdog thread that exits
+started from the main thread, whose exit is the process's; the child sets it itself at start, so no
+``preexec_fn`` runs in the fork), and each runs a watchdog thread that exits
 it once its parent is no longer the supervisor (``HWRAG_SUPERVISOR_PID``; every system, 0.25 s).
 
 The cheap checks (listen addresses, index directories, payload stores, TLS files) run here before any
@@ -18,7 +19,6 @@ in its log), first.
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -33,11 +33,10 @@ from pathlib import Path
 from ivfpq.errors import CLI_PREFIX, HwragError
 
 from .config import ClusterConfig
-from .supervision import SUPERVISOR_ENV
+from .supervision import DIE_WITH_PARENT_ENV, SUPERVISOR_ENV
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1
 #: how often the supervisor looks at its children
 WATCH_INTERVAL_S = 0.1
 
@@ -55,23 +54,13 @@ def describe_exit(returncode: int | None) -> str:
     return f"exited with code {returncode}"
 
 
-def _die_with_parent():
-    """A ``preexec_fn`` giving the child SIGKILL when the thread that forks it (here: the main thread, so the
-    supervisor process) dies; None where prctl is not available or the caller is not the main thread."""
+def _die_with_parent_env() -> dict[str, str]:
+    """The environment asking a child to take SIGKILL when the thread that starts it dies (it sets the
+    signal itself, :func:`.supervision.die_with_parent`): only from the main thread, whose exit is the
+    process's; none elsewhere."""
     if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the supervisor died before prctl: the signal will never come
-            os._exit(1)
-
-    return preexec
+        return {}
+    return {DIE_WITH_PARENT_ENV: str(os.getpid())}
 
 
 class Process:
@@ -96,8 +85,9 @@ class Process:
         argv = [sys.executable, "-m", "retrieval_service", *self.args, "--listen", listen,
                 "--ready-file", str(self.ready_file)]
         with open(self.log_file, "ab") as logf:
-            self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=self.env,
-                                         start_new_session=self.new_session, preexec_fn=_die_with_parent())
+            env = {**(os.environ if self.env is None else self.env), **_die_with_parent_env()}
+            self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=env,
+                                         start_new_session=self.new_session)
         log.info("started %s (pid %d)", self.name, self.proc.pid)
 
     def ready_address(self) -> str | None:
