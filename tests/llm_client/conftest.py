@@ -81,3 +81,23 @@ def heldout(tiny_lm):
     from llm_client.evaluate import heldout_tokens
 
     return heldout_tokens(tiny_lm, 4096)
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    """The real SmolLM2 (dtype auto: bfloat16 on a CPU with AVX512-BF16/AMX, else float32), loaded through the
+    user's cache so the dequantised model lands there (or comes from there) and not in the tests' own cache."""
+    from llm_client.loading import load_lm
+
+    old = os.environ.get("HWRAG_CACHE")
+    if USER_CACHE is None:
+        os.environ.pop("HWRAG_CACHE", None)
+    else:
+        os.environ["HWRAG_CACHE"] = USER_CACHE
+    try:
+        return load_lm(progress=False)
+    finally:
+        if old is None:
+            os.environ.pop("HWRAG_CACHE", None)
+        else:
+            os.environ["HWRAG_CACHE"] = old

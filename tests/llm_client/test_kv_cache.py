@@ -1,14 +1,12 @@
 """The KV knowledge cache (llm_client.kv_cache): bit-identical outputs against the cache-off run of the
 same kernels on the real SmolLM2, the byte budget never exceeded (accounting checked against a fresh
 walk of the tree), and mismatched or corrupted entries never used."""
-import os
 import random
 
 import pytest
 import torch
 from ivfpq.errors import HwragError
 
-from . import conftest
 
 SHAPE = (2, 2, 1, 4)  # layers, k/v, kv heads, head dim of the synthetic entries
 KEY = ("model-a", "float32", "cpu", 0)
@@ -141,21 +139,6 @@ def test_byte_gpt_is_refused_with_a_clear_line(tiny_lm):
 
 
 # ---- the real model ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def smollm2():
-    from llm_client.loading import load_lm
-
-    old = os.environ.get("HWRAG_CACHE")
-    if conftest.USER_CACHE is None:
-        os.environ.pop("HWRAG_CACHE", None)
-    else:
-        os.environ["HWRAG_CACHE"] = conftest.USER_CACHE
-    try:
-        return load_lm(progress=False)  # dtype auto: bfloat16 on a CPU with AVX512-BF16/AMX, else float32
-    finally:
-        os.environ["HWRAG_CACHE"] = old
-
-
 PASSAGES = ["A list is a mutable sequence; append adds an item at its end.",
             "The with statement wraps a block in the methods of a context manager.",
             "A dictionary maps hashable keys to values.",

@@ -5,12 +5,10 @@ The dequantised model is cached by the GGUF file's sha256 in the user's cache (s
 CI machine converts it once); datastores go to the session's temporary cache."""
 import argparse
 import json
-import os
 
 import pytest
 from ivfpq.errors import HwragError
 
-from . import conftest
 
 
 # Python's language reference (pydoc help topics) as the user's documents: a manual's pages in one
@@ -26,21 +24,6 @@ COLORS = ["amber", "violet", "teal", "crimson", "ochre", "indigo"]
 ANIMALS = ["heron", "lynx", "otter", "falcon", "badger", "stag"]
 CRAFTS = ["glassblowers", "clockmakers", "cartographers", "bell founders", "rope makers", "bookbinders"]
 SYLLABLES = ["ka", "lo", "mir", "ven", "tas", "ul", "dre", "bon", "sy", "qua", "zel", "rhi", "ost", "pe", "nai", "gor"]
-
-
-@pytest.fixture(scope="module")
-def smollm2():
-    from llm_client.loading import load_lm
-
-    old = os.environ.get("HWRAG_CACHE")
-    if conftest.USER_CACHE is None:
-        os.environ.pop("HWRAG_CACHE", None)
-    else:
-        os.environ["HWRAG_CACHE"] = conftest.USER_CACHE
-    try:
-        return load_lm(progress=False)  # the dequantised model lands in (or comes from) the user's cache
-    finally:
-        os.environ["HWRAG_CACHE"] = old
 
 
 def run(argv):
