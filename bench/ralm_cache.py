@@ -295,14 +295,9 @@ def run_from_args(a) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ivfpq.errors import CommandParser, quiet_library_loggers, run_command
+    from ivfpq.errors import module_main
 
-    p = CommandParser(prog="python -m bench.ralm_cache", description=__doc__.split("\n")[0])
-    add_arguments(p)
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    quiet_library_loggers()
-    return run_command(lambda: run_from_args(a))
+    return module_main("python -m bench.ralm_cache", __doc__.split("\n")[0], add_arguments, run_from_args, argv)
 
 
 if __name__ == "__main__":

@@ -61,3 +61,15 @@ def quiet_library_loggers() -> None:
     """Keep :data:`NOISY_LOGGERS` to warnings, whatever level a command line logs at."""
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def module_main(prog: str, description: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+                run: Callable[[argparse.Namespace], int | None], argv: list[str] | None = None) -> int:
+    """``python -m <prog>`` of a benchmark: its flags, INFO logging with the libraries kept quiet, and the
+    command line's error form (:func:`run_command`)."""
+    p = CommandParser(prog=prog, description=description)
+    add_arguments(p)
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    quiet_library_loggers()
+    return run_command(lambda: run(a))
