@@ -82,7 +82,10 @@ class NodeStream:
                 try:
                     await s.call.write(req)
                 except (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError) as e:
-                    self._broken(s, e)
+                    # A write to a call the node already ended fails with the transport's own error
+                    # (INTERNAL "execute_batch"); the node's answer is the call's status, e.g.
+                    # UNIMPLEMENTED from a node of the release before ScanStream.
+                    self._broken(s, await _final_status(s.call) or e)
                     raise StreamBroken(str(e)) from None
             return await fut
         finally:
@@ -111,8 +114,10 @@ class NodeStream:
         if self._open is s:
             self._open = None
             self._retry_at = time.monotonic() + STREAM_RETRY_S
-            if isinstance(err, grpc.aio.AioRpcError) and err.code() == grpc.StatusCode.UNIMPLEMENTED:
-                self.offered = False
+        # Either side (the writer or the reader) may be the first to see the call end; whichever
+        # carries the node's UNIMPLEMENTED marks the stream as not offered.
+        if isinstance(err, grpc.aio.AioRpcError) and err.code() == grpc.StatusCode.UNIMPLEMENTED:
+            self.offered = False
         for fut in s.pending.values():
             if not fut.done():
                 fut.set_exception(StreamBroken(str(err) if err else "the stream ended"))
@@ -128,6 +133,18 @@ class NodeStream:
                     await s.reader
                 except (asyncio.CancelledError, Exception):  # noqa: BLE001 -- closing anyway
                     pass
+
+
+async def _final_status(call: grpc.aio.StreamStreamCall, wait_s: float = 0.5) -> grpc.aio.AioRpcError | None:
+    """The status the node ended ``call`` with, as an error; None if it is OK or has not come within
+    ``wait_s`` (a failed write means the call has ended, so its status is on its way)."""
+    try:
+        code = await asyncio.wait_for(asyncio.shield(call.code()), wait_s)
+    except (asyncio.TimeoutError, grpc.aio.AioRpcError):
+        return None
+    if code == grpc.StatusCode.OK:
+        return None
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), await call.details())
 
 
 def _expire(fut: asyncio.Future) -> None:
