@@ -15,14 +15,13 @@ Writes ``ralm_cuda.json`` under ``--out`` and prints a table.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from ivfpq.errors import HwragError
+from ivfpq.errors import CommandParser, HwragError
 
 
 def _sync():
@@ -102,7 +101,7 @@ def run(full: bool, batch: int, new_tokens: int, ppl_tokens: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.ralm_cuda", description=__doc__.split("\n")[0])
+    p = CommandParser(prog="python -m bench.ralm_cuda", description=__doc__.split("\n")[0])
     p.add_argument("--full", action="store_true", help="kNN-LM store over the whole training text")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--new-tokens", type=int, default=64)

@@ -8,6 +8,7 @@ line (``hwrag``, ``python -m retrieval_service``, ``python -m bench.*``) prints 
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import os
 import sys
@@ -23,9 +24,43 @@ class HwragError(Exception):
     """A user-facing error: the message says what was wrong and what is accepted."""
 
 
+def default_text(action: argparse.Action) -> str:
+    """How a flag's default reads in its help: ``off`` / ``on`` for switches, lists space-separated."""
+    d = action.default
+    if isinstance(action, argparse._StoreTrueAction):
+        return "off"
+    if isinstance(action, argparse._StoreFalseAction):
+        return "on"
+    if isinstance(action, argparse._CountAction):
+        return str(d or 0)
+    if d is None:
+        return "none"
+    if isinstance(d, (list, tuple)):
+        return " ".join(str(x) for x in d) or "none"
+    return str(d)
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every flag's help ends with its default, unless the help already says it (a help that words its
+    default itself, e.g. "default: the dataset's", is kept as written); a flag without help gets one."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.option_strings and action.help is not argparse.SUPPRESS and action.default is not argparse.SUPPRESS:
+            h = action.help or ""
+            if "default" not in h.lower():
+                action = copy.copy(action)
+                action.help = f"{h} (default: {default_text(action).replace('%', '%%')})".lstrip()
+        return super()._format_action(action)
+
+
 class CommandParser(argparse.ArgumentParser):
     """argparse in the same form: a bad flag is ``hwrag: error: <command>: <cause>`` on the first line, the
-    usage after it (argparse itself prints the usage first). Subcommand parsers inherit the class."""
+    usage after it (argparse itself prints the usage first); every flag's help shows its default
+    (:class:`DefaultsHelpFormatter`). Subcommand parsers inherit the class."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         words = self.prog.split()

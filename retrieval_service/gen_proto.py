@@ -11,10 +11,11 @@ edited by hand; ``tests/retrieval_service/test_stubs.py`` fails when they are st
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
+
+from ivfpq.errors import CommandParser
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
@@ -75,7 +76,7 @@ def write() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
+    ap = CommandParser(prog=COMMAND, description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only report stale stubs (exit 1 if any)")
     a = ap.parse_args(argv)
     if a.check:

@@ -11,13 +11,14 @@ renamed into place: an interrupted build leaves the previous one (or none), neve
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import sysconfig
 import tempfile
 import time
 from pathlib import Path
+
+from ivfpq.errors import CommandParser
 
 from .kernels import JIT_FUNCTIONS, MODULE, NAMES, source_digest
 
@@ -86,7 +87,7 @@ def build(out: "Path | None" = None, verbose: bool = False) -> Path:
 
 
 def main(argv: "list[str] | None" = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hwsim.dram.aot_build", description=__doc__.splitlines()[0])
+    ap = CommandParser(prog="python -m hwsim.dram.aot_build", description=__doc__.splitlines()[0])
     ap.add_argument("--out", help="directory for the extension module (default: this interpreter's site-packages)")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args(argv)
