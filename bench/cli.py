@@ -77,13 +77,17 @@ def cmd_fidelity(args) -> int:
 
     ok = sum(r["within_tolerance"] for r in res["rows"])
     print(f"{ok} of {len(res['rows'])} figures within tolerance {res['tolerance_pct']}; by kind: {res['summary']}")
-    print("\ndiagnostic (not counted): P95 latency (SIFT); the CPU with today's faiss (SIMD gathers) per-code costs "
+    print("\ndiagnostic (not counted): P95 latency (SIFT); the FPGA rows' P95 of another run of the same "
+          "experiment (Chameleon's plot script); the CPU with today's faiss (SIMD gathers) per-code costs "
           "over cold lists as measured by bench.cpu_rates (not the loop Chameleon's faiss 1.7.2 ran)")
     print(format_table(res["diagnostics"], cols[:8]))
     ratios = res["published_ratios"]
+    meas = [r for r in ratios if r.get("measured") is not None]
     print(f"\npublished ratio ranges (the paper's text) vs the modeled ratio over the study's shapes: "
-          f"{sum(r['inside'] for r in ratios)} of {len(ratios)} inside")
-    print(format_table(ratios, ["ratio", "dataset", "batch", "modeled", "published", "inside"]))
+          f"{sum(r['inside'] for r in ratios)} of {len(ratios)} inside; the measured medians' own ratios (SIFT, "
+          f"Deep): {sum(r['measured_inside'] for r in meas)} of {len(meas)} inside")
+    print(format_table(ratios, ["ratio", "dataset", "batch", "modeled", "published", "inside", "measured",
+                                "measured_inside"]))
     for c in res["fitted_constants"]:
         unit = f" {c['unit']}" if c["unit"] else ""
         held = f"; held at {c['held_ghz']:g} GHz within {c['bounds_ghz']}" if "held_ghz" in c else ""

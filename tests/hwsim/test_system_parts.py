@@ -157,6 +157,18 @@ def test_fidelity_summary_counts_by_kind_and_role():
     assert summarize(rows) == {"energy (validation)": "1/1", "latency (calibration)": "1/2"}
 
 
+def test_measured_ratios_are_the_reference_medians_own_ratios():
+    """Hand-computed from docs/REFERENCE.md's SIFT table: 22.15 / 10.35 at b = 16 is below the paper's 2.25."""
+    from bench.fidelity import PUBLISHED_RATIOS, _measured_ratios
+
+    m = _measured_ratios("sift", 16)
+    assert m["fpga-gpu latency speed-up over cpu"] == pytest.approx(22.15 / 10.35)
+    assert m["energy saving of fpga-gpu over cpu"] == pytest.approx(143.3 / 21.5)
+    assert m["fpga-gpu latency speed-up over cpu"] < PUBLISHED_RATIOS["fpga-gpu latency speed-up over cpu"][0]
+    assert "energy saving of fpga-gpu over cpu" not in _measured_ratios("deep", 64)  # energy only at 1-16
+    assert _measured_ratios("syn-512", 1) == {}  # withheld: nothing measured is held
+
+
 def test_chameleon_projection_is_a_view_of_the_system_model():
     """``hw project --chameleon`` reports the system model's own figures (one model, not two)."""
     from hwsim.project import chameleon_table
