@@ -12,8 +12,11 @@ For each (backend, memory nodes, deployment mode, batch, concurrent clients) it 
   the deployment ``hwrag serve`` makes) or ``local`` (coordinator and nodes on one event-loop thread
   inside the benchmark process: they share its GIL with the client threads), once per coordinator
   batching window of ``batch_windows`` (e.g. off and adaptive: the deployments run side by side), and
-  once per transport of ``transports`` (``--transport unary stream``: each client thread makes a unary
-  Search call per request, or keeps one ``SearchStream`` session and sends its requests on it).
+  once per transport of ``transports`` (``--transport unary stream``): ``unary``: each client a thread
+  making a unary Search call per request; ``stream``: each client keeps one ``SearchStream`` and sends its
+  requests on it, the clients being coroutines on one asyncio thread (``AsyncSearchSession``, one channel
+  each: no thread hand-off per request; a single client uses the synchronous ``SearchSession``);
+  ``stream-threads``: each client a thread with its own synchronous ``SearchSession``.
 
 Beside each row two floors, measured in the same repeat: two unary hops with no work (a health check on
 the coordinator and one on a memory node) and two streamed hops with no work (2 x the round trip of one
@@ -67,7 +70,11 @@ from .timing import process_cpu_seconds
 log = logging.getLogger(__name__)
 
 MODES = ("process", "local")
-TRANSPORTS = ("unary", "stream")  # how the client threads call: a Search call each, or one SearchStream each
+#: how the clients call: "unary": a thread per client, a Search call each; "stream": each client one
+#: SearchStream, the clients coroutines on one asyncio thread (AsyncSearchSession; one client: the synchronous
+#: SearchSession); "stream-threads": each client a thread with its own synchronous SearchSession
+TRANSPORTS = ("unary", "stream", "stream-threads")
+STREAM_TRANSPORTS = ("stream", "stream-threads")
 GOAL_ADDED_P50_MS = 1.0  # issue 6: p50 added latency <= 1 ms at batch 16 on loopback
 GOAL_BATCH = 16
 GOAL_QPS_RATIO = 0.8  # issue 15: 8 concurrent clients at batch 1 get >= 80 % of the in-process QPS
@@ -98,7 +105,7 @@ class ServiceBenchConfig:
     batch_windows: tuple[str, ...] = ("0", "adaptive")
     scan_threads: tuple[int, ...] = (1,)  # scans each memory node serves at once (and fan-outs in flight per key)
     node_streams: tuple[bool, ...] = (True,)  # coordinator -> node scans on a stream (True) or a call each
-    transports: tuple[str, ...] = TRANSPORTS  # client kinds, side by side: "unary" Search calls, "stream" (SearchStream)
+    transports: tuple[str, ...] = ("unary", "stream")  # client kinds side by side (see TRANSPORTS)
     out: str = "report/bench"
 
     def check(self) -> None:
@@ -263,6 +270,58 @@ def closed_loop(call_factory, queries: np.ndarray, batch: int, requests: int, co
     wall = time.perf_counter() - t0
     cpu = CpuMeter.delta(c0, meter.read()) if meter else {}
     return {"lat": np.array(lat), "wall": wall, "results": results, "errors": errors, "cpu_s": cpu}
+
+
+def async_closed_loop(address: str, k: int, nprobe: int, queries: np.ndarray, batch: int, requests: int,
+                      concurrency: int, seed: int = 0, meter: CpuMeter | None = None) -> dict:
+    """:func:`closed_loop`'s measurement with the clients as ``concurrency`` coroutines on one asyncio loop
+    (a fresh thread), each with its own channel and ``SearchStream`` (:class:`AsyncSearchSession`): the
+    same batches (rng(seed + w) per client), each client's warm-up call outside the timed part."""
+    import asyncio
+
+    from retrieval_service.client import AsyncRetrievalClient
+
+    batches = []
+    for w in range(concurrency):
+        rng = np.random.default_rng(seed + w)
+        batches.append([np.ascontiguousarray(queries[rng.integers(0, len(queries), batch)])
+                        for _ in range(requests)])
+    out: dict = {}
+
+    async def client(session, mine: list[np.ndarray], lat: list, results: list, errors: list) -> None:
+        for q in mine:
+            t0 = time.perf_counter()
+            try:
+                r = await session.search(q, k, nprobe)
+            except Exception as e:  # a failed call is reported, not hidden
+                errors.append(str(e))
+                continue
+            lat.append(time.perf_counter() - t0)
+            results.append(r)
+
+    async def main() -> None:
+        clients = [AsyncRetrievalClient(address, timeout=120) for _ in range(concurrency)]
+        sessions = [c.stream() for c in clients]
+        lat, results, errors = [], [], []
+        try:
+            for s, mine in zip(sessions, batches):
+                await s.search(mine[0], k, nprobe)  # warm: connection, stream
+            c0 = meter.read() if meter else None
+            t0 = time.perf_counter()
+            await asyncio.gather(*[client(s, mine, lat, results, errors) for s, mine in zip(sessions, batches)])
+            wall = time.perf_counter() - t0
+            cpu = CpuMeter.delta(c0, meter.read()) if meter else {}
+        finally:
+            for s in sessions:
+                await s.close()
+            for c in clients:
+                await c.close()
+        out.update(lat=np.array(lat), wall=wall, results=results, errors=errors, cpu_s=cpu)
+
+    t = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)  # a fresh thread, like the others
+    t.start()
+    t.join()
+    return out
 
 
 def alternating_loop(calls: list, queries: np.ndarray, batch: int, requests: int, seed: int = 0,
@@ -439,14 +498,14 @@ class StreamFloor:
 
 
 def _service_calls(address: str, k: int, nprobe: int, clients: list, kind: str = "unary"):
-    """A factory of one client per thread: ``unary`` Search calls, or a ``stream`` (one SearchStream
-    session per client, the token-level RALM API). ``clients`` collects what to close."""
+    """A factory of one client per thread: ``unary`` Search calls, or a stream (one synchronous
+    SearchSession per client, the token-level RALM API). ``clients`` collects what to close."""
     from retrieval_service.client import RetrievalClient
 
     def factory(w: int):
         c = RetrievalClient(address, timeout=120)  # one channel per client thread: independent clients
         clients.append(c)
-        if kind == "stream":
+        if kind in STREAM_TRANSPORTS:
             s = c.stream()
             clients.append(s)
             return lambda q: s.search(q, k, nprobe)
@@ -459,7 +518,7 @@ def _service_calls(address: str, k: int, nprobe: int, clients: list, kind: str =
 class _Side:
     """One service side of the comparison: a deployment and the kind of client calling it."""
     dep: _Deployment
-    transport: str  # "unary" | "stream"
+    transport: str  # one of TRANSPORTS
     node_streams: bool
     scan_threads: int
 
@@ -486,9 +545,12 @@ def _measure(inproc, sides: list[_Side], queries, bs: int, c: int, rep: int, see
             if j == 0:
                 loops[0] = closed_loop(lambda w: local, queries, bs, requests, c, seed, threads, CpuMeter({}))
             else:
-                m = sides[j - 1].dep.meter
-                loops[j] = closed_loop(factories[j - 1], queries, bs, requests, c, seed, threads,
-                                       CpuMeter(m.servers if m else {}))
+                sd = sides[j - 1]
+                meter = CpuMeter(sd.dep.meter.servers if sd.dep.meter else {})
+                if sd.transport == "stream":  # the clients as coroutines on one thread, a stream each
+                    loops[j] = async_closed_loop(sd.dep.address, k, nprobe, queries, bs, requests, c, seed, meter)
+                else:
+                    loops[j] = closed_loop(factories[j - 1], queries, bs, requests, c, seed, threads, meter)
         return loops[0], [loops[j] for j in range(1, len(sides) + 1)]
     finally:
         for cl in reversed(clients):  # stream sessions before their clients
@@ -592,7 +654,7 @@ def _goals(rows: list[dict]) -> dict:
         if r["batch"] == GOAL_QPS_BATCH and r["concurrency"] == GOAL_QPS_CONCURRENCY:
             qps.append({**where, "qps_ratio_measured": r["qps_ratio_measured"],
                         "met": bool(r["qps_ratio_measured"] >= GOAL_QPS_RATIO)})
-        if r["transport"] != "stream":
+        if r["transport"] not in STREAM_TRANSPORTS:
             continue
         if r["batch"] == GOAL_QPS_BATCH and r["concurrency"] == GOAL_QPS_CONCURRENCY:
             stream.append({**where, "goal": f"QPS >= {GOAL_STREAM_QPS_RATIO:.0%} of in process",
@@ -652,7 +714,7 @@ def write_service_report(result: dict, out: Path) -> list[Path]:
     (out / "service.json").write_text(json.dumps(result, indent=1, default=float))
     rows = result["rows"]
     labels = [f"{r['backend']} n={r['nodes']} {r.get('mode', 'local')} w={r.get('window', '0')}"
-              f"{'' if r.get('node_streams', True) else ' unary-nodes'}{' stream' if r.get('transport') == 'stream' else ''}"
+              f"{'' if r.get('node_streams', True) else ' unary-nodes'}{' ' + r['transport'] if r.get('transport', 'unary') != 'unary' else ''}"
               f"{'' if r.get('scan_threads', 1) == 1 else ' scan-threads=%d' % r['scan_threads']}"
               f" b={r['batch']} c={r.get('concurrency', '')}" for r in rows]
     series = {"service p50 (measured)": [r["latency_p50_ms_measured"] for r in rows],
@@ -782,6 +844,7 @@ def _print_result(res: dict, cfg: ServiceBenchConfig) -> None:
               f"-> {'met' if g['met'] else 'not met'}")
     for g in res["goal"].get("stream_checks", []):
         print(f"goal (issue 26, streams: {g['goal']}): {g['mode']} n={g['nodes']} window={g['window']} "
+              f"transport={g['transport']} "
               f"node_streams={g['node_streams']} b={g['batch']} c={g['concurrency']}: {g['value']} "
               f"-> {'met' if g['met'] else 'not met'}")
     print(f"({res['note']})")
