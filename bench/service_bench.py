@@ -16,7 +16,10 @@ For each (backend, memory nodes, deployment mode, batch, concurrent clients) it 
   making a unary Search call per request; ``stream``: each client keeps one ``SearchStream`` and sends its
   requests on it, the clients being coroutines on one asyncio thread (``AsyncSearchSession``, one channel
   each: no thread hand-off per request; a single client uses the synchronous ``SearchSession``);
-  ``stream-threads``: each client a thread with its own synchronous ``SearchSession``.
+  ``stream-threads``: each client a thread with its own synchronous ``SearchSession``; ``stream-shared``:
+  the clients are coroutines sharing one ``AsyncSearchSession(coalesce=True)``: requests waiting while
+  another is written go as one message (a client-side batch: not independent clients; with one client it
+  is the synchronous session like the others).
 
 Beside each row two floors, measured in the same repeat: two unary hops with no work (a health check on
 the coordinator and one on a memory node) and two streamed hops with no work (2 x the round trip of one
@@ -72,9 +75,11 @@ log = logging.getLogger(__name__)
 MODES = ("process", "local")
 #: how the clients call: "unary": a thread per client, a Search call each; "stream": each client one
 #: SearchStream, the clients coroutines on one asyncio thread (AsyncSearchSession; one client: the synchronous
-#: SearchSession); "stream-threads": each client a thread with its own synchronous SearchSession
-TRANSPORTS = ("unary", "stream", "stream-threads")
-STREAM_TRANSPORTS = ("stream", "stream-threads")
+#: SearchSession); "stream-threads": each client a thread with its own synchronous SearchSession;
+#: "stream-shared": the clients coroutines sharing ONE AsyncSearchSession that coalesces the requests
+#: waiting for a write into one message (a client-side batch, like a RALM batch's sequences)
+TRANSPORTS = ("unary", "stream", "stream-threads", "stream-shared")
+STREAM_TRANSPORTS = ("stream", "stream-threads", "stream-shared")
 GOAL_ADDED_P50_MS = 1.0  # issue 6: p50 added latency <= 1 ms at batch 16 on loopback
 GOAL_BATCH = 16
 GOAL_QPS_RATIO = 0.8  # issue 15: 8 concurrent clients at batch 1 get >= 80 % of the in-process QPS
@@ -273,10 +278,11 @@ def closed_loop(call_factory, queries: np.ndarray, batch: int, requests: int, co
 
 
 def async_closed_loop(address: str, k: int, nprobe: int, queries: np.ndarray, batch: int, requests: int,
-                      concurrency: int, seed: int = 0, meter: CpuMeter | None = None) -> dict:
+                      concurrency: int, seed: int = 0, meter: CpuMeter | None = None, shared: bool = False) -> dict:
     """:func:`closed_loop`'s measurement with the clients as ``concurrency`` coroutines on one asyncio loop
-    (a fresh thread), each with its own channel and ``SearchStream`` (:class:`AsyncSearchSession`): the
-    same batches (rng(seed + w) per client), each client's warm-up call outside the timed part."""
+    (a fresh thread), each with its own channel and ``SearchStream`` (:class:`AsyncSearchSession`), or
+    (``shared``) all on one session that coalesces waiting requests into one message: the same batches
+    (rng(seed + w) per client), each client's warm-up call outside the timed part."""
     import asyncio
 
     from retrieval_service.client import AsyncRetrievalClient
@@ -300,15 +306,16 @@ def async_closed_loop(address: str, k: int, nprobe: int, queries: np.ndarray, ba
             results.append(r)
 
     async def main() -> None:
-        clients = [AsyncRetrievalClient(address, timeout=120) for _ in range(concurrency)]
-        sessions = [c.stream() for c in clients]
+        clients = [AsyncRetrievalClient(address, timeout=120) for _ in range(1 if shared else concurrency)]
+        sessions = [c.stream(coalesce=shared) for c in clients]
         lat, results, errors = [], [], []
         try:
-            for s, mine in zip(sessions, batches):
+            of = [sessions[0 if shared else w] for w in range(concurrency)]
+            for s, mine in zip(of, batches):
                 await s.search(mine[0], k, nprobe)  # warm: connection, stream
             c0 = meter.read() if meter else None
             t0 = time.perf_counter()
-            await asyncio.gather(*[client(s, mine, lat, results, errors) for s, mine in zip(sessions, batches)])
+            await asyncio.gather(*[client(s, mine, lat, results, errors) for s, mine in zip(of, batches)])
             wall = time.perf_counter() - t0
             cpu = CpuMeter.delta(c0, meter.read()) if meter else {}
         finally:
@@ -547,8 +554,9 @@ def _measure(inproc, sides: list[_Side], queries, bs: int, c: int, rep: int, see
             else:
                 sd = sides[j - 1]
                 meter = CpuMeter(sd.dep.meter.servers if sd.dep.meter else {})
-                if sd.transport == "stream":  # the clients as coroutines on one thread, a stream each
-                    loops[j] = async_closed_loop(sd.dep.address, k, nprobe, queries, bs, requests, c, seed, meter)
+                if sd.transport in ("stream", "stream-shared"):  # the clients as coroutines on one thread
+                    loops[j] = async_closed_loop(sd.dep.address, k, nprobe, queries, bs, requests, c, seed, meter,
+                                                 shared=sd.transport == "stream-shared")
                 else:
                     loops[j] = closed_loop(factories[j - 1], queries, bs, requests, c, seed, threads, meter)
         return loops[0], [loops[j] for j in range(1, len(sides) + 1)]

@@ -96,6 +96,31 @@ def test_streams_and_unary_calls_share_the_batching_window(cluster, batches, ora
     assert any(r.time("batch_wait") > 0 for _, r in results)
 
 
+def test_a_coalescing_session_sends_waiting_requests_as_one_message_and_splits_the_answers(cluster, batches,
+                                                                                            oracle):
+    """Many callers on one coalescing session: requests of one key waiting for a write go as one message
+    (at most max_rows queries), each caller gets exactly its own rows; another k goes in a message of its
+    own; a request of a bad shape fails alone."""
+    async def go():
+        async with AsyncRetrievalClient(cluster.address) as c, c.stream(coalesce=True, max_rows=8) as s:
+            other = s.search(batches[4], 5, NPROBE)  # another key: never stacked with the k=K requests
+            rs = await asyncio.gather(other, *[s.search(b, K, NPROBE) for b in batches])
+            with pytest.raises(HwragError, match=r"queries must be \(n, d\)"):
+                await s.search(np.zeros((1, 2, 3), np.float32), K, NPROBE)
+            alone = await s.search(batches[0], K, NPROBE)
+            return rs, alone, s.messages
+
+    (other, *rs), alone, messages = asyncio.run(go())
+    for j, r in enumerate(rs):
+        assert r.ids.shape == (len(batches[j]), K)
+        np.testing.assert_array_equal(r.ids, oracle.expected(j))
+    np.testing.assert_array_equal(alone.ids, oracle.expected(0))
+    assert other.ids.shape == (len(batches[4]), 5)
+    np.testing.assert_array_equal(other.ids, oracle.expected(4)[:, :5])
+    rows = sum(len(b) for b in batches)
+    assert -(-rows // 8) + 2 <= messages < len(batches) + 2, messages  # stacked, never more than 8 rows
+
+
 def test_a_dead_node_mid_stream_answers_that_request_and_the_stream_goes_on(cluster, batches, oracle):
     with RetrievalClient(cluster.address) as c, c.stream() as s:
         np.testing.assert_array_equal(s.search(batches[0], K, NPROBE).ids, oracle.expected(0))
