@@ -166,6 +166,37 @@ def test_a_stream_cut_by_the_server_ends_every_pending_request(index, batches):
         c.stop()
 
 
+def test_a_coalescing_session_cut_by_the_server_ends_every_waiting_request(index, batches):
+    """Callers queued on a coalescing session when the coordinator goes away: each gets its answer or the
+    stream's status (nothing hangs), and a later request fails at once."""
+    c = LocalCluster(index, SHARDS).start()
+
+    async def go():
+        client = AsyncRetrievalClient(c.address)
+        s = client.stream(coalesce=True, max_rows=4)
+        await s.search(batches[0], K, NPROBE)
+        calls = [asyncio.ensure_future(s.search(b, K, NPROBE)) for b in batches]
+        await asyncio.sleep(0)  # every caller queued (one of them writes)
+        c.stop(grace=0)
+        got = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 20)
+        try:
+            await asyncio.wait_for(s.search(batches[0], K, NPROBE), 20)
+            later = None
+        except RetrievalError as e:
+            later = e.code
+        await s.close()
+        await client.close()
+        return got, later
+
+    try:
+        got, later = asyncio.run(go())
+    finally:
+        c.stop()
+    ends = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
+    assert all(isinstance(r, RetrievalError) and r.code in ends or r.ids.shape[1] == K for r in got)
+    assert later in ends
+
+
 def test_the_session_checks_its_window_and_the_query_shape(cluster, data):
     with RetrievalClient(cluster.address) as c:
         with pytest.raises(HwragError, match="window=0; accepted: >= 1"):
