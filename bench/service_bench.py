@@ -871,9 +871,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="coordinator -> memory node scans on a stream (on) or a unary call each (off); each its "
                         "own deployment")
     p.add_argument("--transport", "--clients", dest="transports", nargs="+", default=list(d.transports),
-                   choices=TRANSPORTS, help="how the client threads call, each its own deployment side by side: "
-                                            "unary Search calls, or one SearchStream session each (default: "
-                                            "unary stream)")
+                   choices=TRANSPORTS, help="how the clients call, each kind its own deployment side by side: unary "
+                                            "(a thread each, a Search call per request), stream (a SearchStream "
+                                            "each, the clients coroutines on one asyncio thread), stream-threads "
+                                            "(a thread each with a synchronous SearchSession), stream-shared (one "
+                                            "coalescing session for all: a client-side batch) (default: unary "
+                                            "stream)")
     p.add_argument("--out", default=d.out, help="directory for service.json and the plot")
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
     g = p.add_argument_group("chaos run (instead of the latency benchmark)")
