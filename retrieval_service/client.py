@@ -78,13 +78,19 @@ class SearchResult:
                          if f.stage == stage and f.quantity == "time" and f.provenance == provenance))
 
 
-def make_request(queries, k: int, nprobe: int, index: str = "default", policy: str | None = None,
-                 with_payloads: bool = False, request_id: int = 0) -> pb.SearchRequest:
+def query_rows(queries) -> np.ndarray:
+    """``queries`` as an (n, d) float32 array (one vector: one row); HwragError for another shape."""
     q = np.asarray(queries, dtype=np.float32)
     if q.ndim == 1:
         q = q[None, :]
     if q.ndim != 2:
         raise HwragError(f"queries must be (n, d), got shape {q.shape}")
+    return q
+
+
+def make_request(queries, k: int, nprobe: int, index: str = "default", policy: str | None = None,
+                 with_payloads: bool = False, request_id: int = 0) -> pb.SearchRequest:
+    q = query_rows(queries)
     return pb.SearchRequest(index=index, queries=pack_matrix(q), k=int(k), nprobe=int(nprobe),
                             with_payloads=with_payloads, policy=policy_value(policy) if policy else 0,
                             request_id=request_id)
@@ -374,9 +380,11 @@ class AsyncRetrievalClient(_Base):
         except grpc.RpcError as e:
             raise _wrap(e) from None
 
-    def stream(self, timeout: float | None = None, window: int = 64) -> "AsyncSearchSession":
-        """The asyncio streaming session (see :meth:`RetrievalClient.stream`)."""
-        return AsyncSearchSession(self, timeout, window)
+    def stream(self, timeout: float | None = None, window: int = 64, coalesce: bool = False,
+               max_rows: int = 256) -> "AsyncSearchSession":
+        """The asyncio streaming session (see :meth:`RetrievalClient.stream`); ``coalesce``: requests
+        submitted while a write is under way go together as one message (see :class:`AsyncSearchSession`)."""
+        return AsyncSearchSession(self, timeout, window, coalesce, max_rows)
 
     async def close(self) -> None:
         await self.channel.close()
@@ -391,15 +399,31 @@ class AsyncRetrievalClient(_Base):
 class AsyncSearchSession:
     """The asyncio session: ``submit`` writes a request and returns an asyncio Future of its answer (it
     waits while ``window`` requests are in flight), ``search`` awaits it; answers are read by a task of the
-    session's own and matched by request id. Errors as :class:`SearchSession`'s."""
+    session's own and matched by request id. Errors as :class:`SearchSession`'s.
 
-    def __init__(self, client: AsyncRetrievalClient, timeout: float | None, window: int = 64):
+    ``coalesce`` (for a session shared by many callers, e.g. one per sequence of a batch): a request
+    submitted while another is being written waits for that write, and then every request waiting with the
+    same index, k, nprobe, policy, payloads and dimension goes as ONE message of their queries stacked
+    (at most ``max_rows`` queries); its answer is split back by rows. Each query's answer is the same as
+    alone (the coordinator searches the rows of a request independently, as it does for callers its
+    batching window gathers); what they share is the answer's figures, and a refusal of the message
+    (e.g. its deadline) fails each of them. A message costs the client, the coordinator and gRPC the same
+    whether it carries one query or eight: coalescing divides that cost by the requests it joins."""
+
+    def __init__(self, client: AsyncRetrievalClient, timeout: float | None, window: int = 64,
+                 coalesce: bool = False, max_rows: int = 256):
+        if max_rows < 1:
+            raise HwragError(f"max_rows={max_rows}; accepted: >= 1 queries per message")
         self.client = client
         self._w = _Window(window)
         self._call = client.stub.SearchStream(metadata=client.metadata, timeout=timeout)
         self._slots: asyncio.Semaphore | None = None
         self._write_lock: asyncio.Lock | None = None
         self._reader: asyncio.Task | None = None
+        self.coalesce, self.max_rows = coalesce, max_rows
+        self._outbox: list[tuple[tuple, np.ndarray, asyncio.Future]] = []  # coalesce: waiting for the writer
+        self._writing = False  # coalesce: a submit is writing (it writes what waits in the outbox too)
+        self.messages = 0  # messages written (with coalesce: fewer than requests)
 
     def _start(self) -> None:
         if self._reader is None:  # on the loop that uses the session
@@ -408,6 +432,8 @@ class AsyncSearchSession:
 
     async def submit(self, queries, k: int, nprobe: int, *, index: str = "default", policy: str | None = None,
                      with_payloads: bool = False) -> asyncio.Future:
+        if self.coalesce:
+            return await self._submit_coalesced(queries, k, nprobe, index, policy, with_payloads)
         self._start()
         rid = next(self.client.request_ids)
         req = make_request(queries, k, nprobe, index, policy, with_payloads, rid)
@@ -419,12 +445,68 @@ class AsyncSearchSession:
         self._w.pending[rid] = fut
         try:
             async with self._write_lock:  # one write at a time on a call
+                self.messages += 1
                 await self._call.write(req)
         except (grpc.RpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
-            await asyncio.sleep(0)  # the reader sees the stream's status and fails the pending requests
-            if not fut.done():
-                self._end(self._w.ended or RetrievalError(grpc.StatusCode.UNAVAILABLE, "the stream ended"))
+            await self._write_failed([fut])
         return fut
+
+    async def _write_failed(self, futs: list) -> None:
+        await asyncio.sleep(0)  # the reader sees the stream's status and fails the pending requests
+        if not all(f.done() for f in futs):
+            self._end(self._w.ended or RetrievalError(grpc.StatusCode.UNAVAILABLE, "the stream ended"))
+
+    async def _submit_coalesced(self, queries, k, nprobe, index, policy, with_payloads) -> asyncio.Future:
+        self._start()
+        q = query_rows(queries)  # a bad shape raises here, alone
+        key = (index, int(k), int(nprobe), policy, bool(with_payloads), q.shape[1])
+        await self._slots.acquire()
+        if self._w.ended is not None:
+            self._slots.release()
+            raise self._w.ended
+        fut = asyncio.get_running_loop().create_future()
+        self._outbox.append((key, q, fut))
+        await self._drain()
+        return fut
+
+    async def _drain(self) -> None:
+        """Write what waits in the outbox unless a caller does already (this one writes until nothing
+        waits; callers meanwhile only queue)."""
+        if self._writing:
+            return
+        self._writing = True
+        try:
+            await asyncio.sleep(0)  # the callers woken with this one (by one coalesced answer) queue first
+            while self._outbox:
+                waiting, self._outbox = self._outbox, []
+                for group in _runs(waiting, self.max_rows):
+                    await self._write_group(group)
+        finally:
+            self._writing = False
+            if self._outbox and self._w.ended is None:  # this writer was cancelled: a task writes the rest
+                asyncio.get_running_loop().create_task(self._drain())
+
+    async def _write_group(self, group: list[tuple[tuple, np.ndarray, asyncio.Future]]) -> None:
+        """One message of ``group``'s queries (same key); its answer is split back by rows."""
+        (index, k, nprobe, policy, with_payloads, _), futs = group[0][0], [f for _, _, f in group]
+        rid = next(self.client.request_ids)
+        if len(group) == 1:
+            queries, entry = group[0][1], futs[0]
+        else:
+            queries = np.concatenate([q for _, q, _ in group])
+            bounds = np.cumsum([0, *(q.shape[0] for _, q, _ in group)])
+            entry = _Rows(futs, bounds)
+        if self._w.ended is not None:
+            for f in futs:
+                self._slots.release()
+                f.set_exception(self._w.ended)
+            return
+        self._w.pending[rid] = entry
+        self.messages += 1
+        try:
+            await self._call.write(make_request(queries, k, nprobe, index, policy, with_payloads, rid))
+        except (grpc.RpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
+            await self._write_failed(futs)
 
     async def search(self, queries, k: int, nprobe: int, *, index: str = "default", policy: str | None = None,
                      with_payloads: bool = False) -> SearchResult:
@@ -438,6 +520,9 @@ class AsyncSearchSession:
                 if fut is None and self._w.pending:  # an unparsable request's answer (id 0): the oldest's
                     fut = self._w.pending.pop(min(self._w.pending))
                 if fut is None:
+                    continue
+                if isinstance(fut, _Rows):
+                    fut.answer(resp, self._slots)
                     continue
                 self._slots.release()
                 try:
@@ -458,7 +543,9 @@ class AsyncSearchSession:
         if self._w.ended is None:
             self._w.ended = err
         pending, self._w.pending = self._w.pending, {}
-        for fut in pending.values():
+        waiting, self._outbox = self._outbox, []
+        futs = [f for e in pending.values() for f in (e.futs if isinstance(e, _Rows) else (e,))]
+        for fut in futs + [f for _, _, f in waiting]:
             self._slots.release()
             if not fut.done():
                 fut.set_exception(err)
@@ -483,3 +570,41 @@ class AsyncSearchSession:
 
     async def __aexit__(self, *exc):
         await self.close()
+
+
+def _runs(waiting: list, max_rows: int) -> list[list]:
+    """``waiting`` (key, rows, future) cut into runs of one key, each at most ``max_rows`` rows (a larger
+    request alone), in order: the answers keep the requests' order."""
+    runs: list[list] = []
+    rows = 0
+    for item in waiting:
+        n = item[1].shape[0]
+        if runs and runs[-1][0][0] == item[0] and rows + n <= max_rows:
+            runs[-1].append(item)
+            rows += n
+        else:
+            runs.append([item])
+            rows = n
+    return runs
+
+
+@dataclass
+class _Rows:
+    """The requests one coalesced message carries: request i's answer is rows bounds[i]:bounds[i+1]."""
+    futs: list
+    bounds: np.ndarray
+
+    def answer(self, resp: pb.SearchResponse, slots: asyncio.Semaphore) -> None:
+        for _ in self.futs:
+            slots.release()
+        try:
+            r = parse_response(resp)
+        except RetrievalError as e:
+            for f in self.futs:
+                if not f.done():
+                    f.set_exception(e)
+            return
+        for f, a, b in zip(self.futs, self.bounds[:-1], self.bounds[1:]):
+            if not f.done():
+                f.set_result(SearchResult(r.ids[a:b], r.distances[a:b], None if r.payloads is None else r.payloads[a:b],
+                                          list(r.missing_shards), r.wire_timing, r.number_format, r.request_id))

@@ -63,20 +63,24 @@ def test_a_cluster_checks_a_config_built_in_code():
 
 
 def test_service_bench_runs_both_transports_side_by_side(tmp_path):
-    """A tiny real run (servers in this process, loopback gRPC): a row per transport, every call answered,
-    both floors measured."""
+    """A tiny real run (servers in this process, loopback gRPC): a row per transport and client count, every
+    call answered, the floors measured (the streamed floor between calls with one client only)."""
     from bench.service_bench import ServiceBenchConfig, run_service
     from ivfpq.datasets.synthetic import make_clustered
     from ivfpq.faiss_io import train_index
 
     xb, xq = make_clustered(2000, 16, 20, seed=1)
     index = train_index(xb, 16, 4, niter=4, seed=1)
-    cfg = ServiceBenchConfig(modes=("local",), batches=(2,), concurrency=(1,), requests=4, repeats=1,
-                             batch_windows=("adaptive",), out=str(tmp_path))
+    cfg = ServiceBenchConfig(modes=("local",), batches=(2,), concurrency=(1, 3), requests=4, repeats=1,
+                             batch_windows=("adaptive",), transports=("unary", "stream", "stream-threads",
+                                                                      "stream-shared"), out=str(tmp_path))
     res = run_service(index, xq, cfg, progress=False)
-    assert [r["transport"] for r in res["rows"]] == ["unary", "stream"]
-    for r in res["rows"]:
-        assert r["errors"] == 0 and r["calls"] == 4
+    rows = {(r["transport"], r["concurrency"]): r for r in res["rows"]}
+    assert sorted(rows) == sorted((t, c) for t in cfg.transports for c in (1, 3))
+    for (t, c), r in rows.items():
+        assert r["errors"] == 0 and r["calls"] == 4 * c, (t, c)
         assert 0 < r["floor_stream_two_hops_p50_ms_measured"] < 1e3
         assert 0 < r["floor_two_hops_p50_ms_measured"] < 1e3
         assert r["floor_stream_cpu_us_per_msg_measured"]["server"] > 0
+        between = r["floor_stream_interleaved_two_hops_p50_ms_measured"]
+        assert (0 < between < 1e3) if c == 1 else between != between  # measured among one client's calls only

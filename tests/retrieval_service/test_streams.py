@@ -96,6 +96,31 @@ def test_streams_and_unary_calls_share_the_batching_window(cluster, batches, ora
     assert any(r.time("batch_wait") > 0 for _, r in results)
 
 
+def test_a_coalescing_session_sends_waiting_requests_as_one_message_and_splits_the_answers(cluster, batches,
+                                                                                            oracle):
+    """Many callers on one coalescing session: requests of one key waiting for a write go as one message
+    (at most max_rows queries), each caller gets exactly its own rows; another k goes in a message of its
+    own; a request of a bad shape fails alone."""
+    async def go():
+        async with AsyncRetrievalClient(cluster.address) as c, c.stream(coalesce=True, max_rows=8) as s:
+            other = s.search(batches[4], 5, NPROBE)  # another key: never stacked with the k=K requests
+            rs = await asyncio.gather(other, *[s.search(b, K, NPROBE) for b in batches])
+            with pytest.raises(HwragError, match=r"queries must be \(n, d\)"):
+                await s.search(np.zeros((1, 2, 3), np.float32), K, NPROBE)
+            alone = await s.search(batches[0], K, NPROBE)
+            return rs, alone, s.messages
+
+    (other, *rs), alone, messages = asyncio.run(go())
+    for j, r in enumerate(rs):
+        assert r.ids.shape == (len(batches[j]), K)
+        np.testing.assert_array_equal(r.ids, oracle.expected(j))
+    np.testing.assert_array_equal(alone.ids, oracle.expected(0))
+    assert other.ids.shape == (len(batches[4]), 5)
+    np.testing.assert_array_equal(other.ids, oracle.expected(4)[:, :5])
+    rows = sum(len(b) for b in batches)
+    assert -(-rows // 8) + 2 <= messages < len(batches) + 2, messages  # stacked, never more than 8 rows
+
+
 def test_a_dead_node_mid_stream_answers_that_request_and_the_stream_goes_on(cluster, batches, oracle):
     with RetrievalClient(cluster.address) as c, c.stream() as s:
         np.testing.assert_array_equal(s.search(batches[0], K, NPROBE).ids, oracle.expected(0))
@@ -139,6 +164,37 @@ def test_a_stream_cut_by_the_server_ends_every_pending_request(index, batches):
         client.close()
     finally:
         c.stop()
+
+
+def test_a_coalescing_session_cut_by_the_server_ends_every_waiting_request(index, batches):
+    """Callers queued on a coalescing session when the coordinator goes away: each gets its answer or the
+    stream's status (nothing hangs), and a later request fails at once."""
+    c = LocalCluster(index, SHARDS).start()
+
+    async def go():
+        client = AsyncRetrievalClient(c.address)
+        s = client.stream(coalesce=True, max_rows=4)
+        await s.search(batches[0], K, NPROBE)
+        calls = [asyncio.ensure_future(s.search(b, K, NPROBE)) for b in batches]
+        await asyncio.sleep(0)  # every caller queued (one of them writes)
+        c.stop(grace=0)
+        got = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 20)
+        try:
+            await asyncio.wait_for(s.search(batches[0], K, NPROBE), 20)
+            later = None
+        except RetrievalError as e:
+            later = e.code
+        await s.close()
+        await client.close()
+        return got, later
+
+    try:
+        got, later = asyncio.run(go())
+    finally:
+        c.stop()
+    ends = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
+    assert all(isinstance(r, RetrievalError) and r.code in ends or r.ids.shape[1] == K for r in got)
+    assert later in ends
 
 
 def test_the_session_checks_its_window_and_the_query_shape(cluster, data):
