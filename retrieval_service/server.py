@@ -38,6 +38,22 @@ def _malloc_trim():
 
 
 _TRIM = _malloc_trim()
+#: glibc mallopt's M_MMAP_THRESHOLD, and the threshold a server holds it at
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def hold_mmap_threshold(nbytes: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Allocations of at least ``nbytes`` get their own mapping, given back to the system when freed.
+    glibc's default threshold is dynamic: freeing one large mapped block raises it to that block's size (up
+    to 32 MB), so the next large requests (a 16 MB message gRPC read for a handler that refuses it) land in
+    the threads' heaps, where what malloc_trim cannot return stays behind. Setting it fixes it (mallopt)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, int(nbytes)))
+    except (OSError, AttributeError):
+        return False
 
 
 #: a server trims the heap when its process's RSS grew this much since the last trim (checked every TRIM_CHECK_S)
@@ -57,6 +73,7 @@ async def trim_when_grown(growth: int = TRIM_GROWTH_BYTES, every_s: float = TRIM
     (a coordinator grew 12-28 MB over 8 refused 64 MB requests, measured)."""
     if _TRIM is None:
         return
+    hold_mmap_threshold()
     low = _rss_bytes()
     while True:
         await asyncio.sleep(every_s)

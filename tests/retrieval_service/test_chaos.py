@@ -68,7 +68,8 @@ def test_requests_refused_after_reading_do_not_accumulate(cluster, data):
     them (larger than any valid Search: max_batch queries of the index's dimension): what stays is the
     allocator's plateau, not the requests. Measured 35-60 MB after 4 to 16 of them when they were still
     parsed; 90-140 MB and growing before the handlers dropped a refused request before aborting and
-    trimmed the heap after a large one."""
+    trimmed the heap after a large one; 37-53 MB with the trim alone (53 failed this bound on a CI run),
+    0-15 MB once the servers hold glibc's mmap threshold (server.hold_mmap_threshold; 6 runs, load ~2)."""
     pid = cluster.coordinator.proc.pid
     many = np.zeros((1 << 17, 32), np.float32)
     with RetrievalClient(cluster.address, timeout=30) as c:
