@@ -75,6 +75,7 @@ class CacheStats:
     evicted_bytes: int = 0
     rejected: int = 0  # nodes that failed their check (mismatch or corruption): dropped, never used
     skipped: int = 0  # inserts that could not fit in the budget
+    fused: int = 0  # prefills whose missing chunks and context ran in one forward pass (prefill's fused)
     bytes: int = 0
     peak_bytes: int = 0
     budget_bytes: int = 0
@@ -107,12 +108,13 @@ class Node:
 class KnowledgeCache:
     """``KnowledgeCache(budget_bytes, policy)``: see the module's text. Not thread-safe (one coordinator)."""
 
-    def __init__(self, budget_bytes: int, policy: str = "pgdsf", verify: bool = True):
+    def __init__(self, budget_bytes: int, policy: str = "pgdsf", verify: bool = True, fused: bool = True):
         if policy not in POLICIES:
             raise HwragError(f"KV cache policy {policy!r}; accepted: {', '.join(POLICIES)}")
         if budget_bytes < 0:
             raise HwragError(f"KV cache budget {budget_bytes} bytes; accepted: >= 0 (0: keep nothing)")
         self.budget, self.policy, self.verify = int(budget_bytes), policy, verify
+        self.fused = fused  # misses computed in one forward pass where that is exact (see fused_ok)
         self.roots: dict[tuple, Node] = {}
         self.stats = CacheStats(budget_bytes=self.budget)
         self.clock = 0.0  # PGDSF's aging term
@@ -295,12 +297,120 @@ def need_kv_model(lm) -> None:
                          f"directory or a .gguf file); {lm.name} keeps no reusable KV state -- use --kv-cache-mb 0")
 
 
+# ---- the fused miss: the missing chunks and the context in one forward pass -----------------------------
+FUSED_MODEL_TYPES = ("llama",)  # decoders whose fused pass is tested bitwise against the segmented one
+PROBE_ROWS = 512  # the most rows a fused pass computes (the row-invariance probe's product)
+_SEGMENTS = "hwrag_segments"  # the attention implementation a fused pass runs under
+_PLAN: dict = {}  # the fused pass running now: its segments and the model's own attention function
+
+
+def rows_invariant(lm) -> bool:
+    """Whether the model's linear layers give a row the same bits whatever rows are computed with it (the
+    matrix product's per-row arithmetic independent of the number and offset of the rows): the condition
+    for computing several placed chunks in one pass exactly. Probed once per (dtype, threads) on layer 0's
+    own weights: runs of 2-17, 31-33, 64, 85, 127-129, 200, 256 and 383 rows at offsets 0, 1, 5 and 77
+    against one product of ``PROBE_ROWS`` rows. Measured on this project's machine (AMD EPYC Zen 4, torch
+    2.13): bfloat16 invariant (oneDNN); float32 not (small runs take other kernels), so float32 keeps the
+    segmented pass. One-row products (matrix-vector) differ in both; a fused pass never holds a one-token
+    segment."""
+    key = (str(lm.dtype), torch.get_num_threads())
+    memo = lm.__dict__.setdefault("_kv_rows_invariant", {})
+    if key not in memo:
+        body, _ = lm._body_and_head()
+        shapes: dict[tuple, torch.nn.Linear] = {}
+        for m in body.layers[0].modules():
+            if isinstance(m, torch.nn.Linear):
+                shapes.setdefault((m.in_features, m.out_features), m)
+        runs = [*range(2, 18), 31, 32, 33, 64, 85, 127, 128, 129, 200, 256, 383]
+        g, ok = torch.Generator().manual_seed(0), bool(shapes)
+        with torch.no_grad():
+            for m in shapes.values():
+                x = torch.randn(1, PROBE_ROWS, m.in_features, generator=g).to(m.weight.dtype).to(m.weight.device)
+                full = m(x)
+                ok = ok and all(torch.equal(m(x[:, a:a + n].contiguous()), full[:, a:a + n])
+                                for a, n in zip([0, 1, 5, 77] * len(runs), runs))
+        memo[key] = ok
+    return memo[key]
+
+
+def fused_ok(lm) -> bool:
+    """A fused pass is exact for ``lm``: a tested decoder type under scaled-dot-product attention whose
+    linear layers are row-invariant here (:func:`rows_invariant`)."""
+    c = lm.model.config
+    return (getattr(c, "model_type", None) in FUSED_MODEL_TYPES and c._attn_implementation == "sdpa"
+            and rows_invariant(lm))
+
+
+def _segment_mask(body, past: int, n: int, dtype, device):
+    """The attention mask the segmented pass builds for ``n`` tokens after ``past`` (None: causal)."""
+    from transformers import DynamicCache
+    from transformers.masking_utils import create_causal_mask
+
+    c = DynamicCache()
+    if past:
+        z = torch.zeros(1, 1, past, 1, dtype=dtype, device=device)
+        c.update(z, z, 0)
+    return create_causal_mask(config=body.config, inputs_embeds=torch.zeros(1, n, 1, dtype=dtype, device=device),
+                              attention_mask=None, past_key_values=c,
+                              position_ids=torch.arange(past, past + n, device=device)[None])
+
+
+def _segments_attention(module, query, key, value, attention_mask, **kw):
+    """Attention in a fused pass: each segment's queries over the keys up to its own end, with the mask the
+    segmented pass builds for it -- the very calls (shapes, masks, kernel) the segmented pass makes."""
+    inner, outs = _PLAN["inner"], []
+    for a, b, past, mask in _PLAN["segments"]:
+        end = past + b - a
+        o, _ = inner(module, query[:, :, a:b], key[:, :, :end].contiguous(), value[:, :, :end].contiguous(),
+                     mask, **kw)
+        outs.append(o)
+    return torch.cat(outs, dim=1), None
+
+
+def _register() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    if _SEGMENTS not in AttentionInterface._global_mapping:
+        AttentionInterface.register(_SEGMENTS, _segments_attention)
+        AttentionMaskInterface.register(_SEGMENTS, lambda *a, **k: None)  # the segments build their own
+
+
+def _fused_pass(lm, past, seqs: list[list[int]], pos: int):
+    """One forward pass over ``seqs`` (placed one after another from ``pos``, after ``past``) whose every
+    token gets the bits of the segmented pass: the linear layers, norms and activations row by row over all
+    of them (row-invariant), the attention segment by segment (the segmented pass's own calls)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    _register()
+    body, _ = lm._body_and_head()
+    dev, cfg = lm.device, body.config
+    plan, a, p = [], 0, pos
+    for s in seqs:
+        plan.append((a, a + len(s), p, _segment_mask(body, p, len(s), lm.dtype, dev)))
+        a, p = a + len(s), p + len(s)
+    ids = [t for s in seqs for t in s]
+    old = cfg._attn_implementation
+    _PLAN.update(segments=plan, inner=sdpa_attention_forward)
+    cfg._attn_implementation = _SEGMENTS  # for this call only; the coordinator runs the LM on one thread
+    try:
+        return body(input_ids=torch.tensor([ids], device=dev), past_key_values=past, use_cache=True,
+                    position_ids=torch.arange(pos, pos + len(ids), device=dev)[None])
+    finally:
+        cfg._attn_implementation = old
+        _PLAN.clear()
+
+
 @torch.no_grad()
-def prefill(lm, cache: KnowledgeCache | None, segments: list[Segment], tail: list[int], logits_last: int = 1):
-    """One sequence (no padding): the placed chunks' KV from ``cache`` where it holds them, computed one
-    chunk at a time (each over the KV of the chunks before it) and offered to the cache where not, then
-    ``tail`` over all of them. Returns (logits of the last ``logits_last`` positions (1, S, V), hidden
-    states of ``tail`` (1, len(tail), C), the transformers cache of the whole sequence)."""
+def prefill(lm, cache: KnowledgeCache | None, segments: list[Segment], tail: list[int], logits_last: int = 1,
+            fused: bool | None = None):
+    """One sequence (no padding): the placed chunks' KV from ``cache`` where it holds them; the rest
+    computed -- each chunk over the KV of the chunks before it -- and offered to the cache, then ``tail``
+    over all of them. ``fused`` (default: the cache's setting, True without a cache) computes the missing
+    chunks and the tail in one forward pass where :func:`fused_ok` (bit for bit the segmented pass, which
+    is one forward per chunk; ``fused=False`` is that reference). Returns (logits of the last
+    ``logits_last`` positions (1, S, V), hidden states of ``tail`` (1, len(tail), C), the transformers
+    cache of the whole sequence)."""
     if not tail:
         raise HwragError("a prefill needs at least one context token after the retrieved chunks")
     body, head = lm._body_and_head()
@@ -309,31 +419,47 @@ def prefill(lm, cache: KnowledgeCache | None, segments: list[Segment], tail: lis
     path = cache.match(key, segments, 0, shape, lm.dtype) if cache is not None else []
     kvs = [n.kv for n in path]
     pos = sum(len(s.tokens) for s in segments[:len(path)])
-    for seg in segments[len(path):]:
+    missing = segments[len(path):]
+    seqs = [s.tokens for s in missing] + [tail]
+    fused = (cache.fused if cache is not None else True) if fused is None else fused
+    if (fused and len(seqs) > 1 and min(map(len, seqs)) >= 2 and sum(map(len, seqs)) <= PROBE_ROWS
+            and fused_ok(lm)):
+        out = _fused_pass(lm, _past(kvs), seqs, pos)
+        if cache is not None:
+            cache.stats.fused += 1
+        hidden = out.last_hidden_state[:, -len(tail):]
+        done = out.past_key_values
+    else:
+        done = None
+    for seg in missing:
         n = len(seg.tokens)
-        out = body(input_ids=torch.tensor([seg.tokens], device=dev), past_key_values=_past(kvs), use_cache=True,
-                   position_ids=torch.arange(pos, pos + n, device=dev)[None])
-        kv = _new_kv(out.past_key_values, pos, n)
-        kvs.append(kv)
+        if done is None:
+            out = body(input_ids=torch.tensor([seg.tokens], device=dev), past_key_values=_past(kvs),
+                       use_cache=True, position_ids=torch.arange(pos, pos + n, device=dev)[None])
+            kv = _new_kv(out.past_key_values, pos, n)
+            kvs.append(kv)
+        else:
+            kv = _new_kv(done, pos, n)
         if cache is not None and path is not None:
             node = cache.insert(key, path, seg, pos, kv, recompute_cost(lm, pos, n))
             path = None if node is None else path + [node]  # a node cannot outlive a skipped parent
         pos += n
-    out = body(input_ids=torch.tensor([tail], device=dev), past_key_values=_past(kvs), use_cache=True,
-               position_ids=torch.arange(pos, pos + len(tail), device=dev)[None])
-    hidden = out.last_hidden_state
+    if done is None:
+        out = body(input_ids=torch.tensor([tail], device=dev), past_key_values=_past(kvs), use_cache=True,
+                   position_ids=torch.arange(pos, pos + len(tail), device=dev)[None])
+        hidden = out.last_hidden_state
     return head(hidden[:, -logits_last:]), hidden, out.past_key_values
 
 
 class KnowledgeDecoder:
-    """The decoder of chunk mode with the knowledge cache (``cache=None``: the same segmented prefill,
-    nothing kept -- the exact cache-off reference). Rows run one at a time (no padding, so a row's
-    arithmetic never depends on its neighbours'); a row whose input is its previous input plus one token
-    runs that token only, over its own KV."""
+    """The decoder of chunk mode with the knowledge cache (``cache=None``: nothing kept; with
+    ``fused=False`` too, the segmented prefill -- the exact cache-off reference). Rows run one at a time
+    (no padding, so a row's arithmetic never depends on its neighbours'); a row whose input is its
+    previous input plus one token runs that token only, over its own KV."""
 
-    def __init__(self, lm, cache: KnowledgeCache | None):
+    def __init__(self, lm, cache: KnowledgeCache | None, fused: bool | None = None):
         need_kv_model(lm)
-        self.lm, self.cache = lm, cache
+        self.lm, self.cache, self.fused = lm, cache, fused
         self.rows: list[dict] = []
 
     @torch.no_grad()
@@ -358,7 +484,7 @@ class KnowledgeDecoder:
                 h = out.last_hidden_state
                 lg, row["past"] = head(h[:, -1:]), out.past_key_values
             else:
-                lg, h, row["past"] = prefill(lm, self.cache, segs, s[cut:])
+                lg, h, row["past"] = prefill(lm, self.cache, segs, s[cut:], fused=self.fused)
             row["prev"] = s
             logits.append(lg[:, -1])
             hidden.append(h[:, -1])
