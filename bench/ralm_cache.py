@@ -16,8 +16,10 @@ TTFT is a request's own latency, not a batch's.
 
 Configurations, each with its own cache, take turns on every request (so load that drifts hits them all):
 ``off`` (the plain decoder: one prefill pass over retrieved text and prompt), ``segmented`` (the cache's
-decoder keeping nothing: the exact cache-off reference its outputs are compared with, bit for bit), and
-LRU / PGDSF at each ``--budget-mb``. Figures are measured (wall clock on this machine; load average
+decoder keeping nothing, one forward pass per placed chunk: the exact cache-off reference the others'
+outputs are compared with, bit for bit), ``fused`` (keeping nothing, the missing chunks and the prompt in
+one pass where that is exact -- what a miss costs the caches below), and LRU / PGDSF at each
+``--budget-mb``. Figures are measured (wall clock on this machine; load average
 before and after in the result); ``same_tokens`` says whether a configuration generated exactly the
 tokens of ``segmented`` on every request.
 
@@ -41,6 +43,7 @@ from ivfpq.errors import HwragError
 from .table import format_table
 
 log = logging.getLogger(__name__)
+REFERENCES = ("off", "segmented", "fused")  # the configurations without a budget
 
 
 @dataclass
@@ -93,7 +96,7 @@ def _configs(c: RalmCacheConfig) -> list[tuple[str, str, float]]:
     """(name, policy, budget MB) of every configuration; policy 'off' / 'segmented' for the references."""
     from llm_client.defaults import KV_CACHE_MB
 
-    out = [("off", "off", 0.0), ("segmented", "segmented", 0.0)]
+    out = [("off", "off", 0.0), ("segmented", "segmented", 0.0), ("fused", "fused", 0.0)]
     for mb in sorted({b or KV_CACHE_MB for b in c.budgets_mb}):
         out += [(f"{p} {mb:g} MB", p, mb) for p in c.policies]
     return out
@@ -148,14 +151,14 @@ def run(cfg: RalmCacheConfig | None = None, lm=None, stores: dict | None = None)
     with service(stores, "cpu", c.shards, "process") as retriever:
         cos = {}
         for name, policy, mb in configs:
-            cache = None if policy == "off" else KnowledgeCache(0 if policy == "segmented" else int(mb * 2**20),
-                                                                  "lru" if policy == "segmented" else policy)
+            cache = (None if policy == "off" else KnowledgeCache(0, "lru", fused=policy == "fused")
+                     if policy in REFERENCES else KnowledgeCache(int(mb * 2**20), policy))
             cos[name] = InferenceCoordinator(lm, retriever, stores=stores, kv_cache=cache)
-        for co in (cos["off"], cos["segmented"]):
+        for co in (cos["off"], cos["segmented"], cos["fused"]):
             co.generate(["Warm-up: the encoder, the channels and the kernels."], gen)
         for i in warm:  # the caches' steady state: the same distribution, before the measured stretch
             for name, policy, _ in configs:
-                if policy not in ("off", "segmented"):
+                if policy not in REFERENCES:
                     cos[name].generate([pool[i]], gen)
         for co in cos.values():
             if co.kv_cache is not None:
@@ -181,7 +184,7 @@ def run(cfg: RalmCacheConfig | None = None, lm=None, stores: dict | None = None)
     rows = []
     for name, policy, mb in configs:
         p, cache = per[name], cos[name].kv_cache
-        st = cache.stats.as_dict() if cache is not None and policy != "segmented" else {}
+        st = cache.stats.as_dict() if cache is not None and policy not in REFERENCES else {}
         rows.append({
             "config": name, "policy": policy, "budget_mb": mb,
             "ttft_mean_s": statistics.fmean(p["ttft"]), "ttft_median_s": statistics.median(p["ttft"]),
@@ -190,6 +193,7 @@ def run(cfg: RalmCacheConfig | None = None, lm=None, stores: dict | None = None)
             "token_hit_rate": st.get("token_hit_rate"), "full_hit_rate":
                 st["full_hits"] / st["lookups"] if st.get("lookups") else None,
             "evictions": st.get("evictions"), "peak_mb": st["peak_bytes"] / 2**20 if st else None,
+            "fused_prefills": cache.stats.fused if cache is not None else None,
             "same_tokens": None if policy in ("off", "segmented") else p["same"]})
     off = rows[0]["ttft_mean_s"]
     for row in rows:
@@ -217,9 +221,9 @@ def _cpu_name() -> str:
 
 def table(result: dict) -> str:
     cols = ["config", "ttft_mean_s", "ttft_median_s", "ttft_p90_s", "ttft_speedup_vs_off", "tokens_per_s",
-            "token_hit_rate", "full_hit_rate", "evictions", "peak_mb", "same_tokens"]
+            "token_hit_rate", "full_hit_rate", "evictions", "peak_mb", "fused_prefills", "same_tokens"]
     heads = ["config", "TTFT mean s", "median s", "p90 s", "vs off", "tok/s", "token hit", "full hit",
-             "evictions", "peak MB", "bitwise"]
+             "evictions", "peak MB", "fused passes", "bitwise"]
     s, su, m = result["stream"], result["setup"], result["machine"]
     head = (f"chunk RALM with the KV knowledge cache (measured, wall clock; {su['model']} {su['dtype']} on "
             f"{su['device']}, {m['cpu']}, load {m['loadavg_before'][0]:.1f} -> {m['loadavg_after'][0]:.1f})\n"
@@ -238,11 +242,12 @@ def write_report(result: dict, out: Path) -> list[Path]:
     j = out / "ralm_cache.json"
     j.write_text(json.dumps(result, indent=1, default=float))
     rows = result["rows"]
-    budgets = sorted({r["budget_mb"] for r in rows if r["policy"] not in ("off", "segmented")})
+    budgets = sorted({r["budget_mb"] for r in rows if r["policy"] not in REFERENCES})
     series = {p: (budgets, [next(r["ttft_mean_s"] for r in rows if r["policy"] == p and r["budget_mb"] == b)
                             for b in budgets])
-              for p in dict.fromkeys(r["policy"] for r in rows if r["policy"] not in ("off", "segmented"))}
-    for ref, label in (("off", "off (one-pass prefill, no cache)"), ("segmented", "segmented prefill, nothing kept")):
+              for p in dict.fromkeys(r["policy"] for r in rows if r["policy"] not in REFERENCES)}
+    for ref, label in (("off", "off (one-pass prefill, no cache)"), ("segmented", "segmented prefill, nothing kept"),
+                       ("fused", "fused prefill, nothing kept")):
         series[label] = (budgets, [next(r["ttft_mean_s"] for r in rows if r["policy"] == ref)] * len(budgets))
     s, m = result["stream"], result["machine"]
     png = line_plot(series, out / "ralm_cache_ttft.png", "chunk RALM: mean time to first token vs KV cache budget",
