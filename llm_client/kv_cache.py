@@ -8,13 +8,24 @@ that make a KV state reusable exactly -- and below it one node per placed chunk,
 digest of the chunk's tokens), holding the KV of that chunk's tokens *given its ancestors* (the chunks
 placed before it). A request whose placed chunks share a prefix with the tree computes only the rest.
 
-Exactness. The cache-off reference is :class:`KnowledgeDecoder` with ``cache=None``: the same
-segmented prefill (one forward pass per placed chunk over the KV of the chunks before it, then the
-context over all of them) that keeps nothing. With a cache, a hit hands the stored tensor -- the very
-bytes an earlier request computed with the same kernels, shapes and inputs -- where the reference
-computes it again, so logits and tokens are equal bit for bit (tested on SmolLM2). Against the
-one-pass prefill of the plain decoder the segmented pass differs by rounding (other matrix shapes):
-measured max |logit difference| on SmolLM2 2.7e-5 in float32, 0.3 in bfloat16; see the tests.
+Exactness. The cache-off reference is :func:`prefill` with ``fused=False`` and no cache (the
+segmented prefill: one forward pass per placed chunk over the KV of the chunks before it, then the
+context over all of them; ``KnowledgeCache(0, fused=False)``). With a cache, a hit hands the stored
+tensor -- the very bytes an earlier request computed with the same kernels, shapes and inputs -- where
+the reference computes it again, so logits and tokens are equal bit for bit (tested on SmolLM2).
+Against the one-pass prefill of the plain decoder the segmented pass differs by rounding (other matrix
+shapes): measured max |logit difference| on SmolLM2 2.7e-5 in float32, 0.3 in bfloat16; see the tests.
+
+Misses in one pass (``fused``, the default). One forward per chunk re-runs every layer's kernels per
+chunk, so a miss cost ~1.4x the one-pass prefill. The fused pass computes all missing chunks and the
+context in one forward: the linear layers, norms and activations over all their rows at once, the
+attention segment by segment with the segmented pass's own calls (same query rows, keys up to the
+segment's end, same mask). That gives every token the reference's bits exactly when a row's product
+does not depend on the other rows computed with it; :func:`rows_invariant` probes that once per dtype
+and thread count on the model's own weights (bfloat16 here: yes; float32: no, so float32 stays
+segmented), and parts of one token (matrix-vector products) are never fused. Tested bit for bit
+against HF's own forward per chunk (``tests/llm_client/test_kv_cache.py``), and every bench request is
+checked against the segmented reference.
 
 Every hit is checked before use: the node's tokens and start position equal the request's, its tensor
 has the model's layer/head shape and dtype, and (``verify``) its CRC-32 equals the one taken at
