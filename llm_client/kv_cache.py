@@ -119,13 +119,15 @@ class Node:
 class KnowledgeCache:
     """``KnowledgeCache(budget_bytes, policy)``: see the module's text. Not thread-safe (one coordinator)."""
 
-    def __init__(self, budget_bytes: int, policy: str = "pgdsf", verify: bool = True, fused: bool = True):
+    def __init__(self, budget_bytes: int, policy: str = "pgdsf", verify: bool = True, fused: bool = True,
+                 order: bool = True):
         if policy not in POLICIES:
             raise HwragError(f"KV cache policy {policy!r}; accepted: {', '.join(POLICIES)}")
         if budget_bytes < 0:
             raise HwragError(f"KV cache budget {budget_bytes} bytes; accepted: >= 0 (0: keep nothing)")
         self.budget, self.policy, self.verify = int(budget_bytes), policy, verify
         self.fused = fused  # misses computed in one forward pass where that is exact (see fused_ok)
+        self.order = order  # a batch's rows run in the prefix tree's order (KnowledgeDecoder.order)
         self.roots: dict[tuple, Node] = {}
         self.stats = CacheStats(budget_bytes=self.budget)
         self.clock = 0.0  # PGDSF's aging term
@@ -479,9 +481,9 @@ class KnowledgeDecoder:
         body, head = lm._body_and_head()
         if len(self.rows) != len(seqs):
             self.rows = [{"prev": None} for _ in seqs]
-        logits, hidden = [], []
-        for i, s in enumerate(seqs):
-            s = list(s)
+        logits, hidden = [None] * len(seqs), [None] * len(seqs)
+        for i in self.order(segments, len(seqs)):
+            s = list(seqs[i])
             segs = segments[i] if segments else []
             cut = sum(len(g.tokens) for g in segs)
             if len(s) > lm.block_size or [t for g in segs for t in g.tokens] != s[:cut]:
@@ -497,6 +499,15 @@ class KnowledgeDecoder:
             else:
                 lg, h, row["past"] = prefill(lm, self.cache, segs, s[cut:], fused=self.fused)
             row["prev"] = s
-            logits.append(lg[:, -1])
-            hidden.append(h[:, -1])
+            logits[i], hidden[i] = lg[:, -1], h[:, -1]
         return torch.cat(logits).float(), torch.cat(hidden).float()
+
+    def order(self, segments: list[list[Segment]] | None, n: int) -> list[int]:
+        """The order the rows run in: with a cache that orders (``KnowledgeCache.order``), sorted by their
+        placed chunks' keys -- the prefix tree's depth-first order, so rows sharing a prefix run one after
+        another and the prefix is computed once, by the first, and found by the rest before anything else
+        can evict it (cache-aware ordering of a batch, after RAGCache). Rows are independent, so the
+        order changes which work is reused, never a row's bits."""
+        if self.cache is None or not self.cache.order or not segments:
+            return list(range(n))
+        return sorted(range(n), key=lambda i: [g.key for g in segments[i]])

@@ -199,6 +199,27 @@ def test_smollm2_fused_pass_equals_segmented_pass_bit_for_bit(smollm2):
     assert on.stats.hit_segments > 0
 
 
+def test_ordered_batch_computes_a_shared_prefix_once_under_a_tight_budget(smollm2):
+    """A batch [A, B, A] where B's chunks share nothing with A's and the budget holds one request's chunks:
+    in the batch's order B evicts A before A comes again (no hit); in the prefix tree's order the two A
+    rows run together and the second hits. Logits and tokens are the same either way."""
+    from llm_client.kv_cache import KnowledgeCache, KnowledgeDecoder, Segment, kv_shape
+
+    tok = smollm2.tokenizer
+    seg = [Segment(i, tok.encode(p) + tok.encode("\n\n")) for i, p in enumerate(PASSAGES)]
+    rows = [[seg[0], seg[1]], [seg[2], seg[3]], [seg[0], seg[1]]]
+    ctx = tok.encode("In Python,")
+    seqs = [[t for g in r for t in g.tokens] + ctx for r in rows]
+    per_token = kv_shape(smollm2)[0] * 2 * kv_shape(smollm2)[2] * kv_shape(smollm2)[3] * smollm2.model.dtype.itemsize
+    budget = per_token * max(sum(len(g.tokens) for g in r) for r in rows)
+    out = {}
+    for order in (False, True):
+        c = KnowledgeCache(budget, "lru", order=order)
+        out[order] = (KnowledgeDecoder(smollm2, c).last(seqs, rows)[0], c.stats.full_hits, c.stats.evictions)
+    assert out[False][1] == 0 and out[True][1] == 1 and out[True][2] < out[False][2]
+    assert torch.equal(out[False][0], out[True][0])
+
+
 def test_a_model_failing_the_row_probe_is_never_fused(smollm2, monkeypatch):
     from llm_client.kv_cache import KnowledgeCache, Segment, prefill
 
