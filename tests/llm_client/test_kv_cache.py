@@ -273,26 +273,27 @@ def chunk_retriever(chunk_store):
 @pytest.mark.slow
 def test_smollm2_chunk_mode_through_the_service_bit_for_bit(smollm2, chunk_retriever):
     """Chunk RALM through a real local service: generation (a batch with a repeated prompt, then the same
-    batch again) and chunk-mode perplexity with the cache equal the cache-off run of the same kernels bit
-    for bit, and the repeats hit."""
+    batch again) and chunk-mode perplexity with the cache (fused misses) equal the cache-off run of the
+    segmented prefill bit for bit, and the repeats hit."""
     from llm_client.inference_coordinator import GenerationConfig, InferenceCoordinator
     from llm_client.evaluate import EvalConfig, heldout_tokens, perplexity
-    from llm_client.kv_cache import KnowledgeCache
+    from llm_client.kv_cache import KnowledgeCache, fused_ok
 
     r, stores = chunk_retriever
     prompts = ["A list in Python", "The with statement", "A list in Python"]
     cfg = GenerationConfig(mode="chunk", max_new_tokens=4, sub_batches=2)
     cache = KnowledgeCache(256 << 20, "lru")
     on = InferenceCoordinator(smollm2, r, stores=stores, kv_cache=cache)
-    off = InferenceCoordinator(smollm2, r, stores=stores, kv_cache=KnowledgeCache(0))
+    off = InferenceCoordinator(smollm2, r, stores=stores, kv_cache=KnowledgeCache(0, fused=False))
     for _ in range(2):
         assert on.generate(prompts, cfg).tokens == off.generate(prompts, cfg).tokens
     assert cache.stats.full_hits >= 4 and cache.held_bytes() == cache.stats.bytes <= 256 << 20
     toks = heldout_tokens(smollm2, 300)
     ecfg = EvalConfig(mode="chunk", max_tokens=300, window=128, stride=64)
     a = perplexity(smollm2, toks, ecfg, r, progress=False, kv_cache=KnowledgeCache(256 << 20))
-    b = perplexity(smollm2, toks, ecfg, r, progress=False, kv_cache=KnowledgeCache(0))
+    b = perplexity(smollm2, toks, ecfg, r, progress=False, kv_cache=KnowledgeCache(0, fused=False))
     assert a["nll_per_token"] == b["nll_per_token"] and a["kv_cache"]["inserts"] > 0
+    assert a["kv_cache"]["fused"] > 0 or not fused_ok(smollm2)  # scored through the fused pass
 
 
 # ---- the benchmark ----------------------------------------------------------------------------------
