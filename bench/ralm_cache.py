@@ -13,8 +13,8 @@ passages where their queries are close, so the passages' popularity is skewed th
 states the skew actually produced (share of requests to the top 10 % of the pool, share of retrieved
 passages that are the top 10 % of those seen). Requests arrive one at a time (``--batch`` 1, one
 sub-batch): TTFT is a request's own latency. With ``--batch`` N, N consecutive requests of the stream
-go in one call (a batch window; TTFT is the batch's), and every cache also runs a twin that keeps the
-batch's order instead of the prefix tree's (cache-aware ordering, ``KnowledgeCache(order=...)``).
+go in one call (a batch window; TTFT is the batch's), and every cache also runs a twin that runs the
+batch's rows in the prefix tree's order (cache-aware ordering, ``KnowledgeCache(order=True)``).
 
 Configurations, each with its own cache, take turns on every request (so load that drifts hits them all):
 ``off`` (the plain decoder: one prefill pass over retrieved text and prompt), ``segmented`` (the cache's
@@ -64,7 +64,7 @@ class RalmCacheConfig:
     prompts: str | None = None  # a file of prompts, one a line (default: held-out documents' openings)
     shards: int = 2
     threads: int = 1
-    batch: int = 1  # prompts per generate call (a batch window); > 1 adds each cache's batch-order twin
+    batch: int = 1  # prompts per generate call (a batch window); > 1 adds each cache's tree-order twin
     out: str = "report/bench"
 
     def check(self) -> None:
@@ -97,15 +97,16 @@ def _pool(c: RalmCacheConfig) -> list[str]:
 
 def _configs(c: RalmCacheConfig) -> list[tuple[str, str, float, bool]]:
     """(name, policy, budget MB, ordered) of every configuration; policy 'off' / 'segmented' / 'fused' for
-    the references. With ``--batch`` > 1 every cache also runs a twin that keeps the batch's order."""
+    the references. With ``--batch`` > 1 every cache (batch order, the default) also runs a twin in the
+    prefix tree's order."""
     from llm_client.defaults import KV_CACHE_MB
 
     out = [("off", "off", 0.0, False), ("segmented", "segmented", 0.0, False), ("fused", "fused", 0.0, False)]
     for mb in sorted({b or KV_CACHE_MB for b in c.budgets_mb}):
         for p in c.policies:
-            out.append((f"{p} {mb:g} MB", p, mb, True))
+            out.append((f"{p} {mb:g} MB", p, mb, False))
             if c.batch > 1:
-                out.append((f"{p} {mb:g} MB, batch order", p, mb, False))
+                out.append((f"{p} {mb:g} MB, tree order", p, mb, True))
     return out
 
 
@@ -269,7 +270,7 @@ def write_report(result: dict, out: Path) -> list[Path]:
     j.write_text(json.dumps(result, indent=1, default=float))
     rows = result["rows"]
     budgets = sorted({r["budget_mb"] for r in rows if r["policy"] not in REFERENCES})
-    label = lambda r: r["policy"] + ("" if r.get("ordered", True) else ", batch order")  # noqa: E731
+    label = lambda r: r["policy"] + (", tree order" if r.get("ordered") else "")  # noqa: E731
     series = {k: (budgets, [next(r["ttft_mean_s"] for r in rows if label(r) == k and r["budget_mb"] == b)
                             for b in budgets])
               for k in dict.fromkeys(label(r) for r in rows if r["policy"] not in REFERENCES)}
@@ -307,8 +308,8 @@ def add_arguments(p: argparse.ArgumentParser, out_type=str) -> None:
     p.add_argument("--shards", type=int, default=d.shards, help=f"memory nodes of the chunk store (default {d.shards})")
     p.add_argument("--threads", type=int, default=d.threads, help=f"torch/faiss threads (default {d.threads})")
     p.add_argument("--batch", type=int, default=d.batch,
-                   help=f"prompts per batch (TTFT is then the batch's); > 1 also runs every cache keeping the "
-                        f"batch's order beside the prefix tree's order (default {d.batch})")
+                   help=f"prompts per batch (TTFT is then the batch's); > 1 also runs every cache in the prefix "
+                        f"tree's order beside the batch's (default {d.batch})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--out", default=d.out, type=out_type, help=f"directory for JSON and PNG (default {d.out})")
 

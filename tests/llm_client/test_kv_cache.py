@@ -341,8 +341,8 @@ def test_bench_runs_end_to_end_with_bitwise_check(smollm2, chunk_store, tmp_path
     cfg = RalmCacheConfig(requests=4, warmup=2, pool=2, budgets_mb=(4.0,), new_tokens=2, shards=1,
                           prompts=str(prompts), batch=2)
     res = run(cfg, lm=smollm2, stores={"chunk": chunk_store})
-    assert [r["config"] for r in res["rows"]] == ["off", "segmented", "fused", "lru 4 MB", "lru 4 MB, batch order",
-                                                  "pgdsf 4 MB", "pgdsf 4 MB, batch order"]
+    assert [r["config"] for r in res["rows"]] == ["off", "segmented", "fused", "lru 4 MB", "lru 4 MB, tree order",
+                                                  "pgdsf 4 MB", "pgdsf 4 MB, tree order"]
     assert res["rows"][2]["same_tokens"] is True
     for r in res["rows"][3:]:
         assert r["same_tokens"] is True and r["peak_mb"] <= 4 and 0 <= r["token_hit_rate"] <= 1
