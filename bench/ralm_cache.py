@@ -11,13 +11,17 @@ steeper), and RAGCache (Jin et al., 2024, §3) reports retrieval of a small shar
 requests. A prompt retrieves the same passages each time it recurs, and different prompts share
 passages where their queries are close, so the passages' popularity is skewed the same way; the result
 states the skew actually produced (share of requests to the top 10 % of the pool, share of retrieved
-passages that are the top 10 % of those seen). Requests arrive one at a time (batch 1, one sub-batch):
-TTFT is a request's own latency, not a batch's.
+passages that are the top 10 % of those seen). Requests arrive one at a time (``--batch`` 1, one
+sub-batch): TTFT is a request's own latency. With ``--batch`` N, N consecutive requests of the stream
+go in one call (a batch window; TTFT is the batch's), and every cache also runs a twin that runs the
+batch's rows in the prefix tree's order (cache-aware ordering, ``KnowledgeCache(order=True)``).
 
 Configurations, each with its own cache, take turns on every request (so load that drifts hits them all):
 ``off`` (the plain decoder: one prefill pass over retrieved text and prompt), ``segmented`` (the cache's
-decoder keeping nothing: the exact cache-off reference its outputs are compared with, bit for bit), and
-LRU / PGDSF at each ``--budget-mb``. Figures are measured (wall clock on this machine; load average
+decoder keeping nothing, one forward pass per placed chunk: the exact cache-off reference the others'
+outputs are compared with, bit for bit), ``fused`` (keeping nothing, the missing chunks and the prompt in
+one pass where that is exact -- what a miss costs the caches below), and LRU / PGDSF at each
+``--budget-mb``. Figures are measured (wall clock on this machine; load average
 before and after in the result); ``same_tokens`` says whether a configuration generated exactly the
 tokens of ``segmented`` on every request.
 
@@ -41,6 +45,7 @@ from ivfpq.errors import HwragError
 from .table import format_table
 
 log = logging.getLogger(__name__)
+REFERENCES = ("off", "segmented", "fused")  # the configurations without a budget
 
 
 @dataclass
@@ -59,11 +64,12 @@ class RalmCacheConfig:
     prompts: str | None = None  # a file of prompts, one a line (default: held-out documents' openings)
     shards: int = 2
     threads: int = 1
+    batch: int = 1  # prompts per generate call (a batch window); > 1 adds each cache's tree-order twin
     out: str = "report/bench"
 
     def check(self) -> None:
-        if self.requests < 1 or self.pool < 1 or self.new_tokens < 1 or self.zipf < 0 or self.warmup < 0:
-            raise HwragError("--requests, --pool and --new-tokens must be >= 1, --warmup and --zipf >= 0")
+        if min(self.requests, self.pool, self.new_tokens, self.batch) < 1 or self.zipf < 0 or self.warmup < 0:
+            raise HwragError("--requests, --pool, --new-tokens and --batch must be >= 1, --warmup and --zipf >= 0")
         if any(b < 0 for b in self.budgets_mb) or not self.budgets_mb:
             raise HwragError("--budget-mb takes sizes in MB >= 0 (0: the default budget)")
 
@@ -89,13 +95,18 @@ def _pool(c: RalmCacheConfig) -> list[str]:
     return lines[:c.pool]
 
 
-def _configs(c: RalmCacheConfig) -> list[tuple[str, str, float]]:
-    """(name, policy, budget MB) of every configuration; policy 'off' / 'segmented' for the references."""
+def _configs(c: RalmCacheConfig) -> list[tuple[str, str, float, bool]]:
+    """(name, policy, budget MB, ordered) of every configuration; policy 'off' / 'segmented' / 'fused' for
+    the references. With ``--batch`` > 1 every cache (batch order, the default) also runs a twin in the
+    prefix tree's order."""
     from llm_client.defaults import KV_CACHE_MB
 
-    out = [("off", "off", 0.0), ("segmented", "segmented", 0.0)]
+    out = [("off", "off", 0.0, False), ("segmented", "segmented", 0.0, False), ("fused", "fused", 0.0, False)]
     for mb in sorted({b or KV_CACHE_MB for b in c.budgets_mb}):
-        out += [(f"{p} {mb:g} MB", p, mb) for p in c.policies]
+        for p in c.policies:
+            out.append((f"{p} {mb:g} MB", p, mb, False))
+            if c.batch > 1:
+                out.append((f"{p} {mb:g} MB, tree order", p, mb, True))
     return out
 
 
@@ -122,12 +133,67 @@ def _skew(stream: list[int], pool: int, passages: list[list[int]]) -> dict:
             "retrievals_of_top10pct_passages": sum(counts[:k]) / max(1, sum(counts))}
 
 
+def _coordinators(configs, lm, retriever, stores) -> dict:
+    from llm_client.inference_coordinator import InferenceCoordinator
+    from llm_client.kv_cache import KnowledgeCache
+
+    cos = {}
+    for name, policy, mb, ordered in configs:
+        cache = (None if policy == "off" else KnowledgeCache(0, "lru", fused=policy == "fused")
+                 if policy in REFERENCES else KnowledgeCache(int(mb * 2**20), policy, order=ordered))
+        cos[name] = InferenceCoordinator(lm, retriever, stores=stores, kv_cache=cache)
+    return cos
+
+
+def _measure(cos: dict, configs, windows: list[list[str]], gen) -> tuple[dict, list]:
+    """Every window (a batch of prompts) through every configuration in turn: per configuration the TTFT
+    and wall time of each window, tokens generated and whether they equal ``segmented``'s."""
+    per = {name: {"ttft": [], "wall": [], "tokens": 0, "same": True} for name, *_ in configs}
+    passages, t0 = [], time.perf_counter()
+    for r, prompts in enumerate(windows):
+        ref = None
+        for name, *_ in configs:
+            res = cos[name].generate(prompts, gen)
+            s, p = res.summary(), per[name]
+            p["ttft"].append(s["ttft_s"])
+            p["wall"].append(s["wall_s"])
+            p["tokens"] += s["new_tokens"]
+            if name == "segmented":
+                ref = res.tokens
+                passages += [[h["id"] for h in tr[0]["hits"]] for tr in res.retrievals]
+            elif name != "off":
+                p["same"] = p["same"] and res.tokens == ref
+        if r % 20 == 19:
+            log.info("%d/%d windows, %.0f s", r + 1, len(windows), time.perf_counter() - t0)
+    return per, passages
+
+
+def _rows(configs, per: dict, cos: dict) -> list[dict]:
+    rows = []
+    for name, policy, mb, ordered in configs:
+        p, cache = per[name], cos[name].kv_cache
+        st = cache.stats.as_dict() if cache is not None and policy not in REFERENCES else {}
+        rows.append({
+            "config": name, "policy": policy, "budget_mb": mb, "ordered": ordered,
+            "ttft_mean_s": statistics.fmean(p["ttft"]), "ttft_median_s": statistics.median(p["ttft"]),
+            "ttft_p90_s": float(np.percentile(p["ttft"], 90)),
+            "tokens_per_s": p["tokens"] / sum(p["wall"]),
+            "token_hit_rate": st.get("token_hit_rate"), "full_hit_rate":
+                st["full_hits"] / st["lookups"] if st.get("lookups") else None,
+            "evictions": st.get("evictions"), "peak_mb": st["peak_bytes"] / 2**20 if st else None,
+            "fused_prefills": cache.stats.fused if cache is not None else None,
+            "same_tokens": None if policy in ("off", "segmented") else p["same"]})
+    off = rows[0]["ttft_mean_s"]
+    for row in rows:
+        row["ttft_speedup_vs_off"] = off / row["ttft_mean_s"]
+    return rows
+
+
 def run(cfg: RalmCacheConfig | None = None, lm=None, stores: dict | None = None) -> dict:
     import torch
     from ivfpq.threads import set_threads
-    from llm_client.inference_coordinator import GenerationConfig, InferenceCoordinator
+    from llm_client.inference_coordinator import GenerationConfig
     from llm_client.defaults import KV_CACHE_MB, REPETITION_PENALTY
-    from llm_client.kv_cache import KnowledgeCache
     from llm_client.loading import load_lm
 
     from .ralm_bench import service
@@ -141,62 +207,26 @@ def run(cfg: RalmCacheConfig | None = None, lm=None, stores: dict | None = None)
     pool = _pool(c)
     drawn = zipf_stream(c.warmup + c.requests, len(pool), c.zipf, c.seed)
     warm, stream = drawn[:c.warmup], drawn[c.warmup:]
+    windows = [[pool[i] for i in stream[j:j + c.batch]] for j in range(0, len(stream), c.batch)]
     gen = GenerationConfig(mode="chunk", max_new_tokens=c.new_tokens, sub_batches=1, seed=c.seed,
                            repetition_penalty=REPETITION_PENALTY)
     configs = _configs(c)
     load_before = os.getloadavg()
     with service(stores, "cpu", c.shards, "process") as retriever:
-        cos = {}
-        for name, policy, mb in configs:
-            cache = None if policy == "off" else KnowledgeCache(0 if policy == "segmented" else int(mb * 2**20),
-                                                                  "lru" if policy == "segmented" else policy)
-            cos[name] = InferenceCoordinator(lm, retriever, stores=stores, kv_cache=cache)
-        for co in (cos["off"], cos["segmented"]):
-            co.generate(["Warm-up: the encoder, the channels and the kernels."], gen)
-        for i in warm:  # the caches' steady state: the same distribution, before the measured stretch
-            for name, policy, _ in configs:
-                if policy not in ("off", "segmented"):
-                    cos[name].generate([pool[i]], gen)
+        cos = _coordinators(configs, lm, retriever, stores)
+        for name in REFERENCES:
+            cos[name].generate(["Warm-up: the encoder, the channels and the kernels."], gen)
+        for j in range(0, len(warm), c.batch):  # the caches' steady state: the same distribution, unmeasured
+            for name, policy, *_ in configs:
+                if policy not in REFERENCES:
+                    cos[name].generate([pool[i] for i in warm[j:j + c.batch]], gen)
         for co in cos.values():
             if co.kv_cache is not None:
                 co.kv_cache.reset_counters()
-        per = {name: {"ttft": [], "wall": [], "tokens": 0, "same": True} for name, _, _ in configs}
-        passages, t0 = [], time.perf_counter()
-        for r, i in enumerate(stream):
-            ref = None
-            for name, _, _ in configs:
-                res = cos[name].generate([pool[i]], gen)
-                s = res.summary()
-                p = per[name]
-                p["ttft"].append(s["ttft_s"])
-                p["wall"].append(s["wall_s"])
-                p["tokens"] += s["new_tokens"]
-                if name == "segmented":
-                    ref = res.tokens
-                    passages.append([h["id"] for h in res.retrievals[0][0]["hits"]])
-                elif name != "off":
-                    p["same"] = p["same"] and res.tokens == ref
-            if r % 20 == 19:
-                log.info("%d/%d requests, %.0f s", r + 1, len(stream), time.perf_counter() - t0)
-    rows = []
-    for name, policy, mb in configs:
-        p, cache = per[name], cos[name].kv_cache
-        st = cache.stats.as_dict() if cache is not None and policy != "segmented" else {}
-        rows.append({
-            "config": name, "policy": policy, "budget_mb": mb,
-            "ttft_mean_s": statistics.fmean(p["ttft"]), "ttft_median_s": statistics.median(p["ttft"]),
-            "ttft_p90_s": float(np.percentile(p["ttft"], 90)),
-            "tokens_per_s": p["tokens"] / sum(p["wall"]),
-            "token_hit_rate": st.get("token_hit_rate"), "full_hit_rate":
-                st["full_hits"] / st["lookups"] if st.get("lookups") else None,
-            "evictions": st.get("evictions"), "peak_mb": st["peak_bytes"] / 2**20 if st else None,
-            "same_tokens": None if policy in ("off", "segmented") else p["same"]})
-    off = rows[0]["ttft_mean_s"]
-    for row in rows:
-        row["ttft_speedup_vs_off"] = off / row["ttft_mean_s"]
+        per, passages = _measure(cos, configs, windows, gen)
     return {"bench": "ralm-cache", "provenance": "measured (wall clock on this machine)",
             "stream": {"requests": c.requests, "warmup_requests": c.warmup, "pool": len(pool), "distribution": f"Zipf s={c.zipf:g}",
-                       **_skew(stream, len(pool), passages)},
+                       "batch": c.batch, **_skew(stream, len(pool), passages)},
             "setup": {"model": lm.name, "dtype": str(lm.dtype).replace("torch.", ""), "device": str(lm.device),
                       "new_tokens": c.new_tokens, "chunk_k": gen.chunk.k,
                       "max_prefix_tokens": gen.chunk.max_prefix_tokens, "default_budget_mb": KV_CACHE_MB,
@@ -205,7 +235,7 @@ def run(cfg: RalmCacheConfig | None = None, lm=None, stores: dict | None = None)
             "config": asdict(c),
             "machine": {"cpus": os.cpu_count(), "cpu": _cpu_name(), "loadavg_before": list(load_before),
                         "loadavg_after": list(os.getloadavg())},
-            "rows": rows}
+            "rows": _rows(configs, per, cos)}
 
 
 def _cpu_name() -> str:
@@ -217,13 +247,14 @@ def _cpu_name() -> str:
 
 def table(result: dict) -> str:
     cols = ["config", "ttft_mean_s", "ttft_median_s", "ttft_p90_s", "ttft_speedup_vs_off", "tokens_per_s",
-            "token_hit_rate", "full_hit_rate", "evictions", "peak_mb", "same_tokens"]
+            "token_hit_rate", "full_hit_rate", "evictions", "peak_mb", "fused_prefills", "same_tokens"]
     heads = ["config", "TTFT mean s", "median s", "p90 s", "vs off", "tok/s", "token hit", "full hit",
-             "evictions", "peak MB", "bitwise"]
+             "evictions", "peak MB", "fused passes", "bitwise"]
     s, su, m = result["stream"], result["setup"], result["machine"]
     head = (f"chunk RALM with the KV knowledge cache (measured, wall clock; {su['model']} {su['dtype']} on "
             f"{su['device']}, {m['cpu']}, load {m['loadavg_before'][0]:.1f} -> {m['loadavg_after'][0]:.1f})\n"
-            f"stream: {s['requests']} requests measured after {s['warmup_requests']} of warm-up, {s['distribution']} "
+            f"stream: {s['requests']} requests measured after {s['warmup_requests']} of warm-up, "
+            f"{s.get('batch', 1)} per batch, {s['distribution']} "
             f"of {s['pool']} prompts "
             f"({s['distinct_prompts']} distinct; top 10 % of the pool = {s['requests_to_top10pct_prompts']:.0%} "
             f"of requests; top 10 % of passages = {s['retrievals_of_top10pct_passages']:.0%} of retrievals); "
@@ -238,11 +269,13 @@ def write_report(result: dict, out: Path) -> list[Path]:
     j = out / "ralm_cache.json"
     j.write_text(json.dumps(result, indent=1, default=float))
     rows = result["rows"]
-    budgets = sorted({r["budget_mb"] for r in rows if r["policy"] not in ("off", "segmented")})
-    series = {p: (budgets, [next(r["ttft_mean_s"] for r in rows if r["policy"] == p and r["budget_mb"] == b)
+    budgets = sorted({r["budget_mb"] for r in rows if r["policy"] not in REFERENCES})
+    label = lambda r: r["policy"] + (", tree order" if r.get("ordered") else "")  # noqa: E731
+    series = {k: (budgets, [next(r["ttft_mean_s"] for r in rows if label(r) == k and r["budget_mb"] == b)
                             for b in budgets])
-              for p in dict.fromkeys(r["policy"] for r in rows if r["policy"] not in ("off", "segmented"))}
-    for ref, label in (("off", "off (one-pass prefill, no cache)"), ("segmented", "segmented prefill, nothing kept")):
+              for k in dict.fromkeys(label(r) for r in rows if r["policy"] not in REFERENCES)}
+    for ref, label in (("off", "off (one-pass prefill, no cache)"), ("segmented", "segmented prefill, nothing kept"),
+                       ("fused", "fused prefill, nothing kept")):
         series[label] = (budgets, [next(r["ttft_mean_s"] for r in rows if r["policy"] == ref)] * len(budgets))
     s, m = result["stream"], result["machine"]
     png = line_plot(series, out / "ralm_cache_ttft.png", "chunk RALM: mean time to first token vs KV cache budget",
@@ -274,6 +307,9 @@ def add_arguments(p: argparse.ArgumentParser, out_type=str) -> None:
     p.add_argument("--seed", type=int, default=d.seed, help=f"stream seed (default {d.seed})")
     p.add_argument("--shards", type=int, default=d.shards, help=f"memory nodes of the chunk store (default {d.shards})")
     p.add_argument("--threads", type=int, default=d.threads, help=f"torch/faiss threads (default {d.threads})")
+    p.add_argument("--batch", type=int, default=d.batch,
+                   help=f"prompts per batch (TTFT is then the batch's); > 1 also runs every cache in the prefix "
+                        f"tree's order beside the batch's (default {d.batch})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--out", default=d.out, type=out_type, help=f"directory for JSON and PNG (default {d.out})")
 
@@ -286,7 +322,7 @@ def run_from_args(a) -> int:
         raise HwragError(f"--policies {a.policies!r}; accepted: a comma-separated subset of {', '.join(POLICIES)}")
     cfg = RalmCacheConfig(requests=a.requests, warmup=a.warmup, pool=a.pool, zipf=a.zipf, budgets_mb=tuple(a.budget_mb), policies=pol,
                           new_tokens=a.new_tokens, seed=a.seed, model=a.model, dtype=a.dtype, datastore=a.datastore,
-                          prompts=a.prompts, shards=a.shards, threads=a.threads, out=a.out)
+                          prompts=a.prompts, shards=a.shards, threads=a.threads, batch=a.batch, out=a.out)
     res = run(cfg)
     paths = write_report(res, Path(cfg.out))
     print(json.dumps(res, indent=1, default=float) if a.json else table(res))

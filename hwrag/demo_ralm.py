@@ -82,7 +82,7 @@ def kv_cache_ttft(co_for, mb: float, new_tokens: int = 4) -> dict:
     gen = GenerationConfig(mode="chunk", max_new_tokens=new_tokens, sub_batches=1, repetition_penalty=REPETITION_PENALTY)
     stream = zipf_stream(KV_STREAM, len(PROMPTS), 1.0, 0)
     cache = KnowledgeCache(int(mb * 2**20))
-    cos = {"off": co_for(None), "segmented": co_for(KnowledgeCache(0)), "on": co_for(cache)}
+    cos = {"off": co_for(None), "segmented": co_for(KnowledgeCache(0, fused=False)), "on": co_for(cache)}
     ttft = {k: [] for k in cos}
     toks = {k: [] for k in cos}
     for i in stream:

@@ -187,8 +187,8 @@ class InferenceCoordinator:
     """``InferenceCoordinator(lm, retriever, stores=stores).generate(prompts, GenerationConfig(mode="token"))``;
     ``stores`` ({kind: Datastore}) is needed for the hybrid chunk search (BM25 over the store's texts).
     ``kv_cache`` (a :class:`~llm_client.kv_cache.KnowledgeCache`, kept across ``generate`` calls) makes
-    chunk mode (raw completion) reuse the retrieved chunks' KV state; ``KnowledgeCache(0)`` runs the same
-    segmented prefill keeping nothing (the exact cache-off reference)."""
+    chunk mode (raw completion) reuse the retrieved chunks' KV state; ``KnowledgeCache(0, fused=False)``
+    runs the segmented prefill keeping nothing (the exact cache-off reference)."""
 
     def __init__(self, lm, retriever=None, encoder=None, stores: dict | None = None,
                  kv_cache: KnowledgeCache | None = None):

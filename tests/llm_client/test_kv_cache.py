@@ -157,14 +157,14 @@ def _greedy(lm, decoder, segs, context, steps):
 
 def test_smollm2_cache_on_equals_cache_off_bit_for_bit(smollm2):
     """Requests with repeated, partially shared and reordered retrievals: every logit and token with the
-    cache equals the cache-off run (the same segmented prefill keeping nothing) bit for bit, and the
-    repeats are served from the cache."""
-    from llm_client.kv_cache import KnowledgeCache, KnowledgeDecoder, Segment
+    cache (misses in one fused pass where exact) equals the cache-off run (the segmented prefill, one
+    forward per chunk, keeping nothing) bit for bit, and the repeats are served from the cache."""
+    from llm_client.kv_cache import KnowledgeCache, KnowledgeDecoder, Segment, fused_ok
 
     tok = smollm2.tokenizer
     seg = [Segment(i, tok.encode(p) + tok.encode("\n\n")) for i, p in enumerate(PASSAGES)]
     requests = [([0, 1], "In Python,"), ([0, 1], "A short example:"), ([0, 2], "In Python,"), ([1, 0], "Note")]
-    on, off = KnowledgeCache(64 << 20), KnowledgeCache(0)
+    on, off = KnowledgeCache(64 << 20), KnowledgeCache(0, fused=False)
     for ids, prompt in requests:
         segs = [seg[i] for i in ids]
         a = _greedy(smollm2, KnowledgeDecoder(smollm2, on), segs, tok.encode(prompt), 3)
@@ -172,7 +172,62 @@ def test_smollm2_cache_on_equals_cache_off_bit_for_bit(smollm2):
         assert a[0] == b[0] and torch.equal(a[1], b[1]), (ids, prompt)
     s = on.stats
     assert (s.full_hits, s.hit_segments, s.miss_segments) == (1, 3, 5)  # [0,1] again; [0] of [0,2]
-    assert off.stats.hit_tokens == 0 and off.held_bytes() == 0
+    assert off.stats.hit_tokens == 0 and off.held_bytes() == 0 and off.stats.fused == 0
+    assert s.fused >= 2 or not fused_ok(smollm2)  # requests with a miss (and no one-token part) ran fused
+
+
+def test_smollm2_fused_pass_equals_segmented_pass_bit_for_bit(smollm2):
+    """The fused pass (missing chunks and context in one forward) against the segmented pass (HF's own
+    forward per chunk, the oracle): logits of every context position, hidden states and the KV of every
+    position equal bit for bit over random chunk lengths (one-token chunks and contexts included: those
+    run segmented), cold and after partial hits; where the probe finds the model's products not
+    row-invariant, nothing is fused."""
+    from llm_client.kv_cache import KnowledgeCache, Segment, _new_kv, fused_ok, prefill
+
+    rng = random.Random(11)
+    chunks = {i: [rng.randrange(100, 40000) for _ in range(rng.choice([1, 2, 9, 40, 85]))] for i in range(6)}
+    on = KnowledgeCache(64 << 20)
+    for _ in range(7):
+        segs = [Segment(i, chunks[i]) for i in rng.sample(range(6), rng.randint(1, 3))]
+        tail = [rng.randrange(100, 40000) for _ in range(rng.choice([1, 3, 12]))]
+        a = prefill(smollm2, on, segs, tail, logits_last=len(tail))
+        b = prefill(smollm2, None, segs, tail, logits_last=len(tail), fused=False)
+        n = sum(len(s.tokens) for s in segs) + len(tail)
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+        assert torch.equal(_new_kv(a[2], 0, n), _new_kv(b[2], 0, n))
+    assert on.stats.fused >= 2 or not fused_ok(smollm2)
+    assert on.stats.hit_segments > 0
+
+
+def test_ordered_batch_computes_a_shared_prefix_once_under_a_tight_budget(smollm2):
+    """A batch [A, B, A] where B's chunks share nothing with A's and the budget holds one request's chunks:
+    in the batch's order B evicts A before A comes again (no hit); in the prefix tree's order the two A
+    rows run together and the second hits. Logits and tokens are the same either way."""
+    from llm_client.kv_cache import KnowledgeCache, KnowledgeDecoder, Segment, kv_shape
+
+    tok = smollm2.tokenizer
+    seg = [Segment(i, tok.encode(p) + tok.encode("\n\n")) for i, p in enumerate(PASSAGES)]
+    rows = [[seg[0], seg[1]], [seg[2], seg[3]], [seg[0], seg[1]]]
+    ctx = tok.encode("In Python,")
+    seqs = [[t for g in r for t in g.tokens] + ctx for r in rows]
+    per_token = kv_shape(smollm2)[0] * 2 * kv_shape(smollm2)[2] * kv_shape(smollm2)[3] * smollm2.model.dtype.itemsize
+    budget = per_token * max(sum(len(g.tokens) for g in r) for r in rows)
+    out = {}
+    for order in (False, True):
+        c = KnowledgeCache(budget, "lru", order=order)
+        out[order] = (KnowledgeDecoder(smollm2, c).last(seqs, rows)[0], c.stats.full_hits, c.stats.evictions)
+    assert out[False][1] == 0 and out[True][1] == 1 and out[True][2] < out[False][2]
+    assert torch.equal(out[False][0], out[True][0])
+
+
+def test_a_model_failing_the_row_probe_is_never_fused(smollm2, monkeypatch):
+    from llm_client.kv_cache import KnowledgeCache, Segment, prefill
+
+    monkeypatch.setitem(smollm2.__dict__, "_kv_rows_invariant",
+                        {(str(smollm2.dtype), torch.get_num_threads()): False})
+    c = KnowledgeCache(8 << 20)
+    prefill(smollm2, c, [Segment(0, [500, 501, 502])], [600, 601])
+    assert c.stats.fused == 0 and c.stats.inserts == 1
 
 
 @pytest.mark.slow
@@ -218,26 +273,27 @@ def chunk_retriever(chunk_store):
 @pytest.mark.slow
 def test_smollm2_chunk_mode_through_the_service_bit_for_bit(smollm2, chunk_retriever):
     """Chunk RALM through a real local service: generation (a batch with a repeated prompt, then the same
-    batch again) and chunk-mode perplexity with the cache equal the cache-off run of the same kernels bit
-    for bit, and the repeats hit."""
+    batch again) and chunk-mode perplexity with the cache (fused misses) equal the cache-off run of the
+    segmented prefill bit for bit, and the repeats hit."""
     from llm_client.inference_coordinator import GenerationConfig, InferenceCoordinator
     from llm_client.evaluate import EvalConfig, heldout_tokens, perplexity
-    from llm_client.kv_cache import KnowledgeCache
+    from llm_client.kv_cache import KnowledgeCache, fused_ok
 
     r, stores = chunk_retriever
     prompts = ["A list in Python", "The with statement", "A list in Python"]
     cfg = GenerationConfig(mode="chunk", max_new_tokens=4, sub_batches=2)
     cache = KnowledgeCache(256 << 20, "lru")
     on = InferenceCoordinator(smollm2, r, stores=stores, kv_cache=cache)
-    off = InferenceCoordinator(smollm2, r, stores=stores, kv_cache=KnowledgeCache(0))
+    off = InferenceCoordinator(smollm2, r, stores=stores, kv_cache=KnowledgeCache(0, fused=False))
     for _ in range(2):
         assert on.generate(prompts, cfg).tokens == off.generate(prompts, cfg).tokens
     assert cache.stats.full_hits >= 4 and cache.held_bytes() == cache.stats.bytes <= 256 << 20
     toks = heldout_tokens(smollm2, 300)
     ecfg = EvalConfig(mode="chunk", max_tokens=300, window=128, stride=64)
     a = perplexity(smollm2, toks, ecfg, r, progress=False, kv_cache=KnowledgeCache(256 << 20))
-    b = perplexity(smollm2, toks, ecfg, r, progress=False, kv_cache=KnowledgeCache(0))
+    b = perplexity(smollm2, toks, ecfg, r, progress=False, kv_cache=KnowledgeCache(0, fused=False))
     assert a["nll_per_token"] == b["nll_per_token"] and a["kv_cache"]["inserts"] > 0
+    assert a["kv_cache"]["fused"] > 0 or not fused_ok(smollm2)  # scored through the fused pass
 
 
 # ---- the benchmark ----------------------------------------------------------------------------------
@@ -282,11 +338,13 @@ def test_bench_runs_end_to_end_with_bitwise_check(smollm2, chunk_store, tmp_path
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("A list in Python\nThe with statement\n")
-    cfg = RalmCacheConfig(requests=3, warmup=1, pool=2, budgets_mb=(4.0,), new_tokens=2, shards=1,
-                          prompts=str(prompts))
+    cfg = RalmCacheConfig(requests=4, warmup=2, pool=2, budgets_mb=(4.0,), new_tokens=2, shards=1,
+                          prompts=str(prompts), batch=2)
     res = run(cfg, lm=smollm2, stores={"chunk": chunk_store})
-    assert [r["config"] for r in res["rows"]] == ["off", "segmented", "lru 4 MB", "pgdsf 4 MB"]
-    for r in res["rows"][2:]:
+    assert [r["config"] for r in res["rows"]] == ["off", "segmented", "fused", "lru 4 MB", "lru 4 MB, tree order",
+                                                  "pgdsf 4 MB", "pgdsf 4 MB, tree order"]
+    assert res["rows"][2]["same_tokens"] is True
+    for r in res["rows"][3:]:
         assert r["same_tokens"] is True and r["peak_mb"] <= 4 and 0 <= r["token_hit_rate"] <= 1
     assert all(r["ttft_mean_s"] > 0 and r["tokens_per_s"] > 0 for r in res["rows"])
     assert "measured" in res["provenance"] and "TTFT" in table(res)
