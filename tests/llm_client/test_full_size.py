@@ -9,6 +9,7 @@ from . import conftest
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the store's first build alone is ~12 min here, past the suite's 600 s default
 def test_full_size_knnlm_beats_the_plain_lm_by_ten_percent(monkeypatch):
     from llm_client.datastore import KnnStoreConfig, build_knn_store, to_serve
     from llm_client.evaluate import EvalConfig, heldout_tokens, perplexities, tune_knn
