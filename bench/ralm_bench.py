@@ -39,7 +39,7 @@ from pathlib import Path
 
 from ivfpq.errors import HwragError
 
-from .table import format_table
+from .table import format_table, print_result
 
 log = logging.getLogger(__name__)
 
@@ -379,8 +379,7 @@ def run_from_args(a) -> int:
     cfg = config_from_args(a)
     res = run(cfg)
     paths = write_report(res, Path(cfg.out))
-    print(json.dumps(res, indent=1, default=float) if a.json else table(res))
-    print("wrote " + ", ".join(map(str, paths)), file=sys.stderr)
+    print_result(res, paths, a.json, table)
     return 0
 
 

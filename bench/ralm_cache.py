@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from ivfpq.errors import HwragError
 
-from .table import format_table
+from .table import format_table, print_result
 
 log = logging.getLogger(__name__)
 REFERENCES = ("off", "segmented", "fused")  # the configurations without a budget
@@ -325,8 +325,7 @@ def run_from_args(a) -> int:
                           prompts=a.prompts, shards=a.shards, threads=a.threads, batch=a.batch, out=a.out)
     res = run(cfg)
     paths = write_report(res, Path(cfg.out))
-    print(json.dumps(res, indent=1, default=float) if a.json else table(res))
-    print("wrote " + ", ".join(map(str, paths)), file=sys.stderr)
+    print_result(res, paths, a.json, table)
     return 0
 
 

@@ -22,3 +22,12 @@ def format_table(rows: list[dict], cols: list[str] | None = None, headers: list[
     w = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(heads)]
     line = lambda xs: "  ".join(x.rjust(w[i]) if i else x.ljust(w[i]) for i, x in enumerate(xs))
     return "\n".join([line(heads), line(["-" * x for x in w])] + [line(r) for r in cells])
+
+
+def print_result(result: dict, paths, as_json: bool, table) -> None:
+    """A benchmark's result on stdout (its JSON, or ``table(result)``) and the files it wrote on stderr."""
+    import json
+    import sys
+
+    print(json.dumps(result, indent=1, default=float) if as_json else table(result))
+    print("wrote " + ", ".join(map(str, paths)), file=sys.stderr)
