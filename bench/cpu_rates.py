@@ -252,7 +252,43 @@ def measure_tcp(pairs=((64, 64), (1024, 64), (16_960, 64), (64, 1344), (65_536, 
             "samples": [{"bytes_out": S, "bytes_back": R, "round_trip_s": t} for S, R, t in rows]}
 
 
-def run(quick: bool = False) -> dict:
+def median_of_runs(runs: list):
+    """Runs of one measurement merged: every number the median over the runs (lists and dicts element by
+    element, other values the first run's); beside each number of a shape (a dict of numbers) its range over
+    the runs as ``<name>_range`` = [min, max], so the spread is kept with the figure."""
+    v0 = runs[0]
+    if all(r == v0 for r in runs[1:]):
+        return v0                          # the same in every run (a shape's D and M, a version)
+    if isinstance(v0, dict):
+        out = {k: median_of_runs([r[k] for r in runs]) for k in v0}
+        if len(runs) > 1:
+            for k, v in v0.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and "cycles" in k:
+                    out[f"{k}_range"] = [float(min(r[k] for r in runs)), float(max(r[k] for r in runs))]
+        return out
+    if isinstance(v0, (list, tuple)) and all(len(r) == len(v0) for r in runs):
+        return [median_of_runs([r[i] for r in runs]) for i in range(len(v0))]
+    if isinstance(v0, (int, float)) and not isinstance(v0, bool):
+        return float(np.median([float(r) for r in runs]))
+    return v0
+
+
+def run(quick: bool = False, repeats: int = 1) -> dict:
+    """The whole measurement ``repeats`` times, merged by :func:`median_of_runs` (on a virtual machine one
+    run's per-query and per-list costs move by 2x between runs minutes apart; the per-code costs by a few %)."""
+    if repeats < 1:
+        from ivfpq.errors import HwragError
+
+        raise HwragError(f"--repeats {repeats}: must be at least 1")
+    runs = [run_once(quick) for _ in range(repeats)]
+    out = median_of_runs(runs)
+    out["repeats"] = repeats
+    out["command"] = "python -m bench.cpu_rates" + (" --quick" if quick else "") + (f" --repeats {repeats}" if repeats > 1 else "")
+    out["load_average_before"], out["load_average_after"] = runs[0]["load_average_before"], runs[-1]["load_average_after"]
+    return out
+
+
+def run_once(quick: bool = False) -> dict:
     from ivfpq.threads import set_threads
     import faiss
 
@@ -303,12 +339,13 @@ def write_rates(res: dict, directory: Path) -> Path:
 
     f = RatesFile.for_this_machine(cpu_identity(), directory)
     la, ghz = res["load_average_before"], res["clock_ghz"]
+    n = {"repeats": res.get("repeats", 1)}   # each figure the median of this many whole runs
     f.put("faiss_scan", {"faiss": res["faiss"], "faiss_simd_level": res["faiss_simd_level"], "figures": res["figures"],
-                         "shapes": res["scan"]}, res["command"], la, ghz)
-    f.put("faiss_scan_cold", {"shapes": res["scan_cold"]}, res["command"], la, ghz)
-    f.put("flat_select", {"shapes": res["select"]}, res["command"], la, ghz)
-    f.put("tcp", res["tcp"], res["command"], la, ghz)
-    f.put("host", res["host"], res["command"], la, ghz)
+                         "shapes": res["scan"], **n}, res["command"], la, ghz)
+    f.put("faiss_scan_cold", {"shapes": res["scan_cold"], **n}, res["command"], la, ghz)
+    f.put("flat_select", {"shapes": res["select"], **n}, res["command"], la, ghz)
+    f.put("tcp", {**res["tcp"], **n}, res["command"], la, ghz)
+    f.put("host", {**res["host"], **n}, res["command"], la, ghz)
     return f.save(directory)
 
 
@@ -320,18 +357,27 @@ def main(argv=None) -> int:
                     help="folder of measured-rates files; this machine's file of today gets the sections "
                          "(default: %(default)s)")
     ap.add_argument("--quick", action="store_true", help="fewer lengths and shapes (a smoke run; default: off)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="whole measurements, each figure stored as their median with its range (default: %(default)s)")
     args = ap.parse_args(argv)
     return run_command(lambda: _measure_and_write(args))
 
 
+def _range(shape: dict, key: str) -> str:
+    lo, hi = shape[f"{key}_range"]
+    return f"{lo:.4g}-{hi:.4g}"
+
+
 def _measure_and_write(args) -> int:
-    res = run(args.quick)
+    res = run(args.quick, args.repeats)
     out = write_rates(res, Path(args.out_dir))
     print(f"wrote {out}")
     print(json.dumps({k: res[k] for k in ("clock_ghz", "load_average_before", "load_average_after")}))
     for s in res["scan"]:
         print(f"scan D={s['d']} M={s['M']}: {s['query_cycles']:.0f} cyc/query + {s['list_cycles']:.0f} cyc/list "
-              f"+ {s['code_cycles']:.2f} cyc/code (fit error {s['fit_max_rel_error']:.1%})")
+              f"+ {s['code_cycles']:.2f} cyc/code (fit error {s['fit_max_rel_error']:.1%})"
+              + (f"; over {res['repeats']} runs query {_range(s, 'query_cycles')}, list {_range(s, 'list_cycles')}, "
+                 f"code {_range(s, 'code_cycles')}" if res.get("repeats", 1) > 1 else ""))
     for s in res["scan_cold"]:
         print(f"scan cold D={s['d']} M={s['M']}: {s['list_cycles']:.0f} cyc/list + {s['code_cycles']:.2f} cyc/code")
     for s in res["select"]:

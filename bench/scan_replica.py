@@ -1,6 +1,6 @@
 """Time the scalar IVF-PQ table scan that Chameleon's CPU baseline ran (faiss 1.7.2), over M, on this core.
 
-    python -m bench.scan_replica [--out-dir hwsim/data/rates] [--quick]
+    python -m bench.scan_replica [--out-dir hwsim/data/rates] [--quick] [--compare [CORE]]
 
 faiss 1.7.2's ``IndexIVFPQ`` scans a list with precomputed tables in ``scan_list_with_table``: per code one
 float accumulator and M dependent adds of table entries (no SIMD: the add chain cannot be vectorised
@@ -123,6 +123,25 @@ def measure(ghz: float, quick: bool = False) -> dict:
             "sweep": rows}
 
 
+def print_cross_host(directory: Path, target: str) -> int:
+    """The cross-host check (:func:`hwsim.scan_transfer.cross_host`) of the stored sweeps, as a table."""
+    from hwsim import scan_transfer as st
+    from hwsim.rates import RatesFile
+
+    st.get(target)
+    rows = st.cross_host([RatesFile.load(p) for p in sorted(directory.glob("*.json"))], target)
+    if not rows:
+        print(f"no scan_replica sweep from a known core in {directory}")
+        return 1
+    ms = sorted(rows[0]["moved"])
+    print(f"faiss 1.7.2 scan replica moved to {target}: cycles per code (deviation from the reference); "
+          f"band {st.CROSS_HOST_BAND:.0%}")
+    for r in rows:
+        cells = ", ".join(f"M={m} {r['moved'][m]:.1f} ({r['deviation'][m]:+.1%})" for m in ms if m in r["moved"])
+        print(f"{r['file']:>20} ({r['core']}){' reference' if r['reference'] else ''}: {cells}")
+    return 0
+
+
 def main(argv=None) -> int:
     from hwsim.rates import RATES_DIR, RatesFile
     from ivfpq.errors import CommandParser, run_command
@@ -134,7 +153,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out-dir", default=str(RATES_DIR),
                     help="folder of measured-rates files; this machine's file of today gets the section (default: %(default)s)")
     ap.add_argument("--quick", action="store_true", help="M 16 and 64 only, fewer lists (default: off)")
+    ap.add_argument("--compare", metavar="CORE", nargs="?", const="zen3", default=None,
+                    help="measure nothing: move every stored replica sweep in --out-dir to CORE and print how far "
+                         "each is from the one measured on CORE itself (the cross-host check; CORE defaults to "
+                         "zen3, the modeled EPYC 7313's; default: off)")
     args = ap.parse_args(argv)
+    if args.compare:
+        return run_command(lambda: print_cross_host(Path(args.out_dir), args.compare))
 
     def go():
         before = os.getloadavg()

@@ -11,7 +11,9 @@ runs a batch as faiss does, and is bounded by its memory bandwidth:
   over M = 8-128 and :mod:`hwsim.scan_transfer` moves it to the server's core by its documented FP add
   latency, out-of-order window and L2 latency (never "equal cycles"). Shapes between the measured M are
   interpolated in log M. The per-query and per-list costs (the LUT terms, heap set-up) are faiss's, measured
-  here, taken as equal in cycles (an assumption, listed in docs/REFERENCE.md).
+  here; every section comes first from a file measured on the server's own core (:func:`load_rates`
+  ``prefer``; a Zen 3 core for the EPYC 7313), where equal cycles is the same core; from another core they
+  are taken as equal in cycles (an assumption, listed in docs/REFERENCE.md).
 * Clock: the EPYC 7313 is rated 3.0 GHz base and up to 3.7 GHz boost (AMD product page); Precision Boost 2
   sets the busy cores' clock by the socket's power, current and thermal state, and no turbostat reading of
   the clock under faiss is published. The clock is therefore the one fitted constant of the CPU model
@@ -47,7 +49,7 @@ BLAS_THRESHOLD = 20  # faiss 1.7.2 distance_compute_blas_threshold (utils/distan
 
 #: the EPYC 7313's busy clock under faiss, fitted once on the calibration set (module doc; bench.fidelity
 #: ``fit_busy_clock`` recomputes it and lists its residual)
-FITTED_BUSY_GHZ = 3.13
+FITTED_BUSY_GHZ = 3.44
 
 
 @dataclass(frozen=True)
@@ -157,23 +159,24 @@ class CpuRates:
         return float(np.interp(np.log(batch), np.log(b), c))
 
 
-@lru_cache(maxsize=4)
-def load_rates(directory: str | None = None) -> CpuRates:
-    """The CPU rates from the measured-rates files (:mod:`hwsim.rates`): each section from the newest file that
-    has it; ``directory`` another folder of rates files."""
+@lru_cache(maxsize=8)
+def load_rates(directory: str | None = None, prefer: str | None = "zen3") -> CpuRates:
+    """The CPU rates from the measured-rates files (:mod:`hwsim.rates`): each section from the newest file
+    measured on the ``prefer`` microarchitecture (the modeled server's core: the default EPYC 7313's Zen 3),
+    else from the newest file that has it; ``directory`` another folder of rates files."""
     from . import rates as R
 
     d = Path(directory) if directory else None
-    scan, f_scan = R.section("faiss_scan", d)
-    select, _ = R.section("flat_select", d)
-    tcp, _ = R.section("tcp", d)
-    h, _ = R.section("host", d)
+    scan, f_scan = R.section("faiss_scan", d, prefer)
+    select, _ = R.section("flat_select", d, prefer)
+    tcp, _ = R.section("tcp", d, prefer)
+    h, _ = R.section("host", d, prefer)
     try:
-        cold, _ = R.section("faiss_scan_cold", d)
+        cold, _ = R.section("faiss_scan_cold", d, prefer)
     except HwragError:
         cold = {"shapes": []}
     try:
-        rep, f_rep = R.section("scan_replica", d)
+        rep, f_rep = R.section("scan_replica", d, prefer)
     except HwragError:
         rep, f_rep = {}, None
     host = {"wakeup_cycles": h.get("wakeup_cycles", 0.0), "segment_cycles": h.get("segment_cycles", 0.0),
@@ -213,7 +216,7 @@ class FaissCpu:
         if regime not in SCAN_REGIMES:
             raise HwragError(f"scan regime {regime!r} unknown; accepted: {', '.join(SCAN_REGIMES)}")
         self.server = server
-        self.rates = rates or load_rates()
+        self.rates = rates or load_rates(prefer=server.microarchitecture)
         self.regime = regime
 
     def seconds(self, cycles):

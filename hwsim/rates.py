@@ -8,8 +8,9 @@ or more *sections*:
 * ``scan_replica``: ``python -m bench.scan_replica`` (faiss 1.7.2's scalar scan over M)
 * ``lm_profile``: ``python -m bench.lm_profile`` (kernels per module of ChamLM's step)
 
-The models take each section from the newest file that has it (:func:`section`), so a new measurement of
-one kind replaces only that kind, and every figure keeps the machine it came from. Files of another schema
+The models take each section from the newest file that has it, or first from the newest measured on the
+modeled server's own microarchitecture (:func:`section`), so a new measurement of one kind replaces only
+that kind, and every figure keeps the machine it came from. Files of another schema
 version are refused with the command that re-measures them.
 """
 from __future__ import annotations
@@ -85,14 +86,16 @@ def _load_dir(directory: str) -> tuple:
     return tuple(RatesFile.load(p) for p in sorted(Path(directory).glob("*.json")))
 
 
-def section(name: str, directory: Path | None = None) -> tuple[dict, RatesFile]:
-    """A section's data from the newest file that has it, and that file (the machine it came from)."""
+def section(name: str, directory: Path | None = None, prefer: str | None = None) -> tuple[dict, RatesFile]:
+    """A section's data and the file it came from (the machine that measured it): the newest file that has
+    it, and where ``prefer`` names a microarchitecture, the newest measured on that core first (a cost
+    measured on the target's own core needs no transfer but its clock). Files of one day: by name."""
     if name not in SECTIONS:
         raise HwragError(f"unknown rates section {name!r}; accepted: {', '.join(SECTIONS)}")
     files = [f for f in _load_dir(str(directory or RATES_DIR)) if name in f.sections]
     if not files:
         raise HwragError(f"no measured {name!r} in {directory or RATES_DIR}; measure it: python -m {SECTIONS[name]}")
-    f = max(files, key=lambda f: f.date)
+    f = max(files, key=lambda f: (prefer is not None and f.machine.get("microarchitecture") == prefer, f.date, f.name))
     return f.sections[name], f
 
 

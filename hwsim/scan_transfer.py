@@ -99,3 +99,34 @@ def transfer(full: float, chain: float, nochain: float, M: int, here: Microarchi
     fp_t = footprint * ratio * target.l2_latency / here.l2_latency
     ex_t = exposed * (target.fadd_latency / fadd_here) * (here.rob / target.rob)
     return {"cycles_per_code": rest + ex_t + fp_t, "exposed_chain": ex_t, "table_footprint": fp_t, "rest": rest}
+
+
+#: the band within which the replica measured on different cores must give one transferred figure: set by
+#: the first cross-host check (2026-12-06: a Zen 4 and a Zen 3 KVM guest, both moved to Zen 3, within
+#: -15 %...+14 % over M = 8-128, -10 %...+14 % over the study's M = 16-64; one core's own re-runs minutes
+#: apart moved up to 9 %), so a new machine's file outside it is a finding, not noise
+CROSS_HOST_BAND = 0.15
+
+
+def moved_sweep(replica: dict, core: str, target: str) -> dict:
+    """A ``scan_replica`` section measured on ``core``, moved to ``target``: M -> cycles per code."""
+    here, tgt = get(core), get(target)
+    return {x["M"]: transfer(x["full_cycles_per_code"], x["chain_cycles_per_code"], x["nochain_cycles_per_code"],
+                             x["M"], here, replica["fadd_latency_cycles"], tgt)["cycles_per_code"]
+            for x in replica["sweep"]}
+
+
+def cross_host(files, target: str) -> list[dict]:
+    """Every measured-rates file with a ``scan_replica`` section from a known core, moved to ``target``, and
+    each M's deviation from the reference: a file measured on ``target`` itself where there is one (no
+    transfer), else the first. One row per file: name, core, M -> moved cycles per code, M -> deviation."""
+    rows = [{"file": f.name, "core": f.machine.get("microarchitecture"),
+             "moved": moved_sweep(f.sections["scan_replica"], f.machine["microarchitecture"], target)}
+            for f in files if "scan_replica" in f.sections and f.machine.get("microarchitecture") in MICROARCHITECTURES]
+    if not rows:
+        return []
+    ref = next((r for r in rows if r["core"] == target), rows[0])
+    for r in rows:
+        r["deviation"] = {m: r["moved"][m] / ref["moved"][m] - 1 for m in r["moved"] if m in ref["moved"]}
+        r["reference"] = r is ref
+    return rows

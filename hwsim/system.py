@@ -126,7 +126,7 @@ class SystemModel:
             raise HwragError("nodes, cpu cores and samples must be >= 1")
         self.server = self.server.with_cores(self.cpu_cores)
         self.cpu = FaissCpu(self.server, regime=self.cpu_regime)
-        self.net = self.net or measured_network(self.server.clock_ghz)
+        self.net = self.net or measured_network(self.server.clock_ghz, self.cpu.rates)
         self.pool = self.pool or make_pool(self.spec)
         self._node_cache: dict[str, Any] = {}
 

@@ -31,6 +31,38 @@ def test_round_trip_and_newest_section(tmp_path):
         old.put("nope", {}, "", (0, 0, 0))
 
 
+def test_the_modeled_cores_own_measurement_comes_first(tmp_path):
+    """prefer=zen3: an older file measured on a Zen 3 core beats a newer Zen 4 one; without a Zen 3 file, or
+    without prefer, the newest; files of one day are ordered by name (deterministic)."""
+    z3 = R.RatesFile(dict(ZEN4, model=1, microarchitecture="zen3"), "2026-01-01")
+    z3.put("tcp", {"per_message_cycles": 3.0}, "python -m bench.cpu_rates", (0, 0, 0))
+    z3.save(tmp_path)
+    z4 = R.RatesFile(dict(ZEN4), "2026-03-01")
+    z4.put("tcp", {"per_message_cycles": 4.0}, "python -m bench.cpu_rates", (0, 0, 0))
+    z4.put("host", {"wakeup_cycles": 4.0}, "python -m bench.cpu_rates", (0, 0, 0))
+    z4.save(tmp_path)
+    assert R.section("tcp", tmp_path, prefer="zen3")[0]["per_message_cycles"] == 3.0
+    assert R.section("tcp", tmp_path)[0]["per_message_cycles"] == 4.0
+    assert R.section("host", tmp_path, prefer="zen3")[0]["wakeup_cycles"] == 4.0   # no Zen 3 file has it
+    same_day = R.RatesFile(dict(ZEN4, microarchitecture="zen3"), "2026-03-01")
+    same_day.put("tcp", {"per_message_cycles": 5.0}, "python -m bench.cpu_rates", (0, 0, 0))
+    same_day.save(tmp_path)                                   # zen3-2026-03-01 sorts before zen4-2026-03-01
+    assert R.section("tcp", tmp_path)[0]["per_message_cycles"] == 4.0
+
+
+def test_median_of_runs_keeps_each_figures_range():
+    from bench.cpu_rates import median_of_runs
+
+    runs = [{"d": 128, "faiss": "1.15", "shapes": [{"d": 128, "query_cycles": q, "blas": {"20": b}}]}
+            for q, b in ((10.0, 1.0), (40.0, 3.0), (20.0, 2.0))]
+    out = median_of_runs(runs)
+    assert out["d"] == 128 and isinstance(out["d"], int) and out["faiss"] == "1.15"
+    shape = out["shapes"][0]
+    assert shape["query_cycles"] == 20.0 and shape["query_cycles_range"] == [10.0, 40.0]
+    assert shape["blas"] == {"20": 2.0}                        # nested figures: medians, no range keys
+    assert median_of_runs(runs[:1]) == runs[0]
+
+
 def test_other_schema_refused(tmp_path):
     (tmp_path / "old.json").write_text(json.dumps({"schema": 1, "machine": {}, "date": "2025-01-01"}))
     with pytest.raises(HwragError, match="schema 1, this hwrag reads 2; re-measure"):

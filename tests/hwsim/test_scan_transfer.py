@@ -85,3 +85,39 @@ def test_replica_computes_the_table_scan():
     got = lib.scan_chain(codes.ctypes.data, n, M, table.ctypes.data, 0.5, 1e30, ctypes.byref(hits))
     assert got == pytest.approx(row.min(), rel=1e-5)
     assert lib.fadd_chain(10, 0.0, 0.5) == pytest.approx(5.0)
+
+
+def _sweep(core_fadd, rows):
+    return {"fadd_latency_cycles": core_fadd, "sweep": [
+        {"M": M, "full_cycles_per_code": f, "chain_cycles_per_code": c, "nochain_cycles_per_code": n}
+        for M, f, c, n in rows]}
+
+
+def test_cross_host_reference_is_the_target_cores_own_measurement():
+    """Hand-computed: a Zen 3 file is the reference for target zen3 (moved by identity at its own FP add
+    latency); a Zen 4 file's M = 64 row moves as in test_transfer_hand_computed."""
+    from hwsim.rates import RatesFile
+
+    z4 = RatesFile({"microarchitecture": "zen4"}, "2026-12-01", {"scan_replica": _sweep(3.0, [(64, 140.0, 130.0, 100.0)])})
+    z3 = RatesFile({"microarchitecture": "zen3"}, "2026-12-02", {"scan_replica": _sweep(3.0, [(64, 130.0, 120.0, 90.0)])})
+    other = RatesFile({"microarchitecture": None}, "2026-12-03", {"scan_replica": _sweep(3.0, [(64, 1.0, 1.0, 1.0)])})
+    rows = st.cross_host([z4, z3, other], "zen3")
+    assert [r["core"] for r in rows] == ["zen4", "zen3"]          # an unknown core cannot be moved: left out
+    ref, moved = rows[1], rows[0]
+    assert ref["reference"] and ref["moved"][64] == pytest.approx(130.0)
+    want = 90.0 + 50.0 + 10.0 * 12 / 14
+    assert moved["moved"][64] == pytest.approx(want)
+    assert moved["deviation"][64] == pytest.approx(want / 130.0 - 1)
+
+
+def test_stored_replica_sweeps_agree_across_hosts_within_the_band():
+    """The transfer's own check on the stored measurements: every machine's sweep, moved to the EPYC's Zen 3,
+    within CROSS_HOST_BAND of the sweep measured on a Zen 3 core (independent measurements on other CPUs)."""
+    from hwsim.rates import RATES_DIR, RatesFile
+
+    rows = st.cross_host([RatesFile.load(p) for p in sorted(RATES_DIR.glob("*.json"))], "zen3")
+    if len({r["core"] for r in rows}) < 2 or not any(r["core"] == "zen3" for r in rows):
+        pytest.skip("the stored sweeps come from one kind of core, or none from Zen 3: nothing to cross-check")
+    for r in rows:
+        for M, dev in r["deviation"].items():
+            assert abs(dev) <= st.CROSS_HOST_BAND, (r["file"], M, dev)
