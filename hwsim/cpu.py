@@ -256,17 +256,12 @@ class FaissCpu:
         return CpuBatch(sel[j], scan[j], max(t[j], ceiling), nt, ceiling > t[j])
 
     def flat_select_s(self, b: int, nlist: int, d: int) -> float:
-        """The list selection of Chameleon's CPU index server (FPGA-CPU; ``CPU_programs/CPU_index_server.cpp``
-        of its released code): hnswlib's brute force over the ``nlist`` centroids
-        (``hnswlib_omp/bruteforce.h`` ``searchKnnBatchParallel``) on ``cores`` OpenMP threads — one query per
-        thread (guided schedule) when the batch has at least as many queries as threads, else each query split
-        over all threads in turn. Never a GEMM: each centroid is one distance call, the sequential path's rate
-        (measured here as faiss's one-query flat search on the same core)."""
-        nt = self.server.cores
-        per = self.select_query_s(nlist, d, 1, min(b, nt))     # one query on one thread, ``min(b, nt)`` streaming
-        if b >= nt:
-            return per * -(-b // nt)
-        return per * b / nt
+        """A separate coarse search of ``b`` queries over all threads (Chameleon's CPU coordinator, FPGA-CPU):
+        faiss parallelises the sequential path over queries and the BLAS path inside the GEMM."""
+        per = self.select_query_s(nlist, d, b, min(b, self.server.cores))
+        if b >= BLAS_THRESHOLD:
+            return per * b / self.server.cores
+        return per * -(-b // self.server.cores)
 
     def describe(self) -> str:
         s = self.server

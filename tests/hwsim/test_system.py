@@ -35,18 +35,6 @@ def test_faiss_slicing_hand_computed():
     assert one.threads == 1 and one.batch_s == pytest.approx(sel + q(codes[0]))
 
 
-def test_cpu_index_server_selects_by_brute_force_hand_computed():
-    """Chameleon's FPGA-CPU index server (hnswlib brute force, 8 OpenMP threads): the sequential rate (0.5
-    cycles per centroid x dim) at every batch, never the GEMM one (0.25); one query per thread from 8 queries,
-    each query over all 8 threads below that."""
-    cpu = FaissCpu(EPYC_7313.with_cores(8), RATES)
-    per = 1000 * 128 * 0.5 / (EPYC_7313.clock_ghz * 1e9)
-    assert cpu.flat_select_s(64, 1000, 128) == pytest.approx(8 * per)      # not 64 x GEMM / 8 threads
-    assert cpu.flat_select_s(9, 1000, 128) == pytest.approx(2 * per)       # guided: a thread takes two
-    assert cpu.flat_select_s(4, 1000, 128) == pytest.approx(4 * per / 8)   # intra-query, one query at a time
-    assert cpu.flat_select_s(1, 1000, 128) == pytest.approx(per / 8)
-
-
 def test_memory_ceiling_binds():
     cpu = FaissCpu(EPYC_7313.with_cores(8), CpuRates({(128, 16): (0.0, 0.0, 0.0)}, {128: (0.0, 0.0)}, (0, 0), ""))
     run = cpu.batch(np.full((8, 4), 10 ** 6), 1000, 128, 16)
