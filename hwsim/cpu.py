@@ -49,7 +49,7 @@ BLAS_THRESHOLD = 20  # faiss 1.7.2 distance_compute_blas_threshold (utils/distan
 
 #: the EPYC 7313's busy clock under faiss, fitted once on the calibration set (module doc; bench.fidelity
 #: ``fit_busy_clock`` recomputes it and lists its residual)
-FITTED_BUSY_GHZ = 3.44
+FITTED_BUSY_GHZ = 3.41
 
 
 @dataclass(frozen=True)
@@ -265,8 +265,10 @@ class FaissCpu:
 
     def describe(self) -> str:
         s = self.server
-        code = (f"per-code cost of faiss 1.7.2's scalar scan measured on {self.rates.replica_on}, moved to "
-                f"{s.microarchitecture} by microarchitecture; " if self.rates.replica and self.regime == "warm" else "")
+        moved = ("the server's own core, no transfer" if self.rates.replica_core == s.microarchitecture
+                 else f"moved to {s.microarchitecture} by microarchitecture")
+        code = (f"per-code cost of faiss 1.7.2's scalar scan measured on {self.rates.replica_on}, {moved}; "
+                if self.rates.replica and self.regime == "warm" else "")
         return (f"{s.name}: faiss IVF-PQ, {s.cores} threads at {s.clock_ghz:g} GHz (fitted busy clock), "
                 f"{s.memory_gbs:g} GB/s; {code}other per-core costs ({self.regime} lists) measured on "
                 f"{self.rates.measured_on}")

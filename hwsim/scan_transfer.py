@@ -92,6 +92,8 @@ def transfer(full: float, chain: float, nochain: float, M: int, here: Microarchi
     exposed = max(0.0, full - nochain)
     footprint = max(0.0, full - chain)
     rest = max(0.0, full - exposed - footprint)
+    if here == target:   # measured on the target's own core: nothing to move (not even the fadd rounding)
+        return {"cycles_per_code": full, "exposed_chain": exposed, "table_footprint": footprint, "rest": rest}
     share_h, share_t = footprint_share(M, here.l1d_kb), footprint_share(M, target.l1d_kb)
     # where the table fits the measuring core's L1, what footprint cost it shows is not a spill: kept as is
     # (a lower bound for a target whose L1 it outgrows)
@@ -102,10 +104,10 @@ def transfer(full: float, chain: float, nochain: float, M: int, here: Microarchi
 
 
 #: the band within which the replica measured on different cores must give one transferred figure: set by
-#: the first cross-host check (2026-12-06: a Zen 4 and a Zen 3 KVM guest, both moved to Zen 3, within
-#: -15 %...+14 % over M = 8-128, -10 %...+14 % over the study's M = 16-64; one core's own re-runs minutes
-#: apart moved up to 9 %), so a new machine's file outside it is a finding, not noise
-CROSS_HOST_BAND = 0.15
+#: the first cross-host check (2026-12-06: a Zen 4 KVM guest's sweep moved to Zen 3 against a Zen 3 KVM
+#: guest's as measured: -14 / -9 / -3 / +16 / -3 % at M = 8 / 16 / 32 / 64 / 128; one core's own re-runs
+#: minutes apart moved up to 9 %), so a new machine's file outside it is a finding, not noise
+CROSS_HOST_BAND = 0.16
 
 
 def moved_sweep(replica: dict, core: str, target: str) -> dict:

@@ -27,6 +27,12 @@ def test_transfer_to_the_same_core_is_identity():
         assert out["cycles_per_code"] == pytest.approx(full)
 
 
+def test_a_sweep_measured_on_the_target_core_is_used_as_measured():
+    """Zen 3 to Zen 3 with a measured FP add of 2.9 cycles (not the documented 3): the figure as measured."""
+    z3 = st.get("zen3")
+    assert st.transfer(131.7, 119.8, 75.9, 64, z3, 2.9, z3)["cycles_per_code"] == 131.7
+
+
 def test_transfer_hand_computed():
     """M = 64 from Zen 4 to Zen 3: exposed chain (full - nochain = 40) x 3/3 x 320/256 = 50; footprint
     (full - chain = 10, table 64 KB beyond both 32 KB L1s) x 12/14; rest 140 - 40 - 10 = 90."""
