@@ -94,6 +94,13 @@ def cmd_fidelity(args) -> int:
         print(f"\nfitted constant: {c['name']}: fit {c['fitted']:.3f}{unit} on "
               f"{c['fitted_on']}{held}; in use {c['in_use']:.3g}{unit}; residuals "
               f"{', '.join(f'{x:+.1f} %' for x in c['residual_pct'])}. {c['plausibility']}")
+    chk = res["scan_transfer_check"]
+    for r in (x for x in chk["rows"] if not x["reference"]):
+        ref = next(x["file"] for x in chk["rows"] if x["reference"])
+        print(f"\nscan transfer, cross-host check: the faiss 1.7.2 replica sweep of {r['file']} ({r['core']}) moved "
+              f"to {chk['target']} lands " + " / ".join(f"{d:+.0f}" for d in r["deviation_pct"].values())
+              + f" % from {ref} measured on {chk['target']} at M = {' / '.join(r['deviation_pct'])} "
+              f"(band ±{chk['band']:.0%}; python -m bench.scan_replica --compare)")
     if "pim_anns" in res:
         print("\nUPMEM configured like PIM-ANNS (modeled) vs its published QPS (SIFT1B IVF4096,PQ32, K=10)")
         print(format_table(res["pim_anns"], ["nprobe", "upmem_qps", "faiss_cpu_qps", "ratio", "published_cpu_qps",

@@ -156,12 +156,26 @@ def run_fidelity(progress: bool = True, datasets=("sift", "deep"), chamlm: bool 
                    "modeled = hwsim.system / hwsim.ralm, every parameter measured here or cited "
                    "(docs/REFERENCE.md § System model parameters); SIFT calibrates, Deep validates"}
     out["published_ratios"] = published_ratio_checks()
+    out["scan_transfer_check"] = scan_transfer_check()
     out["fitted_constants"] = [fit_probe_correlation(), fit_busy_clock()] + ([fit_op_cost()] if chamlm else [])
     if pim:
         from .pim_anns import run_pim_anns
 
         out["pim_anns"] = run_pim_anns()
     return out
+
+
+def scan_transfer_check(target: str = "zen3") -> dict:
+    """The stored faiss 1.7.2 replica sweeps moved to the modeled EPYC's core, each against the one measured
+    on that core (:func:`hwsim.scan_transfer.cross_host`): the transfer's own check, printed with the figures
+    it feeds."""
+    from hwsim import scan_transfer as st
+    from hwsim.rates import RATES_DIR, RatesFile
+
+    rows = st.cross_host([RatesFile.load(p) for p in sorted(RATES_DIR.glob("*.json"))], target)
+    return {"target": target, "band": st.CROSS_HOST_BAND,
+            "rows": [{"file": r["file"], "core": r["core"], "reference": r["reference"],
+                      "deviation_pct": {str(m): 100 * d for m, d in r["deviation"].items()}} for r in rows]}
 
 
 def _measured_ratios(ds: str, b: int) -> dict:
