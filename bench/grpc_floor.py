@@ -1,7 +1,8 @@
 """The Python gRPC floor on this machine: what one unary call that does nothing costs, and what one
 message on an open bidirectional stream costs, on bare grpc servers and on hwrag's, side by side in one run.
 
-    python -m bench.grpc_floor [--calls 2000] [--repeats 3] [--streams 1 8] [--message-bytes 256] [--out report/bench]
+    python -m bench.grpc_floor [--calls 2000] [--repeats 3] [--streams 1 8] [--message-bytes 256]
+                               [--event-loops auto] [--out report/bench]
 
 Each server runs in a process of its own and answers gRPC health checks (the no-op call whose cost
 ``bench.service_bench`` reports as the service's floor). This process calls it ``calls`` times after a
@@ -22,7 +23,9 @@ flight, the next written when its answer came), and, beside them, the same numbe
 calls from 1 and 8 concurrent tasks of the same client. Per row, measured, median over repeats: the
 server's CPU per message, the client process's CPU per message (``time.process_time``: its event loop
 and gRPC's threads), the wall time per message (the loop's wall clock over the messages: the
-throughput view) and the round trip p50 of one message.
+throughput view) and the round trip p50 of one message. ``--event-loops asyncio uvloop``: the streaming
+floor on both kinds of event loop side by side (servers and client alike; the health-check servers run the
+default one: uvloop when installed, ``retrieval_service.eventloop``).
 """
 from __future__ import annotations
 
@@ -124,12 +127,17 @@ def serve(kind: str) -> None:
         print(port, flush=True)
         await server.wait_for_termination()
 
-    asyncio.run(run_aio())
+    from retrieval_service.eventloop import run
+
+    run(run_aio())  # on $HWRAG_EVENT_LOOP's loop (default: uvloop when installed)
 
 
-def _start(kind: str) -> tuple[subprocess.Popen, int]:
+def _start(kind: str, event_loop: str | None = None) -> tuple[subprocess.Popen, int]:
+    from retrieval_service.eventloop import EVENT_LOOP_ENV
+
+    env = {**os.environ, **({EVENT_LOOP_ENV: event_loop} if event_loop else {})}
     p = subprocess.Popen([sys.executable, "-m", "bench.grpc_floor", "--serve", kind], cwd=ROOT,
-                         stdout=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, text=True, env=env)
     line = p.stdout.readline()
     if not line.strip().isdigit():
         p.kill()
@@ -199,29 +207,32 @@ async def _echo_messages(address: str, pid: int, transport: str, concurrency: in
 
 
 def measure_streams(calls: int = 2000, repeats: int = 3, servers=("aio", "hwrag"), streams=STREAMS,
-                    message_bytes: int = 256) -> dict:
-    """Per (server, transport, concurrency): the medians over ``repeats`` of :func:`_echo_messages`, the
-    cells taking turns in every repeat (servers started here, one process each)."""
-    import asyncio
+                    message_bytes: int = 256, event_loops=("auto",)) -> dict:
+    """Per (event loop, server, transport, concurrency): the medians over ``repeats`` of
+    :func:`_echo_messages`, the cells taking turns in every repeat (servers started here, one process each,
+    server and client on the same kind of event loop: ``auto`` is :func:`retrieval_service.eventloop.loop_kind`)."""
+    from retrieval_service.eventloop import loop_kind, run
 
+    loops = [loop_kind(None if e == "auto" else e) for e in event_loops]
     procs = {}
-    cells = [(k, t, n) for k in servers for t in ("unary", "stream") for n in streams]
+    cells = [(e, k, t, n) for e in loops for k in servers for t in ("unary", "stream") for n in streams]
     runs: dict[tuple, list[dict]] = {c: [] for c in cells}
     try:
-        for k in servers:
-            procs[k] = _start(k)
+        for e in loops:
+            for k in servers:
+                procs[(e, k)] = _start(k, e)
         for _ in range(repeats):
-            for k, t, n in cells:
-                p, port = procs[k]
-                runs[(k, t, n)].append(asyncio.run(_echo_messages(f"127.0.0.1:{port}", p.pid, t, n, calls,
-                                                                  message_bytes)))
+            for e, k, t, n in cells:
+                p, port = procs[(e, k)]
+                runs[(e, k, t, n)].append(run(_echo_messages(f"127.0.0.1:{port}", p.pid, t, n, calls,
+                                                             message_bytes), e))
     finally:
         for p, _ in procs.values():
             p.kill()
             p.wait()
-    return {"rows": [{"server": k, "transport": t, "concurrency": n,
-                      **{f: statistics.median(r[f] for r in runs[(k, t, n)]) for f in runs[(k, t, n)][0]}}
-                     for k, t, n in cells],
+    return {"rows": [{"server": k, "event_loop": e, "transport": t, "concurrency": n,
+                      **{f: statistics.median(r[f] for r in runs[c]) for f in runs[c][0]}}
+                     for c in cells for e, k, t, n in [c]],
             "message_bytes": message_bytes,
             "note": "measured: grpc.aio client, one channel; stream = one message in flight per stream; server CPU "
                     "= its threads' on-CPU time (/proc schedstat), client CPU = this process's (time.process_time); "
@@ -268,6 +279,9 @@ def main(argv=None) -> int:
                     help="concurrent streams (and concurrent unary calls) of the streaming floor (each 1..8; default 1 8)")
     ap.add_argument("--message-bytes", type=int, default=256,
                     help="bytes per streamed message (>= 0; default 256: a batch-1 query of d = 64, float32)")
+    ap.add_argument("--event-loops", nargs="+", default=["auto"], choices=("auto", "asyncio", "uvloop"),
+                    help="event loops of the streaming floor's aio/hwrag servers and client, each its own servers, "
+                         "side by side (default: auto: uvloop when installed, else asyncio)")
     ap.add_argument("--no-streams", action="store_true", help="measure only the unary health checks (default: off)")
     ap.add_argument("--out", default="report/bench", help="directory for grpc_floor.json (default report/bench)")
     ap.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)  # the child side of measure()
@@ -285,7 +299,7 @@ def main(argv=None) -> int:
         res = measure(args.calls, args.repeats)
         if not args.no_streams:
             res["streams"] = measure_streams(args.calls, args.repeats, streams=tuple(args.streams),
-                                             message_bytes=args.message_bytes)
+                                             message_bytes=args.message_bytes, event_loops=tuple(args.event_loops))
             res["load_average_after"] = list(os.getloadavg())
         return _report(res, Path(args.out))
 

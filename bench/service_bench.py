@@ -53,6 +53,7 @@ and its violations (wrong ids, hangs), and writes ``chaos.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import logging
@@ -68,6 +69,7 @@ from pathlib import Path
 
 import numpy as np
 from ivfpq.errors import HwragError
+from retrieval_service.eventloop import EVENT_LOOP_ENV, EVENT_LOOPS, loop_kind, new_event_loop, run as run_loop
 from tqdm import tqdm
 
 from .table import format_table
@@ -114,6 +116,9 @@ class ServiceBenchConfig:
     scan_threads: tuple[int, ...] = (1,)  # scans each memory node serves at once (and fan-outs in flight per key)
     node_streams: tuple[bool, ...] = (True,)  # coordinator -> node scans on a stream (True) or a call each
     transports: tuple[str, ...] = ("unary", "stream")  # client kinds side by side (see TRANSPORTS)
+    # event loops of the servers (process mode) and of the asyncio clients, side by side ("auto": uvloop when
+    # installed, else asyncio; retrieval_service.eventloop)
+    event_loops: tuple[str, ...] = ("auto",)
     out: str = "report/bench"
 
     def check(self) -> None:
@@ -129,6 +134,10 @@ class ServiceBenchConfig:
             raise HwragError("--batch-window-ms needs at least one window ('adaptive' or milliseconds, 0: off)")
         for w in self.batch_windows:
             window_seconds(w, 1e-3, "--batch-window-ms")
+        bad = [e for e in self.event_loops if e not in ("auto", *EVENT_LOOPS)]
+        if bad or not self.event_loops:
+            raise HwragError(f"--event-loop {' '.join(self.event_loops)}: accepted: auto, {', '.join(EVENT_LOOPS)} "
+                             "(at least one)")
         bad = [c for c in self.transports if c not in TRANSPORTS]
         if bad or not self.transports or not self.node_streams:
             raise HwragError(f"--transport {' '.join(self.transports)}: accepted: {', '.join(TRANSPORTS)} (at least one); "
@@ -281,7 +290,8 @@ def closed_loop(call_factory, queries: np.ndarray, batch: int, requests: int, co
 
 
 def async_closed_loop(address: str, k: int, nprobe: int, queries: np.ndarray, batch: int, requests: int,
-                      concurrency: int, seed: int = 0, meter: CpuMeter | None = None, shared: bool = False) -> dict:
+                      concurrency: int, seed: int = 0, meter: CpuMeter | None = None, shared: bool = False,
+                      event_loop: str | None = None) -> dict:
     """:func:`closed_loop`'s measurement with the clients as ``concurrency`` coroutines on one asyncio loop
     (a fresh thread), each with its own channel and ``SearchStream`` (:class:`AsyncSearchSession`), or
     (``shared``) all on one session that coalesces waiting requests into one message: the same batches
@@ -328,7 +338,7 @@ def async_closed_loop(address: str, k: int, nprobe: int, queries: np.ndarray, ba
                 await c.close()
         out.update(lat=np.array(lat), wall=wall, results=results, errors=errors, cpu_s=cpu)
 
-    t = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)  # a fresh thread, like the others
+    t = threading.Thread(target=run_loop, args=(main(), event_loop), daemon=True)  # a fresh thread, like the others
     t.start()
     t.join()
     return out
@@ -396,7 +406,8 @@ class _Deployment:
     """A running coordinator + nodes: ``address``; ``meter`` (their CPU time, process mode); ``close()``."""
 
     def __init__(self, mode: str, index, backend: str, nodes: int, compute_threads: int | None,
-                 batch_window_ms: float | str = 0.0, scan_threads: int = 1, node_streams: bool = True):
+                 batch_window_ms: float | str = 0.0, scan_threads: int = 1, node_streams: bool = True,
+                 event_loop: str | None = None):
         from retrieval_service.config import ClusterConfig, CoordinatorSection, IndexSection
         from retrieval_service.coordinator.config import window_seconds
 
@@ -427,7 +438,8 @@ class _Deployment:
                                                     compute_threads=int(compute_threads or 0),
                                                     scan_threads=scan_threads)])
             # the servers stay in this process's session: under autogroup scheduling they share its CPU
-            self._c = Cluster(cfg, run_dir=Path(self._tmp.name) / "run", new_sessions=False)
+            with _environ(EVENT_LOOP_ENV, event_loop):  # the servers' event loop (the cluster copies the environment)
+                self._c = Cluster(cfg, run_dir=Path(self._tmp.name) / "run", new_sessions=False)
             self.address = self._c.start()
             self.node_addresses = [self._c.node(i).address for i in range(nodes)]
             self.meter = CpuMeter({"coordinator": [self._c.coordinator.proc.pid],
@@ -493,12 +505,10 @@ class StreamFloor:
     def measure(self, calls: int = 200) -> dict:
         """Round trip p50 of one message (x2: the two hops of a streamed Search, no work) and CPU per
         message of the answering server and of this process (measured)."""
-        import asyncio
-
         from .grpc_floor import _echo_messages
 
-        r = asyncio.run(_echo_messages(f"127.0.0.1:{self.port}", self.proc.pid, "stream", 1, calls,
-                                       self.message_bytes))
+        r = run_loop(_echo_messages(f"127.0.0.1:{self.port}", self.proc.pid, "stream", 1, calls,
+                                    self.message_bytes))
         return {"two_hops_ms": 2e-3 * r["round_trip_p50_us"], "cpu_us_per_msg_client": r["client_cpu_us_per_msg"],
                 "cpu_us_per_msg_server": r["server_cpu_us_per_msg"]}
 
@@ -517,8 +527,6 @@ class InterleavedStreamFloor:
     long here)."""
 
     def __init__(self):
-        import asyncio
-
         import grpc
 
         from .grpc_floor import ECHO_SERVICE, _start
@@ -532,7 +540,7 @@ class InterleavedStreamFloor:
         except Exception:
             self.close()
             raise
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()  # the default kind, as the servers' (retrieval_service.eventloop)
 
         async def open_():
             chans = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in ports]
@@ -588,6 +596,7 @@ class _Side:
     transport: str  # one of TRANSPORTS
     node_streams: bool
     scan_threads: int
+    event_loop: str = "asyncio"  # of the servers (process mode) and of the asyncio clients
 
     @property
     def window(self) -> str:
@@ -619,7 +628,7 @@ def _measure(inproc, sides: list[_Side], queries, bs: int, c: int, rep: int, see
                 meter = CpuMeter(sd.dep.meter.servers if sd.dep.meter else {})
                 if sd.transport in ("stream", "stream-shared"):  # the clients as coroutines on one thread
                     loops[j] = async_closed_loop(sd.dep.address, k, nprobe, queries, bs, requests, c, seed, meter,
-                                                 shared=sd.transport == "stream-shared")
+                                                 shared=sd.transport == "stream-shared", event_loop=sd.event_loop)
                 else:
                     loops[j] = closed_loop(factories[j - 1], queries, bs, requests, c, seed, threads, meter)
         return loops[0], [loops[j] for j in range(1, len(sides) + 1)], None
@@ -637,7 +646,7 @@ def _row(backend: str, nodes: int, mode: str, side: _Side, bs: int, c: int, cfg:
     sfloor = {key: med(f[key] for f in stream_floors) for key in stream_floors[0]} if stream_floors else {}
     row = {
         "backend": backend, "nodes": nodes, "mode": mode, "window": side.window, "node_streams": side.node_streams,
-        "transport": side.transport, "scan_threads": side.scan_threads, "batch": bs, "concurrency": c,
+        "transport": side.transport, "event_loop": side.event_loop, "scan_threads": side.scan_threads, "batch": bs, "concurrency": c,
         "k": cfg.k, "nprobe": cfg.nprobe, "repeats": len(reps), "calls": sum(x["calls"] for x in svc),
         "errors": sum(x["errors"] + y["errors"] for x, y in zip(svc, ins)),
         "latency_p50_ms_measured": med(x["p50_ms"] for x in svc),
@@ -692,9 +701,11 @@ def bench_deployment(index, queries, backend: str, nodes: int, mode: str, cfg: S
     interleaved = defaultdict(list)  # (batch, 1) -> the interleaved floor's p50 (ms) per repeat
     try:
         ifloor = InterleavedStreamFloor() if 1 in cfg.concurrency else None
-        for w, ns, kind, st in itertools.product(cfg.batch_windows, cfg.node_streams, cfg.transports, cfg.scan_threads):
-            dep = _Deployment(mode, index, backend, nodes, cfg.compute_threads, w, st, ns)
-            sides.append(_Side(dep, kind, ns, st))
+        for w, ns, kind, st, el in itertools.product(cfg.batch_windows, cfg.node_streams, cfg.transports,
+                                                     cfg.scan_threads, cfg.event_loops):
+            el = loop_kind(None if el == "auto" else el)
+            dep = _Deployment(mode, index, backend, nodes, cfg.compute_threads, w, st, ns, el)
+            sides.append(_Side(dep, kind, ns, st, el))
         for rep in range(cfg.repeats):
             for j, sd in enumerate(sides):
                 floors[j].append(transport_floor(sd.dep))
@@ -727,7 +738,7 @@ def _goals(rows: list[dict]) -> dict:
     for r in rows:
         where = {"backend": r["backend"], "nodes": r["nodes"], "mode": r["mode"], "window": r["window"],
                  "node_streams": r["node_streams"], "transport": r["transport"], "scan_threads": r["scan_threads"],
-                 "concurrency": r["concurrency"],
+                 "event_loop": r.get("event_loop", "asyncio"), "concurrency": r["concurrency"],
                  "batch": r["batch"]}
         if r["batch"] == GOAL_BATCH:
             added.append({**where, "added_p50_ms_measured": r["added_p50_ms_measured"],
@@ -780,6 +791,7 @@ def run_service(index, queries, cfg: ServiceBenchConfig | None = None, progress:
         "settings": {"requests_per_client": cfg.requests, "repeats": cfg.repeats,
                      "compute_threads": cfg.compute_threads, "batch_windows": list(cfg.batch_windows),
                      "node_streams": list(cfg.node_streams), "transports": list(cfg.transports),
+                     "event_loops": sorted({r["event_loop"] for r in rows}),
                      "scan_threads": list(cfg.scan_threads)},
         "config": asdict(cfg),
         "note": "all figures measured (wall clock or CPU time on this machine, loopback gRPC); each row is the "
@@ -822,12 +834,12 @@ def write_service_report(result: dict, out: Path) -> list[Path]:
     return [out / "service.json", png]
 
 
-TABLE_COLS = ["mode", "nodes", "window", "node_streams", "transport", "scan_threads", "batch", "concurrency",
+TABLE_COLS = ["mode", "nodes", "window", "node_streams", "transport", "event_loop", "scan_threads", "batch", "concurrency",
               "inprocess_p50_ms_measured", "latency_p50_ms_measured", "added_p50_ms_measured", "floor_two_hops_p50_ms_measured",
               "floor_stream_two_hops_p50_ms_measured", "floor_stream_interleaved_two_hops_p50_ms_measured",
               "inprocess_p99_ms_measured", "latency_p99_ms_measured", "inprocess_qps_measured", "qps_measured",
               "qps_ratio_measured", "errors"]
-CPU_COLS = ["mode", "nodes", "window", "node_streams", "transport", "scan_threads", "batch", "concurrency",
+CPU_COLS = ["mode", "nodes", "window", "node_streams", "transport", "event_loop", "scan_threads", "batch", "concurrency",
             "cpu_us_per_query_inprocess_measured",
             "cpu_us_per_query_service_client_measured", "cpu_us_per_query_service_coordinator_measured",
             "cpu_us_per_query_service_nodes_measured", "cpu_us_per_query_service_servers_measured",
@@ -839,7 +851,7 @@ def format_rows(rows: list[dict], cols=TABLE_COLS) -> str:
     short = [c.replace("_measured", "").replace("latency_", "svc_").replace("inprocess_", "inproc_")
              .replace("floor_two_hops_p50", "floor_2hop_p50").replace("floor_stream_two_hops_p50", "strm_floor_2hop_p50").replace("floor_stream_interleaved_two_hops_p50", "strm_floor_2hop_between_calls_p50").replace("cpu_us_per_query_", "cpu_us/q ")
              .replace("service_", "svc ").replace("switches_per_query_", "ctx sw/q ").replace("scan_threads", "scan_thr")
-             .replace("node_streams", "node_strm") for c in cols]
+             .replace("node_streams", "node_strm").replace("event_loop", "loop") for c in cols]
     return format_table(rows, list(cols), short)
 
 
@@ -877,6 +889,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                             "(a thread each with a synchronous SearchSession), stream-shared (one "
                                             "coalescing session for all: a client-side batch) (default: unary "
                                             "stream)")
+    p.add_argument("--event-loop", dest="event_loops", nargs="+", default=list(d.event_loops),
+                   choices=("auto", *EVENT_LOOPS),
+                   help="event loop of the coordinator and memory node processes and of the asyncio (stream, "
+                        "stream-shared) clients, each its own deployment side by side (default: auto: uvloop "
+                        "when installed, else asyncio)")
     p.add_argument("--out", default=d.out, help="directory for service.json and the plot")
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
     g = p.add_argument_group("chaos run (instead of the latency benchmark)")
@@ -887,6 +904,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--chaos-batch", type=int, default=4, help="queries per call (default 4)")
     g.add_argument("--chaos-kill-every", type=float, default=40.0,
                    help="seconds between SIGKILLs of a memory node (default 40.0)")
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str | None):
+    """``os.environ[name] = value`` within the block (None: unchanged)."""
+    old = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def _on_off(text: str) -> bool:
@@ -937,7 +969,7 @@ def _print_result(res: dict, cfg: ServiceBenchConfig) -> None:
               f"-> {'met' if g['met'] else 'not met'}")
     for g in res["goal"].get("stream_checks", []):
         print(f"goal (issue 26, streams: {g['goal']}): {g['mode']} n={g['nodes']} window={g['window']} "
-              f"transport={g['transport']} "
+              f"transport={g['transport']} loop={g.get('event_loop', 'asyncio')} "
               f"node_streams={g['node_streams']} b={g['batch']} c={g['concurrency']}: {g['value']} "
               f"-> {'met' if g['met'] else 'not met'}")
     print(f"({res['note']})")

@@ -98,7 +98,9 @@ async def run_node(a) -> int:
 
 
 def cmd_node(a) -> int:
-    return asyncio.run(run_node(a))
+    from .eventloop import run
+
+    return run(run_node(a))
 
 
 # ---- coordinator -----------------------------------------------------------------------------------
@@ -134,7 +136,9 @@ async def run_coordinator(a) -> int:
 
 
 def cmd_coordinator(a) -> int:
-    return asyncio.run(run_coordinator(a))
+    from .eventloop import run
+
+    return run(run_coordinator(a))
 
 
 # ---- serve -----------------------------------------------------------------------------------------

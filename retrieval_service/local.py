@@ -13,6 +13,7 @@ from ivfpq.payloads import PayloadStore
 from ivfpq.shard import shard_index
 
 from . import coordinator as coord_mod, memory_node
+from .eventloop import new_event_loop
 from .backends.base import ShardInfo
 from .coordinator import Coordinator, CoordinatorConfig
 from .security import Security
@@ -23,7 +24,7 @@ class LoopThread:
     """An asyncio event loop running in a daemon thread; ``run(coro)`` calls into it."""
 
     def __init__(self):
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()  # the servers' kind (uvloop when installed; retrieval_service.eventloop)
         self.thread = threading.Thread(target=self.loop.run_forever, name="hwrag-loop", daemon=True)
         self.thread.start()
 
