@@ -275,7 +275,7 @@ def median_of_runs(runs: list):
 
 def run(quick: bool = False, repeats: int = 1) -> dict:
     """The whole measurement ``repeats`` times, merged by :func:`median_of_runs` (on a virtual machine one
-    run's per-query and per-list costs move by 2x between runs minutes apart; the per-code costs by a few %)."""
+    run's per-query and per-list costs move up to 4x between runs minutes apart; the per-code costs by a few %)."""
     if repeats < 1:
         from ivfpq.errors import HwragError
 

@@ -170,9 +170,9 @@ def scan_transfer_check(target: str = "zen3") -> dict:
     on that core (:func:`hwsim.scan_transfer.cross_host`): the transfer's own check, printed with the figures
     it feeds."""
     from hwsim import scan_transfer as st
-    from hwsim.rates import RATES_DIR, RatesFile
+    from hwsim.rates import load_all
 
-    rows = st.cross_host([RatesFile.load(p) for p in sorted(RATES_DIR.glob("*.json"))], target)
+    rows = st.cross_host(load_all(), target)
     return {"target": target, "band": st.CROSS_HOST_BAND,
             "rows": [{"file": r["file"], "core": r["core"], "reference": r["reference"],
                       "deviation_pct": {str(m): 100 * d for m, d in r["deviation"].items()}} for r in rows]}

@@ -126,10 +126,10 @@ def measure(ghz: float, quick: bool = False) -> dict:
 def print_cross_host(directory: Path, target: str) -> int:
     """The cross-host check (:func:`hwsim.scan_transfer.cross_host`) of the stored sweeps, as a table."""
     from hwsim import scan_transfer as st
-    from hwsim.rates import RatesFile
+    from hwsim.rates import load_all
 
     st.get(target)
-    rows = st.cross_host([RatesFile.load(p) for p in sorted(directory.glob("*.json"))], target)
+    rows = st.cross_host(load_all(directory), target)
     if not rows:
         print(f"no scan_replica sweep from a known core in {directory}")
         return 1

@@ -86,6 +86,11 @@ def _load_dir(directory: str) -> tuple:
     return tuple(RatesFile.load(p) for p in sorted(Path(directory).glob("*.json")))
 
 
+def load_all(directory: Path | None = None) -> tuple:
+    """Every measured-rates file of a folder (default: the shipped ones), read once."""
+    return _load_dir(str(directory or RATES_DIR))
+
+
 def section(name: str, directory: Path | None = None, prefer: str | None = None) -> tuple[dict, RatesFile]:
     """A section's data and the file it came from (the machine that measured it): the newest file that has
     it, and where ``prefer`` names a microarchitecture, the newest measured on that core first (a cost
