@@ -165,13 +165,15 @@ def run_fidelity(progress: bool = True, datasets=("sift", "deep"), chamlm: bool 
     return out
 
 
-def scan_transfer_check(target: str = "zen3") -> dict:
+def scan_transfer_check(target: str | None = None) -> dict:
     """The stored faiss 1.7.2 replica sweeps moved to the modeled EPYC's core, each against the one measured
     on that core (:func:`hwsim.scan_transfer.cross_host`): the transfer's own check, printed with the figures
     it feeds."""
     from hwsim import scan_transfer as st
+    from hwsim.cpu import EPYC_7313
     from hwsim.rates import load_all
 
+    target = target or EPYC_7313.microarchitecture
     rows = st.cross_host(load_all(), target)
     return {"target": target, "band": st.CROSS_HOST_BAND,
             "rows": [{"file": r["file"], "core": r["core"], "reference": r["reference"],

@@ -213,7 +213,7 @@ def measure_streams(calls: int = 2000, repeats: int = 3, servers=("aio", "hwrag"
     server and client on the same kind of event loop: ``auto`` is :func:`retrieval_service.eventloop.loop_kind`)."""
     from retrieval_service.eventloop import loop_kind, run
 
-    loops = [loop_kind(None if e == "auto" else e) for e in event_loops]
+    loops = [loop_kind(e) for e in event_loops]
     procs = {}
     cells = [(e, k, t, n) for e in loops for k in servers for t in ("unary", "stream") for n in streams]
     runs: dict[tuple, list[dict]] = {c: [] for c in cells}
@@ -271,6 +271,7 @@ def measure(calls: int = 2000, repeats: int = 3, servers=SERVERS) -> dict:
 
 def main(argv=None) -> int:
     from ivfpq.errors import CommandParser, run_command
+    from retrieval_service.eventloop import CHOICES
 
     ap = CommandParser(prog="python -m bench.grpc_floor", description=__doc__.split("\n")[0])
     ap.add_argument("--calls", type=int, default=2000, help="calls per server and repeat (>= 1; default 2000)")
@@ -279,7 +280,7 @@ def main(argv=None) -> int:
                     help="concurrent streams (and concurrent unary calls) of the streaming floor (each 1..8; default 1 8)")
     ap.add_argument("--message-bytes", type=int, default=256,
                     help="bytes per streamed message (>= 0; default 256: a batch-1 query of d = 64, float32)")
-    ap.add_argument("--event-loops", nargs="+", default=["auto"], choices=("auto", "asyncio", "uvloop"),
+    ap.add_argument("--event-loops", nargs="+", default=["auto"], choices=CHOICES,
                     help="event loops of the streaming floor's aio/hwrag servers and client, each its own servers, "
                          "side by side (default: auto: uvloop when installed, else asyncio)")
     ap.add_argument("--no-streams", action="store_true", help="measure only the unary health checks (default: off)")

@@ -69,7 +69,7 @@ from pathlib import Path
 
 import numpy as np
 from ivfpq.errors import HwragError
-from retrieval_service.eventloop import EVENT_LOOP_ENV, EVENT_LOOPS, loop_kind, new_event_loop, run as run_loop
+from retrieval_service.eventloop import CHOICES, EVENT_LOOP_ENV, loop_kind, new_event_loop, run as run_loop
 from tqdm import tqdm
 
 from .table import format_table
@@ -134,9 +134,9 @@ class ServiceBenchConfig:
             raise HwragError("--batch-window-ms needs at least one window ('adaptive' or milliseconds, 0: off)")
         for w in self.batch_windows:
             window_seconds(w, 1e-3, "--batch-window-ms")
-        bad = [e for e in self.event_loops if e not in ("auto", *EVENT_LOOPS)]
+        bad = [e for e in self.event_loops if e not in CHOICES]
         if bad or not self.event_loops:
-            raise HwragError(f"--event-loop {' '.join(self.event_loops)}: accepted: auto, {', '.join(EVENT_LOOPS)} "
+            raise HwragError(f"--event-loop {' '.join(self.event_loops)}: accepted: {', '.join(CHOICES)} "
                              "(at least one)")
         bad = [c for c in self.transports if c not in TRANSPORTS]
         if bad or not self.transports or not self.node_streams:
@@ -703,7 +703,7 @@ def bench_deployment(index, queries, backend: str, nodes: int, mode: str, cfg: S
         ifloor = InterleavedStreamFloor() if 1 in cfg.concurrency else None
         for w, ns, kind, st, el in itertools.product(cfg.batch_windows, cfg.node_streams, cfg.transports,
                                                      cfg.scan_threads, cfg.event_loops):
-            el = loop_kind(None if el == "auto" else el)
+            el = loop_kind(el)
             dep = _Deployment(mode, index, backend, nodes, cfg.compute_threads, w, st, ns, el)
             sides.append(_Side(dep, kind, ns, st, el))
         for rep in range(cfg.repeats):
@@ -890,7 +890,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                             "coalescing session for all: a client-side batch) (default: unary "
                                             "stream)")
     p.add_argument("--event-loop", dest="event_loops", nargs="+", default=list(d.event_loops),
-                   choices=("auto", *EVENT_LOOPS),
+                   choices=CHOICES,
                    help="event loop of the coordinator and memory node processes and of the asyncio (stream, "
                         "stream-shared) clients, each its own deployment side by side (default: auto: uvloop "
                         "when installed, else asyncio)")

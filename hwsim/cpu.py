@@ -160,7 +160,7 @@ class CpuRates:
 
 
 @lru_cache(maxsize=8)
-def load_rates(directory: str | None = None, prefer: str | None = "zen3") -> CpuRates:
+def load_rates(directory: str | None = None, prefer: str | None = EPYC_7313.microarchitecture) -> CpuRates:
     """The CPU rates from the measured-rates files (:mod:`hwsim.rates`): each section from the newest file
     measured on the ``prefer`` microarchitecture (the modeled server's core: the default EPYC 7313's Zen 3),
     else from the newest file that has it; ``directory`` another folder of rates files."""

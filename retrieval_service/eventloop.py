@@ -16,6 +16,7 @@ from ivfpq.errors import HwragError
 
 EVENT_LOOP_ENV = "HWRAG_EVENT_LOOP"
 EVENT_LOOPS = ("uvloop", "asyncio")
+CHOICES = ("auto", *EVENT_LOOPS)   # what a command line accepts: "auto" is the default choice below
 
 
 def _have_uvloop() -> bool:
@@ -27,8 +28,9 @@ def _have_uvloop() -> bool:
 
 
 def loop_kind(kind: str | None = None) -> str:
-    """``kind``, else ``$HWRAG_EVENT_LOOP``, else uvloop when it is installed, else asyncio."""
-    kind = kind or os.environ.get(EVENT_LOOP_ENV) or ("uvloop" if _have_uvloop() else "asyncio")
+    """``kind``, else ``$HWRAG_EVENT_LOOP``, else uvloop when it is installed, else asyncio (``kind`` "auto":
+    as None)."""
+    kind = (None if kind == "auto" else kind) or os.environ.get(EVENT_LOOP_ENV) or ("uvloop" if _have_uvloop() else "asyncio")
     if kind not in EVENT_LOOPS:
         raise HwragError(f"{EVENT_LOOP_ENV}={kind!r}; accepted: {', '.join(EVENT_LOOPS)}")
     if kind == "uvloop" and not _have_uvloop():

@@ -18,6 +18,7 @@ def test_the_default_is_uvloop_when_installed_and_the_environment_chooses(monkey
     assert loop_kind() == "uvloop"
     monkeypatch.setenv(EVENT_LOOP_ENV, "asyncio")
     assert loop_kind() == "asyncio"
+    assert loop_kind("auto") == "asyncio"      # "auto" (a command line's default) is no choice: the environment's
     assert loop_kind("uvloop") == "uvloop"  # an explicit kind wins over the environment
 
 
