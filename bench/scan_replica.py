@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwsim.cpu import EPYC_7313
 from ivfpq.errors import HwragError
 
 SOURCE = Path(__file__).resolve().parent / "scan_replica.c"
@@ -153,10 +154,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out-dir", default=str(RATES_DIR),
                     help="folder of measured-rates files; this machine's file of today gets the section (default: %(default)s)")
     ap.add_argument("--quick", action="store_true", help="M 16 and 64 only, fewer lists (default: off)")
-    ap.add_argument("--compare", metavar="CORE", nargs="?", const="zen3", default=None,
+    ap.add_argument("--compare", metavar="CORE", nargs="?", const=EPYC_7313.microarchitecture, default=None,
                     help="measure nothing: move every stored replica sweep in --out-dir to CORE and print how far "
                          "each is from the one measured on CORE itself (the cross-host check; CORE defaults to "
-                         "zen3, the modeled EPYC 7313's; default: off)")
+                         f"{EPYC_7313.microarchitecture}, the modeled EPYC 7313's; default: off)")
     args = ap.parse_args(argv)
     if args.compare:
         return run_command(lambda: print_cross_host(Path(args.out_dir), args.compare))
