@@ -124,15 +124,19 @@ def _cmd_project(args) -> int:
     else:
         b = args.queries
         notes: dict[str, None] = {}
+        print("modeled, DEVICE ONLY: the devices' work per query (LUT build, scan, top-K, the merge of the nodes' "
+              "candidates), without list selection, the network or the host stack; end-to-end figures: "
+              "hwrag hw project --chameleon, hwrag hw system")
         for r in out:
             print(f"{r['config']} | M={r['M']} nodes={r['nodes']} fits={r['fits']} "
-                  f"lat={r['latency_batch1_s'] * 1e6:.1f} us ({r['dominant_stage_batch1']} dominates) "
-                  f"QPS(b1)={r['qps_batch1']:.0f} QPS(b{b})={r[f'qps_batch{b}']:.0f} "
-                  f"({r[f'qps_batch{b}_vs_cpu']:.2f}x CPU-8) "
+                  f"device lat={r['latency_batch1_s'] * 1e6:.1f} us ({r['dominant_stage_batch1']} dominates) "
+                  f"device QPS(b1)={r['qps_batch1']:.0f} QPS(b{b})={r[f'qps_batch{b}']:.0f} "
+                  f"({r[f'qps_batch{b}_vs_cpu']:.2f}x the CPU-8 system's QPS) "
                   f"E={r['energy_per_query_J'] * 1e3:.3f} mJ/q bound={r['bound']}")
             notes.update(dict.fromkeys(r["notes"]))
-        print("modeled; CPU-8 = faiss on 8 EPYC 7313 cores (hwsim.cpu: per-core costs measured here; end to end: hwrag hw system). Published: PIM IVF-PQ on UPMEM "
-              "2.5-4.3x CPU-FAISS QPS (large batches); Chameleon 1.36-6.13x lower latency (CPU coordinator)")
+        print("CPU-8 = faiss on 8 EPYC 7313 cores, end to end (hwsim.cpu: per-core costs measured here). Published, "
+              "end to end: PIM IVF-PQ on UPMEM 2.5-4.3x CPU-FAISS QPS (large batches); Chameleon 1.36-6.13x lower "
+              "latency (CPU coordinator): compare them with hwrag hw project --chameleon, not with the device view")
         for n in notes:
             print(f"note: {n}")
     return 0

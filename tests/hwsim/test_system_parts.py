@@ -195,3 +195,15 @@ def test_sequential_selection_shares_the_socket_bandwidth():
     assert cpu.select_query_s(1024, 256, 32, streams=4) == pytest.approx(1024 * 256 * 0.1 / 1e9)  # GEMM path
     in_l3 = FaissCpu(replace(server, l3_mb_shared=2.0), rates)
     assert in_l3.select_query_s(1024, 256, 1, streams=4) == pytest.approx(compute)
+
+
+def test_device_only_projection_says_so(capsys):
+    """``hw project`` without ``--chameleon`` is the device-level view: it says so and points at the end-to-end one,
+    so nobody reads a device speed-up against the papers' system figures (issue 21)."""
+    from hwrag.cli import main
+
+    assert main(["hw", "project", "--configs", "chameleon_u250", "--M", "16", "--nodes", "1", "--queries", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "DEVICE ONLY" in out and "hwrag hw project --chameleon" in out
+    rows = [ln for ln in out.splitlines() if ln.startswith("chameleon_u250")]
+    assert rows and all("device lat=" in ln and "the CPU-8 system's QPS" in ln for ln in rows)
