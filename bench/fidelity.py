@@ -63,7 +63,10 @@ PUBLISHED_CHAMLM_MAX = {"dec-s": 3.18, "dec-l": 2.34}
 #: the study's configurations as Chameleon ran them (docs/REFERENCE.md § Setup): (d, M, FPGA nodes, CPU cores)
 STUDY_SHAPES = {"sift": (128, 16, 1, 8), "deep": (96, 16, 1, 8), "syn-512": (512, 32, 1, 8), "syn-1024": (1024, 64, 2, 16)}
 ROLE = {"sift": "calibration", "deep": "validation"}
-TOLERANCE_PCT = {"latency": 10, "throughput": 10, "energy": 20, "chamlm": 15}
+#: the bands issue 21's acceptance sets, per role: the calibration set within 10 % (latency, QPS), 20 % (energy),
+#: 15 % (ChamLM); the validation set (Deep) within 15 / 15 / 25 %
+TOLERANCE_PCT = {"calibration": {"latency": 10, "throughput": 10, "energy": 20, "chamlm": 15},
+                 "validation": {"latency": 15, "throughput": 15, "energy": 25}}
 #: which modeled system stands for each measured column (module doc)
 AS_RUN = {"cpu": "cpu", "cpu-gpu": "cpu", "fpga-cpu": "fpga-cpu", "fpga-gpu": "fpga-gpu"}
 AS_RUN_NOTE = {"cpu-gpu": "as run: CPU-only faiss (baseline script's 'CPU-GPU' vs 'cpu-gpu' mismatch)"}
@@ -147,7 +150,8 @@ def run_fidelity(progress: bool = True, datasets=("sift", "deep"), chamlm: bool 
                 rows.append(_row("chamlm", f"{m} interval {interval}", s, batch, float(t[s]), v, "tokens/s",
                                  "use_tiktok: 0, as measured"))
     for r in rows:
-        r["within_tolerance"] = bool(abs(r["error_pct"]) <= TOLERANCE_PCT[r["figure"]])
+        r["tolerance_pct"] = TOLERANCE_PCT[r["role"]][r["figure"]]
+        r["within_tolerance"] = bool(abs(r["error_pct"]) <= r["tolerance_pct"])
     out = {"rows": rows, "tolerance_pct": TOLERANCE_PCT, "diagnostics": diagnostics,
            "intended_cpu_gpu": intended,
            "summary": summarize(rows),
@@ -363,7 +367,8 @@ def write_fidelity_report(result: dict, out: Path) -> list[Path]:
                        color=colors.get(r["system"], "k"))
         lo = min(min(r["measured"], r["modeled"]) for r in rows) * 0.8
         hi = max(max(r["measured"], r["modeled"]) for r in rows) * 1.2
-        tol = result["tolerance_pct"].get(kind, 10) / 100
+        band = result["tolerance_pct"]["calibration"]
+        tol = band.get(kind, 10) / 100   # the calibration band drawn; Deep's rows are counted against their own
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
         ax.fill_between([lo, hi], [lo * (1 - tol), hi * (1 - tol)], [lo * (1 + tol), hi * (1 + tol)], alpha=0.15)
         ax.set_xscale("log")
@@ -372,7 +377,9 @@ def write_fidelity_report(result: dict, out: Path) -> list[Path]:
             axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(f"measured ({rows[0]['unit']})")
         ax.set_ylabel(f"modeled ({rows[0]['unit']})")
-        label = f"band: ±{result['tolerance_pct'][kind]} %" if kind in result["tolerance_pct"] else "diagnostic"
+        valid = result["tolerance_pct"]["validation"].get(kind)
+        label = ((f"band: ±{band[kind]} %" + (f", Deep ±{valid} %" if valid else "")) if kind in band
+                 else "diagnostic")
         ax.set_title(f"{kind} ({label})", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
     handles = [plt.Line2D([], [], ls="", marker="o", color=c, label=s) for s, c in colors.items()]
