@@ -86,7 +86,10 @@ class Batcher:
     def __init__(self, execute: Execute, window: BatchWindow):
         self.execute, self.window = execute, window
         self.pending: dict[tuple, list[_Caller]] = {}
-        self.timers: dict[tuple, asyncio.TimerHandle] = {}
+        # key -> (when the gathered callers go, loop time; the handle that lets them go). The time is kept here:
+        # uvloop's call_at hands back a plain Handle, without when(), for a time less than half a millisecond
+        # ahead (libuv's timers count whole milliseconds), which a short window asks for.
+        self.timers: dict[tuple, tuple[float, asyncio.Handle]] = {}
         self.inflight: dict[tuple, int] = {}
         self.mean_fanout_s: dict[tuple, float] = {}  # running mean of measured fan-out times, per key
         self.fanouts = 0  # fan-outs run and queries they carried (the mean gathered batch is their ratio)
@@ -127,10 +130,10 @@ class Batcher:
                 due = min(due, now + limit)
         old = self.timers.get(key)
         if old is not None:
-            if old.when() <= due:
+            if old[0] <= due:
                 return
-            old.cancel()
-        self.timers[key] = loop.call_at(due, self._flush, key)
+            old[1].cancel()
+        self.timers[key] = (due, loop.call_at(due, self._flush, key))
 
     async def _timed(self, key, entry: IndexEntry, q: np.ndarray, k: int, nprobe: int, policy: int,
                      deadline: float) -> SearchOutcome:
@@ -147,7 +150,7 @@ class Batcher:
     def _flush(self, key) -> None:
         t = self.timers.pop(key, None)
         if t is not None:
-            t.cancel()
+            t[1].cancel()
         gathered = self.pending.pop(key, None)
         if gathered:
             self.inflight[key] = self.inflight.get(key, 0) + 1
