@@ -398,7 +398,8 @@ def _summary(loop: dict, batch: int) -> dict:
            (v if k.endswith("_switches") else 1e6 * v) / queries if queries else float("nan")
            for k, v in loop.get("cpu_s", {}).items()}
     return {"p50_ms": float(np.percentile(lat, 50) * 1e3), "p99_ms": float(np.percentile(lat, 99) * 1e3),
-            "qps": queries / loop["wall"], "calls": int(len(loop["lat"])), "errors": len(loop["errors"]), **cpu}
+            "qps": queries / loop["wall"], "calls": int(len(loop["lat"])), "errors": len(loop["errors"]),
+            "error_texts": list(loop["errors"]), **cpu}
 
 
 # ---- service deployments ---------------------------------------------------------------------------
@@ -649,6 +650,8 @@ def _row(backend: str, nodes: int, mode: str, side: _Side, bs: int, c: int, cfg:
         "transport": side.transport, "event_loop": side.event_loop, "scan_threads": side.scan_threads, "batch": bs, "concurrency": c,
         "k": cfg.k, "nprobe": cfg.nprobe, "repeats": len(reps), "calls": sum(x["calls"] for x in svc),
         "errors": sum(x["errors"] + y["errors"] for x, y in zip(svc, ins)),
+        # what the failed calls said (distinct texts, the first few): a count alone cannot be acted on
+        "error_texts": sorted({t for x in svc + ins for t in x.get("error_texts", [])})[:5],
         "latency_p50_ms_measured": med(x["p50_ms"] for x in svc),
         "latency_p99_ms_measured": med(x["p99_ms"] for x in svc),
         "qps_measured": med(x["qps"] for x in svc),
@@ -972,6 +975,10 @@ def _print_result(res: dict, cfg: ServiceBenchConfig) -> None:
               f"transport={g['transport']} loop={g.get('event_loop', 'asyncio')} "
               f"node_streams={g['node_streams']} b={g['batch']} c={g['concurrency']}: {g['value']} "
               f"-> {'met' if g['met'] else 'not met'}")
+    for r in res["rows"]:
+        for t in r.get("error_texts", []):
+            print(f"error ({r['mode']} window={r['window']} transport={r['transport']} b={r['batch']} "
+                  f"c={r['concurrency']}): {t}")
     print(f"({res['note']})")
     print("wrote", ", ".join(res["files"]))
 
