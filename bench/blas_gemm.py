@@ -122,10 +122,10 @@ def main(argv=None) -> int:
     ap = CommandParser(prog="python -m bench.blas_gemm", description=__doc__.splitlines()[0])
     ap.add_argument("--mkl", default=None, help=f"path of a libmkl_rt (default: the mkl wheel's; {INSTALL})")
     ap.add_argument("--dims", type=int, nargs="+", default=[96, 128, 512, 1024],
-                    help="vector dimensions (default: %(default)s)")
+                    help="vector dimensions")
     ap.add_argument("--batches", type=int, nargs="+", default=[20, 64, 256],
-                    help="queries per block (default: %(default)s; faiss uses BLAS from 20)")
-    ap.add_argument("--repeats", type=int, default=5, help="repeats, the median kept (default: %(default)s)")
+                    help="queries per block (faiss uses BLAS from 20)")
+    ap.add_argument("--repeats", type=int, default=5, help="repeats, the median kept")
     ap.add_argument("--json", action="store_true", help="print JSON (default: a table)")
     args = ap.parse_args(argv)
 
