@@ -97,8 +97,8 @@ def cmd_fidelity(args) -> int:
               f"{c['fitted_on']}{held}; in use {c['in_use']:.3g}{unit}; residuals "
               f"{', '.join(f'{x:+.1f} %' for x in c['residual_pct'])}. {c['plausibility']}")
     chk = res["scan_transfer_check"]
+    ref = next((x["file"] for x in chk["rows"] if x["reference"]), None)
     for r in (x for x in chk["rows"] if not x["reference"]):
-        ref = next(x["file"] for x in chk["rows"] if x["reference"])
         print(f"\nscan transfer, cross-host check: the faiss 1.7.2 replica sweep of {r['file']} ({r['core']}) moved "
               f"to {chk['target']} lands " + " / ".join(f"{d:+.0f}" for d in r["deviation_pct"].values())
               + f" % from {ref} measured on {chk['target']} at M = {' / '.join(r['deviation_pct'])} "

@@ -597,7 +597,7 @@ class _Side:
     transport: str  # one of TRANSPORTS
     node_streams: bool
     scan_threads: int
-    event_loop: str = "asyncio"  # of the servers (process mode) and of the asyncio clients
+    event_loop: str  # of the servers (process mode) and of the asyncio clients: loop_kind()'s answer
 
     @property
     def window(self) -> str:

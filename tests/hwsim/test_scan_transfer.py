@@ -119,10 +119,12 @@ def test_cross_host_reference_is_the_target_cores_own_measurement():
 def test_stored_replica_sweeps_agree_across_hosts_within_the_band():
     """The transfer's own check on the stored measurements: every machine's sweep, moved to the EPYC's Zen 3,
     within CROSS_HOST_BAND of the sweep measured on a Zen 3 core (independent measurements on other CPUs)."""
+    from hwsim.cpu import EPYC_7313
     from hwsim.rates import load_all
 
-    rows = st.cross_host(load_all(), "zen3")
-    if len({r["core"] for r in rows}) < 2 or not any(r["core"] == "zen3" for r in rows):
+    target = EPYC_7313.microarchitecture
+    rows = st.cross_host(load_all(), target)
+    if len({r["core"] for r in rows}) < 2 or not any(r["core"] == target for r in rows):
         pytest.skip("the stored sweeps come from one kind of core, or none from Zen 3: nothing to cross-check")
     for r in rows:
         for M, dev in r["deviation"].items():
