@@ -35,41 +35,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-SYSTEMS = ("cpu", "cpu-gpu", "fpga-cpu", "fpga-gpu")
-#: docs/REFERENCE.md § Chameleon measured results (medians of 100 batches; QPS at large batches; energy; ChamLM)
-LATENCY_MS = {
-    "sift": {1: (9.12, 7.83, 2.49, 1.59), 4: (10.67, 9.73, 4.22, 3.39), 16: (22.15, 20.99, 11.24, 10.35),
-             64: (77.70, 75.77, 43.29, 37.78)},
-    "deep": {1: (8.36, 8.68, 2.17, 1.53), 4: (12.66, 11.71, 3.58, 3.44), 16: (25.51, 22.75, 11.25, 10.85),
-             64: (83.59, 80.34, 44.99, 39.45)},
-}
-P95_MS = {"sift": {1: (16.20, 12.94, 2.86, 1.92), 4: (17.15, 16.10, 4.79, 3.94), 16: (27.80, 26.69, 12.74, 11.50),
-                   64: (89.68, 87.02, 45.92, 39.91)}}
-#: SIFT P95 (ms) of another run of the same latency experiment, printed in a comment of Chameleon's released
-#: plot script (``llm_inference_gpu/experiments/plots/vector_search_latency.py``, beside its percentile call):
-#: its CPU and CPU-GPU values equal :data:`P95_MS`'s to four digits, its FPGA values are 7-33 % lower, so the
-#: testbed's FPGA rows moved that much between two runs of one configuration
-#: (docs/REFERENCE.md § Vector search latency). FPGA-CPU, FPGA-GPU at b = 1 / 4 / 16 / 64. Not used by any fit.
-P95_OTHER_RUN_MS = {"sift": {1: (1.93, 1.44), 4: (3.45, 3.29), 16: (10.82, 9.41), 64: (44.40, 34.84)}}
-THROUGHPUT_QPS = {"sift": (1018, 1027, 1912, 1932), "deep": (940, 962, 1913, 1931)}
-ENERGY_MJ = {"sift": {"cpu": (950.3, 434.0, 143.3), "fpga-gpu": (53.6, 28.2, 21.5)},
-             "deep": {"cpu": (929.5, 412.9, 141.9), "fpga-gpu": (52.3, 26.9, 20.5)}}
-CHAMLM = {("dec-s", 1, 64): (191.8, 609.1), ("encdec-s", 8, 64): (941.0, 1719.0)}
-#: the paper's text (docs/REFERENCE.md § Chameleon measured results): speed-up ranges over its configurations
-#: (SIFT, Deep, SYN-512, SYN-1024 at batches 1-64; energy at 1-16), and ChamLM's best speed-ups
-PUBLISHED_RATIOS = {"fpga-cpu latency speed-up over cpu": (1.36, 6.13), "fpga-gpu latency speed-up over cpu": (2.25, 23.72),
-                    "energy saving of fpga-gpu over cpu": (5.8, 26.2)}
-PUBLISHED_CHAMLM_MAX = {"dec-s": 3.18, "dec-l": 2.34}
-#: the study's configurations as Chameleon ran them (docs/REFERENCE.md § Setup): (d, M, FPGA nodes, CPU cores)
-STUDY_SHAPES = {"sift": (128, 16, 1, 8), "deep": (96, 16, 1, 8), "syn-512": (512, 32, 1, 8), "syn-1024": (1024, 64, 2, 16)}
+from hwsim.measured import (AS_RUN, AS_RUN_NOTE, CHAMLM, ENERGY_MJ, LATENCY_MS, P95_MS,  # noqa: F401 (re-exported)
+                            P95_OTHER_RUN_MS, PUBLISHED_CHAMLM_MAX, PUBLISHED_RATIOS, STUDY_SHAPES, SYSTEMS,
+                            THROUGHPUT_QPS)
+
 ROLE = {"sift": "calibration", "deep": "validation"}
 #: the bands issue 21's acceptance sets, per role: the calibration set within 10 % (latency, QPS), 20 % (energy),
 #: 15 % (ChamLM); the validation set (Deep) within 15 / 15 / 25 %
 TOLERANCE_PCT = {"calibration": {"latency": 10, "throughput": 10, "energy": 20, "chamlm": 15},
                  "validation": {"latency": 15, "throughput": 15, "energy": 25}}
-#: which modeled system stands for each measured column (module doc)
-AS_RUN = {"cpu": "cpu", "cpu-gpu": "cpu", "fpga-cpu": "fpga-cpu", "fpga-gpu": "fpga-gpu"}
-AS_RUN_NOTE = {"cpu-gpu": "as run: CPU-only faiss (baseline script's 'CPU-GPU' vs 'cpu-gpu' mismatch)"}
 ENERGY_RUN_NOTE = "CPU: the 16-thread energy run (taskset --cpu-list 0-15)"
 #: Chameleon's FPGA-GPU energy is itself computed (board power x scan time + GPU power x selection time,
 #: docs/REFERENCE.md § How the figures were produced), not a meter reading

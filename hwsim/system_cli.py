@@ -11,15 +11,56 @@ import sys
 from ivfpq.jsonable import plain as _plain
 
 
+_FIGURE = {"latency_ms": ("latency", "ms"), "throughput_qps": ("QPS", ""), "energy_mj": ("energy", "mJ/query"),
+           "tokens_per_s": ("tokens/s", "")}
+
+
+def _measured_rows(measured, modeled: dict) -> list[dict]:
+    """Each measured figure beside the modeled figure of the system it is compared with (``as_run``); a
+    system not modeled in this call is left without an error."""
+    rows = []
+    for m in measured:
+        mod = modeled.get((m.as_run, m.figure))
+        rows.append({"system": m.system, "figure": m.figure, "measured": m.value, "compared_with": m.as_run,
+                     "modeled": mod, "error_pct": None if mod is None else m.error_pct(mod), "note": m.note})
+    return rows
+
+
+def _print_measured(rows: list[dict]) -> None:
+    from .measured import SOURCE, measured_where
+
+    if not rows:
+        print(f"measured: none at this configuration ({measured_where()})")
+        return
+    print(f"{SOURCE}; this configuration; error = modeled / measured - 1")
+    for r in rows:
+        name, unit = _FIGURE[r["figure"]]
+        err = "not modeled here" if r["error_pct"] is None else f"model {r['error_pct']:+.1f} %"
+        vs = "" if r["compared_with"] == r["system"] else f" against the {r['compared_with']} model"
+        note = f"; {r['note']}" if r["note"] else ""
+        print(f"  {r['system']:<10} {name} {r['measured']:g} {unit}".rstrip() + f"  ({err}{vs}{note})")
+
+
 def _cmd_system(args) -> int:
+    from .measured import search_figures
     from .system import SYSTEMS, SystemModel, system_spec
 
     spec = system_spec(args.dataset, d=args.d, M=args.M, ntotal=args.ntotal, nlist=args.nlist,
                        nprobe=args.nprobe, k=args.k)
     systems = tuple(args.systems or SYSTEMS)
-    r = SystemModel(spec, nodes=args.nodes, cpu_cores=args.cpu_cores).model(systems, args.batch)
+    figures = [m for m in search_figures(spec.d, spec.M, spec.ntotal, spec.nlist, spec.nprobe, spec.k,
+                                         args.nodes, args.cpu_cores, args.batch) if m.system in systems]
+    # a measured column run as another system (CPU-GPU ran CPU-only faiss) is compared with that system's model
+    extra = tuple(dict.fromkeys(m.as_run for m in figures if m.as_run not in systems))
+    r = SystemModel(spec, nodes=args.nodes, cpu_cores=args.cpu_cores).model(systems + extra, args.batch)
+    modeled = {}
+    for x in systems + extra:
+        f = r[x]
+        modeled.update({(x, "latency_ms"): f.latency_s * 1e3, (x, "throughput_qps"): f.throughput_qps,
+                        (x, "energy_mj"): f.energy_per_query_J * 1e3})
+    measured = _measured_rows(figures, modeled)
     if args.json:
-        json.dump(_plain(r.to_dict()), sys.stdout, indent=1)
+        json.dump(_plain({**r.to_dict(), "measured": measured}), sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
     print(f"modeled: {spec.name} d={spec.d} M={spec.M} {spec.ntotal:.0e} vectors IVF{spec.nlist} nprobe "
@@ -30,18 +71,23 @@ def _cmd_system(args) -> int:
         fits = "" if f.fits else f"  (does not fit: {f.capacity_note})"
         print(f"{x:<10} {f.latency_s * 1e3:>11.3f} {f.throughput_qps:>9.0f} {f.energy_per_query_J * 1e3:>10.2f}  "
               f"{f.bound}{fits}")
+    _print_measured(measured)
     for x in systems:
         print(f"config {x}: {r[x].config}")
     return 0
 
 
 def _cmd_ralm(args) -> int:
+    from .measured import chamlm_figures
     from .ralm import tokens_per_s
 
     backends = ("cpu", args.backend)
     r = tokens_per_s(args.model, args.interval, args.batch, backends, tiktok=args.tiktok)
+    measured = _measured_rows([m for m in chamlm_figures(args.model, args.interval, args.batch, args.tiktok)
+                               if m.system in r["tokens_per_s"]],
+                              {(k, "tokens_per_s"): v for k, v in r["tokens_per_s"].items()})
     if args.json:
-        json.dump(_plain(r), sys.stdout, indent=1)
+        json.dump(_plain({**r, "measured": measured}), sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
     print(f"modeled: {r['config']}; retrieval every {args.interval} token(s), batch {args.batch}")
@@ -50,6 +96,7 @@ def _cmd_ralm(args) -> int:
         print(f"{k:<10} {v:>9.1f} tokens/s  (decoder step {st['decoder_step_s'] * 1e3:.2f} ms, retrieval "
               f"{st['retrieval_s'] * 1e3:.2f} ms, encode {st['encode_s'] * 1e3:.2f} ms per "
               f"{'half-' if r['tiktok'] else ''}batch)")
+    _print_measured(measured)
     return 0
 
 
