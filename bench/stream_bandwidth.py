@@ -4,51 +4,44 @@
 
 The mechanism behind :meth:`hwsim.cpu.FaissCpu.select_query_s`: faiss's sequential flat search reads the whole
 centroid matrix per query; where it outgrows the L3, threads searching at once share the socket's memory
-bandwidth. This measures that sharing here (a read of a buffer far beyond the L3 by one thread, then by two
-threads each reading their own half), *measured* wall clock, best of 3; the modeled server's bandwidth is
-its cited figure (docs/REFERENCE.md § CPU), not this one.
+bandwidth. This measures that sharing here: a read of a buffer far beyond the L3 by one thread, then by two
+threads each reading their own half (numpy's vectorised sum, which releases the GIL and is limited by the
+memory, not by its adds), *measured* wall clock, best of 3. If two threads read about what one does, one core
+already reaches the machine's ceiling; if they read twice as much, one core's stream is the limit. The
+modeled server's bandwidth is its cited figure (docs/REFERENCE.md § CPU), not this one.
+
+(Until 2026-12-07 this read through a parallel numba loop whose reduction did not vectorise: it measured
+that loop, about 5 GB/s per thread, not the memory.)
 """
 from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 
-def _kernels():
-    import numba
-
-    @numba.njit(parallel=True, cache=False)
-    def read_sum(a, parts):
-        n = a.size // parts
-        out = np.zeros(parts, np.int64)
-        for p in numba.prange(parts):
-            s = 0                        # integer sum: vectorised, no dependent float chain to bound it
-            for i in range(p * n, (p + 1) * n):
-                s += a[i]
-            out[p] = s
-        return out.sum()
-
-    return read_sum
-
-
-def measure(mib: int = 1024, repeat: int = 3) -> dict:
-    import numba
-
-    read_sum = _kernels()
-    a = np.ones(mib * 2 ** 20 // 8, np.int64)
-    out = {"figures": "measured (wall clock, best of 3)", "buffer_mib": mib,
-           "load_average_before": os.getloadavg()}
-    for threads in (1, 2):
-        numba.set_num_threads(threads)
-        read_sum(a[:1024], threads)
+def read_gbs(a: np.ndarray, threads: int, repeat: int = 3) -> float:
+    """GB/s of ``threads`` threads each summing its own contiguous part of ``a`` (best of ``repeat``)."""
+    n = a.size // threads
+    parts = [a[i * n:(i + 1) * n] for i in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(np.sum, [p[:1024] for p in parts]))
         best = float("inf")
         for _ in range(repeat):
             t0 = time.perf_counter()
-            read_sum(a, threads)
+            list(pool.map(np.sum, parts))
             best = min(best, time.perf_counter() - t0)
-        out[f"gbs_{threads}_thread{'s' if threads > 1 else ''}"] = a.nbytes / best / 1e9
+    return n * threads * a.itemsize / best / 1e9
+
+
+def measure(mib: int = 1024, repeat: int = 3) -> dict:
+    a = np.ones(mib * 2 ** 20 // 8, np.int64)
+    out = {"figures": f"measured (wall clock, best of {repeat})", "buffer_mib": mib,
+           "load_average_before": os.getloadavg()}
+    for threads in (1, 2):
+        out[f"gbs_{threads}_thread{'s' if threads > 1 else ''}"] = read_gbs(a, threads, repeat)
     return out
 
 
