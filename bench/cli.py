@@ -155,14 +155,15 @@ def add_bench_parser(sub) -> None:
     b = sub.add_parser("bench", help="benchmarks: ann, service, ralm, ralm-cache, dram, project, fidelity").add_subparsers(
         dest="bench", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true")
+    common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     common.add_argument("--out", default="report/bench", type=output_dir, help="directory for JSON and PNG")
     data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--dataset", default="synthetic:n=100000,d=128,nq=1000,seed=0")
+    data.add_argument("--dataset", default="synthetic:n=100000,d=128,nq=1000,seed=0",
+                      help="dataset spec: synthetic[:n=,d=,nq=,seed=], pydocs[:chunk_words=], an ann-benchmarks .hdf5 file or a TEXMEX fvecs/bvecs directory")
     data.add_argument("--index", help="saved index (default: cached IVF<nlist>,PQ<m> of the dataset)")
-    data.add_argument("--nlist", type=int, default=1024)
-    data.add_argument("--m", type=int, default=16)
-    data.add_argument("--k", type=int, default=10)
+    data.add_argument("--nlist", type=int, default=1024, help="IVF lists of the cached index")
+    data.add_argument("--m", type=int, default=16, help="PQ code bytes per vector")
+    data.add_argument("--k", type=int, default=10, help="neighbours returned per query")
 
     p = b.add_parser("ann", parents=[common, data], help="recall@k vs QPS over nprobe, every backend")
     p.add_argument("--nprobe", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])

@@ -216,10 +216,11 @@ def run_demo(args) -> int:
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("demo", help="the main job: CPU vs FPGA vs PIM retrieval and RALM end to end, with a report")
-    p.add_argument("--dataset", default=DEFAULT_DATASET)
-    p.add_argument("--nlist", type=int, default=1024)
-    p.add_argument("--m", type=int, default=16)
-    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--dataset", default=DEFAULT_DATASET,
+                   help="dataset spec: synthetic[:n=,d=,nq=,seed=], pydocs[:chunk_words=], an ann-benchmarks .hdf5 file or a TEXMEX fvecs/bvecs directory")
+    p.add_argument("--nlist", type=int, default=1024, help="IVF lists of the demo index")
+    p.add_argument("--m", type=int, default=16, help="PQ code bytes per vector")
+    p.add_argument("--k", type=int, default=10, help="neighbours returned per query")
     p.add_argument("--threads", type=int, default=2, help="faiss/numba threads in this process")
     p.add_argument("--report", default="report", help="report directory")
     p.add_argument("--full", action="store_true",
@@ -228,5 +229,5 @@ def add_parsers(sub) -> None:
     p.add_argument("--kv-cache-mb", type=float, default=float(KV_CACHE_MB), metavar="MB",
                    help="the RALM section's chunk-mode time to first token with a KV knowledge cache of MB "
                         "megabytes beside without (0: not measured)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
     p.set_defaults(func=run_demo)
