@@ -19,6 +19,7 @@ per sub-quantizer), the flat search is not (so this compares the scan only).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -46,11 +47,12 @@ def side_env(cache: Path) -> tuple[Path, Path]:
     """(python, site folder) of the side environment, made once in ``cache``."""
     if sys.platform != "linux" or sysconfig.get_platform() != "linux-x86_64":
         raise HwragError(f"the faiss 1.7.2 wheel is for linux-x86_64; this is {sysconfig.get_platform()}")
-    py, site = cache / "venv" / "bin" / "python", cache / "site"
-    if not py.exists():
-        _run([sys.executable, "-m", "venv", str(cache / "venv")], "making the side environment")
+    py, site, ready = cache / "venv" / "bin" / "python", cache / "site", cache / "venv" / ".numpy-installed"
+    if not ready.exists():   # made again after an interrupted attempt
+        _run([sys.executable, "-m", "venv", "--clear", str(cache / "venv")], "making the side environment")
         _run([str(py), "-m", "pip", "install", "-q", "numpy<2"], "installing numpy < 2 in the side environment")
-    if not (site / "faiss").exists():
+        ready.touch()
+    if not (site / "faiss" / ("_swigfaiss" + sysconfig.get_config_var("EXT_SUFFIX"))).exists():
         wheels = cache / "wheel"
         _run([sys.executable, "-m", "pip", "download", "-q", WHEEL, "--no-deps", "--only-binary=:all:",
               "--python-version", WHEEL_PYTHON, "-d", str(wheels)], f"downloading {WHEEL} (CPython {WHEEL_PYTHON})")
@@ -73,8 +75,6 @@ def faiss172_rows(Ms: list[int], ghz: float, cache: Path) -> dict:
 
 def compare(Ms: list[int], cache: Path = DEFAULT_CACHE) -> dict:
     """faiss 1.7.2 and the replica at each M, this core, one run."""
-    import os
-
     from .machine import cpu_identity
     from .scan_replica import CODE_BYTES, scan_cycles_per_code
     from .timing import measure_clock_ghz

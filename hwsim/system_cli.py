@@ -16,13 +16,12 @@ _FIGURE = {"latency_ms": ("latency", "ms"), "throughput_qps": ("QPS", ""), "ener
 
 
 def _measured_rows(measured, modeled: dict) -> list[dict]:
-    """Each measured figure beside the modeled figure of the system it is compared with (``as_run``); a
-    system not modeled in this call is left without an error."""
+    """Each measured figure beside the modeled figure of the system it is compared with (``as_run``)."""
     rows = []
     for m in measured:
-        mod = modeled.get((m.as_run, m.figure))
+        mod = modeled[(m.as_run, m.figure)]
         rows.append({"system": m.system, "figure": m.figure, "measured": m.value, "compared_with": m.as_run,
-                     "modeled": mod, "error_pct": None if mod is None else m.error_pct(mod), "note": m.note})
+                     "modeled": mod, "error_pct": m.error_pct(mod), "note": m.note})
     return rows
 
 
@@ -35,10 +34,10 @@ def _print_measured(rows: list[dict]) -> None:
     print(f"{SOURCE}; this configuration; error = modeled / measured - 1")
     for r in rows:
         name, unit = _FIGURE[r["figure"]]
-        err = "not modeled here" if r["error_pct"] is None else f"model {r['error_pct']:+.1f} %"
         vs = "" if r["compared_with"] == r["system"] else f" against the {r['compared_with']} model"
         note = f"; {r['note']}" if r["note"] else ""
-        print(f"  {r['system']:<10} {name} {r['measured']:g} {unit}".rstrip() + f"  ({err}{vs}{note})")
+        print(f"  {r['system']:<10} {name} {r['measured']:g} {unit}".rstrip()
+              + f"  (model {r['error_pct']:+.1f} %{vs}{note})")
 
 
 def _cmd_system(args) -> int:
