@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from hwsim.measured import (AS_RUN, AS_RUN_NOTE, CHAMLM, ENERGY_MJ, LATENCY_MS, P95_MS,  # noqa: F401 (re-exported)
+from hwsim.measured import (AS_RUN, AS_RUN_NOTE, CHAMLM, ENERGY_MJ, LATENCY_MS, P95_MS,
                             P95_OTHER_RUN_MS, PUBLISHED_CHAMLM_MAX, PUBLISHED_RATIOS, STUDY_SHAPES, SYSTEMS,
                             THROUGHPUT_QPS)
 

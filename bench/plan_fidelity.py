@@ -3,12 +3,13 @@
 The planner's figures are modeled; how far the model is from a measurement is known only where Chameleon
 measured (``bench.fidelity``: vector search on SIFT and Deep at batches 1-64, ChamLM Dec-S and EncDec-S). For
 each point this module names the nearest configuration the fidelity report compares — the same system as run
-(:data:`bench.fidelity.AS_RUN`; CPU-GPU's measured column was a CPU-only run, FPGA-CPU's ChamLM rows do not
+(:data:`hwsim.measured.AS_RUN`; CPU-GPU's measured column was a CPU-only run, FPGA-CPU's ChamLM rows do not
 exist so FPGA-GPU's stand in), the dataset nearest in D, the batch nearest in log scale, the ChamLM model of
 the same kind (decoder-only or encoder-decoder) — and computes its error exactly as the report does: the model
 run again on that configuration (:class:`hwsim.system.SystemModel` with the report's defaults,
-:func:`hwsim.ralm.tokens_per_s`) against the measured figure of :mod:`bench.fidelity`. Nothing is copied from
-a previous report. The PIM systems have no measured configuration: their rows say so.
+:func:`hwsim.ralm.tokens_per_s`) against the measured figure of :mod:`hwsim.measured`, as :mod:`bench.fidelity`
+compares it. Nothing is copied from a previous report. The PIM systems have no measured configuration: their
+rows say so.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ Targets are relative to the model's own decoder step at batch 64 (:func:`hwsim.r
 of each (model, datastore) is modeled once (:func:`hwsim.plan.model_space`); every interval and target is
 derived from it (:func:`hwsim.plan.derive`). Also printed: on Chameleon's own two configurations (8-core CPU
 with faiss, one FPGA node with GPU list selection, steps and retrievals in series), the modeled winner against
-the measured one (:data:`bench.fidelity.CHAMLM`). Writes ``study.json``.
+the measured one (:data:`hwsim.measured.CHAMLM`). Writes ``study.json``.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def chameleon_check(samples: int = 11) -> list[dict]:
     node) systems, steps and retrievals in series, against the measured one."""
     from hwsim.plan import PRESETS, Config, derive, model_space
 
-    from .fidelity import CHAMLM
+    from hwsim.measured import CHAMLM
 
     out = []
     for (m, interval, batch), measured in CHAMLM.items():
